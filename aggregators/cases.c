@@ -1,0 +1,184 @@
+/*
+ * cases.c - see cases.h. Records live in a ring (creation order) of fixed capacity,
+ * found through an sp_u64map from key to ring slot. Dirty and removed keys are kept in
+ * two growable lists between publishes; if memory for them runs out the lists are
+ * dropped and a full rewrite is requested (all_dirty), so nothing is silently lost.
+ */
+#include "supportpulse/cases.h"
+#include "supportpulse/hashmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t *v;
+    size_t n, cap;
+} u64vec;
+
+struct sp_cases {
+    sp_case *ring;
+    size_t cap, head, count;
+    sp_u64map *index;
+    int64_t max_age_ms;
+    uint64_t evictions;
+    u64vec dirty, removed; /* keys */
+    int all_dirty;
+};
+
+static int vec_push(u64vec *v, uint64_t x)
+{
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 256;
+        uint64_t *nv = realloc(v->v, ncap * sizeof *nv);
+        if (!nv)
+            return -1;
+        v->v = nv;
+        v->cap = ncap;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}
+
+sp_cases *sp_cases_new(size_t capacity, int64_t max_age_ms)
+{
+    sp_cases *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cap = capacity ? capacity : 1;
+    c->ring = calloc(c->cap, sizeof *c->ring);
+    c->index = sp_u64map_new(c->cap);
+    if (!c->ring || !c->index) {
+        sp_cases_destroy(c);
+        return NULL;
+    }
+    c->max_age_ms = max_age_ms;
+    return c;
+}
+
+void sp_cases_destroy(sp_cases *c)
+{
+    if (!c)
+        return;
+    free(c->ring);
+    sp_u64map_destroy(c->index);
+    free(c->dirty.v);
+    free(c->removed.v);
+    free(c);
+}
+
+uint64_t sp_case_key(int is_call, const char *id, size_t len)
+{
+    char buf[160];
+    if (len > sizeof buf - 2)
+        len = sizeof buf - 2;
+    buf[0] = is_call ? 'c' : 't';
+    buf[1] = ':';
+    memcpy(buf + 2, id, len);
+    uint64_t h = sp_hash_bytes(buf, len + 2);
+    return h ? h : 1;
+}
+
+sp_case *sp_cases_find(sp_cases *c, uint64_t key)
+{
+    uint32_t slot;
+    return sp_u64map_get(c->index, key, &slot) ? &c->ring[slot] : NULL;
+}
+
+static void mark_dirty(sp_cases *c, sp_case *k)
+{
+    if (k->dirty || c->all_dirty)
+        return;
+    k->dirty = 1;
+    if (vec_push(&c->dirty, k->key) < 0)
+        c->all_dirty = 1;
+}
+
+static void drop_head(sp_cases *c)
+{
+    sp_case *k = &c->ring[c->head];
+    sp_u64map_del(c->index, k->key);
+    if (!c->all_dirty && vec_push(&c->removed, k->key) < 0)
+        c->all_dirty = 1;
+    memset(k, 0, sizeof *k);
+    c->head = (c->head + 1) % c->cap;
+    c->count--;
+}
+
+sp_case *sp_cases_open(sp_cases *c, uint64_t key, int64_t ts_ms)
+{
+    sp_case *k = sp_cases_find(c, key);
+    if (k) {
+        sp_cases_touch(c, k, ts_ms);
+        return k;
+    }
+    if (c->count == c->cap) {
+        drop_head(c);
+        c->evictions++;
+    }
+    size_t slot = (c->head + c->count) % c->cap;
+    k = &c->ring[slot];
+    memset(k, 0, sizeof *k);
+    k->key = key;
+    k->last_ts = ts_ms;
+    sp_u64map_put(c->index, key, (uint32_t)slot); /* cannot fail: count < cap */
+    c->count++;
+    mark_dirty(c, k);
+    return k;
+}
+
+void sp_cases_touch(sp_cases *c, sp_case *k, int64_t ts_ms)
+{
+    if (ts_ms > k->last_ts)
+        k->last_ts = ts_ms;
+    mark_dirty(c, k);
+}
+
+size_t sp_cases_expire(sp_cases *c, int64_t now_ts)
+{
+    size_t n = 0;
+    /* Creation order approximates age; a long-lived case at the head holds back the
+     * younger ones behind it until it ages out itself (bounded by capacity anyway). */
+    while (c->count && c->ring[c->head].last_ts < now_ts - c->max_age_ms) {
+        drop_head(c);
+        n++;
+    }
+    return n;
+}
+
+size_t sp_cases_size(const sp_cases *c) { return c->count; }
+uint64_t sp_cases_evictions(const sp_cases *c) { return c->evictions; }
+
+void sp_cases_each_dirty(sp_cases *c, void (*fn)(const sp_case *k, void *arg), void *arg)
+{
+    if (c->all_dirty) {
+        for (size_t i = 0; i < c->count; i++)
+            fn(&c->ring[(c->head + i) % c->cap], arg);
+        return;
+    }
+    for (size_t i = 0; i < c->dirty.n; i++) {
+        sp_case *k = sp_cases_find(c, c->dirty.v[i]);
+        if (k && k->dirty)
+            fn(k, arg);
+    }
+}
+
+void sp_cases_each_removed(sp_cases *c, void (*fn)(uint64_t key, void *arg), void *arg)
+{
+    for (size_t i = 0; i < c->removed.n; i++)
+        if (!sp_cases_find(c, c->removed.v[i]))
+            fn(c->removed.v[i], arg);
+}
+
+void sp_cases_mark_clean(sp_cases *c)
+{
+    for (size_t i = 0; i < c->dirty.n; i++) {
+        sp_case *k = sp_cases_find(c, c->dirty.v[i]);
+        if (k)
+            k->dirty = 0;
+    }
+    if (c->all_dirty)
+        for (size_t i = 0; i < c->count; i++)
+            c->ring[(c->head + i) % c->cap].dirty = 0;
+    c->dirty.n = c->removed.n = 0;
+    c->all_dirty = 0;
+}

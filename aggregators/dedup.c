@@ -1,0 +1,78 @@
+/*
+ * dedup.c - see dedup.h. A ring in arrival order (hash, event time) plus a fixed-size
+ * sp_u64map of hashes; both sized once at creation, so the hot path never allocates.
+ */
+#include "supportpulse/dedup.h"
+#include "supportpulse/hashmap.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    uint64_t hash;
+    int64_t ts_ms;
+} entry;
+
+struct sp_dedup {
+    entry *ring;
+    size_t cap, head, count;
+    sp_u64map *seen;
+    int64_t horizon_ms, max_ts;
+    uint64_t evictions;
+};
+
+sp_dedup *sp_dedup_new(size_t capacity, int64_t horizon_ms)
+{
+    sp_dedup *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->cap = capacity ? capacity : 1;
+    d->ring = calloc(d->cap, sizeof *d->ring);
+    d->seen = sp_u64map_new(d->cap);
+    if (!d->ring || !d->seen) {
+        sp_dedup_destroy(d);
+        return NULL;
+    }
+    d->horizon_ms = horizon_ms;
+    d->max_ts = INT64_MIN;
+    return d;
+}
+
+void sp_dedup_destroy(sp_dedup *d)
+{
+    if (!d)
+        return;
+    free(d->ring);
+    sp_u64map_destroy(d->seen);
+    free(d);
+}
+
+static void pop_oldest(sp_dedup *d)
+{
+    sp_u64map_del(d->seen, d->ring[d->head].hash);
+    d->head = (d->head + 1) % d->cap;
+    d->count--;
+}
+
+int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms)
+{
+    uint64_t h = sp_hash_bytes(id, len);
+    if (h == 0)
+        h = 1;
+    if (ts_ms > d->max_ts)
+        d->max_ts = ts_ms;
+    while (d->count && d->ring[d->head].ts_ms < d->max_ts - d->horizon_ms)
+        pop_oldest(d);
+    if (sp_u64map_get(d->seen, h, NULL))
+        return 1;
+    if (d->count == d->cap) {
+        pop_oldest(d);
+        d->evictions++;
+    }
+    sp_u64map_put(d->seen, h, 0); /* cannot fail: count < cap == map's max */
+    d->ring[(d->head + d->count) % d->cap] = (entry){h, ts_ms};
+    d->count++;
+    return 0;
+}
+
+size_t sp_dedup_size(const sp_dedup *d) { return d->count; }
+uint64_t sp_dedup_evictions(const sp_dedup *d) { return d->evictions; }

@@ -1,0 +1,262 @@
+/*
+ * hashmap.c - see hashmap.h. Slots hold (hash, key, len, value); an empty slot has
+ * key == NULL. Deletion shifts later members of the probe run back so lookups never
+ * need tombstones and the table never degrades under churn (open cases come and go).
+ */
+#include "supportpulse/hashmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t hash;
+    char *key;
+    uint32_t len;
+    uint32_t value;
+} slot;
+
+struct sp_strmap {
+    slot *slots;
+    size_t cap; /* power of two */
+    size_t size;
+};
+
+uint64_t sp_hash_bytes(const void *data, size_t len)
+{
+    /* FNV-1a with a final avalanche (from splitmix64) so low bits are usable as index. */
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+sp_strmap *sp_strmap_new(size_t initial_capacity)
+{
+    sp_strmap *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    size_t cap = 16;
+    while (cap < initial_capacity)
+        cap <<= 1;
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots) {
+        free(m);
+        return NULL;
+    }
+    m->cap = cap;
+    return m;
+}
+
+void sp_strmap_destroy(sp_strmap *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    free(m);
+}
+
+static size_t find(const sp_strmap *m, uint64_t h, const char *key, size_t len, int *found)
+{
+    size_t mask = m->cap - 1, i = h & mask;
+    while (m->slots[i].key) {
+        const slot *s = &m->slots[i];
+        if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0) {
+            *found = 1;
+            return i;
+        }
+        i = (i + 1) & mask;
+    }
+    *found = 0;
+    return i;
+}
+
+int sp_strmap_get(const sp_strmap *m, const char *key, size_t len, uint32_t *value)
+{
+    int found;
+    size_t i = find(m, sp_hash_bytes(key, len), key, len, &found);
+    if (found)
+        *value = m->slots[i].value;
+    return found;
+}
+
+static int grow(sp_strmap *m)
+{
+    size_t ncap = m->cap * 2;
+    slot *ns = calloc(ncap, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (!m->slots[i].key)
+            continue;
+        size_t j = m->slots[i].hash & (ncap - 1);
+        while (ns[j].key)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->cap = ncap;
+    return 0;
+}
+
+int sp_strmap_put(sp_strmap *m, const char *key, size_t len, uint32_t value)
+{
+    if ((m->size + 1) * 10 > m->cap * 7 && grow(m) < 0)
+        return -1;
+    uint64_t h = sp_hash_bytes(key, len);
+    int found;
+    size_t i = find(m, h, key, len, &found);
+    if (found) {
+        m->slots[i].value = value;
+        return 0;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, key, len);
+    copy[len] = '\0';
+    m->slots[i] = (slot){h, copy, (uint32_t)len, value};
+    m->size++;
+    return 0;
+}
+
+int sp_strmap_del(sp_strmap *m, const char *key, size_t len)
+{
+    int found;
+    size_t mask = m->cap - 1;
+    size_t i = find(m, sp_hash_bytes(key, len), key, len, &found);
+    if (!found)
+        return 0;
+    free(m->slots[i].key);
+    m->slots[i].key = NULL;
+    m->size--;
+    /* backward shift: move later run members whose home is not in (i, j] into the hole */
+    for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = m->slots[j].hash & mask;
+        int between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (between)
+            continue;
+        m->slots[i] = m->slots[j];
+        m->slots[j].key = NULL;
+        i = j;
+    }
+    return 1;
+}
+
+size_t sp_strmap_size(const sp_strmap *m) { return m->size; }
+
+void sp_strmap_each(const sp_strmap *m,
+                    void (*fn)(const char *key, size_t len, uint32_t value, void *arg),
+                    void *arg)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key)
+            fn(m->slots[i].key, m->slots[i].len, m->slots[i].value, arg);
+}
+
+/* ---- sp_u64map ------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t key; /* 0 = empty */
+    uint32_t value;
+} u64slot;
+
+struct sp_u64map {
+    u64slot *slots;
+    size_t mask, size, max;
+};
+
+sp_u64map *sp_u64map_new(size_t max_entries)
+{
+    sp_u64map *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    size_t cap = 16;
+    while (cap < max_entries * 2)
+        cap <<= 1;
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (!m->slots) {
+        free(m);
+        return NULL;
+    }
+    m->mask = cap - 1;
+    m->max = max_entries;
+    return m;
+}
+
+void sp_u64map_destroy(sp_u64map *m)
+{
+    if (!m)
+        return;
+    free(m->slots);
+    free(m);
+}
+
+static size_t u64_find(const sp_u64map *m, uint64_t key, int *found)
+{
+    size_t i = key & m->mask;
+    while (m->slots[i].key) {
+        if (m->slots[i].key == key) {
+            *found = 1;
+            return i;
+        }
+        i = (i + 1) & m->mask;
+    }
+    *found = 0;
+    return i;
+}
+
+int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value)
+{
+    int found;
+    size_t i = u64_find(m, key, &found);
+    if (found && value)
+        *value = m->slots[i].value;
+    return found;
+}
+
+int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value)
+{
+    int found;
+    size_t i = u64_find(m, key, &found);
+    if (!found) {
+        if (m->size >= m->max)
+            return -1;
+        m->slots[i].key = key;
+        m->size++;
+    }
+    m->slots[i].value = value;
+    return 0;
+}
+
+int sp_u64map_del(sp_u64map *m, uint64_t key)
+{
+    int found;
+    size_t i = u64_find(m, key, &found);
+    if (!found)
+        return 0;
+    m->slots[i].key = 0;
+    m->size--;
+    for (size_t j = (i + 1) & m->mask; m->slots[j].key; j = (j + 1) & m->mask) {
+        size_t home = m->slots[j].key & m->mask;
+        int between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (between)
+            continue;
+        m->slots[i] = m->slots[j];
+        m->slots[j].key = 0;
+        i = j;
+    }
+    return 1;
+}
+
+size_t sp_u64map_size(const sp_u64map *m) { return m->size; }

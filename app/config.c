@@ -1,0 +1,389 @@
+/*
+ * config.c - the option table and the four ways to set it (see config.h).
+ */
+#include "supportpulse/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { OPT_STR, OPT_INT } opt_type;
+
+typedef struct {
+    const char *name;
+    opt_type type;
+    size_t offset;
+    int64_t min, max;           /* OPT_INT range */
+    const char *def;            /* default, as text */
+    const char *choices;        /* OPT_STR: "a|b" when restricted, else NULL */
+    const char *help;
+} option;
+
+#define S(f) OPT_STR, offsetof(sp_config, f), 0, 0
+#define I(f, lo, hi) OPT_INT, offsetof(sp_config, f), lo, hi
+#define DAY 86400LL
+
+static const option options[] = {
+    {"bootstrap", S(bootstrap), "", NULL, "Kafka bootstrap servers HOST:PORT[,...] (required)"},
+    {"topic", S(topic), "support-events", NULL, "topic of support events to consume"},
+    {"dlq_topic", S(dlq_topic), "support-events-dlq", NULL, "dead-letter topic for rejected events"},
+    {"group", S(group), "supportpulse", NULL, "Kafka consumer group id"},
+    {"offset_reset", S(offset_reset), "earliest", "earliest|latest",
+     "where a group with no committed offset starts"},
+    {"redis", S(redis), "127.0.0.1:6379", NULL, "Redis address HOST:PORT or unix:/path"},
+    {"prefix", S(prefix), "sp", NULL, "Redis key prefix {p}"},
+    {"log_level", S(log_level), "info", "error|warn|info|debug", "log verbosity"},
+    {"lateness_s", I(lateness_s, 0, DAY), "120", NULL, "allowed lateness: watermark = newest event time - this"},
+    {"retention_s", I(retention_s, 60, 7 * DAY), "3600", NULL, "a window takes late events until end + this"},
+    {"dedup_horizon_s", I(dedup_horizon_s, 0, 7 * DAY), "3600", NULL, "repeated event ids within this are dropped"},
+    {"dedup_capacity", I(dedup_capacity, 1000, 100000000), "200000", NULL, "event ids remembered per partition"},
+    {"max_cases", I(max_cases, 1000, 100000000), "500000", NULL, "tickets and calls remembered per partition"},
+    {"case_max_age_s", I(case_max_age_s, 60, 90 * DAY), "604800", NULL, "a case is forgotten this long after its last event"},
+    {"max_queues", I(max_queues, 1, 1000000), "1000", NULL, "distinct queue values per partition; more count as 'other'"},
+    {"max_agents", I(max_agents, 1, 10000000), "20000", NULL, "distinct agent ids per partition; more count as 'other'"},
+    {"max_future_s", I(max_future_s, 0, 365 * DAY), "86400", NULL, "reject events this far ahead of the clock (0 = never)"},
+    {"flush_ms", I(flush_ms, 10, 60000), "1000", NULL, "how often dirty windows are written to Redis"},
+    {"max_dirty_cells", I(max_dirty_cells, 100, 10000000), "20000", NULL, "flush early when this many cells changed"},
+    {"idle_s", I(idle_s, 1, DAY), "30", NULL, "a partition with no event for this long is idle (not in the watermark)"},
+    {"redis_timeout_ms", I(redis_timeout_ms, 100, 600000), "5000", NULL, "Redis connect and command timeout"},
+    {"max_backoff_ms", I(max_backoff_ms, 100, 600000), "30000", NULL, "longest wait between retries"},
+    {"stats_s", I(stats_s, 0, DAY), "0", NULL, "print a summary line this often (0 = never)"},
+    {"ttl_1m_s", I(ttl_s[0], 0, 3650 * DAY), "172800", NULL, "retention of 1m rollups (0 = keep)"},
+    {"ttl_5m_s", I(ttl_s[1], 0, 3650 * DAY), "604800", NULL, "retention of 5m rollups"},
+    {"ttl_15m_s", I(ttl_s[2], 0, 3650 * DAY), "3024000", NULL, "retention of 15m rollups"},
+    {"ttl_1h_s", I(ttl_s[3], 0, 3650 * DAY), "34560000", NULL, "retention of 1h rollups"},
+    {"ttl_1d_s", I(ttl_s[4], 0, 3650 * DAY), "0", NULL, "retention of 1d rollups"},
+};
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+static const option *find_option(const char *name)
+{
+    char norm[64];
+    size_t i;
+    for (i = 0; name[i] && i < sizeof norm - 1; i++)
+        norm[i] = name[i] == '-' ? '_' : name[i];
+    norm[i] = '\0';
+    for (size_t k = 0; k < NOPTIONS; k++)
+        if (strcmp(options[k].name, norm) == 0)
+            return &options[k];
+    return NULL;
+}
+
+static int set_option(sp_config *c, const option *o, const char *value, char *errstr,
+                      size_t errstr_size)
+{
+    if (o->type == OPT_STR) {
+        if (o->choices) {
+            size_t n = strlen(value);
+            const char *p = strstr(o->choices, value);
+            int ok = n > 0 && p && (p == o->choices || p[-1] == '|') &&
+                     (p[n] == '\0' || p[n] == '|');
+            if (!ok) {
+                snprintf(errstr, errstr_size, "%s: '%s' is not one of %s", o->name, value,
+                         o->choices);
+                return -1;
+            }
+        }
+        char **slot = (char **)((char *)c + o->offset);
+        char *copy = strdup(value);
+        if (!copy) {
+            snprintf(errstr, errstr_size, "%s: out of memory", o->name);
+            return -1;
+        }
+        free(*slot);
+        *slot = copy;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || end == value || *end != '\0' || v < o->min || v > o->max) {
+        snprintf(errstr, errstr_size, "%s: '%s' must be an integer in %lld..%lld", o->name,
+                 value, (long long)o->min, (long long)o->max);
+        return -1;
+    }
+    *(int64_t *)((char *)c + o->offset) = v;
+    return 0;
+}
+
+int sp_config_init(sp_config *c)
+{
+    char err[256];
+    memset(c, 0, sizeof *c);
+    for (size_t k = 0; k < NOPTIONS; k++)
+        if (set_option(c, &options[k], options[k].def, err, sizeof err) < 0)
+            return -1;
+    return 0;
+}
+
+void sp_config_free(sp_config *c)
+{
+    for (size_t k = 0; k < NOPTIONS; k++)
+        if (options[k].type == OPT_STR)
+            free(*(char **)((char *)c + options[k].offset));
+    for (int i = 0; i < c->nkafka; i++) {
+        free(c->kafka_key[i]);
+        free(c->kafka_val[i]);
+    }
+    memset(c, 0, sizeof *c);
+}
+
+int sp_config_set(sp_config *c, const char *name, const char *value, char *errstr,
+                  size_t errstr_size)
+{
+    const option *o = find_option(name);
+    if (!o) {
+        snprintf(errstr, errstr_size, "unknown option '%s' (see --help)", name);
+        return -1;
+    }
+    return set_option(c, o, value, errstr, errstr_size);
+}
+
+static int add_kafka(sp_config *c, const char *key, size_t klen, const char *val, char *errstr,
+                     size_t errstr_size)
+{
+    if (klen == 0) {
+        snprintf(errstr, errstr_size, "kafka: a property needs a name (key=value)");
+        return -1;
+    }
+    if (c->nkafka == SP_MAX_KAFKA_PROPS) {
+        snprintf(errstr, errstr_size, "kafka: at most %d properties", SP_MAX_KAFKA_PROPS);
+        return -1;
+    }
+    char *k = strndup(key, klen), *v = strdup(val);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        snprintf(errstr, errstr_size, "kafka: out of memory");
+        return -1;
+    }
+    c->kafka_key[c->nkafka] = k;
+    c->kafka_val[c->nkafka++] = v;
+    return 0;
+}
+
+int sp_config_add_kafka(sp_config *c, const char *kv, char *errstr, size_t errstr_size)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq) {
+        snprintf(errstr, errstr_size, "kafka property '%s' must be key=value", kv);
+        return -1;
+    }
+    return add_kafka(c, kv, (size_t)(eq - kv), eq + 1, errstr, errstr_size);
+}
+
+static int load_kafka_object(sp_config *c, json_t *obj, char *errstr, size_t errstr_size)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(obj)) {
+        snprintf(errstr, errstr_size, "kafka: must be an object of librdkafka properties");
+        return -1;
+    }
+    json_object_foreach(obj, k, v) {
+        if (!json_is_string(v)) {
+            snprintf(errstr, errstr_size, "kafka.%s: must be a string", k);
+            return -1;
+        }
+        if (add_kafka(c, k, strlen(k), json_string_value(v), errstr, errstr_size) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int load_value(sp_config *c, const char *k, json_t *v, char *errstr, size_t errstr_size)
+{
+    const option *o = find_option(k);
+    if (!o) {
+        snprintf(errstr, errstr_size, "unknown field '%s'", k);
+        return -1;
+    }
+    char num[32];
+    const char *text;
+    if (o->type == OPT_INT && json_is_integer(v)) {
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+        text = num;
+    } else if (o->type == OPT_STR && json_is_string(v)) {
+        text = json_string_value(v);
+    } else {
+        snprintf(errstr, errstr_size, "%s: must be %s", o->name,
+                 o->type == OPT_INT ? "an integer" : "a string");
+        return -1;
+    }
+    return set_option(c, o, text, errstr, errstr_size);
+}
+
+int sp_config_load_file(sp_config *c, const char *path, char *errstr, size_t errstr_size)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    char inner[512];
+    int rc = -1;
+    if (!root) {
+        snprintf(errstr, errstr_size, "%s:%d: %s", path, jerr.line, jerr.text);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        snprintf(errstr, errstr_size, "%s: must hold a JSON object", path);
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        int r = strcmp(k, "kafka") == 0 ? load_kafka_object(c, v, inner, sizeof inner)
+                                         : load_value(c, k, v, inner, sizeof inner);
+        if (r < 0) {
+            snprintf(errstr, errstr_size, "%s: %s", path, inner);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int sp_config_load_env(sp_config *c, char **envp, char *errstr, size_t errstr_size)
+{
+    static const char pfx[] = "SUPPORTPULSE_";
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, pfx, sizeof pfx - 1) != 0)
+            continue;
+        const char *name = *e + sizeof pfx - 1;
+        const char *eq = strchr(name, '=');
+        char lower[64];
+        size_t n = eq ? (size_t)(eq - name) : 0;
+        if (!eq || n >= sizeof lower)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            lower[i] = (char)tolower((unsigned char)name[i]);
+        lower[n] = '\0';
+        if (strcmp(lower, "config") == 0)
+            continue; /* handled by sp_config_from_args */
+        char inner[400];
+        if (sp_config_set(c, lower, eq + 1, inner, sizeof inner) < 0) {
+            snprintf(errstr, errstr_size, "environment SUPPORTPULSE_%.*s: %s", (int)n, name,
+                     inner);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* "--name=value" or "--name value"; returns the number of argv entries used, or -1. */
+static int flag_value(int argc, char **argv, int i, const char **name, size_t *nlen,
+                      const char **value)
+{
+    const char *a = argv[i] + 2;
+    const char *eq = strchr(a, '=');
+    *name = a;
+    if (eq) {
+        *nlen = (size_t)(eq - a);
+        *value = eq + 1;
+        return 1;
+    }
+    *nlen = strlen(a);
+    if (i + 1 >= argc)
+        return -1;
+    *value = argv[i + 1];
+    return 2;
+}
+
+static int config_path(int argc, char **argv, char **envp, const char **path)
+{
+    *path = NULL;
+    for (char **e = envp; e && *e; e++)
+        if (strncmp(*e, "SUPPORTPULSE_CONFIG=", 20) == 0)
+            *path = *e + 20;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            *path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            *path = argv[i] + 9;
+    }
+    return 0;
+}
+
+int sp_config_from_args(sp_config *c, int argc, char **argv, char **envp, char *errstr,
+                        size_t errstr_size)
+{
+    const char *path;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            sp_config_print_help(stdout);
+            return 1;
+        }
+    config_path(argc, argv, envp, &path);
+    if (path && sp_config_load_file(c, path, errstr, errstr_size) < 0)
+        return -1;
+    if (sp_config_load_env(c, envp, errstr, errstr_size) < 0)
+        return -1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-X") == 0) {
+            if (i + 1 >= argc) {
+                snprintf(errstr, errstr_size, "-X needs key=value");
+                return -1;
+            }
+            if (sp_config_add_kafka(c, argv[++i], errstr, errstr_size) < 0)
+                return -1;
+            continue;
+        }
+        if (strncmp(argv[i], "--", 2) != 0) {
+            snprintf(errstr, errstr_size, "unexpected argument '%s' (see --help)", argv[i]);
+            return -1;
+        }
+        const char *name, *value;
+        size_t nlen;
+        int used = flag_value(argc, argv, i, &name, &nlen, &value);
+        char nm[64];
+        snprintf(nm, sizeof nm, "%.*s", (int)nlen, name);
+        if (used < 0) {
+            snprintf(errstr, errstr_size, "--%s needs a value", nm);
+            return -1;
+        }
+        i += used - 1;
+        if (strcmp(nm, "config") == 0)
+            continue;
+        char inner[400];
+        if (sp_config_set(c, nm, value, inner, sizeof inner) < 0) {
+            snprintf(errstr, errstr_size, "--%s", inner);
+            return -1;
+        }
+    }
+    if (!c->bootstrap[0]) {
+        snprintf(errstr, errstr_size, "bootstrap: required (--bootstrap HOST:PORT[,...])");
+        return -1;
+    }
+    return 0;
+}
+
+void sp_config_print_help(FILE *out)
+{
+    fprintf(out, "usage: supportpulse run --bootstrap HOST:PORT[,...] [options]\n\n"
+                 "Consumes support events from Kafka and publishes rollups to Redis.\n"
+                 "Each option is also a config-file field (--config FILE, a JSON object)\n"
+                 "and an environment variable SUPPORTPULSE_<NAME>. Precedence: defaults <\n"
+                 "file < environment < flags. '-' and '_' are the same in flag names.\n\n");
+    for (size_t k = 0; k < NOPTIONS; k++) {
+        const option *o = &options[k];
+        char flag[64], range[96];
+        snprintf(flag, sizeof flag, "--%s", o->name);
+        for (char *p = flag + 2; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        if (o->type == OPT_INT)
+            snprintf(range, sizeof range, "%lld..%lld, default %s", (long long)o->min,
+                     (long long)o->max, o->def);
+        else if (o->choices)
+            snprintf(range, sizeof range, "%s, default %s", o->choices, o->def);
+        else
+            snprintf(range, sizeof range, "default '%s'", o->def);
+        fprintf(out, "  %-22s %s (%s)\n", flag, o->help, range);
+    }
+    fprintf(out, "  %-22s JSON config file (same field names; \"kafka\": {...} for librdkafka)\n",
+            "--config FILE");
+    fprintf(out, "  %-22s a librdkafka property, e.g. -X security.protocol=ssl (repeatable)\n",
+            "-X key=value");
+}

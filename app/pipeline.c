@@ -1,0 +1,460 @@
+/*
+ * pipeline.c - see pipeline.h.
+ *
+ * State per assigned partition (slot): its sp_partition, the next offset to consume,
+ * the offset last written to Redis, and when it last saw an event (idleness). A slot
+ * whose state could not be restored is not consumed and never flushed, so an
+ * incomplete state can never overwrite what Redis holds.
+ */
+#include "supportpulse/pipeline.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "supportpulse/dlq.h"
+#include "supportpulse/kafka_consumer.h"
+#include "supportpulse/log.h"
+#include "supportpulse/partition.h"
+#include "supportpulse/redis_publisher.h"
+
+#define VERSION "0.1.0"
+
+typedef struct {
+    sp_partition *st;      /* NULL when not assigned */
+    int restored;
+    int64_t next_offset;   /* -1 until the first message */
+    int64_t flushed_offset;
+    int64_t last_event_mono;
+} slot;
+
+struct sp_pipeline {
+    const sp_config *cfg;
+    sp_partition_conf pconf;
+    sp_consumer *consumer;
+    sp_dlq *dlq;
+    sp_publisher *pub;
+    slot *slots;
+    int nslots;
+    atomic_int stop;
+    sp_pipeline_stats stats;
+    int64_t next_flush_mono, backoff_ms, next_stats_mono;
+    uint64_t counted[4 + SP_REJ__COUNT]; /* what {p}:meta already has */
+    int failing;                         /* last flush failed */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static slot *slot_get(sp_pipeline *pl, int32_t partition, int create)
+{
+    if (partition < 0)
+        return NULL;
+    if (partition >= pl->nslots) {
+        if (!create)
+            return NULL;
+        int n = partition + 16;
+        slot *ns = realloc(pl->slots, (size_t)n * sizeof *ns);
+        if (!ns)
+            return NULL;
+        memset(ns + pl->nslots, 0, (size_t)(n - pl->nslots) * sizeof *ns);
+        pl->slots = ns;
+        pl->nslots = n;
+    }
+    return &pl->slots[partition];
+}
+
+/* ---- flushing ---------------------------------------------------------------------- */
+
+static int is_idle(const sp_pipeline *pl, const slot *s, int64_t now)
+{
+    return now - s->last_event_mono > pl->cfg->idle_s * 1000;
+}
+
+/* Minimum watermark over assigned, restored, non-idle partitions (INT64_MIN if none). */
+static int64_t pipeline_watermark(const sp_pipeline *pl, int64_t now)
+{
+    int64_t wm = INT64_MAX;
+    for (int i = 0; i < pl->nslots; i++) {
+        const slot *s = &pl->slots[i];
+        if (s->st && s->restored && !is_idle(pl, s, now) &&
+            sp_partition_max_ts(s->st) != INT64_MIN && sp_partition_watermark(s->st) < wm)
+            wm = sp_partition_watermark(s->st);
+    }
+    return wm == INT64_MAX ? INT64_MIN : wm;
+}
+
+static int flush_slot(sp_pipeline *pl, int32_t partition, slot *s, int64_t pipeline_wm,
+                      int64_t now, char *errstr, size_t errstr_size)
+{
+    if (sp_publisher_flush(pl->pub, pl->cfg->topic, partition, s->st, s->next_offset, errstr,
+                           errstr_size) < 0)
+        return -1;
+    sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
+    s->flushed_offset = s->next_offset;
+    return 0;
+}
+
+static void write_meta(sp_pipeline *pl, int64_t pipeline_wm)
+{
+    static const char *const base[4] = {"consumed", "applied", "duplicates", "late_dropped"};
+    const char *names[4 + SP_REJ__COUNT];
+    char rej[SP_REJ__COUNT][48];
+    int64_t deltas[4 + SP_REJ__COUNT];
+    uint64_t now[4 + SP_REJ__COUNT] = {
+        atomic_load(&pl->stats.consumed), atomic_load(&pl->stats.applied),
+        atomic_load(&pl->stats.duplicates), atomic_load(&pl->stats.late)};
+    for (int i = 0; i < 4; i++)
+        names[i] = base[i];
+    for (int r = 0; r < SP_REJ__COUNT; r++) {
+        snprintf(rej[r], sizeof rej[r], "rejected:%s", sp_reject_reason_name((sp_reject_reason)r));
+        names[4 + r] = rej[r];
+        now[4 + r] = atomic_load(&pl->stats.rejected_by[r]);
+    }
+    for (int i = 0; i < 4 + SP_REJ__COUNT; i++)
+        deltas[i] = (int64_t)(now[i] - pl->counted[i]);
+    char wm[32];
+    snprintf(wm, sizeof wm, "%" PRId64, pipeline_wm);
+    const char *fields[] = {"schema_version", "pipeline_version", "watermark_ms"};
+    const char *values[] = {"1", VERSION, wm};
+    char err[256];
+    if (sp_publisher_meta(pl->pub, names, deltas, 4 + SP_REJ__COUNT, fields, values, 3, err,
+                          sizeof err) == 0)
+        memcpy(pl->counted, now, sizeof now);
+}
+
+/* Writes every partition that moved since its last flush, then commits. 0 or -1. */
+static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t errstr_size)
+{
+    if (sp_dlq_flush(pl->dlq, dlq_timeout_ms) < 0) {
+        snprintf(errstr, errstr_size, "dead-letter topic %s: deliveries pending",
+                 pl->cfg->dlq_topic);
+        return -1;
+    }
+    int64_t now = mono_ms(), wm = pipeline_watermark(pl, now);
+    int32_t parts[1024];
+    int64_t offs[1024];
+    int n = 0;
+    for (int i = 0; i < pl->nslots; i++) {
+        slot *s = &pl->slots[i];
+        if (!s->st || !s->restored || s->next_offset < 0 || s->next_offset == s->flushed_offset)
+            continue;
+        if (flush_slot(pl, i, s, wm, now, errstr, errstr_size) < 0)
+            return -1;
+        if (n < 1024) {
+            parts[n] = i;
+            offs[n++] = s->next_offset;
+        }
+    }
+    write_meta(pl, wm);
+    atomic_store(&pl->stats.watermark_ms, wm);
+    atomic_fetch_add(&pl->stats.flushes, 1);
+    char cerr[256];
+    if (sp_consumer_commit(pl->consumer, pl->cfg->topic, parts, offs, n, 1, cerr, sizeof cerr))
+        sp_debug("%s (Redis holds the resume point; retried at the next flush)", cerr);
+    return 0;
+}
+
+static void flush_failed(sp_pipeline *pl, const char *why)
+{
+    atomic_fetch_add(&pl->stats.flush_errors, 1);
+    if (!pl->failing)
+        sp_warn("%s; pausing consumption and retrying", why);
+    pl->failing = 1;
+    sp_consumer_pause(pl->consumer, 1);
+    atomic_store(&pl->stats.paused, 1);
+    pl->next_flush_mono = mono_ms() + pl->backoff_ms;
+    pl->backoff_ms = pl->backoff_ms * 2 > pl->cfg->max_backoff_ms ? pl->cfg->max_backoff_ms
+                                                                  : pl->backoff_ms * 2;
+}
+
+static void flush_succeeded(sp_pipeline *pl)
+{
+    if (pl->failing)
+        sp_info("Redis and the dead-letter topic are reachable again; resuming");
+    pl->failing = 0;
+    pl->backoff_ms = 100;
+    sp_consumer_pause(pl->consumer, 0);
+    atomic_store(&pl->stats.paused, 0);
+    pl->next_flush_mono = mono_ms() + pl->cfg->flush_ms;
+}
+
+static void try_flush(sp_pipeline *pl)
+{
+    char err[512];
+    if (flush_all(pl, pl->failing ? 100 : 5000, err, sizeof err) < 0)
+        flush_failed(pl, err);
+    else
+        flush_succeeded(pl);
+}
+
+/* ---- rebalance ----------------------------------------------------------------------- */
+
+static int64_t on_assign(void *arg, const char *topic, int32_t partition)
+{
+    sp_pipeline *pl = arg;
+    char err[512];
+    slot *s = slot_get(pl, partition, 1);
+    if (!s) {
+        sp_err("out of memory assigning %s[%d]", topic, partition);
+        return RD_KAFKA_OFFSET_INVALID;
+    }
+    sp_partition_destroy(s->st);
+    memset(s, 0, sizeof *s);
+    s->next_offset = s->flushed_offset = -1;
+    s->last_event_mono = mono_ms();
+    if (!(s->st = sp_partition_new(&pl->pconf, err, sizeof err))) {
+        sp_err("%s[%d]: %s", topic, partition, err);
+        return RD_KAFKA_OFFSET_INVALID;
+    }
+    int64_t resume = -1, backoff = 100;
+    while (!atomic_load(&pl->stop)) {
+        if (sp_publisher_restore(pl->pub, topic, partition, s->st, &resume, err, sizeof err) == 0) {
+            s->restored = 1;
+            break;
+        }
+        sp_warn("restoring %s[%d] from Redis: %s; retrying in %lld ms", topic, partition, err,
+                (long long)backoff);
+        sleep_ms(backoff);
+        backoff = backoff * 2 > pl->cfg->max_backoff_ms ? pl->cfg->max_backoff_ms : backoff * 2;
+    }
+    atomic_fetch_add(&pl->stats.partitions, 1);
+    s->next_offset = s->flushed_offset = resume;
+    return resume >= 0 ? resume : RD_KAFKA_OFFSET_INVALID;
+}
+
+static void on_revoke(void *arg, const char *topic, int32_t partition)
+{
+    sp_pipeline *pl = arg;
+    slot *s = slot_get(pl, partition, 0);
+    if (!s || !s->st)
+        return;
+    char err[512];
+    if (s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
+        if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
+            flush_slot(pl, partition, s, INT64_MIN, mono_ms(), err, sizeof err) < 0)
+            sp_warn("%s[%d] revoked before its last events reached Redis; the next owner "
+                    "replays them from the last resume point", topic, partition);
+        else if (sp_consumer_commit(pl->consumer, topic, &partition, &s->next_offset, 1, 0, err,
+                                    sizeof err) < 0)
+            sp_debug("%s", err);
+    }
+    sp_partition_destroy(s->st);
+    memset(s, 0, sizeof *s);
+    atomic_fetch_sub(&pl->stats.partitions, 1);
+}
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+static int dead_letter(sp_pipeline *pl, const rd_kafka_message_t *m, sp_reject_reason r,
+                       const char *detail, char *errstr, size_t errstr_size)
+{
+    atomic_fetch_add(&pl->stats.rejected_by[r], 1);
+    if (r != SP_REJ_LATE)
+        atomic_fetch_add(&pl->stats.rejected, 1);
+    sp_debug("dead letter %s[%d]@%" PRId64 ": %s: %s", rd_kafka_topic_name(m->rkt), m->partition,
+             m->offset, sp_reject_reason_name(r), detail);
+    return sp_dlq_send(pl->dlq, m, sp_reject_reason_name(r), detail, errstr, errstr_size);
+}
+
+static int handle_message(sp_pipeline *pl, const rd_kafka_message_t *m, char *errstr,
+                          size_t errstr_size)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            sp_warn("kafka: %s", rd_kafka_message_errstr(m));
+        return 0;
+    }
+    slot *s = slot_get(pl, m->partition, 0);
+    if (!s || !s->st || !s->restored)
+        return 0; /* not ours (any more): its owner consumes it */
+    atomic_fetch_add(&pl->stats.consumed, 1);
+    sp_event ev;
+    sp_reject_reason reason;
+    char detail[256];
+    int rc = 0;
+    if (sp_event_decode(m->payload, m->len, &ev, &reason, detail, sizeof detail) < 0) {
+        rc = dead_letter(pl, m, reason, detail, errstr, errstr_size);
+    } else {
+        switch (sp_partition_apply(s->st, &ev, wall_ms(), &reason, detail, sizeof detail)) {
+        case SP_APPLY_OK: atomic_fetch_add(&pl->stats.applied, 1); break;
+        case SP_APPLY_DUPLICATE: atomic_fetch_add(&pl->stats.duplicates, 1); break;
+        case SP_APPLY_LATE:
+            atomic_fetch_add(&pl->stats.late, 1);
+            rc = dead_letter(pl, m, SP_REJ_LATE, "older than the window retention", errstr,
+                             errstr_size);
+            break;
+        case SP_APPLY_REJECT: rc = dead_letter(pl, m, reason, detail, errstr, errstr_size); break;
+        case SP_APPLY_NOMEM:
+            snprintf(errstr, errstr_size, "%s", detail);
+            return -1;
+        }
+    }
+    if (rc == 0) {
+        s->next_offset = m->offset + 1;
+        s->last_event_mono = mono_ms();
+    }
+    return rc;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------- */
+
+sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_size)
+{
+    sp_log_level lvl;
+    if (sp_log_parse_level(cfg->log_level, &lvl) == 0)
+        sp_log_set_level(lvl);
+    sp_pipeline *pl = calloc(1, sizeof *pl);
+    if (!pl) {
+        snprintf(errstr, errstr_size, "out of memory creating the pipeline");
+        return NULL;
+    }
+    pl->cfg = cfg;
+    pl->backoff_ms = 100;
+    atomic_store(&pl->stats.watermark_ms, INT64_MIN);
+    sp_partition_conf *pc = &pl->pconf;
+    sp_partition_conf_defaults(pc);
+    pc->lateness_ms = cfg->lateness_s * 1000;
+    pc->retention_ms = cfg->retention_s * 1000;
+    pc->dedup_horizon_ms = cfg->dedup_horizon_s * 1000;
+    pc->dedup_capacity = (size_t)cfg->dedup_capacity;
+    pc->max_cases = (size_t)cfg->max_cases;
+    pc->case_max_age_ms = cfg->case_max_age_s * 1000;
+    pc->max_queues = (size_t)cfg->max_queues;
+    pc->max_agents = (size_t)cfg->max_agents;
+    pc->max_future_ms = cfg->max_future_s * 1000;
+    sp_publisher_conf rc = {cfg->redis, cfg->prefix, {0}, (int)cfg->redis_timeout_ms,
+                            (int)cfg->redis_timeout_ms, pc->lateness_ms, pc->retention_ms};
+    memcpy(rc.ttl_s, cfg->ttl_s, sizeof rc.ttl_s);
+    if (!(pl->pub = sp_publisher_new(&rc, errstr, errstr_size)) ||
+        !(pl->dlq = sp_dlq_new(cfg->bootstrap, cfg->dlq_topic, cfg->kafka_key, cfg->kafka_val,
+                               cfg->nkafka, errstr, errstr_size)))
+        goto fail;
+    sp_consumer_conf cc = {cfg->bootstrap, cfg->group, cfg->topic, cfg->offset_reset,
+                           cfg->kafka_key, cfg->kafka_val, cfg->nkafka, on_assign, on_revoke, pl};
+    if (!(pl->consumer = sp_consumer_new(&cc, errstr, errstr_size)))
+        goto fail;
+    return pl;
+fail:
+    sp_pipeline_destroy(pl);
+    return NULL;
+}
+
+void sp_pipeline_destroy(sp_pipeline *pl)
+{
+    if (!pl)
+        return;
+    sp_consumer_destroy(pl->consumer); /* revokes: on_revoke flushes what is left */
+    sp_dlq_destroy(pl->dlq);
+    sp_publisher_destroy(pl->pub);
+    for (int i = 0; i < pl->nslots; i++)
+        sp_partition_destroy(pl->slots[i].st);
+    free(pl->slots);
+    free(pl);
+}
+
+void sp_pipeline_stop(sp_pipeline *pl) { atomic_store(&pl->stop, 1); }
+const sp_pipeline_stats *sp_pipeline_get_stats(const sp_pipeline *pl) { return &pl->stats; }
+
+static size_t dirty_cells(sp_pipeline *pl)
+{
+    size_t n = 0;
+    for (int i = 0; i < pl->nslots; i++)
+        if (pl->slots[i].st)
+            n += sp_window_dirty_cells(sp_partition_windows(pl->slots[i].st));
+    return n;
+}
+
+static void print_stats(sp_pipeline *pl)
+{
+    const sp_pipeline_stats *s = &pl->stats;
+    char wm[40] = "-";
+    int64_t w = atomic_load(&s->watermark_ms);
+    if (w != INT64_MIN)
+        sp_ts_format(w, wm, sizeof wm);
+    sp_info("consumed=%" PRIuFAST64 " applied=%" PRIuFAST64 " rejected=%" PRIuFAST64
+            " duplicates=%" PRIuFAST64 " late=%" PRIuFAST64 " flushes=%" PRIuFAST64
+            " watermark=%s%s",
+            atomic_load(&s->consumed), atomic_load(&s->applied), atomic_load(&s->rejected),
+            atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes), wm,
+            atomic_load(&s->paused) ? " PAUSED" : "");
+}
+
+/* At shutdown: keep trying to flush for up to 30 s (Redis may be restarting). */
+static int final_flush(sp_pipeline *pl, char *errstr, size_t errstr_size)
+{
+    int64_t deadline = mono_ms() + 30000, backoff = 100;
+    while (flush_all(pl, 10000, errstr, errstr_size) < 0) {
+        if (mono_ms() + backoff > deadline) {
+            sp_err("shutdown: %s; the unflushed events will be consumed again on restart",
+                   errstr);
+            return -1;
+        }
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return 0;
+}
+
+int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
+{
+    unsigned since_check = 0;
+    pl->next_flush_mono = mono_ms() + pl->cfg->flush_ms;
+    pl->next_stats_mono = mono_ms() + pl->cfg->stats_s * 1000;
+    while (!atomic_load(&pl->stop)) {
+        rd_kafka_message_t *m = sp_consumer_poll(pl->consumer, 50);
+        if (m) {
+            int rc = handle_message(pl, m, errstr, errstr_size);
+            rd_kafka_message_destroy(m);
+            if (rc < 0)
+                return -1;
+        }
+        int64_t now = mono_ms();
+        int full = ++since_check >= 1000 && !pl->failing &&
+                   dirty_cells(pl) >= (size_t)pl->cfg->max_dirty_cells;
+        if (since_check >= 1000)
+            since_check = 0;
+        if (now >= pl->next_flush_mono || full)
+            try_flush(pl);
+        if (pl->cfg->stats_s && now >= pl->next_stats_mono) {
+            print_stats(pl);
+            pl->next_stats_mono = now + pl->cfg->stats_s * 1000;
+        }
+    }
+    sp_info("stopping: flushing the last events");
+    char err[512];
+    if (final_flush(pl, err, sizeof err) < 0)
+        return 0; /* not fatal: nothing was committed past what Redis holds */
+    int32_t parts[1024];
+    int64_t offs[1024];
+    int n = 0;
+    for (int i = 0; i < pl->nslots && n < 1024; i++)
+        if (pl->slots[i].st && pl->slots[i].restored && pl->slots[i].flushed_offset >= 0) {
+            parts[n] = i;
+            offs[n++] = pl->slots[i].flushed_offset;
+        }
+    if (sp_consumer_commit(pl->consumer, pl->cfg->topic, parts, offs, n, 0, err, sizeof err))
+        sp_warn("%s", err);
+    print_stats(pl);
+    return 0;
+}

@@ -1,0 +1,355 @@
+/*
+ * decoder.c - validates one Kafka message value against schema v1 (shared/spec/events.md)
+ * and fills an sp_event.
+ *
+ * Flow: json_loadb (jansson validates UTF-8, \u escapes and surrogate pairs, rejects NUL)
+ * -> envelope (v, id, type, ts, tenant) -> the type's own fields from a per-type rule
+ * table -> strings copied into the event's fixed buffers -> the JSON tree is freed.
+ * Every failure names the field in errstr and sets a reason for the dead-letter header.
+ */
+#include "supportpulse/event.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const type_names[SP_EV__COUNT] = {
+    "ticket.created", "ticket.assigned", "ticket.replied", "ticket.escalated",
+    "ticket.transferred", "ticket.solved", "ticket.reopened", "ticket.closed",
+    "call.offered", "call.answered", "call.abandoned", "call.transferred",
+    "call.ended", "call.wrapup", "survey.csat", "survey.nps", "agent.status",
+};
+
+static const char *const channel_names[SP_CH__COUNT] = {
+    "", "phone", "chat", "email", "social", "in_app", "video",
+};
+
+static const char *const reason_names[SP_REJ__COUNT] = {
+    "none", "invalid_json", "invalid_utf8", "not_object", "unknown_version",
+    "unknown_type", "missing_field", "wrong_type", "out_of_range", "bad_ts", "late",
+};
+
+const char *sp_event_type_name(sp_event_type t)
+{
+    return (unsigned)t < SP_EV__COUNT ? type_names[t] : "?";
+}
+
+const char *sp_channel_name(sp_channel c)
+{
+    return (unsigned)c < SP_CH__COUNT ? channel_names[c] : "?";
+}
+
+const char *sp_reject_reason_name(sp_reject_reason r)
+{
+    return (unsigned)r < SP_REJ__COUNT ? reason_names[r] : "?";
+}
+
+int sp_channel_parse(const char *s, sp_channel *out)
+{
+    for (int c = SP_CH_PHONE; c < SP_CH__COUNT; c++)
+        if (strcmp(s, channel_names[c]) == 0) {
+            *out = (sp_channel)c;
+            return 0;
+        }
+    return -1;
+}
+
+/* What a type needs beyond the envelope. */
+enum { F_QUEUE = 1, F_CHANNEL = 2, F_AGENT = 4, F_TICKET = 8, F_CALL = 16, F_TO_QUEUE = 32,
+       F_AUTHOR = 64, F_FROM = 128, F_ACW = 256, F_SCORE = 512, F_STATUS = 1024 };
+
+typedef struct {
+    unsigned required, optional;
+} type_rule;
+
+static const type_rule rules[SP_EV__COUNT] = {
+    [SP_EV_TICKET_CREATED] = {F_TICKET | F_QUEUE | F_CHANNEL, F_AGENT},
+    [SP_EV_TICKET_ASSIGNED] = {F_TICKET | F_AGENT, F_QUEUE | F_CHANNEL},
+    [SP_EV_TICKET_REPLIED] = {F_TICKET | F_AUTHOR, F_AGENT | F_QUEUE | F_CHANNEL},
+    [SP_EV_TICKET_ESCALATED] = {F_TICKET | F_FROM, F_TO_QUEUE | F_QUEUE | F_CHANNEL | F_AGENT},
+    [SP_EV_TICKET_TRANSFERRED] = {F_TICKET | F_TO_QUEUE, F_QUEUE | F_CHANNEL | F_AGENT},
+    [SP_EV_TICKET_SOLVED] = {F_TICKET, F_AGENT | F_QUEUE | F_CHANNEL},
+    [SP_EV_TICKET_REOPENED] = {F_TICKET, F_QUEUE | F_CHANNEL | F_AGENT},
+    [SP_EV_TICKET_CLOSED] = {F_TICKET, F_QUEUE | F_CHANNEL | F_AGENT},
+    [SP_EV_CALL_OFFERED] = {F_CALL | F_QUEUE, F_CHANNEL},
+    [SP_EV_CALL_ANSWERED] = {F_CALL | F_AGENT, F_QUEUE | F_CHANNEL},
+    [SP_EV_CALL_ABANDONED] = {F_CALL, F_QUEUE | F_CHANNEL},
+    [SP_EV_CALL_TRANSFERRED] = {F_CALL | F_TO_QUEUE, F_QUEUE | F_CHANNEL | F_AGENT},
+    [SP_EV_CALL_ENDED] = {F_CALL, F_QUEUE | F_CHANNEL | F_AGENT},
+    [SP_EV_CALL_WRAPUP] = {F_CALL | F_ACW, F_QUEUE | F_CHANNEL | F_AGENT},
+    [SP_EV_SURVEY_CSAT] = {F_SCORE, F_TICKET | F_CALL | F_AGENT | F_QUEUE | F_CHANNEL},
+    [SP_EV_SURVEY_NPS] = {F_SCORE, F_TICKET | F_CALL | F_AGENT | F_QUEUE | F_CHANNEL},
+    [SP_EV_AGENT_STATUS] = {F_AGENT | F_STATUS, 0},
+};
+
+typedef struct {
+    json_t *obj;
+    sp_reject_reason *reason;
+    char *errstr;
+    size_t errstr_size;
+} decode_ctx;
+
+static int fail(decode_ctx *c, sp_reject_reason r, const char *fmt, const char *field)
+{
+    *c->reason = r;
+    snprintf(c->errstr, c->errstr_size, fmt, field);
+    return -1;
+}
+
+/* A string field: 0 copied, 1 absent (and not required), -1 rejected. */
+static int get_string(decode_ctx *c, const char *name, int required, size_t max, char *dst)
+{
+    json_t *v = json_object_get(c->obj, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
+        return 1;
+    }
+    if (!json_is_string(v))
+        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name);
+    size_t n = json_string_length(v);
+    if (n == 0 || n > max) {
+        *c->reason = SP_REJ_OUT_OF_RANGE;
+        snprintf(c->errstr, c->errstr_size, "field '%s' must be 1..%zu bytes, got %zu", name,
+                 max, n);
+        return -1;
+    }
+    memcpy(dst, json_string_value(v), n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* An enumerated string field mapped through names[]; index 0 means absent. */
+static int get_enum(decode_ctx *c, const char *name, int required, const char *const *names,
+                    int count, int *out)
+{
+    char buf[SP_NAME_MAX + 1];
+    int rc = get_string(c, name, required, SP_NAME_MAX, buf);
+    if (rc != 0)
+        return rc;
+    for (int i = 1; i < count; i++)
+        if (strcmp(buf, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s' has a value outside the accepted set", name);
+}
+
+/* An integer field in [lo, hi]: 0 read, 1 absent, -1 rejected. */
+static int get_int(decode_ctx *c, const char *name, int required, int64_t lo, int64_t hi,
+                   int64_t *out)
+{
+    json_t *v = json_object_get(c->obj, name);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
+        return 1;
+    }
+    if (!json_is_integer(v))
+        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", name);
+    json_int_t n = json_integer_value(v);
+    if (n < lo || n > hi) {
+        *c->reason = SP_REJ_OUT_OF_RANGE;
+        snprintf(c->errstr, c->errstr_size, "field '%s' must be in %lld..%lld, got %lld", name,
+                 (long long)lo, (long long)hi, (long long)n);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* Epoch ms accepted from 1970 up to the year 9999. */
+#define SP_TS_MAX_MS 253402300799999LL
+
+static int decode_ts(decode_ctx *c, int64_t *out)
+{
+    json_t *v = json_object_get(c->obj, "ts");
+    if (!v || json_is_null(v))
+        return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "ts");
+    if (json_is_integer(v)) {
+        json_int_t n = json_integer_value(v);
+        if (n < 0 || n > SP_TS_MAX_MS)
+            return fail(c, SP_REJ_BAD_TS, "field '%s' epoch milliseconds out of range", "ts");
+        *out = n;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return fail(c, SP_REJ_BAD_TS, "field '%s' must be RFC 3339 or epoch milliseconds",
+                    "ts");
+    if (sp_ts_parse_rfc3339(json_string_value(v), json_string_length(v), out) < 0 ||
+        *out < 0 || *out > SP_TS_MAX_MS)
+        return fail(c, SP_REJ_BAD_TS, "field '%s' is not an RFC 3339 date-time with offset",
+                    "ts");
+    return 0;
+}
+
+static int decode_envelope(decode_ctx *c, sp_event *ev)
+{
+    int64_t v = 1;
+    json_t *jv = json_object_get(c->obj, "v");
+    if (jv && !json_is_integer(jv))
+        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", "v");
+    if (jv && (v = json_integer_value(jv)) != 1)
+        return fail(c, SP_REJ_UNKNOWN_VERSION, "field '%s': only schema version 1 is known",
+                    "v");
+    if (get_string(c, "id", 1, SP_ID_MAX, ev->id) != 0)
+        return -1;
+    char type[32];
+    json_t *jt = json_object_get(c->obj, "type");
+    if (!jt || json_is_null(jt))
+        return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "type");
+    if (!json_is_string(jt))
+        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", "type");
+    snprintf(type, sizeof type, "%s", json_string_value(jt));
+    ev->type = SP_EV__COUNT;
+    for (int t = 0; t < SP_EV__COUNT; t++)
+        if (json_string_length(jt) < sizeof type && strcmp(type, type_names[t]) == 0)
+            ev->type = (sp_event_type)t;
+    if (ev->type == SP_EV__COUNT)
+        return fail(c, SP_REJ_UNKNOWN_TYPE, "field '%s' names no known event type", "type");
+    if (decode_ts(c, &ev->ts_ms) < 0)
+        return -1;
+    if (get_string(c, "tenant", 0, SP_NAME_MAX, ev->tenant) < 0)
+        return -1;
+    return 0;
+}
+
+static int decode_case(decode_ctx *c, const type_rule *r, sp_event *ev)
+{
+    unsigned want = r->required | r->optional;
+    int rc;
+    if (want & F_TICKET) {
+        if ((rc = get_string(c, "ticket_id", (r->required & F_TICKET) != 0, SP_ID_MAX,
+                             ev->case_id)) < 0)
+            return -1;
+        if (rc == 0)
+            return 0;
+    }
+    if (want & F_CALL) {
+        if ((rc = get_string(c, "call_id", (r->required & F_CALL) != 0, SP_ID_MAX,
+                             ev->case_id)) < 0)
+            return -1;
+        if (rc == 0)
+            ev->case_is_call = 1;
+    }
+    /* survey.csat needs one of the two */
+    if (ev->type == SP_EV_SURVEY_CSAT && ev->case_id[0] == '\0')
+        return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'",
+                    "ticket_id or call_id");
+    return 0;
+}
+
+static int decode_fields(decode_ctx *c, const type_rule *r, sp_event *ev)
+{
+    unsigned want = r->required | r->optional;
+#define REQ(f) ((r->required & (f)) != 0)
+    if (decode_case(c, r, ev) < 0)
+        return -1;
+    if ((want & F_QUEUE) && get_string(c, "queue", REQ(F_QUEUE), SP_NAME_MAX, ev->queue) < 0)
+        return -1;
+    if ((want & F_TO_QUEUE) &&
+        get_string(c, "to_queue", REQ(F_TO_QUEUE), SP_NAME_MAX, ev->to_queue) < 0)
+        return -1;
+    int e = 0;
+    if ((want & F_CHANNEL) &&
+        get_enum(c, "channel", REQ(F_CHANNEL), channel_names, SP_CH__COUNT, &e) < 0)
+        return -1;
+    ev->channel = (sp_channel)e;
+    static const char *const authors[] = {"", "agent", "bot", "customer"};
+    static const char *const froms[] = {"", "bot", "agent"};
+    static const char *const statuses[] = {"", "available", "busy", "away", "offline"};
+    e = 0;
+    if ((want & F_AUTHOR) && get_enum(c, "author", REQ(F_AUTHOR), authors, 4, &e) < 0)
+        return -1;
+    ev->author = (sp_author)e;
+    e = 0;
+    if ((want & F_FROM) && get_enum(c, "from", REQ(F_FROM), froms, 3, &e) < 0)
+        return -1;
+    ev->from = (sp_from)e;
+    e = 0;
+    if ((want & F_STATUS) && get_enum(c, "status", REQ(F_STATUS), statuses, 5, &e) < 0)
+        return -1;
+    ev->status = (sp_agent_status)e;
+    int agent_required = REQ(F_AGENT) || (ev->type == SP_EV_TICKET_REPLIED &&
+                                          ev->author == SP_AUTHOR_AGENT);
+    if ((want & F_AGENT) && get_string(c, "agent_id", agent_required, SP_NAME_MAX,
+                                       ev->agent_id) < 0)
+        return -1;
+#undef REQ
+    return 0;
+}
+
+static int decode_numbers(decode_ctx *c, sp_event *ev)
+{
+    int64_t n;
+    int rc;
+    if (ev->type == SP_EV_SURVEY_CSAT || ev->type == SP_EV_SURVEY_NPS) {
+        int hi = ev->type == SP_EV_SURVEY_CSAT ? 5 : 10;
+        if (get_int(c, "score", 1, ev->type == SP_EV_SURVEY_CSAT ? 1 : 0, hi, &n) < 0)
+            return -1;
+        ev->score = (int)n;
+    }
+    if (ev->type == SP_EV_CALL_WRAPUP) {
+        if (get_int(c, "acw_ms", 1, 0, INT64_MAX / 4, &n) < 0)
+            return -1;
+        ev->acw_ms = n;
+    }
+    if (ev->type == SP_EV_CALL_ENDED) {
+        if ((rc = get_int(c, "hold_ms", 0, 0, INT64_MAX / 4, &n)) < 0)
+            return -1;
+        if (rc == 0)
+            ev->hold_ms = n;
+    }
+    if (ev->type == SP_EV_CALL_OFFERED) {
+        if ((rc = get_int(c, "ivr_ms", 0, 0, INT64_MAX / 4, &n)) < 0)
+            return -1;
+        if (rc == 0)
+            ev->ivr_ms = n;
+    }
+    return 0;
+}
+
+static void event_reset(sp_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->score = -1;
+    ev->acw_ms = ev->hold_ms = ev->ivr_ms = -1;
+}
+
+static int parse_root(decode_ctx *c, const char *buf, size_t len)
+{
+    json_error_t err;
+    c->obj = json_loadb(buf, len, 0, &err);
+    if (!c->obj) {
+        *c->reason = json_error_code(&err) == json_error_invalid_utf8 ? SP_REJ_INVALID_UTF8
+                                                                      : SP_REJ_INVALID_JSON;
+        snprintf(c->errstr, c->errstr_size, "%s at byte %d", err.text, err.position);
+        return -1;
+    }
+    if (!json_is_object(c->obj))
+        return fail(c, SP_REJ_NOT_OBJECT, "%s", "the message is not a JSON object");
+    return 0;
+}
+
+int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason *reason,
+                    char *errstr, size_t errstr_size)
+{
+    decode_ctx c = {NULL, reason, errstr, errstr_size};
+    *reason = SP_REJ_NONE;
+    event_reset(ev);
+    int rc = -1;
+    if (parse_root(&c, buf, len) < 0 || decode_envelope(&c, ev) < 0)
+        goto out;
+    if (decode_fields(&c, &rules[ev->type], ev) < 0 || decode_numbers(&c, ev) < 0)
+        goto out;
+    if (ev->tenant[0] == '\0')
+        strcpy(ev->tenant, "default");
+    if (ev->type >= SP_EV_CALL_OFFERED && ev->type <= SP_EV_CALL_WRAPUP && ev->case_id[0])
+        ev->case_is_call = 1;
+    if (ev->type == SP_EV_CALL_OFFERED && ev->channel == SP_CH_NONE)
+        ev->channel = SP_CH_PHONE; /* events.md: a call's channel defaults to phone */
+    rc = 0;
+out:
+    json_decref(c.obj); /* NULL-safe */
+    return rc;
+}

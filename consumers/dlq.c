@@ -1,0 +1,140 @@
+/*
+ * dlq.c - see dlq.h. The delivery report callback runs inside rd_kafka_poll/flush on
+ * the pipeline thread; on a failed delivery it produces a copy of the message again.
+ */
+#include "supportpulse/dlq.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "supportpulse/kafka_consumer.h"
+#include "supportpulse/log.h"
+
+struct sp_dlq {
+    rd_kafka_t *rk;
+    char *topic;
+    uint64_t sent, retried;
+};
+
+static void resend(sp_dlq *d, const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdrs = rd_kafka_headers_copy(hdrs);
+    else
+        hdrs = rd_kafka_headers_new(0);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(hdrs);
+        sp_err("dead letter could not be queued again: %s", rd_kafka_err2str(err));
+    }
+    d->retried++;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    sp_dlq *d = opaque;
+    if (m->err) {
+        sp_warn("dead letter delivery failed (%s); producing it again", rd_kafka_err2str(m->err));
+        resend(d, m);
+    }
+}
+
+sp_dlq *sp_dlq_new(const char *bootstrap, const char *topic, char *const *kafka_key,
+                   char *const *kafka_val, int nkafka, char *errstr, size_t errstr_size)
+{
+    sp_dlq *d = calloc(1, sizeof *d);
+    if (!d || !(d->topic = strdup(topic))) {
+        free(d);
+        snprintf(errstr, errstr_size, "out of memory creating the dead-letter producer");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int bad = sp_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) ||
+              sp_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+              sp_kafka_conf_set(conf, "message.timeout.ms", "0", errstr, errstr_size) ||
+              sp_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size);
+    /* pass-through properties that a producer understands (group.id etc. are ignored) */
+    for (int i = 0; !bad && i < nkafka; i++) {
+        char e[256];
+        if (rd_kafka_conf_set(conf, kafka_key[i], kafka_val[i], e, sizeof e) != RD_KAFKA_CONF_OK)
+            sp_debug("dead-letter producer ignores %s: %s", kafka_key[i], e);
+    }
+    if (bad)
+        goto fail;
+    rd_kafka_conf_set_opaque(conf, d);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (!d->rk)
+        goto fail;
+    return d; /* conf is owned by rk */
+fail:
+    rd_kafka_conf_destroy(conf);
+    free(d->topic);
+    free(d);
+    return NULL;
+}
+
+void sp_dlq_destroy(sp_dlq *d)
+{
+    if (!d)
+        return;
+    if (rd_kafka_flush(d->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sp_err("%d dead letters still undelivered at shutdown", rd_kafka_outq_len(d->rk));
+    rd_kafka_destroy(d->rk);
+    free(d->topic);
+    free(d);
+}
+
+static void add_header(rd_kafka_headers_t *h, const char *name, const char *value)
+{
+    rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+int sp_dlq_send(sp_dlq *d, const rd_kafka_message_t *src, const char *reason,
+                const char *detail, char *errstr, size_t errstr_size)
+{
+    char num[32];
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+    add_header(h, "sp.reason", reason);
+    add_header(h, "sp.detail", detail);
+    add_header(h, "sp.topic", rd_kafka_topic_name(src->rkt));
+    snprintf(num, sizeof num, "%" PRId32, src->partition);
+    add_header(h, "sp.partition", num);
+    snprintf(num, sizeof num, "%" PRId64, src->offset);
+    add_header(h, "sp.offset", num);
+    int64_t ts = rd_kafka_message_timestamp(src, NULL);
+    if (ts >= 0) {
+        snprintf(num, sizeof num, "%" PRId64, ts);
+        add_header(h, "sp.timestamp", num);
+    }
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_producev(
+                d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(src->key, src->key_len),
+                RD_KAFKA_V_VALUE(src->payload, src->len), RD_KAFKA_V_HEADERS(h),
+                RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_poll(d->rk, 100); /* local queue full: wait for deliveries */
+    if (err) {
+        rd_kafka_headers_destroy(h);
+        snprintf(errstr, errstr_size, "dead-letter produce: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    d->sent++;
+    rd_kafka_poll(d->rk, 0);
+    return 0;
+}
+
+int sp_dlq_flush(sp_dlq *d, int timeout_ms)
+{
+    return rd_kafka_flush(d->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+uint64_t sp_dlq_sent(const sp_dlq *d) { return d->sent; }
+uint64_t sp_dlq_retried(const sp_dlq *d) { return d->retried; }

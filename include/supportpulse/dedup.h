@@ -1,0 +1,28 @@
+/*
+ * dedup.h - drops repeated event ids within a horizon of event time, per partition.
+ *
+ * Remembers the 64-bit hash of each id (so memory is 24 bytes an id whatever its length;
+ * two different ids collide with probability ~n/2^64) in arrival order. An id leaves
+ * when its event time is older than the partition's newest event time minus the
+ * horizon, or when the capacity is reached (the oldest leaves first; counted as an
+ * eviction, which shortens the horizon for that burst).
+ *
+ * Single writer, owned by one partition's state.
+ */
+#ifndef SUPPORTPULSE_DEDUP_H
+#define SUPPORTPULSE_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sp_dedup sp_dedup;
+
+/* Returns NULL when out of memory. capacity >= 1. */
+sp_dedup *sp_dedup_new(size_t capacity, int64_t horizon_ms);
+void sp_dedup_destroy(sp_dedup *d); /* NULL is a no-op */
+/* 1 if id was seen within the horizon (a duplicate), else 0 and it is remembered. */
+int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms);
+size_t sp_dedup_size(const sp_dedup *d);
+uint64_t sp_dedup_evictions(const sp_dedup *d);
+
+#endif

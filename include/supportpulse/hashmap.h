@@ -1,0 +1,45 @@
+/*
+ * hashmap.h - an open-addressing map from byte-string keys to uint32 values, used to
+ * intern dimension keys and to index open cases. Linear probing with backward-shift
+ * deletion (no tombstones), capacity a power of two, grown at 70% load.
+ *
+ * Ownership: the map copies each key on insert and frees it on delete or destroy.
+ * Single-threaded: one map belongs to one partition's state, touched by one thread.
+ */
+#ifndef SUPPORTPULSE_HASHMAP_H
+#define SUPPORTPULSE_HASHMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sp_strmap sp_strmap;
+
+uint64_t sp_hash_bytes(const void *data, size_t len);
+
+/* Returns a new map or NULL when out of memory. */
+sp_strmap *sp_strmap_new(size_t initial_capacity);
+void sp_strmap_destroy(sp_strmap *m); /* NULL is a no-op */
+/* 1 and *value when found, 0 when not. */
+int sp_strmap_get(const sp_strmap *m, const char *key, size_t len, uint32_t *value);
+/* Inserts or replaces. 0 on success, -1 when out of memory (the map is unchanged). */
+int sp_strmap_put(sp_strmap *m, const char *key, size_t len, uint32_t value);
+/* 1 when removed, 0 when absent. */
+int sp_strmap_del(sp_strmap *m, const char *key, size_t len);
+size_t sp_strmap_size(const sp_strmap *m);
+/* Calls fn for each entry, in no particular order; the map must not change meanwhile. */
+void sp_strmap_each(const sp_strmap *m,
+                    void (*fn)(const char *key, size_t len, uint32_t value, void *arg),
+                    void *arg);
+
+/* A fixed-capacity map from non-zero 64-bit hashes to uint32 values, for per-event
+ * lookups that must not allocate (dedup ids, open cases). Sized at creation for
+ * max_entries at <= 50% load; put fails (-1) beyond max_entries. */
+typedef struct sp_u64map sp_u64map;
+sp_u64map *sp_u64map_new(size_t max_entries);
+void sp_u64map_destroy(sp_u64map *m); /* NULL is a no-op */
+int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value);
+int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value);
+int sp_u64map_del(sp_u64map *m, uint64_t key);
+size_t sp_u64map_size(const sp_u64map *m);
+
+#endif

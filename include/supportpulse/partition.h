@@ -1,0 +1,84 @@
+/*
+ * partition.h - all aggregation state of one Kafka partition: its windows, the ids it
+ * has seen (dedup), the cases it remembers (attribution), and its watermark.
+ *
+ * Data flow: kafka_consumer -> decoder -> sp_partition_apply() (dedup, lateness,
+ * attribution, window counters) ... publisher reads dirty cells and cases, writes them
+ * to Redis, then sp_partition_published() marks them clean and expires old windows.
+ *
+ * Keeping state per partition makes every decision (duplicate, late, which queue) a
+ * function of that partition's stream alone: the same whichever instance owns it, and
+ * restorable from Redis when it moves. Single writer: one thread owns a partition.
+ */
+#ifndef SUPPORTPULSE_PARTITION_H
+#define SUPPORTPULSE_PARTITION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "supportpulse/cases.h"
+#include "supportpulse/event.h"
+#include "supportpulse/window.h"
+
+typedef struct {
+    int64_t lateness_ms;       /* watermark = newest event time - lateness */
+    int64_t retention_ms;      /* a window takes late updates until end + retention */
+    int64_t dedup_horizon_ms;
+    size_t dedup_capacity;     /* ids remembered per partition */
+    size_t max_cases;          /* cases remembered per partition */
+    int64_t case_max_age_ms;
+    size_t max_queues;         /* distinct queue values; more go to "other" */
+    size_t max_agents;         /* distinct agent ids; more go to "other" */
+    int64_t max_future_ms;     /* reject ts later than wall clock + this; 0 = no check */
+} sp_partition_conf;
+
+void sp_partition_conf_defaults(sp_partition_conf *c);
+
+typedef enum {
+    SP_APPLY_OK,
+    SP_APPLY_DUPLICATE,
+    SP_APPLY_LATE,
+    SP_APPLY_REJECT,   /* reason in *reason, detail in errstr */
+    SP_APPLY_NOMEM,
+} sp_apply_result;
+
+typedef struct {
+    uint64_t applied, duplicates, late, rejected;
+    uint64_t overflow_queue, overflow_agent;
+} sp_partition_stats;
+
+typedef struct sp_partition sp_partition;
+
+/* Returns NULL and a message in errstr when out of memory. */
+sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size_t errstr_size);
+void sp_partition_destroy(sp_partition *p); /* NULL is a no-op */
+
+sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t now_wall_ms,
+                                   sp_reject_reason *reason, char *errstr, size_t errstr_size);
+
+/* Newest event time seen (INT64_MIN before any) and the watermark derived from it. */
+int64_t sp_partition_max_ts(const sp_partition *p);
+int64_t sp_partition_watermark(const sp_partition *p);
+const sp_partition_stats *sp_partition_get_stats(const sp_partition *p);
+
+/* For the publisher: the state to write, and the name behind each id. */
+sp_window_set *sp_partition_windows(sp_partition *p);
+sp_cases *sp_partition_cases(sp_partition *p);
+const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id);
+typedef enum { SP_NAME_QUEUE, SP_NAME_AGENT, SP_NAME_TENANT } sp_name_kind;
+const char *sp_partition_name(const sp_partition *p, sp_name_kind kind, uint32_t id);
+
+/* After Redis has every dirty cell and case: mark them clean and drop what expired.
+ * watermark_ms may be raised above the partition's own (an idle partition follows the
+ * pipeline's watermark). */
+void sp_partition_published(sp_partition *p, int64_t watermark_ms);
+
+/* Restore from Redis on assignment. 0 or -1 when out of memory. */
+int sp_partition_restore_cell(sp_partition *p, int64_t start, const char *dims_key,
+                              const sp_counters *c);
+int sp_partition_restore_case(sp_partition *p, uint64_t key, int64_t last_ts,
+                              const char *queue, int channel, const char *tenant,
+                              const char *agent);
+void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * window.h - event-time tumbling 1-minute windows of ONE Kafka partition.
+ *
+ * A window set holds the open windows (start, epoch seconds, aligned to 60) in start
+ * order; each window holds one cell of sp_counters per dimension id that it has seen.
+ * Cells changed since the last publish are dirty. The publisher reads dirty cells,
+ * marks them clean after Redis has them, and expired clean windows are dropped.
+ *
+ * Single writer: a window set is owned by the thread that consumes its partition.
+ * Ownership: the set owns its windows and cells; pointers it hands out stay valid until
+ * the next call that adds a window or expires windows.
+ */
+#ifndef SUPPORTPULSE_WINDOW_H
+#define SUPPORTPULSE_WINDOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "supportpulse/metrics.h"
+
+#define SP_WINDOW_S 60
+
+typedef struct {
+    uint32_t dims_id;
+    uint8_t dirty;
+    sp_counters c;
+} sp_cell;
+
+typedef struct {
+    int64_t start;      /* epoch seconds */
+    sp_cell *cells;
+    size_t ncells, capcells;
+    uint32_t *cell_of;  /* dims id -> cell index + 1, 0 = none */
+    size_t cell_of_cap;
+    size_t ndirty;
+} sp_window;
+
+typedef struct {
+    sp_window *w;       /* sorted by start */
+    size_t n, cap;
+} sp_window_set;
+
+void sp_window_set_init(sp_window_set *s);
+void sp_window_set_free(sp_window_set *s);
+
+/* The window starting at start (creating it), or NULL when out of memory. */
+sp_window *sp_window_get(sp_window_set *s, int64_t start);
+/* The counters of dims_id in w, marked dirty (created zeroed), or NULL when out of memory. */
+sp_counters *sp_window_cell(sp_window *w, uint32_t dims_id);
+
+/* Drops every window whose end + retention_s <= watermark_s and that has no dirty cell.
+ * Returns how many were dropped. */
+size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention_s);
+size_t sp_window_dirty_cells(const sp_window_set *s);
+void sp_window_mark_clean(sp_window_set *s);
+
+static inline int64_t sp_window_start_of(int64_t ts_ms)
+{
+    int64_t s = ts_ms >= 0 ? ts_ms / 1000 : (ts_ms - 999) / 1000;
+    return s - ((s % SP_WINDOW_S) + SP_WINDOW_S) % SP_WINDOW_S;
+}
+
+#endif
