@@ -319,7 +319,7 @@ static void event_reset(sp_event *ev)
 static int parse_root(decode_ctx *c, const char *buf, size_t len)
 {
     json_error_t err;
-    c->obj = json_loadb(buf, len, 0, &err);
+    c->obj = json_loadb(buf, len, JSON_DECODE_ANY, &err); /* scalars: not_object */
     if (!c->obj) {
         *c->reason = json_error_code(&err) == json_error_invalid_utf8 ? SP_REJ_INVALID_UTF8
                                                                       : SP_REJ_INVALID_JSON;

@@ -1,0 +1,250 @@
+/*
+ * helpers.c - see helpers.h. Every failure aborts the test with a message: a fixture
+ * that did not come up must not let a test pass.
+ */
+#include "helpers.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void redis_connect(sp_env *e)
+{
+    if (e->rc)
+        redisFree(e->rc);
+    e->rc = redisConnectUnix(e->redis.socket);
+    cr_assert(e->rc && !e->rc->err, "cannot connect to the test redis-server");
+}
+
+void sp_env_start(sp_env *e, const char *topic, int partitions)
+{
+    char err[512];
+    memset(e, 0, sizeof *e);
+    snprintf(e->tmpdir, sizeof e->tmpdir, "/tmp/sptest.XXXXXX");
+    cr_assert(mkdtemp(e->tmpdir), "mkdtemp");
+    cr_assert(sp_redis_server_start(&e->redis, e->tmpdir, 0, 0, err, sizeof err) == 0, "%s", err);
+    redis_connect(e);
+    e->mock = sp_mock_new(1, err, sizeof err);
+    cr_assert(e->mock, "%s", err);
+    char dlq[256];
+    snprintf(dlq, sizeof dlq, "%s-dlq", topic);
+    cr_assert(sp_mock_create_topic(e->mock, topic, partitions, err, sizeof err) == 0, "%s", err);
+    cr_assert(sp_mock_create_topic(e->mock, dlq, 1, err, sizeof err) == 0, "%s", err);
+}
+
+void sp_env_stop(sp_env *e)
+{
+    if (e->rc)
+        redisFree(e->rc);
+    e->rc = NULL;
+    sp_redis_server_stop(&e->redis);
+    sp_mock_destroy(e->mock);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", e->tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", e->tmpdir);
+}
+
+void sp_env_restart_redis(sp_env *e, int down_ms)
+{
+    char err[512];
+    /* SHUTDOWN SAVE writes dump.rdb as the server goes, like a Redis with persistence;
+     * the new server in the same dir loads it */
+    redisReply *r = redisCommand(e->rc, "SHUTDOWN SAVE");
+    if (r)
+        freeReplyObject(r);
+    redisFree(e->rc);
+    e->rc = NULL;
+    sp_redis_server_stop(&e->redis);
+    sleep_ms(down_ms);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", e->redis.dir);
+    cr_assert(sp_redis_server_start(&e->redis, dir, 0, 0, err, sizeof err) == 0, "%s", err);
+    redis_connect(e);
+}
+
+void sp_env_config(sp_env *e, sp_config *cfg, const char *topic, const char *group)
+{
+    char err[512], dlq[256];
+    cr_assert(sp_config_init(cfg) == 0);
+    snprintf(dlq, sizeof dlq, "%s-dlq", topic);
+    cr_assert(sp_config_set(cfg, "bootstrap", sp_mock_bootstraps(e->mock), err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "redis", e->redis.address, err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "topic", topic, err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "dlq_topic", dlq, err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "group", group, err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "flush_ms", "100", err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "max_future_s", "0", err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "redis_timeout_ms", "1000", err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "max_backoff_ms", "500", err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "log_level", "warn", err, sizeof err) == 0);
+    cr_assert(sp_config_add_kafka(cfg, "session.timeout.ms=6000", err, sizeof err) == 0);
+    cr_assert(sp_config_add_kafka(cfg, "heartbeat.interval.ms=500", err, sizeof err) == 0);
+    cr_assert(sp_config_add_kafka(cfg, "topic.metadata.refresh.interval.ms=1000", err,
+                                  sizeof err) == 0);
+}
+
+static rd_kafka_t *producer(sp_env *e)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", sp_mock_bootstraps(e->mock), err, sizeof err);
+    rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    cr_assert(rk, "%s", err);
+    return rk;
+}
+
+static void produce_one(rd_kafka_t *rk, const char *topic, int32_t partition, const char *key,
+                        const char *value)
+{
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+        RD_KAFKA_V_VALUE((void *)(uintptr_t)value, strlen(value)), RD_KAFKA_V_END);
+    cr_assert(err == 0, "produce: %s", rd_kafka_err2str(err));
+}
+
+void sp_produce(sp_env *e, const char *topic, const char *const *keys,
+                const char *const *values, int n)
+{
+    rd_kafka_t *rk = producer(e);
+    for (int i = 0; i < n; i++)
+        produce_one(rk, topic, RD_KAFKA_PARTITION_UA, keys ? keys[i] : NULL, values[i]);
+    cr_assert(rd_kafka_flush(rk, 20000) == 0, "produce did not complete");
+    rd_kafka_destroy(rk);
+}
+
+void sp_produce_to(sp_env *e, const char *topic, int partition, const char *key,
+                   const char *value)
+{
+    rd_kafka_t *rk = producer(e);
+    produce_one(rk, topic, partition, key, value);
+    cr_assert(rd_kafka_flush(rk, 20000) == 0, "produce did not complete");
+    rd_kafka_destroy(rk);
+}
+
+static void *runner_main(void *arg)
+{
+    sp_runner *r = arg;
+    r->rc = sp_pipeline_run(r->pl, r->err, sizeof r->err);
+    return NULL;
+}
+
+void sp_runner_start(sp_runner *r, const sp_config *cfg)
+{
+    memset(r, 0, sizeof *r);
+    r->pl = sp_pipeline_new(cfg, r->err, sizeof r->err);
+    cr_assert(r->pl, "pipeline: %s", r->err);
+    cr_assert(pthread_create(&r->th, NULL, runner_main, r) == 0);
+}
+
+int sp_runner_wait(sp_runner *r, uint64_t n, int timeout_s)
+{
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(r->pl);
+    for (int i = 0; i < timeout_s * 20; i++) {
+        if (atomic_load(&s->consumed) >= n) {
+            /* two more flushes: everything consumed is in Redis */
+            uint64_t f = atomic_load(&s->flushes);
+            for (int j = 0; j < 200 && atomic_load(&s->flushes) < f + 2; j++)
+                sleep_ms(50);
+            return 1;
+        }
+        sleep_ms(50);
+    }
+    return 0;
+}
+
+void sp_runner_stop(sp_runner *r)
+{
+    sp_pipeline_stop(r->pl);
+    pthread_join(r->th, NULL);
+    sp_pipeline_destroy(r->pl);
+    r->pl = NULL;
+    cr_assert(r->rc == 0, "pipeline failed: %s", r->err);
+}
+
+long long sp_hget_ll(sp_env *e, const char *key, const char *field, long long dflt)
+{
+    redisReply *r = redisCommand(e->rc, "HGET %s %s", key, field);
+    cr_assert(r, "redis: %s", e->rc->errstr);
+    long long v = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : dflt;
+    freeReplyObject(r);
+    return v;
+}
+
+int sp_hget_str(sp_env *e, const char *key, const char *field, char *out, size_t size)
+{
+    redisReply *r = redisCommand(e->rc, "HGET %s %s", key, field);
+    cr_assert(r, "redis: %s", e->rc->errstr);
+    int found = r->type == REDIS_REPLY_STRING;
+    snprintf(out, size, "%s", found ? r->str : "");
+    freeReplyObject(r);
+    return found;
+}
+
+long long sp_zcard(sp_env *e, const char *key)
+{
+    redisReply *r = redisCommand(e->rc, "ZCARD %s", key);
+    cr_assert(r);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static void header(const rd_kafka_message_t *m, const char *name, char *out, size_t size)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *val;
+    size_t len;
+    out[0] = '\0';
+    if (rd_kafka_message_headers(m, &h) == 0 &&
+        rd_kafka_header_get_last(h, name, &val, &len) == 0)
+        snprintf(out, size, "%.*s", (int)len, (const char *)val);
+}
+
+int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int expect,
+                int timeout_s)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", sp_mock_bootstraps(e->mock), err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", "dlq-reader", err, sizeof err);
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    cr_assert(rk, "%s", err);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    int n = 0;
+    for (int i = 0; i < timeout_s * 10 && n < expect && n < max; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (!m->err) {
+            sp_dead_letter *d = &out[n++];
+            header(m, "sp.reason", d->reason, sizeof d->reason);
+            header(m, "sp.detail", d->detail, sizeof d->detail);
+            header(m, "sp.topic", d->topic, sizeof d->topic);
+            header(m, "sp.partition", d->partition, sizeof d->partition);
+            header(m, "sp.offset", d->offset, sizeof d->offset);
+            snprintf(d->value, sizeof d->value, "%.*s", (int)m->len, (const char *)m->payload);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}

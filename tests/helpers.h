@@ -1,0 +1,66 @@
+/*
+ * helpers.h - test fixtures: a real redis-server in a temp dir, librdkafka's mock
+ * cluster, a producer, a dead-letter reader, and the pipeline run in a thread.
+ */
+#ifndef SP_TEST_HELPERS_H
+#define SP_TEST_HELPERS_H
+
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "supportpulse/config.h"
+#include "supportpulse/mock_cluster.h"
+#include "supportpulse/pipeline.h"
+#include "supportpulse/redis_server.h"
+
+typedef struct {
+    sp_redis_server redis;
+    sp_mock *mock;
+    char tmpdir[256];
+    redisContext *rc;
+} sp_env;
+
+/* Starts redis-server and a mock cluster with topic (partitions) and topic-dlq. */
+void sp_env_start(sp_env *e, const char *topic, int partitions);
+void sp_env_stop(sp_env *e);
+void sp_env_restart_redis(sp_env *e, int down_ms); /* stop, wait, start again (data kept? no) */
+
+/* A config pointing at the env. Caller frees with sp_config_free. */
+void sp_env_config(sp_env *e, sp_config *cfg, const char *topic, const char *group);
+
+/* Produces messages (key may be NULL) and waits for delivery. */
+void sp_produce(sp_env *e, const char *topic, const char *const *keys,
+                const char *const *values, int n);
+/* Produces to an explicit partition. */
+void sp_produce_to(sp_env *e, const char *topic, int partition, const char *key,
+                   const char *value);
+
+typedef struct {
+    sp_pipeline *pl;
+    pthread_t th;
+    int rc;
+    char err[512];
+} sp_runner;
+
+void sp_runner_start(sp_runner *r, const sp_config *cfg);
+/* Waits until the pipeline consumed n messages and flushed them (timeout_s), then
+ * stops it. Returns 1 when n was reached. */
+int sp_runner_wait(sp_runner *r, uint64_t n, int timeout_s);
+void sp_runner_stop(sp_runner *r);
+
+/* HGET as long long (or the default when absent) and as a string (NULL-safe copy). */
+long long sp_hget_ll(sp_env *e, const char *key, const char *field, long long dflt);
+int sp_hget_str(sp_env *e, const char *key, const char *field, char *out, size_t size);
+long long sp_zcard(sp_env *e, const char *key);
+
+/* Reads every message of topic partition 0..parts-1 from the beginning. */
+typedef struct {
+    char reason[64], detail[256], topic[128], partition[16], offset[32];
+    char value[2048];
+} sp_dead_letter;
+int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int expect,
+                int timeout_s);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * test_decoder.c - the input contract (shared/spec/events.md): a table of accepted and
+ * rejected messages, each rejection with its reason, plus the event-time parser.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "supportpulse/event.h"
+
+#define T0 "\"ts\":\"2026-11-22T10:15:30.123Z\""
+#define TS_MS 1795342530123LL
+
+static sp_reject_reason decode(const char *json, sp_event *ev)
+{
+    sp_reject_reason r;
+    char err[256];
+    int rc = sp_event_decode(json, strlen(json), ev, &r, err, sizeof err);
+    cr_assert((rc == 0) == (r == SP_REJ_NONE), "rc and reason disagree for %s", json);
+    if (rc < 0)
+        cr_assert(err[0], "a rejection must explain itself: %s", json);
+    return r;
+}
+
+typedef struct {
+    const char *json;
+    sp_reject_reason want;
+} row;
+
+static const row table[] = {
+    /* accepted */
+    {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"ticket_id\":\"T1\",\"queue\":\"payments\",\"channel\":\"email\"}", SP_REJ_NONE},
+    {"{\"v\":1,\"id\":\"e1\",\"type\":\"call.offered\",\"ts\":1795342530123,\"call_id\":\"C1\",\"queue\":\"payments\"}", SP_REJ_NONE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.replied\"," T0 ",\"ticket_id\":\"T1\",\"author\":\"bot\"}", SP_REJ_NONE},
+    {"{\"id\":\"e1\",\"type\":\"survey.nps\"," T0 ",\"score\":0}", SP_REJ_NONE},
+    {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"agent_id\":\"a1\",\"status\":\"away\",\"queues\":[\"x\"]}", SP_REJ_NONE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\",\"extra\":{\"deep\":[1,2,{}]}}", SP_REJ_NONE},
+    {"{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"call_id\":\"C1\",\"score\":5,\"comment\":\"\\ud83d\\ude00 great\"}", SP_REJ_NONE},
+    {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":0}", SP_REJ_NONE},
+    /* not JSON, not an object */
+    {"not json", SP_REJ_INVALID_JSON},
+    {"", SP_REJ_INVALID_JSON},
+    {"{\"id\":\"e1\",", SP_REJ_INVALID_JSON},
+    {"{\"id\":\"a\\u0000b\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_INVALID_JSON},
+    {"{\"id\":\"\\ud83d\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_INVALID_JSON},
+    {"[1,2]", SP_REJ_NOT_OBJECT},
+    {"\"text\"", SP_REJ_NOT_OBJECT},
+    {"{\"id\":\"e\xc3\x28\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_INVALID_UTF8},
+    {"{\"id\":\"e\xff\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_INVALID_UTF8},
+    /* envelope */
+    {"{\"v\":2,\"id\":\"e1\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_UNKNOWN_VERSION},
+    {"{\"v\":\"1\",\"id\":\"e1\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.exploded\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_UNKNOWN_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed.and.some.very.long.suffix.beyond\"," T0 "}", SP_REJ_UNKNOWN_TYPE},
+    {"{\"id\":\"e1\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":7," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_WRONG_TYPE},
+    {"{\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":42,\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":\"yesterday\",\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":\"2026-11-22T10:15:30\",\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":\"2026-02-30T10:15:30Z\",\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":\"2026-11-22T24:00:00Z\",\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":\"2026-11-22T10:15:30+8:00\",\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":1.5,\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":-5,\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":true,\"ticket_id\":\"T1\"}", SP_REJ_BAD_TS},
+    {"{\"id\":\"e1\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\",\"tenant\":\"\"}", SP_REJ_OUT_OF_RANGE},
+    /* per type */
+    {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"ticket_id\":\"T1\",\"channel\":\"email\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"ticket_id\":\"T1\",\"queue\":\"payments\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"queue\":\"payments\",\"channel\":\"email\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"ticket_id\":\"T1\",\"queue\":\"payments\",\"channel\":\"fax\"}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"ticket_id\":\"T1\",\"queue\":7,\"channel\":\"email\"}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.replied\"," T0 ",\"ticket_id\":\"T1\",\"author\":\"agent\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.replied\"," T0 ",\"ticket_id\":\"T1\",\"author\":\"robot\"}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"ticket.replied\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.escalated\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.transferred\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"ticket.assigned\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C1\",\"queue\":\"q\",\"ivr_ms\":-1}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"call.answered\"," T0 ",\"call_id\":\"C1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"call.answered\"," T0 ",\"agent_id\":\"a\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":-1}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":\"10\"}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"call.ended\"," T0 ",\"call_id\":\"C1\",\"hold_ms\":1.5}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"call.transferred\"," T0 ",\"call_id\":\"C1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"ticket_id\":\"T1\",\"score\":6}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"ticket_id\":\"T1\",\"score\":0}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"ticket_id\":\"T1\",\"score\":4.5}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"ticket_id\":\"T1\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"score\":4}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"survey.nps\"," T0 ",\"score\":11}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"survey.nps\"," T0 ",\"score\":-1}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"agent_id\":\"a1\",\"status\":\"lunch\"}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"status\":\"busy\"}", SP_REJ_MISSING_FIELD},
+};
+
+Test(decoder, table_of_inputs)
+{
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        sp_event ev;
+        sp_reject_reason got = decode(table[i].json, &ev);
+        cr_expect_eq(got, table[i].want, "row %zu: %s -> %s, want %s", i, table[i].json,
+                     sp_reject_reason_name(got), sp_reject_reason_name(table[i].want));
+    }
+}
+
+Test(decoder, fields_of_an_accepted_event)
+{
+    sp_event ev;
+    cr_assert_eq(decode("{\"id\":\"e9\",\"type\":\"ticket.created\",\"ts\":\"2026-11-22T18:15:30.123+08:00\","
+                        "\"ticket_id\":\"T-77\",\"queue\":\"\\u6280\\u672f\\u652f\\u6301\",\"channel\":\"in_app\","
+                        "\"tenant\":\"wallet-hk\",\"priority\":\"urgent\"}", &ev), SP_REJ_NONE);
+    cr_expect_eq(ev.type, SP_EV_TICKET_CREATED);
+    cr_expect_eq(ev.ts_ms, TS_MS, "offset +08:00 converts to UTC");
+    cr_expect_str_eq(ev.id, "e9");
+    cr_expect_str_eq(ev.case_id, "T-77");
+    cr_expect_eq(ev.case_is_call, 0);
+    cr_expect_str_eq(ev.queue, "技术支持", "\\u escapes decode to UTF-8");
+    cr_expect_eq(ev.channel, SP_CH_IN_APP);
+    cr_expect_str_eq(ev.tenant, "wallet-hk");
+}
+
+Test(decoder, call_defaults)
+{
+    sp_event ev;
+    cr_assert_eq(decode("{\"id\":\"e1\",\"type\":\"call.offered\",\"ts\":1795342530123,\"call_id\":\"C1\","
+                        "\"queue\":\"payments\",\"ivr_ms\":1200}", &ev), SP_REJ_NONE);
+    cr_expect_eq(ev.channel, SP_CH_PHONE, "a call's channel defaults to phone");
+    cr_expect_str_eq(ev.tenant, "default", "an absent tenant is 'default'");
+    cr_expect_eq(ev.case_is_call, 1);
+    cr_expect_eq(ev.ivr_ms, 1200);
+    cr_expect_eq(ev.ts_ms, TS_MS);
+}
+
+Test(decoder, string_length_limits)
+{
+    char buf[1024];
+    char q64[65], q65[66], id128[129], id129[130];
+    memset(q64, 'q', 64), q64[64] = 0;
+    memset(q65, 'q', 65), q65[65] = 0;
+    memset(id128, 'i', 128), id128[128] = 0;
+    memset(id129, 'i', 129), id129[129] = 0;
+    sp_event ev;
+    snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C\",\"queue\":\"%s\"}", id128, q64);
+    cr_expect_eq(decode(buf, &ev), SP_REJ_NONE, "128-byte id and 64-byte queue are allowed");
+    snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C\",\"queue\":\"q\"}", id129);
+    cr_expect_eq(decode(buf, &ev), SP_REJ_OUT_OF_RANGE, "129-byte id");
+    snprintf(buf, sizeof buf, "{\"id\":\"e\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C\",\"queue\":\"%s\"}", q65);
+    cr_expect_eq(decode(buf, &ev), SP_REJ_OUT_OF_RANGE, "65-byte queue");
+    /* a 64-byte limit counts bytes, not characters: 22 three-byte characters = 66 bytes */
+    snprintf(buf, sizeof buf, "{\"id\":\"e\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C\",\"queue\":\"%s\"}",
+             "技技技技技技技技技技技技技技技技技技技技技技");
+    cr_expect_eq(decode(buf, &ev), SP_REJ_OUT_OF_RANGE, "66-byte UTF-8 queue");
+}
+
+Test(decoder, rejection_detail_names_the_field)
+{
+    sp_event ev;
+    sp_reject_reason r;
+    char err[256];
+    const char *j = "{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"ticket_id\":\"T1\",\"score\":9}";
+    cr_assert_eq(sp_event_decode(j, strlen(j), &ev, &r, err, sizeof err), -1);
+    cr_expect(strstr(err, "score") != NULL, "detail: %s", err);
+    cr_expect(strstr(err, "1..5") != NULL, "detail gives the range: %s", err);
+}
+
+Test(timestamp, rfc3339_forms)
+{
+    struct { const char *s; long long ms; } ok[] = {
+        {"1970-01-01T00:00:00Z", 0},
+        {"2026-11-22T10:15:30.123Z", TS_MS},
+        {"2026-11-22t10:15:30.123z", TS_MS},
+        {"2026-11-22 10:15:30.123Z", TS_MS},
+        {"2026-11-22T18:15:30.123+08:00", TS_MS},
+        {"2026-11-22T05:45:30.123-04:30", TS_MS},
+        {"2026-11-22T10:15:30.1239999Z", TS_MS},
+        {"2026-11-22T10:15:30.1Z", TS_MS - 23},
+        {"2024-02-29T00:00:00Z", 1709164800000LL},
+        {"2016-12-31T23:59:60Z", 1483228800000LL},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t ms;
+        cr_expect_eq(sp_ts_parse_rfc3339(ok[i].s, strlen(ok[i].s), &ms), 0, "%s", ok[i].s);
+        cr_expect_eq(ms, ok[i].ms, "%s -> %lld", ok[i].s, (long long)ms);
+    }
+    const char *bad[] = {"2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-22T10:15:30",
+                         "2026-11-22T10:15:30.Z", "2026-11-22T10:15Z", "2026-11-22T10:15:30+24:00",
+                         "2026-11-22T10:15:30Zjunk", "26-11-22T10:15:30Z", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms;
+        cr_expect_eq(sp_ts_parse_rfc3339(bad[i], strlen(bad[i]), &ms), -1, "%s", bad[i]);
+    }
+}
+
+Test(timestamp, format_round_trips)
+{
+    char buf[40];
+    int64_t back;
+    int64_t samples[] = {0, TS_MS, 951782400000LL, 4102444799999LL};
+    for (size_t i = 0; i < 4; i++) {
+        sp_ts_format(samples[i], buf, sizeof buf);
+        cr_assert_eq(sp_ts_parse_rfc3339(buf, strlen(buf), &back), 0, "%s", buf);
+        cr_expect_eq(back, samples[i], "%s", buf);
+    }
+}

@@ -1,0 +1,294 @@
+/*
+ * test_windows.c - event-time windows of one partition: in-order and out-of-order
+ * events, lateness and retention, dedup, attribution of events to queues and channels,
+ * cardinality limits, and that every dimension's values add up to `all`.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "supportpulse/dedup.h"
+#include "supportpulse/generator.h"
+#include "supportpulse/partition.h"
+
+#define MIN 60000LL
+#define BASE 1795342500000LL /* 2026-11-22T10:15:00Z, a window start */
+
+static sp_partition *new_partition(void)
+{
+    sp_partition_conf c;
+    sp_partition_conf_defaults(&c);
+    c.max_future_ms = 0;
+    char err[128];
+    sp_partition *p = sp_partition_new(&c, err, sizeof err);
+    cr_assert(p, "%s", err);
+    return p;
+}
+
+static sp_apply_result apply(sp_partition *p, const char *json)
+{
+    sp_event ev;
+    sp_reject_reason r;
+    char err[256];
+    cr_assert_eq(sp_event_decode(json, strlen(json), &ev, &r, err, sizeof err), 0, "%s: %s", json,
+                 err);
+    return sp_partition_apply(p, &ev, 0, &r, err, sizeof err);
+}
+
+static unsigned ids;
+
+static sp_apply_result call(sp_partition *p, const char *type, long long ts, const char *call_id,
+                            const char *extra)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "{\"id\":\"e%u\",\"type\":\"%s\",\"ts\":%lld,\"call_id\":\"%s\"%s}",
+             ++ids, type, ts, call_id, extra);
+    return apply(p, buf);
+}
+
+/* The value of metric m in the cell (window start, dims) or -1 when there is none. */
+static long long cell(sp_partition *p, long long start_ms, const char *dims, sp_metric m)
+{
+    sp_window_set *ws = sp_partition_windows(p);
+    for (size_t i = 0; i < ws->n; i++) {
+        if (ws->w[i].start != start_ms / 1000)
+            continue;
+        for (size_t j = 0; j < ws->w[i].ncells; j++)
+            if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
+                return ws->w[i].cells[j].c.v[m];
+    }
+    return -1;
+}
+
+Test(windows, in_order_events_land_in_their_minute)
+{
+    sp_partition *p = new_partition();
+    cr_assert_eq(call(p, "call.offered", BASE + 1000, "C1", ",\"queue\":\"payments\""), SP_APPLY_OK);
+    cr_assert_eq(call(p, "call.offered", BASE + 59999, "C2", ",\"queue\":\"payments\""), SP_APPLY_OK);
+    cr_assert_eq(call(p, "call.offered", BASE + MIN, "C3", ",\"queue\":\"refunds\",\"channel\":\"chat\""), SP_APPLY_OK);
+    cr_expect_eq(cell(p, BASE, "all", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "queue=payments", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "channel=phone", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "queue=payments|channel=phone", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE + MIN, "all", SP_M_OFFERED), 1);
+    cr_expect_eq(cell(p, BASE + MIN, "queue=refunds|channel=chat", SP_M_OFFERED), 1);
+    cr_expect_eq(cell(p, BASE + MIN, "queue=payments", SP_M_OFFERED), -1);
+    cr_expect_eq(sp_partition_watermark(p), BASE + MIN - 2 * MIN, "watermark = newest - lateness");
+    sp_partition_destroy(p);
+}
+
+Test(windows, out_of_order_within_lateness_is_counted)
+{
+    sp_partition *p = new_partition();
+    call(p, "call.offered", BASE + 5 * MIN, "C1", ",\"queue\":\"q\"");
+    /* 4 minutes older than the newest event: past the 2-minute lateness, inside the
+     * 1-hour retention: still counted in its own window */
+    cr_expect_eq(call(p, "call.offered", BASE + MIN + 10, "C2", ",\"queue\":\"q\""), SP_APPLY_OK);
+    cr_expect_eq(call(p, "call.offered", BASE + 4 * MIN, "C3", ",\"queue\":\"q\""), SP_APPLY_OK);
+    cr_expect_eq(cell(p, BASE + MIN, "all", SP_M_OFFERED), 1);
+    cr_expect_eq(cell(p, BASE + 4 * MIN, "all", SP_M_OFFERED), 1);
+    cr_expect_eq(sp_partition_max_ts(p), BASE + 5 * MIN, "an old event does not move time back");
+    sp_partition_destroy(p);
+}
+
+Test(windows, late_beyond_retention_is_dropped_and_counted)
+{
+    sp_partition *p = new_partition();
+    call(p, "call.offered", BASE + 90 * MIN, "C1", ",\"queue\":\"q\"");
+    /* watermark = 88 min; a window ending at 28 min or before is past 60-min retention */
+    cr_expect_eq(call(p, "call.offered", BASE + 27 * MIN + 59999, "C2", ",\"queue\":\"q\""), SP_APPLY_LATE);
+    cr_expect_eq(call(p, "call.offered", BASE + 28 * MIN, "C3", ",\"queue\":\"q\""), SP_APPLY_OK);
+    cr_expect_eq(sp_partition_get_stats(p)->late, 1);
+    cr_expect_eq(cell(p, BASE + 27 * MIN, "all", SP_M_OFFERED), -1);
+    sp_partition_destroy(p);
+}
+
+Test(windows, published_windows_expire_after_retention)
+{
+    sp_partition *p = new_partition();
+    call(p, "call.offered", BASE, "C1", ",\"queue\":\"q\"");
+    call(p, "call.offered", BASE + 30 * MIN, "C2", ",\"queue\":\"q\"");
+    sp_partition_published(p, INT64_MIN);
+    cr_expect_eq(sp_partition_windows(p)->n, 2, "both still within retention");
+    call(p, "call.offered", BASE + 63 * MIN + 1, "C3", ",\"queue\":\"q\"");
+    cr_expect_eq(sp_partition_windows(p)->n, 3, "dirty windows are never dropped");
+    sp_partition_published(p, INT64_MIN);
+    cr_expect_eq(sp_partition_windows(p)->n, 2, "the first window (end 1 min + 60) left");
+    cr_expect_eq(cell(p, BASE, "all", SP_M_OFFERED), -1);
+    /* an idle partition follows the pipeline's watermark */
+    sp_partition_published(p, BASE + 200 * MIN);
+    cr_expect_eq(sp_partition_windows(p)->n, 0);
+    sp_partition_destroy(p);
+}
+
+Test(windows, duplicates_inside_the_horizon_are_dropped)
+{
+    sp_partition *p = new_partition();
+    const char *e = "{\"id\":\"same\",\"type\":\"call.offered\",\"ts\":1795342500000,\"call_id\":\"C1\",\"queue\":\"q\"}";
+    cr_expect_eq(apply(p, e), SP_APPLY_OK);
+    cr_expect_eq(apply(p, e), SP_APPLY_DUPLICATE);
+    cr_expect_eq(cell(p, BASE, "all", SP_M_OFFERED), 1);
+    cr_expect_eq(sp_partition_get_stats(p)->duplicates, 1);
+    sp_partition_destroy(p);
+}
+
+Test(dedup, horizon_and_capacity)
+{
+    sp_dedup *d = sp_dedup_new(3, 10000);
+    cr_expect_eq(sp_dedup_check(d, "a", 1, 0), 0);
+    cr_expect_eq(sp_dedup_check(d, "a", 1, 5000), 1);
+    cr_expect_eq(sp_dedup_check(d, "b", 1, 20000), 0, "moves time past a's horizon");
+    cr_expect_eq(sp_dedup_check(d, "a", 1, 20000), 0, "a was forgotten after 10 s");
+    cr_expect_eq(sp_dedup_check(d, "c", 1, 20000), 0);
+    cr_expect_eq(sp_dedup_check(d, "d", 1, 20000), 0, "evicts the oldest (b)");
+    cr_expect_eq(sp_dedup_evictions(d), 1);
+    cr_expect_eq(sp_dedup_check(d, "b", 1, 20000), 0, "b was evicted");
+    cr_expect_eq(sp_dedup_check(d, "d", 1, 20000), 1);
+    cr_expect_eq(sp_dedup_size(d), 3);
+    sp_dedup_destroy(d);
+}
+
+Test(attribution, later_events_use_the_case_queue_and_transfers_move_it)
+{
+    sp_partition *p = new_partition();
+    call(p, "call.offered", BASE, "C1", ",\"queue\":\"payments\",\"channel\":\"chat\"");
+    call(p, "call.transferred", BASE + 1000, "C1", ",\"to_queue\":\"security\"");
+    call(p, "call.answered", BASE + 2000, "C1", ",\"agent_id\":\"a1\"");
+    cr_expect_eq(cell(p, BASE, "queue=payments", SP_M_OFFERED), 1);
+    cr_expect_eq(cell(p, BASE, "queue=payments", SP_M_TRANSFERRED), 1, "counted where it left");
+    cr_expect_eq(cell(p, BASE, "queue=security|channel=chat", SP_M_ANSWERED), 1,
+                 "answered where it was taken, on the call's channel");
+    cr_expect_eq(cell(p, BASE, "queue=payments", SP_M_ANSWERED), 0);
+    /* a survey days later, with no queue, goes to the case's queue */
+    char s[256];
+    snprintf(s, sizeof s, "{\"id\":\"s1\",\"type\":\"survey.csat\",\"ts\":%lld,\"call_id\":\"C1\",\"score\":4}",
+             BASE + 2 * MIN);
+    cr_expect_eq(apply(p, s), SP_APPLY_OK);
+    cr_expect_eq(cell(p, BASE + 2 * MIN, "queue=security|channel=chat", SP_M_CSAT_POSITIVE), 1);
+    /* unknown case, no queue: queue=unknown and channel=unknown */
+    snprintf(s, sizeof s, "{\"id\":\"s2\",\"type\":\"survey.csat\",\"ts\":%lld,\"ticket_id\":\"T404\",\"score\":1}",
+             BASE + 2 * MIN);
+    cr_expect_eq(apply(p, s), SP_APPLY_OK);
+    cr_expect_eq(cell(p, BASE + 2 * MIN, "queue=unknown|channel=unknown", SP_M_CSAT_RESPONSES), 1);
+    cr_expect_eq(cell(p, BASE + 2 * MIN, "all", SP_M_CSAT_RESPONSES), 2);
+    cr_expect_eq(cell(p, BASE + 2 * MIN, "all", SP_M_CSAT_SCORE_SUM), 5);
+    sp_partition_destroy(p);
+}
+
+Test(attribution, tickets_bot_handoff_and_tenant)
+{
+    sp_partition *p = new_partition();
+    char b[512];
+    const char *evs[] = {
+        "{\"id\":\"t1\",\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"T1\",\"queue\":\"account\",\"channel\":\"in_app\",\"tenant\":\"brand|x\"}",
+        "{\"id\":\"t2\",\"type\":\"ticket.escalated\",\"ts\":%lld,\"ticket_id\":\"T1\",\"from\":\"bot\"}",
+        "{\"id\":\"t3\",\"type\":\"ticket.solved\",\"ts\":%lld,\"ticket_id\":\"T1\"}",
+        "{\"id\":\"t4\",\"type\":\"ticket.reopened\",\"ts\":%lld,\"ticket_id\":\"T1\"}",
+    };
+    for (int i = 0; i < 4; i++) {
+        snprintf(b, sizeof b, evs[i], BASE + i * 1000);
+        cr_assert_eq(apply(p, b), SP_APPLY_OK);
+    }
+    const char *dims[] = {"all", "queue=account|channel=in_app", "tenant=brand%7Cx",
+                          "tenant=brand%7Cx|queue=account|channel=in_app"};
+    for (int d = 0; d < 4; d++) {
+        cr_expect_eq(cell(p, BASE, dims[d], SP_M_CREATED), 1, "%s", dims[d]);
+        cr_expect_eq(cell(p, BASE, dims[d], SP_M_ESCALATED_BOT), 1, "%s", dims[d]);
+        cr_expect_eq(cell(p, BASE, dims[d], SP_M_SOLVED), 1, "%s", dims[d]);
+        cr_expect_eq(cell(p, BASE, dims[d], SP_M_REOPENED), 1, "%s", dims[d]);
+    }
+    sp_partition_destroy(p);
+}
+
+Test(attribution, queue_cardinality_is_bounded)
+{
+    sp_partition_conf c;
+    sp_partition_conf_defaults(&c);
+    c.max_future_ms = 0;
+    c.max_queues = 2;
+    char err[128];
+    sp_partition *p = sp_partition_new(&c, err, sizeof err);
+    call(p, "call.offered", BASE, "C1", ",\"queue\":\"a\"");
+    call(p, "call.offered", BASE, "C2", ",\"queue\":\"b\"");
+    call(p, "call.offered", BASE, "C3", ",\"queue\":\"c\"");
+    call(p, "call.offered", BASE, "C4", ",\"queue\":\"d\"");
+    cr_expect_eq(cell(p, BASE, "queue=a", SP_M_OFFERED), 1);
+    cr_expect_eq(cell(p, BASE, "queue=other", SP_M_OFFERED), 2);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_queue, 2);
+    sp_partition_destroy(p);
+}
+
+/* Over a generated week-day of traffic, the values of each dimension add up to `all`,
+ * and `all` counts every applied event once. */
+Test(windows, dimensions_add_up_on_generated_traffic)
+{
+    sp_partition *p = new_partition();
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.seed = 7;
+    gc.malformed = 0.02; /* cases whose start was lost: unknown queue and channel */
+    gc.duplicates = 0.01;
+    gc.out_of_order = 0.05;
+    char err[256];
+    sp_gen *g = sp_gen_new(&gc, err, sizeof err);
+    long long applied = 0, agent = 0;
+    for (int i = 0; i < 40000; i++) {
+        sp_gen_msg m;
+        sp_event ev;
+        sp_reject_reason r;
+        cr_assert_eq(sp_gen_next(g, &m), 0);
+        if (sp_event_decode(m.value, m.value_len, &ev, &r, err, sizeof err) < 0)
+            continue;
+        if (sp_partition_apply(p, &ev, 0, &r, err, sizeof err) == SP_APPLY_OK) {
+            applied++;
+            agent += ev.type == SP_EV_AGENT_STATUS;
+        }
+    }
+    long long all = 0, by_queue = 0, by_channel = 0, by_both = 0;
+    sp_window_set *ws = sp_partition_windows(p);
+    for (size_t i = 0; i < ws->n; i++)
+        for (size_t j = 0; j < ws->w[i].ncells; j++) {
+            const char *k = sp_partition_dims_key(p, ws->w[i].cells[j].dims_id);
+            long long v = ws->w[i].cells[j].c.v[SP_M_EVENTS];
+            int q = strncmp(k, "queue=", 6) == 0, ch = strstr(k, "channel=") != NULL;
+            all += strcmp(k, "all") == 0 ? v : 0;
+            by_queue += q && !ch ? v : 0;
+            by_channel += !q && ch ? v : 0;
+            by_both += q && ch ? v : 0;
+        }
+    cr_expect_gt(applied, 30000);
+    cr_expect_eq(all, applied, "all %lld applied %lld queue %lld channel %lld both %lld agent %lld", all, applied, by_queue, by_channel, by_both, agent);
+    cr_expect_eq(by_queue + agent, all, "agent presence has no queue");
+    cr_expect_eq(by_channel + agent, all);
+    cr_expect_eq(by_both + agent, all);
+    sp_gen_destroy(g);
+    sp_partition_destroy(p);
+}
+
+Test(generator, deterministic_for_a_seed)
+{
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.malformed = 0.01;
+    gc.duplicates = 0.01;
+    gc.out_of_order = 0.02;
+    char err[128], first[1024];
+    sp_gen *a = sp_gen_new(&gc, err, sizeof err), *b = sp_gen_new(&gc, err, sizeof err);
+    for (int i = 0; i < 20000; i++) {
+        sp_gen_msg ma, mb;
+        cr_assert_eq(sp_gen_next(a, &ma), 0);
+        cr_assert_eq(sp_gen_next(b, &mb), 0);
+        cr_assert_eq(ma.value_len, mb.value_len);
+        cr_assert(memcmp(ma.value, mb.value, ma.value_len) == 0, "message %d differs", i);
+        if (i == 0)
+            snprintf(first, sizeof first, "%.*s", (int)ma.value_len, ma.value);
+    }
+    sp_gen_destroy(a);
+    sp_gen_destroy(b);
+    gc.seed = 43;
+    sp_gen *c = sp_gen_new(&gc, err, sizeof err);
+    sp_gen_msg mc;
+    sp_gen_next(c, &mc);
+    cr_expect(strncmp(first, mc.value, mc.value_len) != 0, "another seed, another stream");
+    sp_gen_destroy(c);
+}
