@@ -429,7 +429,7 @@ int sp_partition_restore_cell(sp_partition *p, int64_t start, const char *dims_k
     if (names_intern(&p->dims, dims_key, &id, &overflow) < 0 ||
         !(w = sp_window_get(&p->windows, start)) || !(cell = sp_window_cell(w, id)))
         return -1;
-    *cell = *c;
+    *cell = *c; /* the caller marks the partition published: pub becomes c */
     return 0;
 }
 

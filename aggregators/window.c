@@ -138,6 +138,7 @@ void sp_window_mark_clean(sp_window_set *s)
         sp_window *w = &s->w[i];
         for (size_t j = 0; j < w->ncells && w->ndirty; j++)
             if (w->cells[j].dirty) {
+                w->cells[j].pub = w->cells[j].c;
                 w->cells[j].dirty = 0;
                 w->ndirty--;
             }

@@ -29,6 +29,7 @@ typedef struct {
     int64_t next_offset;   /* -1 until the first message */
     int64_t flushed_offset;
     int64_t last_event_mono;
+    int64_t seq;           /* flush number in Redis (the fence) */
 } slot;
 
 struct sp_pipeline {
@@ -91,25 +92,41 @@ static int is_idle(const sp_pipeline *pl, const slot *s, int64_t now)
     return now - s->last_event_mono > pl->cfg->idle_s * 1000;
 }
 
-/* Minimum watermark over assigned, restored, non-idle partitions (INT64_MIN if none). */
+/* Minimum watermark over assigned partitions that have seen events, leaving out idle
+ * ones while any partition is active (when all are idle, over all of them: nothing
+ * moves). INT64_MIN before any event. */
 static int64_t pipeline_watermark(const sp_pipeline *pl, int64_t now)
 {
-    int64_t wm = INT64_MAX;
+    int64_t active = INT64_MAX, any = INT64_MAX;
     for (int i = 0; i < pl->nslots; i++) {
         const slot *s = &pl->slots[i];
-        if (s->st && s->restored && !is_idle(pl, s, now) &&
-            sp_partition_max_ts(s->st) != INT64_MIN && sp_partition_watermark(s->st) < wm)
-            wm = sp_partition_watermark(s->st);
+        if (!s->st || !s->restored || sp_partition_max_ts(s->st) == INT64_MIN)
+            continue;
+        int64_t wm = sp_partition_watermark(s->st);
+        if (wm < any)
+            any = wm;
+        if (!is_idle(pl, s, now) && wm < active)
+            active = wm;
     }
-    return wm == INT64_MAX ? INT64_MIN : wm;
+    return active != INT64_MAX ? active : any != INT64_MAX ? any : INT64_MIN;
 }
 
 static int flush_slot(sp_pipeline *pl, int32_t partition, slot *s, int64_t pipeline_wm,
                       int64_t now, char *errstr, size_t errstr_size)
 {
-    if (sp_publisher_flush(pl->pub, pl->cfg->topic, partition, s->st, s->next_offset, errstr,
-                           errstr_size) < 0)
+    int stale = 0;
+    if (sp_publisher_flush(pl->pub, pl->cfg->topic, partition, s->st, s->next_offset, &s->seq,
+                           &stale, errstr, errstr_size) < 0) {
+        if (stale) {
+            /* another owner wrote this partition: ours is out of date. Stop using it
+             * until the group gives it back to us (then it is restored afresh). */
+            sp_err("%s[%d]: %s; dropping local state until it is reassigned", pl->cfg->topic,
+                   partition, errstr);
+            s->restored = 0;
+            return 0;
+        }
         return -1;
+    }
     sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
     s->flushed_offset = s->next_offset;
     return 0;
@@ -229,7 +246,8 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
     }
     int64_t resume = -1, backoff = 100;
     while (!atomic_load(&pl->stop)) {
-        if (sp_publisher_restore(pl->pub, topic, partition, s->st, &resume, err, sizeof err) == 0) {
+        if (sp_publisher_restore(pl->pub, topic, partition, s->st, &resume, &s->seq, err,
+                                 sizeof err) == 0) {
             s->restored = 1;
             break;
         }

@@ -46,6 +46,21 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     }
 }
 
+/* Consumer-only librdkafka properties (CONFIGURATION.md, column C) that -X may carry. */
+static int consumer_only(const char *key)
+{
+    static const char *const prefixes[] = {
+        "group.", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
+        "auto.offset.reset", "enable.auto.", "auto.commit.", "fetch.", "queued.min.",
+        "queued.max.", "partition.assignment.strategy", "isolation.level", "check.crcs",
+        "enable.partition.eof", "coordinator.query.interval.ms", "allow.auto.create.topics",
+        "consume.callback.max.messages", "offset.store."};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
 sp_dlq *sp_dlq_new(const char *bootstrap, const char *topic, char *const *kafka_key,
                    char *const *kafka_val, int nkafka, char *errstr, size_t errstr_size)
 {
@@ -60,9 +75,12 @@ sp_dlq *sp_dlq_new(const char *bootstrap, const char *topic, char *const *kafka_
               sp_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
               sp_kafka_conf_set(conf, "message.timeout.ms", "0", errstr, errstr_size) ||
               sp_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size);
-    /* pass-through properties that a producer understands (group.id etc. are ignored) */
+    /* pass-through properties: the connection ones (security, sasl, ssl, ...) matter
+     * here too; consumer-only ones are left to the consumer */
     for (int i = 0; !bad && i < nkafka; i++) {
         char e[256];
+        if (consumer_only(kafka_key[i]))
+            continue;
         if (rd_kafka_conf_set(conf, kafka_key[i], kafka_val[i], e, sizeof e) != RD_KAFKA_CONF_OK)
             sp_debug("dead-letter producer ignores %s: %s", kafka_key[i], e);
     }

@@ -1,89 +1,110 @@
 -- merge.lua - the one script supportpulse runs in Redis (embedded into the binary by
--- CMake; see redis_publisher.c). Two modes:
+-- CMake; see redis_publisher.c). It applies one partition's flush atomically:
 --
--- "cell": replace one partition's partial of one (window, dims) cell and add the
---   difference to the 1m..1d totals that contain the window, so re-sending the same
---   partial adds zero.
---   KEYS[1] partial, KEYS[2..6] totals 1m,5m,15m,1h,1d, KEYS[7..11] their {p}:ts index,
---   KEYS[12] the partition's index of partials.
---   ARGV[2] now (ms), ARGV[3..7] ttl per resolution (0 = keep), ARGV[8..12] window start
---   per resolution, ARGV[13] member in the partition index, ARGV[14] partial ttl,
---   ARGV[15] the updates channel, ARGV[16] drop partition-index members below this start,
---   ARGV[17..] field, value pairs (integers).
--- "meta": KEYS[1] the meta hash, ARGV[2] field, ARGV[3] value. Sent last in a flush's
---   MULTI, through the same script, so it cannot be written when the script is missing
---   and the partials are not.
+--   1. a fence: the partition's flush sequence number in {p}:meta must be the one the
+--      writer restored. Equal to it + 1: this flush was applied already (its reply was
+--      lost) and nothing is done. Anything else: another owner has written since, and
+--      the flush is refused with SPSTALE.
+--   2. the partition's partials of the changed (window, dims) cells, as absolute values
+--      (what a restarted owner restores);
+--   3. the change of those partials added to the 1m..1d totals (computed and summed by
+--      the writer), ratios recomputed from the summed counts, updated_at, PUBLISH;
+--   4. the partition's resume point and the new sequence number.
+--
+-- KEYS[1] {p}:meta, KEYS[2] the partition's index of partials, KEYS[3..] partials, then
+-- totals and their {p}:ts index keys, referenced by number from ARGV:
+-- ARGV[1] now (ms), [2] seq field, [3] expected seq, [4] resume field, [5] resume value,
+-- [6] updates channel, [7] partial ttl, [8] P, then P times:
+--   key#, index member, window start, nfields, field, value, ... (non-zero values)
+-- then T, then T times:
+--   key#, index key#, ttl (0 = keep), window start, nfields, field, delta, ...
+-- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created.
 
-if ARGV[1] == 'meta' then
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-  return 0
+local meta = KEYS[1]
+local cur = redis.call('HGET', meta, ARGV[2]) or '0'
+local newseq = tostring(tonumber(ARGV[3]) + 1)
+if cur == newseq then return 0 end
+if cur ~= ARGV[3] then
+  return redis.error_reply('SPSTALE ' .. ARGV[2] .. ' is at ' .. cur .. ', this writer expected ' .. ARGV[3])
 end
 
-local function ratio(a, b)
-  if b == 0 then return nil end
-  return a / b
-end
+-- ratio name, numerator fields (a leading '-' subtracts), denominator field, scale
+local RATIOS = {
+  {'csat', {'csat_positive'}, 'csat_responses', 1},
+  {'csat_avg', {'csat_score_sum'}, 'csat_responses', 1},
+  {'nps', {'nps_promoters', '-nps_detractors'}, 'nps_responses', 100},
+  {'reopen_rate', {'reopened'}, 'solved', 1},
+  {'handoff_rate', {'escalated_bot'}, 'created', 1},
+}
 
--- Ratios are recomputed from the summed counts; absent when the denominator is 0.
-local function derive(k)
-  local v = redis.call('HMGET', k, 'csat_responses', 'csat_positive', 'csat_score_sum',
-    'nps_responses', 'nps_promoters', 'nps_detractors', 'solved', 'reopened', 'created',
-    'escalated_bot')
-  for i = 1, 10 do v[i] = tonumber(v[i]) or 0 end
-  local nps = nil
-  if v[4] > 0 then nps = 100 * (v[5] - v[6]) / v[4] end
-  local out = {
-    {'csat', ratio(v[2], v[1])}, {'csat_avg', ratio(v[3], v[1])}, {'nps', nps},
-    {'reopen_rate', ratio(v[8], v[7])}, {'handoff_rate', ratio(v[10], v[9])},
-  }
-  for _, o in ipairs(out) do
-    if o[2] == nil then
-      redis.call('HDEL', k, o[1])
-    else
-      redis.call('HSET', k, o[1], string.format('%.6g', o[2]))
+local function derive(k, changed)
+  for _, r in ipairs(RATIOS) do
+    local names, touched = {r[3]}, changed[r[3]]
+    for _, f in ipairs(r[2]) do
+      local name = f:gsub('^-', '')
+      names[#names + 1] = name
+      touched = touched or changed[name]
+    end
+    if touched then
+      local v = redis.call('HMGET', k, unpack(names))
+      local den = tonumber(v[1]) or 0
+      if den == 0 then
+        redis.call('HDEL', k, r[1])
+      else
+        local num = 0
+        for i, f in ipairs(r[2]) do
+          local x = tonumber(v[i + 1]) or 0
+          if f:sub(1, 1) == '-' then num = num - x else num = num + x end
+        end
+        redis.call('HSET', k, r[1], string.format('%.6g', r[4] * num / den))
+      end
     end
   end
 end
 
-local F = 17
-local n = (#ARGV - F + 1) / 2
-local fields, setargs = {}, {}
-for i = 1, n do
-  fields[i] = ARGV[F + 2 * i - 2]
-  setargs[2 * i - 1] = fields[i]
-  setargs[2 * i] = ARGV[F + 2 * i - 1]
-end
-
-redis.call('ZADD', KEYS[12], ARGV[8], ARGV[13])
-redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', '(' .. ARGV[16])
-redis.call('EXPIRE', KEYS[12], ARGV[14])
-
-local old = redis.call('HMGET', KEYS[1], unpack(fields))
-local deltas = {}
-for i = 1, n do
-  local d = tonumber(setargs[2 * i]) - (tonumber(old[i]) or 0)
-  if d ~= 0 then
-    deltas[#deltas + 1] = fields[i]
-    deltas[#deltas + 1] = d
+local now, channel, partial_ttl = ARGV[1], ARGV[6], ARGV[7]
+local i = 8
+local P = tonumber(ARGV[i]); i = i + 1
+for _ = 1, P do
+  local k, member, start, nf = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  i = i + 4
+  local set = {}
+  for j = 0, 2 * nf - 1 do set[j + 1] = ARGV[i + j] end
+  i = i + 2 * nf
+  if nf > 0 then
+    redis.call('DEL', k) -- absolute: fields that are zero now must not linger
+    redis.call('HSET', k, unpack(set))
+    redis.call('EXPIRE', k, partial_ttl)
+    redis.call('ZADD', KEYS[2], start, member)
   end
 end
-redis.call('HSET', KEYS[1], unpack(setargs))
-redis.call('EXPIRE', KEYS[1], ARGV[14])
-if #deltas == 0 then return 0 end
+if P > 0 then redis.call('EXPIRE', KEYS[2], partial_ttl) end
 
-for r = 1, 5 do
-  local k = KEYS[1 + r]
-  for j = 1, #deltas, 2 do redis.call('HINCRBY', k, deltas[j], deltas[j + 1]) end
-  derive(k)
-  redis.call('HSET', k, 'updated_at', ARGV[2])
-  local ttl = tonumber(ARGV[2 + r])
-  local start = tonumber(ARGV[7 + r])
-  redis.call('ZADD', KEYS[6 + r], start, ARGV[7 + r])
-  if ttl > 0 then
-    redis.call('EXPIRE', k, ttl)
-    redis.call('ZREMRANGEBYSCORE', KEYS[6 + r], '-inf', '(' .. string.format('%d', start - ttl))
-    redis.call('EXPIRE', KEYS[6 + r], ttl)
+local T = tonumber(ARGV[i]); i = i + 1
+for _ = 1, T do
+  local k, idx = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
+  local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  i = i + 5
+  local created = redis.call('EXISTS', k) == 0
+  local changed = {}
+  for j = 0, nf - 1 do
+    local f, d = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
+    redis.call('HINCRBY', k, f, d)
+    changed[f] = true
   end
-  redis.call('PUBLISH', ARGV[15], k)
+  i = i + 2 * nf
+  derive(k, changed)
+  redis.call('HSET', k, 'updated_at', now)
+  if created then
+    redis.call('ZADD', idx, start, start)
+    if ttl > 0 then
+      redis.call('EXPIRE', k, ttl)
+      redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. string.format('%d', start - ttl))
+      redis.call('EXPIRE', idx, ttl)
+    end
+  end
+  redis.call('PUBLISH', channel, k)
 end
+
+redis.call('HSET', meta, ARGV[4], ARGV[5], ARGV[2], newseq)
 return 1

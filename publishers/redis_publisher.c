@@ -22,46 +22,69 @@ extern const char sp_merge_lua[];
 const char *const sp_res_names[SP_NRES] = {"1m", "5m", "15m", "1h", "1d"};
 const int64_t sp_res_seconds[SP_NRES] = {60, 300, 900, 3600, 86400};
 
-#define MAX_ARGS 520
-#define ARGBUF 65536
-#define CASE_BATCH 250 /* pairs per HSET: 2 + 2 * 250 args <= MAX_ARGS */
-
-
-/* An argv under construction; strings are copied into buf. */
+/* An argv under construction. Strings live in one growable arena and are referred to
+ * by offset, so growing it never leaves a dangling pointer; sp_argv_send turns offsets
+ * into pointers once, when the command is complete. */
 typedef struct {
-    const char *argv[MAX_ARGS];
-    size_t len[MAX_ARGS];
-    int argc;
-    char buf[ARGBUF];
-    size_t used;
-    int overflow;
-} args;
+    char *arena;
+    size_t used, cap;
+    size_t *off, *len;
+    size_t argc, argcap;
+    const char **ptrs;
+    size_t ptrcap;
+    int failed; /* out of memory */
+} argvb;
 
-static void args_reset(args *a)
+static void argv_reset(argvb *a)
 {
-    a->argc = 0;
-    a->used = 0;
-    a->overflow = 0;
+    a->used = a->argc = 0;
+    a->failed = 0;
 }
 
-static void args_addn(args *a, const char *s, size_t n)
+static void argv_free(argvb *a)
 {
-    if (a->argc == MAX_ARGS || a->used + n + 1 > ARGBUF) {
-        a->overflow = 1;
+    free(a->arena);
+    free(a->off);
+    free(a->len);
+    free(a->ptrs);
+    memset(a, 0, sizeof *a);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    void *np = realloc(*p, ncap * elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = ncap;
+    return 0;
+}
+
+static void argv_addn(argvb *a, const char *s, size_t n)
+{
+    size_t lc = a->argcap;
+    if (a->failed || grow((void **)&a->arena, &a->cap, a->used + n + 1, 1) < 0 ||
+        grow((void **)&a->off, &a->argcap, a->argc + 1, sizeof *a->off) < 0 ||
+        grow((void **)&a->len, &lc, a->argc + 1, sizeof *a->len) < 0) {
+        a->failed = 1;
         return;
     }
-    char *dst = a->buf + a->used;
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-    a->argv[a->argc] = dst;
+    memcpy(a->arena + a->used, s, n);
+    a->arena[a->used + n] = '\0';
+    a->off[a->argc] = a->used;
     a->len[a->argc++] = n;
     a->used += n + 1;
 }
 
-static void args_add(args *a, const char *s) { args_addn(a, s, strlen(s)); }
+static void argv_add(argvb *a, const char *s) { argv_addn(a, s, strlen(s)); }
 
-static void args_addf(args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void args_addf(args *a, const char *fmt, ...)
+static void argv_addf(argvb *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void argv_addf(argvb *a, const char *fmt, ...)
 {
     char tmp[1024];
     va_list ap;
@@ -69,23 +92,28 @@ static void args_addf(args *a, const char *fmt, ...)
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof tmp) {
-        a->overflow = 1;
+        a->failed = 1;
         return;
     }
-    args_addn(a, tmp, (size_t)n);
+    argv_addn(a, tmp, (size_t)n);
+}
+
+static void argv_addi(argvb *a, int64_t v) { argv_addf(a, "%" PRId64, v); }
+
+/* Appends b's arguments to a. */
+static void argv_cat(argvb *a, const argvb *b)
+{
+    for (size_t i = 0; i < b->argc && !a->failed; i++)
+        argv_addn(a, b->arena + b->off[i], b->len[i]);
+    a->failed |= b->failed;
 }
 
 typedef struct {
-    sp_publisher *pub;
-    const char *topic;
-    int32_t partition;
-    sp_partition *p;
-    int pending;
-    int failed;
-    int64_t now_ms, pidx_floor, partial_ttl;
-    args a;
-    int ncase;
-} flush_ctx;
+    int res;
+    uint32_t dims_id;
+    int64_t start;
+    sp_counters d;
+} total_delta;
 
 struct sp_publisher {
     sp_publisher_conf conf;
@@ -93,14 +121,18 @@ struct sp_publisher {
     redisContext *rc;
     char sha[41];
     uint64_t commands;
-    flush_ctx f; /* scratch for one flush: its 64 KB argument buffer lives here */
+    argvb cmd, keys, args; /* scratch, reused across flushes */
+    total_delta *totals;
+    size_t ntotals, captotals;
 };
 
-static int append(sp_publisher *pub, args *a, int *pending)
+static int send_argv(sp_publisher *pub, argvb *a, int *pending)
 {
-    if (a->overflow)
+    if (a->failed || grow((void **)&a->ptrs, &a->ptrcap, a->argc, sizeof *a->ptrs) < 0)
         return -1;
-    if (redisAppendCommandArgv(pub->rc, a->argc, a->argv, a->len) != REDIS_OK)
+    for (size_t i = 0; i < a->argc; i++)
+        a->ptrs[i] = a->arena + a->off[i];
+    if (redisAppendCommandArgv(pub->rc, (int)a->argc, a->ptrs, a->len) != REDIS_OK)
         return -1;
     (*pending)++;
     pub->commands++;
@@ -135,6 +167,10 @@ void sp_publisher_destroy(sp_publisher *pub)
     if (!pub)
         return;
     disconnect(pub);
+    argv_free(&pub->cmd);
+    argv_free(&pub->keys);
+    argv_free(&pub->args);
+    free(pub->totals);
     free(pub->address);
     free(pub->prefix);
     free(pub);
@@ -187,8 +223,9 @@ int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size)
 }
 
 /* Reads n replies; -1 and errstr on the first error (all are read regardless, so the
- * connection stays in step; a broken connection is closed). */
-static int read_replies(sp_publisher *pub, int n, char *errstr, size_t errstr_size)
+ * connection stays in step; a broken connection is closed). A reply starting SPSTALE
+ * sets *stale. */
+static int read_replies(sp_publisher *pub, int n, int *stale, char *errstr, size_t errstr_size)
 {
     int rc = 0;
     for (int i = 0; i < n; i++) {
@@ -198,12 +235,15 @@ static int read_replies(sp_publisher *pub, int n, char *errstr, size_t errstr_si
             disconnect(pub);
             return -1;
         }
-        int bad = r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL;
+        const redisReply *bad = r->type == REDIS_REPLY_ERROR ? r : NULL;
         for (size_t j = 0; !bad && r->type == REDIS_REPLY_ARRAY && j < r->elements; j++)
-            bad = r->element[j]->type == REDIS_REPLY_ERROR;
-        if (bad && rc == 0) {
+            if (r->element[j]->type == REDIS_REPLY_ERROR)
+                bad = r->element[j];
+        if ((bad || r->type == REDIS_REPLY_NIL) && rc == 0) {
             snprintf(errstr, errstr_size, "redis %s: %s", pub->address,
-                     r->type == REDIS_REPLY_ERROR ? r->str : "transaction failed");
+                     bad ? bad->str : "transaction aborted");
+            if (bad && stale && strncmp(bad->str, "SPSTALE", 7) == 0)
+                *stale = 1;
             rc = -1;
         }
         freeReplyObject(r);
@@ -218,95 +258,6 @@ static int64_t res_start(int64_t start, int r)
     return start - ((start % sp_res_seconds[r]) + sp_res_seconds[r]) % sp_res_seconds[r];
 }
 
-static void append_cell(flush_ctx *f, int64_t start, const sp_cell *cell)
-{
-    const char *pf = f->pub->prefix;
-    const char *dims = sp_partition_dims_key(f->p, cell->dims_id);
-    args *a = &f->a;
-    args_reset(a);
-    args_add(a, "EVALSHA");
-    args_add(a, f->pub->sha);
-    args_add(a, "12");
-    args_addf(a, "%s:pp:%s:%d:%s:%" PRId64, pf, f->topic, f->partition, dims, start);
-    for (int r = 0; r < SP_NRES; r++)
-        args_addf(a, "%s:r:%s:%s:%" PRId64, pf, sp_res_names[r], dims, res_start(start, r));
-    for (int r = 0; r < SP_NRES; r++)
-        args_addf(a, "%s:ts:%s:%s", pf, sp_res_names[r], dims);
-    args_addf(a, "%s:pidx:%s:%d", pf, f->topic, f->partition);
-    args_add(a, "cell");
-    args_addf(a, "%" PRId64, f->now_ms);
-    for (int r = 0; r < SP_NRES; r++)
-        args_addf(a, "%" PRId64, f->pub->conf.ttl_s[r]);
-    for (int r = 0; r < SP_NRES; r++)
-        args_addf(a, "%" PRId64, res_start(start, r));
-    args_addf(a, "%" PRId64 " %s", start, dims);
-    args_addf(a, "%" PRId64, f->partial_ttl);
-    args_addf(a, "%s:updates", pf);
-    args_addf(a, "%" PRId64, f->pidx_floor);
-    for (int m = 0; m < SP_M__COUNT; m++) {
-        args_add(a, sp_metric_name((sp_metric)m));
-        args_addf(a, "%" PRId64, cell->c.v[m]);
-    }
-    if (append(f->pub, a, &f->pending) < 0)
-        f->failed = 1;
-}
-
-static void cases_begin(flush_ctx *f, const char *cmd)
-{
-    args_reset(&f->a);
-    args_add(&f->a, cmd);
-    args_addf(&f->a, "%s:cases:%s:%d", f->pub->prefix, f->topic, f->partition);
-    f->ncase = 0;
-}
-
-static void cases_end(flush_ctx *f)
-{
-    if (f->ncase > 0 && append(f->pub, &f->a, &f->pending) < 0)
-        f->failed = 1;
-    f->ncase = 0;
-}
-
-static void add_case(const sp_case *k, void *arg)
-{
-    flush_ctx *f = arg;
-    if (f->ncase == CASE_BATCH || f->a.used > ARGBUF - 1024) {
-        cases_end(f);
-        cases_begin(f, "HSET");
-    }
-    args_addf(&f->a, "%016" PRIx64, k->key);
-    args_addf(&f->a, "%" PRId64 "\t%d\t%s\t%s\t%s", k->last_ts, k->channel,
-              sp_partition_name(f->p, SP_NAME_QUEUE, k->queue),
-              sp_partition_name(f->p, SP_NAME_TENANT, k->tenant),
-              sp_partition_name(f->p, SP_NAME_AGENT, k->agent));
-    f->ncase++;
-}
-
-static void del_case(uint64_t key, void *arg)
-{
-    flush_ctx *f = arg;
-    if (f->ncase == CASE_BATCH) {
-        cases_end(f);
-        cases_begin(f, "HDEL");
-    }
-    args_addf(&f->a, "%016" PRIx64, key);
-    f->ncase++;
-}
-
-static void append_resume(flush_ctx *f, int64_t next_offset)
-{
-    args *a = &f->a;
-    args_reset(a);
-    args_add(a, "EVALSHA");
-    args_add(a, f->pub->sha);
-    args_add(a, "1");
-    args_addf(a, "%s:meta", f->pub->prefix);
-    args_add(a, "meta");
-    args_addf(a, "resume:%s:%d", f->topic, f->partition);
-    args_addf(a, "%" PRId64 " %" PRId64, next_offset, sp_partition_max_ts(f->p));
-    if (append(f->pub, a, &f->pending) < 0)
-        f->failed = 1;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -314,53 +265,221 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void append_plain(flush_ctx *f, const char *cmd)
+static int nonzero_fields(const sp_counters *c)
 {
-    args_reset(&f->a);
-    args_add(&f->a, cmd);
-    if (append(f->pub, &f->a, &f->pending) < 0)
-        f->failed = 1;
+    int n = 0;
+    for (int m = 0; m < SP_M__COUNT; m++)
+        n += c->v[m] != 0;
+    return n;
+}
+
+/* Adds a cell's change to the total of (res, dims, window); totals are few (they merge
+ * cells of one coarse window), so a linear scan from the end finds recent ones fast. */
+static int add_delta(sp_publisher *pub, int res, uint32_t dims_id, int64_t start,
+                     const sp_counters *d)
+{
+    for (size_t i = pub->ntotals; i-- > 0;) {
+        total_delta *t = &pub->totals[i];
+        if (t->res == res && t->dims_id == dims_id && t->start == start) {
+            for (int m = 0; m < SP_M__COUNT; m++)
+                t->d.v[m] += d->v[m];
+            return 0;
+        }
+        if (pub->ntotals - i > 64)
+            break; /* older totals: start a new entry (merged by Redis anyway) */
+    }
+    if (grow((void **)&pub->totals, &pub->captotals, pub->ntotals + 1, sizeof *pub->totals) < 0)
+        return -1;
+    pub->totals[pub->ntotals++] = (total_delta){res, dims_id, start, *d};
+    return 0;
+}
+
+/* Partials and the deltas they cause, into pub->keys / pub->args. */
+static int build_cells(sp_publisher *pub, const char *topic, int32_t partition, sp_partition *p)
+{
+    argvb *k = &pub->keys, *a = &pub->args;
+    sp_window_set *ws = sp_partition_windows(p);
+    size_t ncells = sp_window_dirty_cells(ws);
+    argv_addi(a, (int64_t)ncells);
+    for (size_t i = 0; i < ws->n; i++) {
+        const sp_window *w = &ws->w[i];
+        for (size_t j = 0; j < w->ncells && w->ndirty; j++) {
+            const sp_cell *c = &w->cells[j];
+            if (!c->dirty)
+                continue;
+            const char *dims = sp_partition_dims_key(p, c->dims_id);
+            argv_addf(k, "%s:pp:%s:%d:%s:%" PRId64, pub->prefix, topic, partition, dims, w->start);
+            argv_addi(a, (int64_t)k->argc);
+            argv_addf(a, "%" PRId64 " %s", w->start, dims);
+            argv_addi(a, w->start);
+            argv_addi(a, nonzero_fields(&c->c));
+            sp_counters d;
+            int changed = 0;
+            for (int m = 0; m < SP_M__COUNT; m++) {
+                if (c->c.v[m]) {
+                    argv_add(a, sp_metric_name((sp_metric)m));
+                    argv_addi(a, c->c.v[m]);
+                }
+                d.v[m] = c->c.v[m] - c->pub.v[m];
+                changed |= d.v[m] != 0;
+            }
+            for (int r = 0; changed && r < SP_NRES; r++)
+                if (add_delta(pub, r, c->dims_id, res_start(w->start, r), &d) < 0)
+                    return -1;
+        }
+    }
+    return 0;
+}
+
+static void build_totals(sp_publisher *pub, sp_partition *p)
+{
+    argvb *k = &pub->keys, *a = &pub->args;
+    argv_addi(a, (int64_t)pub->ntotals);
+    for (size_t i = 0; i < pub->ntotals; i++) {
+        const total_delta *t = &pub->totals[i];
+        const char *dims = sp_partition_dims_key(p, t->dims_id);
+        const char *res = sp_res_names[t->res];
+        argv_addf(k, "%s:r:%s:%s:%" PRId64, pub->prefix, res, dims, t->start);
+        argv_addi(a, (int64_t)k->argc);
+        argv_addf(k, "%s:ts:%s:%s", pub->prefix, res, dims);
+        argv_addi(a, (int64_t)k->argc);
+        argv_addi(a, pub->conf.ttl_s[t->res]);
+        argv_addi(a, t->start);
+        argv_addi(a, nonzero_fields(&t->d));
+        for (int m = 0; m < SP_M__COUNT; m++)
+            if (t->d.v[m]) {
+                argv_add(a, sp_metric_name((sp_metric)m));
+                argv_addi(a, t->d.v[m]);
+            }
+    }
+}
+
+/* EVALSHA sha numkeys KEYS... ARGV... for the partition's flush. */
+static int build_script(sp_publisher *pub, const char *topic, int32_t partition,
+                        sp_partition *p, int64_t next_offset, int64_t seq)
+{
+    argvb *k = &pub->keys, *a = &pub->args, *cmd = &pub->cmd;
+    argv_reset(k);
+    argv_reset(a);
+    pub->ntotals = 0;
+    int64_t state_s = (pub->conf.lateness_ms + pub->conf.retention_ms) / 1000;
+    int64_t partial_ttl = pub->conf.ttl_s[0] > 2 * state_s + 600 ? pub->conf.ttl_s[0]
+                                                                 : 2 * state_s + 600;
+    argv_addf(k, "%s:meta", pub->prefix);
+    argv_addf(k, "%s:pidx:%s:%d", pub->prefix, topic, partition);
+    argv_addi(a, now_ms());
+    argv_addf(a, "seq:%s:%d", topic, partition);
+    argv_addi(a, seq);
+    argv_addf(a, "resume:%s:%d", topic, partition);
+    argv_addf(a, "%" PRId64 " %" PRId64, next_offset, sp_partition_max_ts(p));
+    argv_addf(a, "%s:updates", pub->prefix);
+    argv_addi(a, partial_ttl);
+    if (build_cells(pub, topic, partition, p) < 0)
+        return -1;
+    build_totals(pub, p);
+    argv_reset(cmd);
+    argv_add(cmd, "EVALSHA");
+    argv_add(cmd, pub->sha);
+    argv_addi(cmd, (int64_t)k->argc);
+    argv_cat(cmd, k);
+    argv_cat(cmd, a);
+    return cmd->failed ? -1 : 0;
+}
+
+typedef struct {
+    sp_publisher *pub;
+    sp_partition *p;
+    argvb *a;
+    int n, pending, failed;
+    const char *key;
+} case_batch;
+
+static void batch_flush(case_batch *b)
+{
+    if (b->n > 0 && send_argv(b->pub, b->a, &b->pending) < 0)
+        b->failed = 1;
+    argv_reset(b->a);
+    b->n = 0;
+}
+
+static void batch_begin(case_batch *b, const char *cmd)
+{
+    if (b->n == 0) {
+        argv_reset(b->a);
+        argv_add(b->a, cmd);
+        argv_add(b->a, b->key);
+    }
+}
+
+static void add_case(const sp_case *k, void *arg)
+{
+    case_batch *b = arg;
+    batch_begin(b, "HSET");
+    argv_addf(b->a, "%016" PRIx64, k->key);
+    argv_addf(b->a, "%" PRId64 "\t%d\t%s\t%s\t%s", k->last_ts, k->channel,
+              sp_partition_name(b->p, SP_NAME_QUEUE, k->queue),
+              sp_partition_name(b->p, SP_NAME_TENANT, k->tenant),
+              sp_partition_name(b->p, SP_NAME_AGENT, k->agent));
+    if (++b->n == 500)
+        batch_flush(b);
+}
+
+static void del_case(uint64_t key, void *arg)
+{
+    case_batch *b = arg;
+    batch_begin(b, "HDEL");
+    argv_addf(b->a, "%016" PRIx64, key);
+    if (++b->n == 1000)
+        batch_flush(b);
+}
+
+/* HSET/HDEL of the changed cases; returns the number of commands queued, -1 on error. */
+static int send_cases(sp_publisher *pub, const char *topic, int32_t partition, sp_partition *p)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s:cases:%s:%d", pub->prefix, topic, partition);
+    case_batch b = {pub, p, &pub->args, 0, 0, 0, key};
+    sp_cases_each_dirty(sp_partition_cases(p), add_case, &b);
+    batch_flush(&b);
+    sp_cases_each_removed(sp_partition_cases(p), del_case, &b);
+    batch_flush(&b);
+    return b.failed ? -1 : b.pending;
+}
+
+static int send_plain(sp_publisher *pub, const char *word, int *pending)
+{
+    argvb *a = &pub->args;
+    argv_reset(a);
+    argv_add(a, word);
+    return send_argv(pub, a, pending);
 }
 
 int sp_publisher_flush(sp_publisher *pub, const char *topic, int32_t partition,
-                       sp_partition *p, int64_t next_offset, char *errstr, size_t errstr_size)
+                       sp_partition *p, int64_t next_offset, int64_t *seq, int *stale,
+                       char *errstr, size_t errstr_size)
 {
+    *stale = 0;
     if (sp_publisher_connect(pub, errstr, errstr_size) < 0)
         return -1;
-    flush_ctx *f = &pub->f;
-    memset(f, 0, sizeof *f);
-    f->pub = pub;
-    f->topic = topic;
-    f->partition = partition;
-    f->p = p;
-    f->now_ms = now_ms();
-    int64_t window_state_s = (pub->conf.lateness_ms + pub->conf.retention_ms) / 1000;
-    f->partial_ttl = pub->conf.ttl_s[0] > 2 * window_state_s + 600 ? pub->conf.ttl_s[0]
-                                                                   : 2 * window_state_s + 600;
-    int64_t wm = sp_partition_watermark(p);
-    f->pidx_floor = wm == INT64_MIN ? 0 : wm / 1000 - window_state_s - 2 * SP_WINDOW_S;
-
-    append_plain(f, "MULTI");
-    sp_window_set *ws = sp_partition_windows(p);
-    for (size_t i = 0; i < ws->n && !f->failed; i++)
-        for (size_t j = 0; j < ws->w[i].ncells && ws->w[i].ndirty && !f->failed; j++)
-            if (ws->w[i].cells[j].dirty)
-                append_cell(f, ws->w[i].start, &ws->w[i].cells[j]);
-    cases_begin(f, "HSET");
-    sp_cases_each_dirty(sp_partition_cases(p), add_case, f);
-    cases_end(f);
-    cases_begin(f, "HDEL");
-    sp_cases_each_removed(sp_partition_cases(p), del_case, f);
-    cases_end(f);
-    append_resume(f, next_offset);
-    append_plain(f, "EXEC");
-    if (f->failed) {
-        snprintf(errstr, errstr_size, "redis %s: cannot build the flush pipeline (%s)",
-                 pub->address, pub->rc && pub->rc->err ? pub->rc->errstr : "argument too long");
-        disconnect(pub); /* the half-built pipeline must not be sent */
+    if (build_script(pub, topic, partition, p, next_offset, *seq) < 0) {
+        snprintf(errstr, errstr_size, "out of memory building the flush of %s[%d]", topic,
+                 partition);
         return -1;
     }
-    return read_replies(pub, f->pending, errstr, errstr_size);
+    /* MULTI, cases, script, EXEC: the cases land only with the resume point */
+    int pending = 0, ncase;
+    if (send_plain(pub, "MULTI", &pending) < 0 ||
+        (ncase = send_cases(pub, topic, partition, p)) < 0 ||
+        send_argv(pub, &pub->cmd, &pending) < 0 || send_plain(pub, "EXEC", &pending) < 0) {
+        snprintf(errstr, errstr_size, "redis %s: cannot send the flush of %s[%d]", pub->address,
+                 topic, partition);
+        disconnect(pub); /* a half-sent pipeline must not be completed */
+        return -1;
+    }
+    if (read_replies(pub, pending + ncase, stale, errstr, errstr_size) < 0)
+        return -1;
+    (*seq)++;
+    return 0;
 }
 
 int sp_publisher_meta(sp_publisher *pub, const char *const *counters, const int64_t *deltas,
@@ -370,27 +489,25 @@ int sp_publisher_meta(sp_publisher *pub, const char *const *counters, const int6
     if (sp_publisher_connect(pub, errstr, errstr_size) < 0)
         return -1;
     int pending = 0;
-    args *a = &pub->f.a;
+    argvb *a = &pub->args;
     for (size_t i = 0; i < n + m; i++) {
         if (i < n && deltas[i] == 0)
             continue;
-        args_reset(a);
-        args_add(a, i < n ? "HINCRBY" : "HSET");
-        args_addf(a, "%s:meta", pub->prefix);
-        if (i < n) {
-            args_add(a, counters[i]);
-            args_addf(a, "%" PRId64, deltas[i]);
-        } else {
-            args_add(a, fields[i - n]);
-            args_add(a, values[i - n]);
-        }
-        if (append(pub, a, &pending) < 0) {
+        argv_reset(a);
+        argv_add(a, i < n ? "HINCRBY" : "HSET");
+        argv_addf(a, "%s:meta", pub->prefix);
+        argv_add(a, i < n ? counters[i] : fields[i - n]);
+        if (i < n)
+            argv_addi(a, deltas[i]);
+        else
+            argv_add(a, values[i - n]);
+        if (send_argv(pub, a, &pending) < 0) {
             disconnect(pub);
             snprintf(errstr, errstr_size, "redis %s: cannot send meta", pub->address);
             return -1;
         }
     }
-    return read_replies(pub, pending, errstr, errstr_size);
+    return read_replies(pub, pending, NULL, errstr, errstr_size);
 }
 
 uint64_t sp_publisher_commands(const sp_publisher *pub) { return pub->commands; }
@@ -523,8 +640,21 @@ static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition
     return 0;
 }
 
+static int64_t restore_seq(sp_publisher *pub, const char *meta, const char *topic,
+                           int32_t partition, char *errstr, size_t errstr_size)
+{
+    char field[512];
+    snprintf(field, sizeof field, "seq:%s:%d", topic, partition);
+    redisReply *r = commandf(pub, errstr, errstr_size, 3, "HGET", meta, field);
+    if (!r)
+        return -1;
+    int64_t seq = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    return seq;
+}
+
 int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition,
-                         sp_partition *p, int64_t *next_offset, char *errstr,
+                         sp_partition *p, int64_t *next_offset, int64_t *seq, char *errstr,
                          size_t errstr_size)
 {
     *next_offset = -1;
@@ -533,6 +663,8 @@ int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition
     char meta[512], field[512];
     snprintf(meta, sizeof meta, "%s:meta", pub->prefix);
     snprintf(field, sizeof field, "resume:%s:%d", topic, partition);
+    if ((*seq = restore_seq(pub, meta, topic, partition, errstr, errstr_size)) < 0)
+        return -1;
     redisReply *r = commandf(pub, errstr, errstr_size, 3, "HGET", meta, field);
     if (!r)
         return -1;

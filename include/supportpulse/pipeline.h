@@ -9,7 +9,8 @@
  * is dropped and memory stays bounded.
  *
  * Other threads may read sp_pipeline_stats (relaxed atomics) and call sp_pipeline_stop
- * (async-signal-safe: one atomic store).
+ * (async-signal-safe: one atomic store). The process must ignore SIGPIPE (main does):
+ * a Redis connection that drops mid-write is then an error that is retried.
  */
 #ifndef SUPPORTPULSE_PIPELINE_H
 #define SUPPORTPULSE_PIPELINE_H

@@ -3,15 +3,16 @@
  * reads it back when a partition is (re)assigned.
  *
  * Each partition keeps its own partial of every (window, dims) cell in Redis
- * ({p}:pp:{topic}:{partition}:{dims}:{start}). A Lua script replaces a partial and
- * adds the difference to the 1m, 5m, 15m, 1h and 1d totals ({p}:r:...), recomputes
- * their ratios, updates the {p}:ts index and sends PUBLISH {p}:updates. Re-sending a
- * partial adds zero, so replays and several partitions or instances give the totals
- * of one reader that saw every event once.
+ * ({p}:pp:{topic}:{partition}:{dims}:{start}). A flush sends the changed partials and
+ * the change since the last flush summed per 1m, 5m, 15m, 1h and 1d total; one Lua
+ * script (merge.lua) applies them, recomputes ratios, updates the {p}:ts index, sends
+ * PUBLISH {p}:updates, and records the partition's resume point (next offset, newest
+ * event time) and flush number in {p}:meta, all atomically. Totals are therefore the
+ * sum of every partition's partial whatever the number of partitions or instances.
  *
- * One flush of a partition is one MULTI/EXEC: its dirty partials, its changed cases
- * and, last, its resume point (next offset, newest event time) in {p}:meta. A
- * restarted or rebalanced consumer restores exactly that state and resumes there.
+ * A restarted or rebalanced consumer restores exactly that state and resumes there; the
+ * flush number fences it: a flush applied twice (its reply lost) changes nothing, and
+ * a writer that lost the partition cannot overwrite its new owner.
  *
  * Not thread-safe: one publisher belongs to the pipeline thread.
  * Ownership: the publisher owns its hiredis context; it never keeps partition pointers.
@@ -48,16 +49,20 @@ void sp_publisher_destroy(sp_publisher *pub); /* NULL is a no-op */
 int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size);
 int sp_publisher_connected(const sp_publisher *pub);
 
-/* Writes the partition's dirty state and resume point (next_offset) atomically.
- * 0 on success (the caller then marks the partition clean and may commit), -1 with
- * errstr when Redis failed (nothing to mark; retry later, the write is idempotent). */
+/* Writes the partition's dirty cells, changed cases and resume point (next_offset) in
+ * one transaction, fenced by *seq (the partition's flush number restored with it).
+ * 0 on success: *seq is advanced and the caller marks the partition published and may
+ * commit. -1 with errstr when Redis failed: nothing to mark, send it again later (a
+ * flush applied whose reply was lost is recognised and not applied twice). *stale is
+ * set when another owner has written the partition since: restore before going on. */
 int sp_publisher_flush(sp_publisher *pub, const char *topic, int32_t partition,
-                       sp_partition *p, int64_t next_offset, char *errstr, size_t errstr_size);
+                       sp_partition *p, int64_t next_offset, int64_t *seq, int *stale,
+                       char *errstr, size_t errstr_size);
 
-/* Restores a partition's state. *next_offset = -1 when Redis has none for it.
- * 0 on success, -1 with errstr. */
+/* Restores a partition's state and its flush number. *next_offset = -1 when Redis has
+ * no resume point for it. 0 on success, -1 with errstr. */
 int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition,
-                         sp_partition *p, int64_t *next_offset, char *errstr,
+                         sp_partition *p, int64_t *next_offset, int64_t *seq, char *errstr,
                          size_t errstr_size);
 
 /* Updates {p}:meta: HINCRBY of n counters (zero deltas skipped), then HSET of m

@@ -23,7 +23,8 @@
 typedef struct {
     uint32_t dims_id;
     uint8_t dirty;
-    sp_counters c;
+    sp_counters c;      /* this partition's counts for the cell */
+    sp_counters pub;    /* what Redis holds of them (the last published partial) */
 } sp_cell;
 
 typedef struct {
@@ -52,6 +53,7 @@ sp_counters *sp_window_cell(sp_window *w, uint32_t dims_id);
  * Returns how many were dropped. */
 size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention_s);
 size_t sp_window_dirty_cells(const sp_window_set *s);
+/* After Redis has every dirty cell: pub = c, dirty = 0. */
 void sp_window_mark_clean(sp_window_set *s);
 
 static inline int64_t sp_window_start_of(int64_t ts_ms)

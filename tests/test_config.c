@@ -1,0 +1,87 @@
+/*
+ * test_config.c - configuration: defaults < file < environment < flags, and every bad
+ * value rejected with a message that names the field and the accepted range.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "supportpulse/config.h"
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/spconf.XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(config, precedence_file_env_flags)
+{
+    sp_config c;
+    char err[512];
+    cr_assert_eq(sp_config_init(&c), 0);
+    char *path = write_tmp("{\"bootstrap\":\"file:9092\",\"topic\":\"from-file\",\"lateness_s\":30,"
+                           "\"group\":\"g-file\",\"kafka\":{\"client.id\":\"sp1\"}}");
+    char conf_arg[96];
+    snprintf(conf_arg, sizeof conf_arg, "--config=%s", path);
+    char *argv[] = {conf_arg, "--group", "g-flag", "--dlq-topic=dead", "-X", "socket.timeout.ms=5000"};
+    char *envp[] = {"SUPPORTPULSE_TOPIC=from-env", "SUPPORTPULSE_GROUP=g-env", "PATH=/bin", NULL};
+    cr_assert_eq(sp_config_from_args(&c, 6, argv, envp, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(c.bootstrap, "file:9092");
+    cr_expect_str_eq(c.topic, "from-env", "environment beats the file");
+    cr_expect_str_eq(c.group, "g-flag", "flags beat the environment");
+    cr_expect_str_eq(c.dlq_topic, "dead");
+    cr_expect_eq(c.lateness_s, 30);
+    cr_expect_eq(c.retention_s, 3600, "untouched values keep their defaults");
+    cr_expect_str_eq(c.offset_reset, "earliest", "a new group starts at the earliest offset");
+    cr_expect_eq(c.nkafka, 2);
+    cr_expect_str_eq(c.kafka_key[0], "client.id");
+    cr_expect_str_eq(c.kafka_val[1], "5000");
+    sp_config_free(&c);
+    unlink(path);
+}
+
+static void expect_error(int argc, char **argv, char **envp, const char *needle)
+{
+    sp_config c;
+    char err[512] = "";
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_eq(sp_config_from_args(&c, argc, argv, envp, err, sizeof err), -1, "accepted: %s",
+                 argv[0]);
+    cr_expect(strstr(err, needle) != NULL, "error '%s' should mention '%s'", err, needle);
+    sp_config_free(&c);
+}
+
+Test(config, errors_name_the_field_and_range)
+{
+    char *envp[] = {NULL};
+    expect_error(2, (char *[]){"--bootstrap=x", "--lateness-s=-1"}, envp, "lateness_s");
+    expect_error(2, (char *[]){"--bootstrap=x", "--lateness-s=-1"}, envp, "0..86400");
+    expect_error(2, (char *[]){"--bootstrap=x", "--flush-ms=ten"}, envp, "flush_ms");
+    expect_error(2, (char *[]){"--bootstrap=x", "--offset-reset=middle"}, envp, "earliest|latest");
+    expect_error(2, (char *[]){"--bootstrap=x", "--colour=blue"}, envp, "colour");
+    expect_error(1, (char *[]){"--topic=t"}, envp, "bootstrap");
+    expect_error(2, (char *[]){"--bootstrap=x", "-X"}, envp, "key=value");
+    expect_error(2, (char *[]){"--bootstrap=x", "--group"}, envp, "needs a value");
+    char *bad_env[] = {"SUPPORTPULSE_RETENTION_S=5", NULL};
+    expect_error(1, (char *[]){"--bootstrap=x"}, bad_env, "SUPPORTPULSE_RETENTION_S");
+    char *path = write_tmp("{\"bootstrap\":\"b\",\"max_queues\":\"many\"}");
+    char arg[96];
+    snprintf(arg, sizeof arg, "--config=%s", path);
+    expect_error(1, (char *[]){arg}, envp, "max_queues");
+    unlink(path);
+    path = write_tmp("{\"bootstrap\":\"b\",\"typo_field\":1}");
+    snprintf(arg, sizeof arg, "--config=%s", path);
+    expect_error(1, (char *[]){arg}, envp, "typo_field");
+    unlink(path);
+    path = write_tmp("{\"bootstrap\": ");
+    snprintf(arg, sizeof arg, "--config=%s", path);
+    expect_error(1, (char *[]){arg}, envp, path);
+    unlink(path);
+}

@@ -1,0 +1,346 @@
+/*
+ * test_pipeline.c - the whole path: librdkafka's mock cluster -> supportpulse pipeline
+ * -> a real redis-server. A stream with a hand-worked answer; restart mid-stream and a
+ * Redis outage compared key by key with an uninterrupted run; dead letters with their
+ * reasons; the watermark with an idle partition.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "helpers.h"
+#include "supportpulse/generator.h"
+
+#define BASE 1795342500000LL /* 2026-11-22T10:15:00Z */
+#define W0 "1795342500"
+#define W1 "1795342560"
+
+static sp_env env;
+static void teardown(void) { sp_env_stop(&env); }
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- a hand-worked stream ------------------------------------------------------------ */
+
+typedef struct {
+    const char *key;
+    const char *json;
+    long long at;
+} msg;
+
+static void known_answer_stream(const char *topic)
+{
+    static const msg msgs[] = {
+        {"a1", "{\"id\":\"m01\",\"type\":\"agent.status\",\"agent_id\":\"a1\",\"status\":\"available\",\"ts\":%lld}", 500},
+        {"C1", "{\"id\":\"m02\",\"type\":\"call.offered\",\"call_id\":\"C1\",\"queue\":\"payments\",\"ts\":%lld}", 1000},
+        {"C2", "{\"id\":\"m03\",\"type\":\"call.offered\",\"call_id\":\"C2\",\"queue\":\"payments\",\"channel\":\"chat\",\"ts\":%lld}", 2000},
+        {"C3", "{\"id\":\"m04\",\"type\":\"call.offered\",\"call_id\":\"C3\",\"queue\":\"security\",\"ts\":%lld}", 3000},
+        {"T1", "{\"id\":\"m05\",\"type\":\"ticket.created\",\"ticket_id\":\"T1\",\"queue\":\"refunds\",\"channel\":\"email\",\"ts\":%lld}", 4000},
+        {"C1", "{\"id\":\"m06\",\"type\":\"call.answered\",\"call_id\":\"C1\",\"agent_id\":\"a1\",\"ts\":%lld}", 5000},
+        {"T2", "{\"id\":\"m07\",\"type\":\"ticket.created\",\"ticket_id\":\"T2\",\"queue\":\"account\",\"channel\":\"in_app\",\"ts\":%lld}", 6000},
+        {"T2", "{\"id\":\"m08\",\"type\":\"ticket.replied\",\"ticket_id\":\"T2\",\"author\":\"bot\",\"ts\":%lld}", 7000},
+        {"T2", "{\"id\":\"m09\",\"type\":\"ticket.escalated\",\"ticket_id\":\"T2\",\"from\":\"bot\",\"ts\":%lld}", 8000},
+        {"C3", "{\"id\":\"m10\",\"type\":\"call.transferred\",\"call_id\":\"C3\",\"to_queue\":\"account\",\"ts\":%lld}", 10000},
+        {"C3", "{\"id\":\"m11\",\"type\":\"call.answered\",\"call_id\":\"C3\",\"agent_id\":\"a2\",\"ts\":%lld}", 20000},
+        {"C2", "{\"id\":\"m12\",\"type\":\"call.abandoned\",\"call_id\":\"C2\",\"ts\":%lld}", 30000},
+        {"T1", "{\"id\":\"m13\",\"type\":\"ticket.replied\",\"ticket_id\":\"T1\",\"author\":\"agent\",\"agent_id\":\"a3\",\"ts\":%lld}", 40000},
+        {"T1", "{\"id\":\"m14\",\"type\":\"ticket.solved\",\"ticket_id\":\"T1\",\"ts\":%lld}", 50000},
+        {"T1", "{\"id\":\"m05\",\"type\":\"ticket.created\",\"ticket_id\":\"T1\",\"queue\":\"refunds\",\"channel\":\"email\",\"ts\":%lld}", 4000},
+        {"T1", "{\"id\":\"m15\",\"type\":\"ticket.reopened\",\"ticket_id\":\"T1\",\"ts\":%lld}", 70000},
+        {"T1", "{\"id\":\"m16\",\"type\":\"ticket.solved\",\"ticket_id\":\"T1\",\"ts\":%lld}", 80000},
+        {"T1", "{\"id\":\"m17\",\"type\":\"survey.csat\",\"ticket_id\":\"T1\",\"score\":5,\"ts\":%lld}", 90000},
+        {"C2", "{\"id\":\"m18\",\"type\":\"survey.csat\",\"call_id\":\"C2\",\"score\":2,\"ts\":%lld}", 95000},
+        {NULL, "{\"id\":\"m19\",\"type\":\"survey.nps\",\"score\":10,\"ts\":%lld}", 96000},
+        {"C1", "{\"id\":\"m20\",\"type\":\"call.ended\",\"call_id\":\"C1\",\"ts\":%lld}", 100000},
+        {"C1", "{\"id\":\"m21\",\"type\":\"call.wrapup\",\"call_id\":\"C1\",\"acw_ms\":30000,\"ts\":%lld}", 110000},
+        {"X", "not json at all %lld", 0},
+        {"T1", "{\"id\":\"m22\",\"type\":\"survey.csat\",\"ticket_id\":\"T1\",\"score\":9,\"ts\":%lld}", 99000},
+        {"X", "{\"id\":\"m23\",\"type\":\"ticket.exploded\",\"ticket_id\":\"T9\",\"ts\":%lld}", 99000},
+    };
+    enum { N = sizeof msgs / sizeof msgs[0] };
+    static char bufs[N][512];
+    const char *keys[N], *values[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(bufs[i], sizeof bufs[i], msgs[i].json, BASE + msgs[i].at);
+        keys[i] = msgs[i].key;
+        values[i] = bufs[i];
+    }
+    sp_produce(&env, topic, keys, values, N);
+}
+
+static void expect_field(const char *key, const char *field, const char *want)
+{
+    char got[64];
+    int found = sp_hget_str(&env, key, field, got, sizeof got);
+    if (!want)
+        cr_expect(!found, "%s %s should be absent, is %s", key, field, got);
+    else
+        cr_expect(found && strcmp(got, want) == 0, "%s %s = '%s', want '%s'", key, field,
+                  found ? got : "(absent)", want);
+}
+
+Test(pipeline, known_answer_in_redis, .fini = teardown, .timeout = 120)
+{
+    sp_env_start(&env, "ev", 2);
+    known_answer_stream("ev");
+    sp_config cfg;
+    sp_env_config(&env, &cfg, "ev", "g1");
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    cr_assert(sp_runner_wait(&r, 25, 60), "the pipeline did not consume the stream");
+    sp_runner_stop(&r);
+
+    const char *all0 = "sp:r:1m:all:" W0, *all1 = "sp:r:1m:all:" W1;
+    expect_field(all0, "events", "14");
+    expect_field(all0, "offered", "3");
+    expect_field(all0, "answered", "2");
+    expect_field(all0, "abandoned", "1");
+    expect_field(all0, "transferred", "1");
+    expect_field(all0, "created", "2");
+    expect_field(all0, "solved", "1");
+    expect_field(all0, "escalated_bot", "1");
+    expect_field(all0, "handoff_rate", "0.5");
+    expect_field(all0, "reopen_rate", "0");
+    expect_field(all0, "csat", NULL);
+    expect_field("sp:r:1m:queue=payments:" W0, "offered", "2");
+    expect_field("sp:r:1m:queue=payments:" W0, "abandoned", "1");
+    expect_field("sp:r:1m:queue=payments:" W0, "events", "4");
+    expect_field("sp:r:1m:queue=security:" W0, "offered", "1");
+    expect_field("sp:r:1m:queue=security:" W0, "transferred", "1");
+    expect_field("sp:r:1m:queue=security:" W0, "answered", NULL);
+    expect_field("sp:r:1m:queue=account:" W0, "answered", "1");
+    expect_field("sp:r:1m:queue=account:" W0, "events", "4");
+    expect_field("sp:r:1m:queue=account|channel=phone:" W0, "answered", "1");
+    expect_field("sp:r:1m:queue=account|channel=in_app:" W0, "escalated_bot", "1");
+    expect_field("sp:r:1m:queue=refunds|channel=email:" W0, "events", "3");
+    expect_field("sp:r:1m:channel=phone:" W0, "events", "5");
+    expect_field("sp:r:1m:channel=chat:" W0, "abandoned", "1");
+
+    expect_field(all1, "events", "7");
+    expect_field(all1, "reopened", "1");
+    expect_field(all1, "solved", "1");
+    expect_field(all1, "csat_responses", "2");
+    expect_field(all1, "csat_positive", "1");
+    expect_field(all1, "csat", "0.5");
+    expect_field(all1, "csat_avg", "3.5");
+    expect_field(all1, "nps_responses", "1");
+    expect_field(all1, "nps", "100");
+    expect_field("sp:r:1m:queue=refunds|channel=email:" W1, "csat", "1");
+    expect_field("sp:r:1m:queue=payments|channel=chat:" W1, "csat", "0");
+    expect_field("sp:r:1m:queue=unknown|channel=unknown:" W1, "nps_responses", "1");
+
+    expect_field("sp:r:5m:all:" W0, "events", "21");
+    expect_field("sp:r:5m:all:" W0, "solved", "2");
+    expect_field("sp:r:5m:all:" W0, "reopen_rate", "0.5");
+    expect_field("sp:r:1h:all:1795341600", "offered", "3");
+    expect_field("sp:r:1d:all:1795305600", "events", "21");
+    cr_expect_eq(sp_zcard(&env, "sp:ts:1m:all"), 2);
+
+    expect_field("sp:meta", "consumed", "25");
+    expect_field("sp:meta", "applied", "21");
+    expect_field("sp:meta", "duplicates", "1");
+    expect_field("sp:meta", "rejected:invalid_json", "1");
+    expect_field("sp:meta", "rejected:out_of_range", "1");
+    expect_field("sp:meta", "rejected:unknown_type", "1");
+    expect_field("sp:meta", "schema_version", "1");
+
+    sp_dead_letter dl[8];
+    int n = sp_read_dlq(&env, "ev-dlq", dl, 8, 3, 20);
+    cr_assert_eq(n, 3, "three dead letters, got %d", n);
+    const char *want[3] = {"invalid_json", "out_of_range", "unknown_type"};
+    for (int i = 0; i < 3; i++) {
+        int seen = 0;
+        for (int j = 0; j < n; j++)
+            seen |= strcmp(dl[j].reason, want[i]) == 0;
+        cr_expect(seen, "no dead letter with reason %s", want[i]);
+    }
+    for (int j = 0; j < n; j++) {
+        cr_expect_str_eq(dl[j].topic, "ev");
+        cr_expect(dl[j].partition[0] && dl[j].offset[0] && dl[j].detail[0]);
+        if (strcmp(dl[j].reason, "out_of_range") == 0) {
+            cr_expect(strstr(dl[j].detail, "score") != NULL, "%s", dl[j].detail);
+            cr_expect(strstr(dl[j].value, "\"score\":9") != NULL, "the message goes unchanged");
+        }
+    }
+    sp_config_free(&cfg);
+}
+
+/* ---- generated streams compared with an uninterrupted run --------------------------- */
+
+static void produce_generated(const char *topic, int n, uint64_t seed)
+{
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.seed = seed;
+    gc.arrivals_per_hour = 20000; /* a busy desk: dense windows */
+    gc.malformed = 0.01;
+    gc.duplicates = 0.01;
+    gc.out_of_order = 0.03;
+    char err[256];
+    sp_gen *g = sp_gen_new(&gc, err, sizeof err);
+    cr_assert(g);
+    static char keys[30000][32];
+    static char vals[30000][1024];
+    const char **kp = calloc((size_t)n, sizeof *kp), **vp = calloc((size_t)n, sizeof *vp);
+    cr_assert(n <= 30000 && kp && vp);
+    for (int i = 0; i < n; i++) {
+        sp_gen_msg m;
+        cr_assert_eq(sp_gen_next(g, &m), 0);
+        snprintf(keys[i], sizeof keys[i], "%.*s", (int)m.key_len, m.key);
+        snprintf(vals[i], sizeof vals[i], "%.*s", (int)m.value_len, m.value);
+        kp[i] = keys[i];
+        vp[i] = vals[i];
+    }
+    sp_produce(&env, topic, kp, vp, n);
+    free(kp);
+    free(vp);
+    sp_gen_destroy(g);
+}
+
+static void run_to_end(const char *topic, const char *group, const char *prefix, int n)
+{
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, topic, group);
+    cr_assert_eq(sp_config_set(&cfg, "prefix", prefix, err, sizeof err), 0);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    cr_assert(sp_runner_wait(&r, (uint64_t)n, 120), "%s did not consume %d", prefix, n);
+    sp_runner_stop(&r);
+    sp_config_free(&cfg);
+}
+
+/* Every rollup hash under prefix a equals the one under prefix b (updated_at aside). */
+static void expect_same_rollups(const char *a, const char *b)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "%s:r:*", a);
+    long long compared = 0, cursor = 0;
+    do {
+        redisReply *s = redisCommand(env.rc, "SCAN %lld MATCH %s COUNT 1000", cursor, pattern);
+        cr_assert(s && s->type == REDIS_REPLY_ARRAY);
+        cursor = strtoll(s->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < s->element[1]->elements; i++) {
+            const char *ka = s->element[1]->element[i]->str;
+            char kb[1024];
+            snprintf(kb, sizeof kb, "%s%s", b, ka + strlen(a));
+            redisReply *ha = redisCommand(env.rc, "HGETALL %s", ka);
+            for (size_t j = 0; j + 1 < ha->elements; j += 2) {
+                const char *f = ha->element[j]->str;
+                if (strcmp(f, "updated_at") == 0)
+                    continue;
+                char vb[64];
+                int found = sp_hget_str(&env, kb, f, vb, sizeof vb);
+                cr_expect(found && strcmp(vb, ha->element[j + 1]->str) == 0,
+                          "%s %s: %s, but %s has %s", ka, f, ha->element[j + 1]->str, kb,
+                          found ? vb : "(absent)");
+            }
+            freeReplyObject(ha);
+            compared++;
+        }
+        freeReplyObject(s);
+    } while (cursor != 0);
+    cr_expect_gt(compared, 100, "too few rollups to compare (%lld)", compared);
+    snprintf(pattern, sizeof pattern, "%s:r:*", b);
+    redisReply *s = redisCommand(env.rc, "EVAL %s 0 %s",
+                                 "return #redis.call('KEYS', ARGV[1])", pattern);
+    cr_expect_eq(s->integer, compared, "%s has %lld rollups, %s %lld", b, s->integer, a, compared);
+    freeReplyObject(s);
+}
+
+#define GEN_N 12000
+
+Test(pipeline, restart_mid_stream_changes_no_total, .fini = teardown, .timeout = 300)
+{
+    sp_env_start(&env, "gen", 3);
+    produce_generated("gen", GEN_N, 11);
+    run_to_end("gen", "reference", "ref", GEN_N);
+
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "gen", "restarted");
+    cr_assert_eq(sp_config_set(&cfg, "prefix", "sp", err, sizeof err), 0);
+    cr_assert_eq(sp_config_set(&cfg, "flush_ms", "50", err, sizeof err), 0);
+    for (int round = 0; round < 3; round++) { /* stop it three times on the way */
+        sp_runner r;
+        sp_runner_start(&r, &cfg);
+        const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
+        for (int i = 0; i < 600 && atomic_load(&s->consumed) < 1500; i++)
+            sleep_ms(20);
+        sp_runner_stop(&r);
+    }
+    sp_config_free(&cfg);
+    run_to_end("gen", "restarted", "sp", 1); /* the rest */
+    /* wait until everything was consumed across the runs */
+    for (int i = 0; i < 200 && sp_hget_ll(&env, "sp:meta", "consumed", 0) < GEN_N; i++)
+        run_to_end("gen", "restarted", "sp", 0);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), GEN_N,
+                 "a graceful restart replays nothing and skips nothing");
+    expect_same_rollups("ref", "sp");
+}
+
+Test(pipeline, redis_outage_loses_nothing, .fini = teardown, .timeout = 300)
+{
+    sp_env_start(&env, "gen", 3);
+    produce_generated("gen", GEN_N, 12);
+    run_to_end("gen", "reference", "ref", GEN_N);
+
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "gen", "outage");
+    cr_assert_eq(sp_config_set(&cfg, "prefix", "sp", err, sizeof err), 0);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
+    for (int i = 0; i < 1500 && atomic_load(&s->consumed) < 2000; i++)
+        sleep_ms(20);
+    sp_env_restart_redis(&env, 3000); /* down for 3 s, mid-stream */
+    cr_assert(sp_runner_wait(&r, GEN_N, 120), "did not catch up after the outage");
+    cr_expect_gt(atomic_load(&s->flush_errors), 0, "the outage was noticed");
+    sp_runner_stop(&r);
+    sp_config_free(&cfg);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), GEN_N);
+    expect_same_rollups("ref", "sp");
+}
+
+Test(pipeline, idle_partition_does_not_hold_the_watermark, .fini = teardown, .timeout = 120)
+{
+    sp_env_start(&env, "idle", 2);
+    char v[256];
+    snprintf(v, sizeof v, "{\"id\":\"p1\",\"type\":\"call.offered\",\"call_id\":\"X\",\"queue\":\"q\",\"ts\":%lld}", BASE);
+    sp_produce_to(&env, "idle", 1, "X", v);
+    for (int i = 0; i < 10; i++) {
+        snprintf(v, sizeof v, "{\"id\":\"p0-%d\",\"type\":\"call.offered\",\"call_id\":\"Y%d\",\"queue\":\"q\",\"ts\":%lld}",
+                 i, i, BASE + i * 60000LL);
+        sp_produce_to(&env, "idle", 0, "Y", v);
+    }
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "idle", "g");
+    cr_assert_eq(sp_config_set(&cfg, "idle_s", "2", err, sizeof err), 0);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    cr_assert(sp_runner_wait(&r, 11, 60));
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
+    int64_t wm = atomic_load(&s->watermark_ms);
+    cr_expect_eq(wm, BASE - 120000, "both partitions active: the slower one sets it");
+    sleep_ms(2500); /* both go idle: nothing moves */
+    cr_expect_eq(atomic_load(&s->watermark_ms), BASE - 120000);
+    snprintf(v, sizeof v, "{\"id\":\"p0-x\",\"type\":\"call.offered\",\"call_id\":\"Z\",\"queue\":\"q\",\"ts\":%lld}",
+             BASE + 10 * 60000LL);
+    sp_produce_to(&env, "idle", 0, "Y", v);
+    int64_t want = BASE + 10 * 60000LL - 120000;
+    for (int i = 0; i < 100 && atomic_load(&s->watermark_ms) != want; i++)
+        sleep_ms(100);
+    cr_expect_eq(atomic_load(&s->watermark_ms), want,
+                 "partition 1 is idle, partition 0 active: partition 0 alone sets it");
+    sp_runner_stop(&r);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "watermark_ms", 0), want);
+    sp_config_free(&cfg);
+}

@@ -1,0 +1,231 @@
+/*
+ * test_publisher.c - the Redis contract (shared/spec/redis.md) against a real
+ * redis-server: rollup hashes at every resolution, the index, ratios, PUBLISH, and the
+ * delta merge: re-sending a partial adds zero, partitions add up, state restores.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "supportpulse/redis_publisher.h"
+
+#define BASE 1795342500000LL /* 2026-11-22T10:15:00Z */
+
+static sp_env env;
+
+static void setup(void) { sp_env_start(&env, "t", 1); }
+static void teardown(void) { sp_env_stop(&env); }
+
+static sp_publisher *publisher(void)
+{
+    sp_publisher_conf c = {env.redis.address, "sp", {172800, 604800, 3024000, 34560000, 0},
+                           1000, 1000, 120000, 3600000};
+    char err[256];
+    sp_publisher *p = sp_publisher_new(&c, err, sizeof err);
+    cr_assert(p, "%s", err);
+    return p;
+}
+
+static sp_partition *partition(void)
+{
+    sp_partition_conf c;
+    sp_partition_conf_defaults(&c);
+    c.max_future_ms = 0;
+    char err[128];
+    sp_partition *p = sp_partition_new(&c, err, sizeof err);
+    cr_assert(p);
+    return p;
+}
+
+static void apply(sp_partition *p, const char *fmt, long long ts)
+{
+    char buf[512], err[256];
+    static unsigned n;
+    snprintf(buf, sizeof buf, fmt, ++n, ts);
+    sp_event ev;
+    sp_reject_reason r;
+    cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_partition_apply(p, &ev, 0, &r, err, sizeof err), SP_APPLY_OK);
+}
+
+#define OFFER "{\"id\":\"o%u\",\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"C1\",\"queue\":\"payments\"}"
+#define CSAT5 "{\"id\":\"c%u\",\"type\":\"survey.csat\",\"ts\":%lld,\"call_id\":\"C1\",\"score\":5}"
+#define CSAT2 "{\"id\":\"d%u\",\"type\":\"survey.csat\",\"ts\":%lld,\"call_id\":\"C1\",\"score\":2}"
+
+static int64_t seqs[8];
+
+static void flush(sp_publisher *pub, int partition_no, sp_partition *p, long long next_offset)
+{
+    char err[512];
+    int stale;
+    cr_assert_eq(sp_publisher_flush(pub, "t", partition_no, p, next_offset, &seqs[partition_no],
+                                    &stale, err, sizeof err), 0, "%s", err);
+    sp_partition_published(p, INT64_MIN);
+}
+
+static void redirty(sp_partition *p)
+{
+    sp_window_set *ws = sp_partition_windows(p);
+    for (size_t i = 0; i < ws->n; i++)
+        for (size_t j = 0; j < ws->w[i].ncells; j++)
+            sp_window_cell(&ws->w[i], ws->w[i].cells[j].dims_id);
+}
+
+Test(publisher, rollups_at_every_resolution, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    apply(p, OFFER, BASE + 1000);
+    apply(p, OFFER, BASE + 61000); /* next minute, same 5m window */
+    apply(p, CSAT5, BASE + 62000);
+    apply(p, CSAT2, BASE + 63000);
+    flush(pub, 0, p, 4);
+    long long s = BASE / 1000;
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342560", "offered", -1), 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:5m:all:1795342500", "offered", -1), 2, "5m = sum of its 1m");
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:15m:all:1795342500", "offered", -1), 2);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1h:all:1795341600", "offered", -1), 2, "1h starts at 10:00");
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1d:all:1795305600", "offered", -1), 2, "1d starts at UTC midnight");
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:queue=payments|channel=phone:1795342500", "offered", -1), 1);
+    char v[64];
+    cr_assert(sp_hget_str(&env, "sp:r:5m:all:1795342500", "csat", v, sizeof v));
+    cr_expect_str_eq(v, "0.5");
+    cr_assert(sp_hget_str(&env, "sp:r:5m:all:1795342500", "csat_avg", v, sizeof v));
+    cr_expect_str_eq(v, "3.5");
+    cr_expect_eq(sp_hget_str(&env, "sp:r:5m:all:1795342500", "nps", v, sizeof v), 0,
+                 "no NPS responses: nps is absent, not 0");
+    cr_expect_gt(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "updated_at", 0), 1700000000000LL);
+    cr_expect_eq(sp_zcard(&env, "sp:ts:1m:all"), 2);
+    cr_expect_eq(sp_zcard(&env, "sp:ts:1d:all"), 1);
+    redisReply *r = redisCommand(env.rc, "TTL sp:r:1m:all:%lld", s);
+    cr_expect(r->integer > 172000 && r->integer <= 172800, "1m rollups live 2 days");
+    freeReplyObject(r);
+    r = redisCommand(env.rc, "TTL sp:r:1d:all:1795305600");
+    cr_expect_eq(r->integer, -1, "1d rollups are kept");
+    freeReplyObject(r);
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
+
+Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p0 = partition(), *p1 = partition();
+    apply(p0, OFFER, BASE + 1000);
+    apply(p0, OFFER, BASE + 2000);
+    apply(p1, OFFER, BASE + 3000);
+    flush(pub, 0, p0, 2);
+    flush(pub, 1, p1, 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 3);
+    redirty(p0);
+    flush(pub, 0, p0, 2); /* the same partial again: no change */
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 3);
+    /* a flush applied whose reply was lost is sent again with the old number */
+    apply(p0, OFFER, BASE + 5000);
+    int64_t before = seqs[0];
+    flush(pub, 0, p0, 3);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 4);
+    redirty(p0);
+    ((sp_window_set *)sp_partition_windows(p0))->w[0].cells[0].pub.v[SP_M_OFFERED] -= 1;
+    seqs[0] = before;
+    flush(pub, 0, p0, 3);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 4,
+                 "recognised as applied: not counted twice");
+    cr_expect_eq(seqs[0], before + 1);
+    /* a writer that lost the partition is refused */
+    char err[512];
+    int stale = 0;
+    int64_t old = before - 1;
+    apply(p0, OFFER, BASE + 6000);
+    cr_expect_eq(sp_publisher_flush(pub, "t", 0, p0, 9, &old, &stale, err, sizeof err), -1);
+    cr_expect(stale, "%s", err);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 4);
+    sp_partition_published(p0, INT64_MIN);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1d:all:1795305600", "offered", -1), 4);
+    apply(p1, OFFER, BASE + 4000);
+    flush(pub, 1, p1, 2);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 5);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1h:all:1795341600", "offered", -1), 5);
+    sp_partition_destroy(p0);
+    sp_partition_destroy(p1);
+    sp_publisher_destroy(pub);
+}
+
+Test(publisher, state_and_resume_point_restore, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    apply(p, OFFER, BASE + 1000);
+    apply(p, OFFER, BASE + 2000);
+    flush(pub, 0, p, 17);
+    sp_partition_destroy(p);
+    /* a restarted pipeline */
+    sp_partition *q = partition();
+    int64_t next = -1, seq = -1;
+    char err[512];
+    cr_assert_eq(sp_publisher_restore(pub, "t", 0, q, &next, &seq, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(seq, seqs[0], "the flush number comes back with the state");
+    cr_expect_eq(next, 17, "resumes where Redis says");
+    cr_expect_eq(sp_partition_max_ts(q), BASE + 2000);
+    /* the case is remembered: an answer without queue still goes to payments */
+    char buf[256];
+    snprintf(buf, sizeof buf, "{\"id\":\"a1\",\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"C1\",\"agent_id\":\"x\"}", BASE + 3000);
+    sp_event ev;
+    sp_reject_reason r;
+    cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), 0);
+    cr_assert_eq(sp_partition_apply(q, &ev, 0, &r, err, sizeof err), SP_APPLY_OK);
+    apply(q, OFFER, BASE + 4000);
+    flush(pub, 0, q, 19);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 3,
+                 "restored partial + new event, not just the new event");
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:queue=payments:1795342500", "answered", -1), 1);
+    sp_partition *fresh = partition();
+    cr_assert_eq(sp_publisher_restore(pub, "t", 5, fresh, &next, &seq, err, sizeof err), 0);
+    cr_expect_eq(seq, 0);
+    cr_expect_eq(next, -1, "a partition Redis never saw starts from Kafka's offset");
+    sp_partition_destroy(fresh);
+    sp_partition_destroy(q);
+    sp_publisher_destroy(pub);
+}
+
+Test(publisher, updates_are_announced, .init = setup, .fini = teardown)
+{
+    redisContext *sub = redisConnectUnix(env.redis.socket);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE sp:updates");
+    freeReplyObject(r);
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    apply(p, OFFER, BASE + 1000);
+    flush(pub, 0, p, 1);
+    int got_1m = 0, n = 0;
+    while (n < 20 && redisGetReply(sub, (void **)&r) == REDIS_OK) {
+        n++;
+        if (r->elements == 3 && strcmp(r->element[2]->str, "sp:r:1m:all:1795342500") == 0)
+            got_1m = 1;
+        freeReplyObject(r);
+        if (got_1m)
+            break;
+    }
+    cr_expect(got_1m, "PUBLISH sp:updates names the rollup key");
+    redisFree(sub);
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
+
+Test(publisher, unreachable_redis_is_an_error_not_a_crash)
+{
+    sp_publisher_conf c = {"unix:/nonexistent/redis.sock", "sp", {0}, 200, 200, 120000, 3600000};
+    char err[256];
+    sp_publisher *pub = sp_publisher_new(&c, err, sizeof err);
+    sp_partition *p = partition();
+    apply(p, OFFER, BASE);
+    int64_t seq = 0;
+    int stale;
+    cr_expect_eq(sp_publisher_flush(pub, "t", 0, p, 1, &seq, &stale, err, sizeof err), -1);
+    cr_expect(strstr(err, "/nonexistent/redis.sock") != NULL, "%s", err);
+    cr_expect_eq(sp_window_dirty_cells(sp_partition_windows(p)), 4, "still dirty: retried later");
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
