@@ -116,11 +116,12 @@ sp_case *sp_cases_open(sp_cases *c, uint64_t key, int64_t ts_ms)
         c->evictions++;
     }
     size_t slot = (c->head + c->count) % c->cap;
+    if (sp_u64map_put(c->index, key, (uint32_t)slot) < 0)
+        return NULL; /* out of memory growing the index */
     k = &c->ring[slot];
     memset(k, 0, sizeof *k);
     k->key = key;
     k->last_ts = ts_ms;
-    sp_u64map_put(c->index, key, (uint32_t)slot); /* cannot fail: count < cap */
     c->count++;
     mark_dirty(c, k);
     return k;

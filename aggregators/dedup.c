@@ -68,7 +68,8 @@ int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms)
         pop_oldest(d);
         d->evictions++;
     }
-    sp_u64map_put(d->seen, h, 0); /* cannot fail: count < cap == map's max */
+    if (sp_u64map_put(d->seen, h, 0) < 0)
+        return 0; /* no memory to remember it: counted, and it may pass again */
     d->ring[(d->head + d->count) % d->cap] = (entry){h, ts_ms};
     d->count++;
     return 0;

@@ -23,13 +23,21 @@ struct sp_strmap {
 
 uint64_t sp_hash_bytes(const void *data, size_t len)
 {
-    /* FNV-1a with a final avalanche (from splitmix64) so low bits are usable as index. */
+    /* 8 bytes at a time: multiply-xorshift per word, splitmix64's finaliser at the end,
+     * so the low bits are usable as a table index. Not for adversarial keys. */
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL);
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
     }
+    uint64_t w = 0;
+    memcpy(&w, p, len);
+    h = (h ^ w ^ ((uint64_t)len << 56)) * 0x94d049bb133111ebULL;
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 27;
@@ -176,20 +184,19 @@ struct sp_u64map {
     size_t mask, size, max;
 };
 
+/* Starts small and doubles at 50% load, up to 2 * max_entries slots: memory follows
+ * what is stored, not the cap. */
 sp_u64map *sp_u64map_new(size_t max_entries)
 {
     sp_u64map *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    size_t cap = 16;
-    while (cap < max_entries * 2)
-        cap <<= 1;
-    m->slots = calloc(cap, sizeof *m->slots);
+    m->slots = calloc(64, sizeof *m->slots);
     if (!m->slots) {
         free(m);
         return NULL;
     }
-    m->mask = cap - 1;
+    m->mask = 63;
     m->max = max_entries;
     return m;
 }
@@ -216,6 +223,26 @@ static size_t u64_find(const sp_u64map *m, uint64_t key, int *found)
     return i;
 }
 
+static int u64_grow(sp_u64map *m)
+{
+    size_t ncap = (m->mask + 1) * 2;
+    u64slot *ns = calloc(ncap, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i <= m->mask; i++) {
+        if (!m->slots[i].key)
+            continue;
+        size_t j = m->slots[i].key & (ncap - 1);
+        while (ns[j].key)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = ns;
+    m->mask = ncap - 1;
+    return 0;
+}
+
 int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value)
 {
     int found;
@@ -232,6 +259,11 @@ int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value)
     if (!found) {
         if (m->size >= m->max)
             return -1;
+        if ((m->size + 1) * 2 > m->mask + 1) {
+            if (u64_grow(m) < 0)
+                return -1;
+            i = u64_find(m, key, &found);
+        }
         m->slots[i].key = key;
         m->size++;
     }

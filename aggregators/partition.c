@@ -24,6 +24,9 @@ typedef struct {
     char **str;
     size_t n, cap, limit;
     uint32_t overflow_id; /* id of "other", 0 until first needed */
+    uint32_t last_id;     /* the last name looked up: consecutive events often repeat it */
+    const char *last_str; /* as the original text (overflowed names map to "other") */
+    char last_buf[65];
 } names;
 
 typedef struct {
@@ -109,9 +112,28 @@ static int names_add(names *n, const char *s, size_t len, uint32_t *id)
 
 /* Returns the id of s, adding it; past the limit returns the id of "other" and sets
  * *overflow. -1 when out of memory. */
+static int names_lookup(names *n, const char *s, size_t len, uint32_t *id, int *overflow);
+
 static int names_intern(names *n, const char *s, uint32_t *id, int *overflow)
 {
     size_t len = strlen(s);
+    if (n->last_str && len < sizeof n->last_buf && memcmp(n->last_buf, s, len + 1) == 0) {
+        *id = n->last_id;
+        *overflow = n->overflow_id && n->last_id == n->overflow_id && strcmp(s, "other") != 0;
+        return 0;
+    }
+    if (names_lookup(n, s, len, id, overflow) < 0)
+        return -1;
+    if (len < sizeof n->last_buf) {
+        memcpy(n->last_buf, s, len + 1);
+        n->last_str = n->last_buf;
+        n->last_id = *id;
+    }
+    return 0;
+}
+
+static int names_lookup(names *n, const char *s, size_t len, uint32_t *id, int *overflow)
+{
     if (sp_strmap_get(n->map, s, len, id))
         return 0;
     if (n->limit && n->n - 1 >= n->limit) {
@@ -138,7 +160,7 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     sp_window_set_init(&p->windows);
     p->dedup = sp_dedup_new(conf->dedup_capacity, conf->dedup_horizon_ms);
     p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms);
-    p->combo_index = sp_u64map_new(1u << 20);
+    p->combo_index = sp_u64map_new(1u << 24);
     if (!p->dedup || !p->cases || !p->combo_index)
         goto nomem;
     /* +1 leaves room for "other" past the limit */
@@ -255,12 +277,12 @@ static int attribute(sp_partition *p, const sp_event *ev, attribution *a)
     sp_case *k = NULL;
     if (ev->case_id[0]) {
         uint64_t key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
-        k = is_case_start(ev->type) ? sp_cases_open(p->cases, key, ev->ts_ms)
-                                    : sp_cases_find(p->cases, key);
-        if (!k && ev->type != SP_EV_SURVEY_CSAT && ev->type != SP_EV_SURVEY_NPS)
-            k = sp_cases_open(p->cases, key, ev->ts_ms); /* started before we saw it */
-        else if (k)
+        int survey = ev->type == SP_EV_SURVEY_CSAT || ev->type == SP_EV_SURVEY_NPS;
+        k = is_case_start(ev->type) ? NULL : sp_cases_find(p->cases, key);
+        if (k)
             sp_cases_touch(p->cases, k, ev->ts_ms);
+        else if (!survey && !(k = sp_cases_open(p->cases, key, ev->ts_ms)))
+            return -1; /* a start, or a case that started before we saw it */
     }
     int known = k && k->queue;
     a->tenant = 0;
@@ -413,7 +435,8 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
     if (wm != INT64_MIN)
         sp_window_expire(&p->windows, wm / 1000, p->conf.retention_ms / 1000);
     /* sweep old cases at most once a minute of event time */
-    if (p->max_ts != INT64_MIN && p->max_ts - p->last_case_sweep >= 60000) {
+    if (p->max_ts != INT64_MIN &&
+        (p->last_case_sweep == INT64_MIN || p->max_ts - p->last_case_sweep >= 60000)) {
         sp_cases_expire(p->cases, p->max_ts);
         p->last_case_sweep = p->max_ts;
     }
@@ -439,7 +462,7 @@ int sp_partition_restore_case(sp_partition *p, uint64_t key, int64_t last_ts,
 {
     sp_case *k = sp_cases_open(p->cases, key, last_ts);
     uint32_t q = 0, t = 0, a = 0;
-    if ((queue[0] && intern(p, &p->queues, queue, &q) < 0) ||
+    if (!k || (queue[0] && intern(p, &p->queues, queue, &q) < 0) ||
         (tenant[0] && intern(p, &p->tenants, tenant, &t) < 0) ||
         (agent[0] && intern(p, &p->agents, agent, &a) < 0))
         return -1;

@@ -1,1 +1,458 @@
-int main(void){return 0;}
+/*
+ * bench.c - supportpulse's benchmark program (built, never run as a test).
+ *
+ *   spbench decode [--events N] [--runs R]
+ *       in memory, on one generated corpus, interleaved runs, medians:
+ *       bare json_loadb | sp_event_decode | decode + windows (4 partitions)
+ *   spbench e2e [--events N] [--runs R] [--partitions P]
+ *       the same corpus produced into an embedded mock cluster (lz4), then read by
+ *       a bare librdkafka consumer | the full pipeline into a private redis-server
+ *   spbench redis [--hours H]
+ *       Redis commands for H hours of traffic at two densities (x1 and x4 events):
+ *       they should follow windows and dimensions, not events
+ *
+ * The corpus: `supportpulse gen` traffic of a busy wallet help desk (60,000 contacts an
+ * hour at an average hour), seed 1, 1% duplicates, 2% out of order, 0.5% malformed.
+ */
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "supportpulse/config.h"
+#include "supportpulse/gen_kafka.h"
+#include "supportpulse/generator.h"
+#include "supportpulse/hashmap.h"
+#include "supportpulse/mock_cluster.h"
+#include "supportpulse/partition.h"
+#include "supportpulse/pipeline.h"
+#include "supportpulse/redis_server.h"
+
+typedef struct {
+    char **key, **val;
+    size_t *klen, *vlen;
+    size_t n, bytes;
+} corpus;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "spbench: %s\n", what);
+    exit(1);
+}
+
+static corpus make_corpus(size_t n, double arrivals_per_hour, int64_t until_ms)
+{
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.seed = 1;
+    gc.arrivals_per_hour = arrivals_per_hour;
+    gc.duplicates = 0.01;
+    gc.out_of_order = 0.02;
+    gc.malformed = 0.005;
+    char err[256];
+    sp_gen *g = sp_gen_new(&gc, err, sizeof err);
+    corpus c = {calloc(n, sizeof(char *)), calloc(n, sizeof(char *)), calloc(n, sizeof(size_t)),
+                calloc(n, sizeof(size_t)), 0, 0};
+    if (!g || !c.key || !c.val || !c.klen || !c.vlen)
+        die("out of memory");
+    while (c.n < n) {
+        sp_gen_msg m;
+        if (sp_gen_next(g, &m) < 0)
+            die("generator");
+        if (until_ms && m.ts_ms >= until_ms)
+            break;
+        c.key[c.n] = strndup(m.key, m.key_len);
+        c.val[c.n] = strndup(m.value, m.value_len);
+        c.klen[c.n] = m.key_len;
+        c.vlen[c.n] = m.value_len;
+        c.bytes += m.value_len;
+        c.n++;
+    }
+    sp_gen_destroy(g);
+    return c;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- decode ----------------------------------------------------------------------- */
+
+static double run_jansson(const corpus *c)
+{
+    double t0 = now_s();
+    size_t ok = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        json_error_t e;
+        json_t *j = json_loadb(c->val[i], c->vlen[i], 0, &e);
+        ok += j != NULL;
+        json_decref(j);
+    }
+    double dt = now_s() - t0;
+    if (ok == 0)
+        die("nothing parsed");
+    return dt;
+}
+
+static double run_decode(const corpus *c)
+{
+    double t0 = now_s();
+    size_t ok = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        sp_event ev;
+        sp_reject_reason r;
+        char err[256];
+        ok += sp_event_decode(c->val[i], c->vlen[i], &ev, &r, err, sizeof err) == 0;
+    }
+    double dt = now_s() - t0;
+    if (ok == 0)
+        die("nothing decoded");
+    return dt;
+}
+
+#define NPART 4
+
+static double run_windows(const corpus *c)
+{
+    sp_partition_conf pc;
+    sp_partition_conf_defaults(&pc);
+    pc.max_future_ms = 0;
+    char err[256];
+    sp_partition *p[NPART];
+    for (int i = 0; i < NPART; i++)
+        if (!(p[i] = sp_partition_new(&pc, err, sizeof err)))
+            die(err);
+    double t0 = now_s();
+    size_t applied = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        sp_event ev;
+        sp_reject_reason r;
+        if (sp_event_decode(c->val[i], c->vlen[i], &ev, &r, err, sizeof err) < 0)
+            continue;
+        sp_partition *part = p[sp_hash_bytes(c->key[i], c->klen[i]) % NPART];
+        applied += sp_partition_apply(part, &ev, 0, &r, err, sizeof err) == SP_APPLY_OK;
+        if ((i & 8191) == 0) /* what the publisher does once a second */
+            for (int k = 0; k < NPART; k++)
+                sp_partition_published(p[k], INT64_MIN);
+    }
+    double dt = now_s() - t0;
+    for (int i = 0; i < NPART; i++)
+        sp_partition_destroy(p[i]);
+    if (applied == 0)
+        die("nothing applied");
+    return dt;
+}
+
+static void report(const char *name, const corpus *c, double t, double base)
+{
+    printf("  %-26s %10.0f events/s %8.1f MB/s   %.3fx json_loadb\n", name, c->n / t,
+           c->bytes / t / 1e6, base / t);
+}
+
+static int bench_decode(size_t n, int runs)
+{
+    corpus c = make_corpus(n, 60000, 0);
+    double tj[64], td[64], tw[64];
+    for (int r = 0; r < runs; r++) { /* interleaved: the machine's noise hits all three */
+        tj[r] = run_jansson(&c);
+        td[r] = run_decode(&c);
+        tw[r] = run_windows(&c);
+    }
+    double j = median(tj, runs), d = median(td, runs), w = median(tw, runs);
+    printf("decode: %zu events, %.1f MB, median of %d runs\n", c.n, c.bytes / 1e6, runs);
+    report("bare json_loadb", &c, j, j);
+    report("decode", &c, d, j);
+    report("decode + windows", &c, w, j);
+    return 0;
+}
+
+/* ---- end to end -------------------------------------------------------------------- */
+
+static void produce(const char *bootstrap, const char *topic, const corpus *c)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
+    rd_kafka_conf_set(conf, "compression.codec", "lz4", err, sizeof err);
+    rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof err);
+    rd_kafka_conf_set(conf, "batch.size", "1000000", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk)
+        die(err);
+    for (size_t i = 0; i < c->n; i++)
+        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(0),
+                                 RD_KAFKA_V_KEY(c->key[i], c->klen[i]),
+                                 RD_KAFKA_V_VALUE(c->val[i], c->vlen[i]),
+                                 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 10);
+    if (rd_kafka_flush(rk, 120000))
+        die("produce did not complete");
+    rd_kafka_destroy(rk);
+}
+
+/* A plain consumer-group member reading every message once (the baseline). */
+static double bare_consume(const char *bootstrap, const char *topic, const char *group, size_t n)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", group, err, sizeof err);
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    size_t got = 0, bytes = 0;
+    double t0 = 0;
+    while (got < n) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
+        if (!m)
+            continue;
+        if (!m->err) {
+            if (got++ == 0)
+                t0 = now_s();
+            bytes += m->len;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    double dt = now_s() - t0;
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return dt * (double)n / (double)(n - 1); /* the first message started the clock */
+}
+
+typedef struct {
+    double seconds;
+    long long client_cmds, script_calls;
+} pipeline_run;
+
+static long long info_field(redisContext *rc, const char *section, const char *field)
+{
+    redisReply *r = redisCommand(rc, "INFO %s", section);
+    long long v = 0;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        char *p = r->str;
+        size_t fl = strlen(field);
+        while ((p = strstr(p, field))) {
+            if (strncmp(section, "commandstats", 12) == 0) {
+                char *c = strstr(p, "calls=");
+                if (c)
+                    v += strtoll(c + 6, NULL, 10);
+                p += fl;
+            } else {
+                v = strtoll(p + fl + 1, NULL, 10);
+                break;
+            }
+        }
+    }
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+typedef struct {
+    sp_pipeline *pl;
+    char err[512];
+} run_ctx;
+
+static void *run_thread(void *arg)
+{
+    run_ctx *c = arg;
+    if (sp_pipeline_run(c->pl, c->err, sizeof c->err) < 0)
+        fprintf(stderr, "spbench: pipeline: %s\n", c->err);
+    return NULL;
+}
+
+static pipeline_run run_pipeline(const char *bootstrap, const char *topic, const char *group,
+                                 const char *redis_addr, redisContext *rc, size_t n)
+{
+    sp_config cfg;
+    char err[512];
+    if (sp_config_init(&cfg) < 0)
+        die("config");
+    sp_config_set(&cfg, "bootstrap", bootstrap, err, sizeof err);
+    sp_config_set(&cfg, "topic", topic, err, sizeof err);
+    sp_config_set(&cfg, "group", group, err, sizeof err);
+    sp_config_set(&cfg, "prefix", group, err, sizeof err);
+    sp_config_set(&cfg, "redis", redis_addr, err, sizeof err);
+    sp_config_set(&cfg, "max_future_s", "0", err, sizeof err);
+    sp_config_set(&cfg, "log_level", "error", err, sizeof err);
+    redisReply *r = redisCommand(rc, "CONFIG RESETSTAT");
+    freeReplyObject(r);
+    sp_pipeline *pl = sp_pipeline_new(&cfg, err, sizeof err);
+    if (!pl)
+        die(err);
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(pl);
+    /* the pipeline runs on its own thread; this one only samples its stats */
+    pipeline_run out = {0, 0, 0};
+    double t0 = 0, t_end = 0;
+    pthread_t th;
+    run_ctx c = {pl, ""};
+    pthread_create(&th, NULL, run_thread, &c);
+    while (atomic_load(&s->consumed) == 0)
+        usleep(200);
+    t0 = now_s();
+    while (atomic_load(&s->consumed) < n)
+        usleep(500);
+    uint64_t f = atomic_load(&s->flushes);
+    while (atomic_load(&s->flushes) < f + 1) /* the flush that holds the last event */
+        usleep(200);
+    t_end = now_s();
+    sp_pipeline_stop(pl);
+    pthread_join(th, NULL);
+    out.seconds = t_end - t0;
+    out.client_cmds = info_field(rc, "stats", "total_commands_processed");
+    out.script_calls = info_field(rc, "commandstats", "cmdstat_");
+    sp_pipeline_destroy(pl);
+    sp_config_free(&cfg);
+    return out;
+}
+
+typedef struct {
+    sp_mock *mock;
+    sp_redis_server redis;
+    redisContext *rc;
+    char dir[64];
+} bench_env;
+
+static void env_start(bench_env *e, const char *topic, int partitions)
+{
+    char err[512];
+    snprintf(e->dir, sizeof e->dir, "/tmp/spbench.XXXXXX");
+    if (!mkdtemp(e->dir) || sp_redis_server_start(&e->redis, e->dir, 0, 0, err, sizeof err) < 0)
+        die("redis-server");
+    e->rc = redisConnectUnix(e->redis.socket);
+    if (!(e->mock = sp_mock_new(1, err, sizeof err)) ||
+        sp_mock_create_topic(e->mock, topic, partitions, err, sizeof err) < 0)
+        die(err);
+    char dlq[128];
+    snprintf(dlq, sizeof dlq, "%s-dlq", topic);
+    sp_mock_create_topic(e->mock, dlq, 1, err, sizeof err);
+}
+
+static void env_stop(bench_env *e)
+{
+    redisFree(e->rc);
+    sp_redis_server_stop(&e->redis);
+    sp_mock_destroy(e->mock);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "spbench: could not remove %s\n", e->dir);
+}
+
+static int bench_e2e(size_t n, int runs, int partitions)
+{
+    corpus c = make_corpus(n, 60000, 0);
+    bench_env e;
+    env_start(&e, "bench", partitions);
+    const char *bs = sp_mock_bootstraps(e.mock);
+    produce(bs, "bench", &c);
+    double tb[64], tp[64];
+    long long cmds = 0, calls = 0;
+    for (int r = 0; r < runs; r++) {
+        char g[32];
+        snprintf(g, sizeof g, "bare%d", r);
+        tb[r] = bare_consume(bs, "bench", g, c.n);
+        snprintf(g, sizeof g, "sp%d", r);
+        pipeline_run pr = run_pipeline(bs, "bench", g, e.redis.address, e.rc, c.n);
+        tp[r] = pr.seconds;
+        cmds = pr.client_cmds;
+        calls = pr.script_calls;
+    }
+    double b = median(tb, runs), p = median(tp, runs);
+    printf("e2e: %zu events, %.1f MB, %d partitions (lz4), median of %d runs\n", c.n,
+           c.bytes / 1e6, partitions, runs);
+    printf("  %-26s %10.0f events/s %8.1f MB/s\n", "bare librdkafka consumer", c.n / b,
+           c.bytes / b / 1e6);
+    printf("  %-26s %10.0f events/s %8.1f MB/s   %.3fx bare consumer\n",
+           "pipeline into Redis", c.n / p, c.bytes / p / 1e6, b / p);
+    printf("  redis: %lld client commands, %lld commands in all (incl. inside scripts) "
+           "in the last run\n", cmds, calls);
+    env_stop(&e);
+    return 0;
+}
+
+static int bench_redis(int hours)
+{
+    int64_t start = 0;
+    sp_gen_conf d;
+    sp_gen_conf_defaults(&d);
+    start = d.start_ms;
+    int64_t until = start + hours * 3600000LL;
+    printf("redis: commands for %d hours of traffic at two densities\n", hours);
+    printf("  %-12s %10s %12s %14s %14s\n", "contacts/h", "events", "1m windows",
+           "client cmds", "all commands");
+    for (int k = 1; k <= 4; k *= 4) {
+        corpus c = make_corpus(5000000, 15000.0 * k, until);
+        bench_env e;
+        char topic[32];
+        snprintf(topic, sizeof topic, "dens%d", k);
+        env_start(&e, topic, 4);
+        produce(sp_mock_bootstraps(e.mock), topic, &c);
+        pipeline_run pr = run_pipeline(sp_mock_bootstraps(e.mock), topic, "r", e.redis.address,
+                                       e.rc, c.n);
+        printf("  %-12d %10zu %12d %14lld %14lld\n", 15000 * k, c.n, hours * 60, pr.client_cmds,
+               pr.script_calls);
+        env_stop(&e);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: spbench decode|e2e|redis [--events N] [--runs R] "
+                        "[--partitions P] [--hours H]\n");
+        return 2;
+    }
+    size_t n = 200000;
+    int runs = 5, partitions = 16, hours = 6;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--events") == 0)
+            n = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--runs") == 0)
+            runs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--partitions") == 0)
+            partitions = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--hours") == 0)
+            hours = atoi(argv[i + 1]);
+    }
+    if (runs < 1 || runs > 64 || n < 2)
+        die("--runs must be 1..64 and --events >= 2");
+    signal(SIGPIPE, SIG_IGN);
+    if (strcmp(argv[1], "decode") == 0)
+        return bench_decode(n, runs);
+    if (strcmp(argv[1], "e2e") == 0)
+        return bench_e2e(n, runs, partitions);
+    if (strcmp(argv[1], "redis") == 0)
+        return bench_redis(hours);
+    die("unknown benchmark");
+    return 2;
+}

@@ -20,6 +20,9 @@ static const char *const type_names[SP_EV__COUNT] = {
     "call.ended", "call.wrapup", "survey.csat", "survey.nps", "agent.status",
 };
 
+static const unsigned char type_lens[SP_EV__COUNT] = {14, 15, 14, 16, 18, 13, 15, 13, 12, 13, 14,
+                                                       16, 10, 11, 11, 10, 12};
+
 static const char *const channel_names[SP_CH__COUNT] = {
     "", "phone", "chat", "email", "social", "in_app", "video",
 };
@@ -82,12 +85,61 @@ static const type_rule rules[SP_EV__COUNT] = {
     [SP_EV_AGENT_STATUS] = {F_AGENT | F_STATUS, 0},
 };
 
+/* Every field the schema knows. The object's members are read in one pass into
+ * fields[] (no hash lookup per field); unknown members are ignored. */
+enum {
+    K_V, K_ID, K_TS, K_TYPE, K_QUEUE, K_SCORE, K_FROM, K_TENANT, K_AUTHOR, K_STATUS,
+    K_CHANNEL, K_CALL_ID, K_ACW_MS, K_HOLD_MS, K_IVR_MS, K_AGENT_ID, K_TO_QUEUE,
+    K_TICKET_ID, K__COUNT
+};
+
+static const char *const key_names[K__COUNT] = {
+    "v", "id", "ts", "type", "queue", "score", "from", "tenant", "author", "status",
+    "channel", "call_id", "acw_ms", "hold_ms", "ivr_ms", "agent_id", "to_queue", "ticket_id",
+};
+
 typedef struct {
     json_t *obj;
+    json_t *fields[K__COUNT];
     sp_reject_reason *reason;
     char *errstr;
     size_t errstr_size;
 } decode_ctx;
+
+static int key_index(const char *k, size_t len)
+{
+    int lo, hi; /* candidates by length (key_names is grouped by length below) */
+    switch (len) {
+    case 1: lo = K_V, hi = K_V; break;
+    case 2: lo = K_ID, hi = K_TS; break;
+    case 4: lo = K_TYPE, hi = K_TYPE; break;
+    case 5: lo = K_QUEUE, hi = K_SCORE; break;
+    case 6: lo = K_TENANT, hi = K_STATUS; break;
+    default: lo = K_CHANNEL, hi = K__COUNT - 1; break;
+    }
+    if (len == 4 && k[0] == 'f')
+        return memcmp(k, "from", 4) == 0 ? K_FROM : -1;
+    if (len == 6 && (k[0] == 'a' || k[0] == 'i')) /* acw_ms, ivr_ms, author */
+        lo = K_AUTHOR, hi = K_IVR_MS;
+    for (int i = lo; i <= hi; i++)
+        if (strlen(key_names[i]) == len && memcmp(k, key_names[i], len) == 0)
+            return i;
+    return -1;
+}
+
+static void collect_fields(decode_ctx *c)
+{
+    const char *k;
+    size_t klen;
+    json_t *v;
+    memset(c->fields, 0, sizeof c->fields);
+    json_object_keylen_foreach(c->obj, k, klen, v) {
+        int i = key_index(k, klen);
+        if (i >= 0)
+            c->fields[i] = v;
+    }
+}
+
 
 static int fail(decode_ctx *c, sp_reject_reason r, const char *fmt, const char *field)
 {
@@ -97,9 +149,10 @@ static int fail(decode_ctx *c, sp_reject_reason r, const char *fmt, const char *
 }
 
 /* A string field: 0 copied, 1 absent (and not required), -1 rejected. */
-static int get_string(decode_ctx *c, const char *name, int required, size_t max, char *dst)
+static int get_string(decode_ctx *c, int key, int required, size_t max, char *dst)
 {
-    json_t *v = json_object_get(c->obj, name);
+    const char *name = key_names[key];
+    json_t *v = c->fields[key];
     if (!v || json_is_null(v)) {
         if (required)
             return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
@@ -120,11 +173,12 @@ static int get_string(decode_ctx *c, const char *name, int required, size_t max,
 }
 
 /* An enumerated string field mapped through names[]; index 0 means absent. */
-static int get_enum(decode_ctx *c, const char *name, int required, const char *const *names,
+static int get_enum(decode_ctx *c, int key, int required, const char *const *names,
                     int count, int *out)
 {
+    const char *name = key_names[key];
     char buf[SP_NAME_MAX + 1];
-    int rc = get_string(c, name, required, SP_NAME_MAX, buf);
+    int rc = get_string(c, key, required, SP_NAME_MAX, buf);
     if (rc != 0)
         return rc;
     for (int i = 1; i < count; i++)
@@ -136,10 +190,11 @@ static int get_enum(decode_ctx *c, const char *name, int required, const char *c
 }
 
 /* An integer field in [lo, hi]: 0 read, 1 absent, -1 rejected. */
-static int get_int(decode_ctx *c, const char *name, int required, int64_t lo, int64_t hi,
+static int get_int(decode_ctx *c, int key, int required, int64_t lo, int64_t hi,
                    int64_t *out)
 {
-    json_t *v = json_object_get(c->obj, name);
+    const char *name = key_names[key];
+    json_t *v = c->fields[key];
     if (!v || json_is_null(v)) {
         if (required)
             return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
@@ -163,7 +218,7 @@ static int get_int(decode_ctx *c, const char *name, int required, int64_t lo, in
 
 static int decode_ts(decode_ctx *c, int64_t *out)
 {
-    json_t *v = json_object_get(c->obj, "ts");
+    json_t *v = c->fields[K_TS];
     if (!v || json_is_null(v))
         return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "ts");
     if (json_is_integer(v)) {
@@ -186,30 +241,33 @@ static int decode_ts(decode_ctx *c, int64_t *out)
 static int decode_envelope(decode_ctx *c, sp_event *ev)
 {
     int64_t v = 1;
-    json_t *jv = json_object_get(c->obj, "v");
+    json_t *jv = c->fields[K_V];
     if (jv && !json_is_integer(jv))
         return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", "v");
     if (jv && (v = json_integer_value(jv)) != 1)
         return fail(c, SP_REJ_UNKNOWN_VERSION, "field '%s': only schema version 1 is known",
                     "v");
-    if (get_string(c, "id", 1, SP_ID_MAX, ev->id) != 0)
+    if (get_string(c, K_ID, 1, SP_ID_MAX, ev->id) != 0)
         return -1;
     char type[32];
-    json_t *jt = json_object_get(c->obj, "type");
+    json_t *jt = c->fields[K_TYPE];
     if (!jt || json_is_null(jt))
         return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "type");
     if (!json_is_string(jt))
         return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", "type");
-    snprintf(type, sizeof type, "%s", json_string_value(jt));
+    size_t tl = json_string_length(jt);
     ev->type = SP_EV__COUNT;
-    for (int t = 0; t < SP_EV__COUNT; t++)
-        if (json_string_length(jt) < sizeof type && strcmp(type, type_names[t]) == 0)
-            ev->type = (sp_event_type)t;
+    if (tl < sizeof type) {
+        memcpy(type, json_string_value(jt), tl + 1);
+        for (int t = 0; t < SP_EV__COUNT && ev->type == SP_EV__COUNT; t++)
+            if (type_lens[t] == tl && memcmp(type, type_names[t], tl) == 0)
+                ev->type = (sp_event_type)t;
+    }
     if (ev->type == SP_EV__COUNT)
         return fail(c, SP_REJ_UNKNOWN_TYPE, "field '%s' names no known event type", "type");
     if (decode_ts(c, &ev->ts_ms) < 0)
         return -1;
-    if (get_string(c, "tenant", 0, SP_NAME_MAX, ev->tenant) < 0)
+    if (get_string(c, K_TENANT, 0, SP_NAME_MAX, ev->tenant) < 0)
         return -1;
     return 0;
 }
@@ -219,14 +277,14 @@ static int decode_case(decode_ctx *c, const type_rule *r, sp_event *ev)
     unsigned want = r->required | r->optional;
     int rc;
     if (want & F_TICKET) {
-        if ((rc = get_string(c, "ticket_id", (r->required & F_TICKET) != 0, SP_ID_MAX,
+        if ((rc = get_string(c, K_TICKET_ID, (r->required & F_TICKET) != 0, SP_ID_MAX,
                              ev->case_id)) < 0)
             return -1;
         if (rc == 0)
             return 0;
     }
     if (want & F_CALL) {
-        if ((rc = get_string(c, "call_id", (r->required & F_CALL) != 0, SP_ID_MAX,
+        if ((rc = get_string(c, K_CALL_ID, (r->required & F_CALL) != 0, SP_ID_MAX,
                              ev->case_id)) < 0)
             return -1;
         if (rc == 0)
@@ -245,34 +303,34 @@ static int decode_fields(decode_ctx *c, const type_rule *r, sp_event *ev)
 #define REQ(f) ((r->required & (f)) != 0)
     if (decode_case(c, r, ev) < 0)
         return -1;
-    if ((want & F_QUEUE) && get_string(c, "queue", REQ(F_QUEUE), SP_NAME_MAX, ev->queue) < 0)
+    if ((want & F_QUEUE) && get_string(c, K_QUEUE, REQ(F_QUEUE), SP_NAME_MAX, ev->queue) < 0)
         return -1;
     if ((want & F_TO_QUEUE) &&
-        get_string(c, "to_queue", REQ(F_TO_QUEUE), SP_NAME_MAX, ev->to_queue) < 0)
+        get_string(c, K_TO_QUEUE, REQ(F_TO_QUEUE), SP_NAME_MAX, ev->to_queue) < 0)
         return -1;
     int e = 0;
     if ((want & F_CHANNEL) &&
-        get_enum(c, "channel", REQ(F_CHANNEL), channel_names, SP_CH__COUNT, &e) < 0)
+        get_enum(c, K_CHANNEL, REQ(F_CHANNEL), channel_names, SP_CH__COUNT, &e) < 0)
         return -1;
     ev->channel = (sp_channel)e;
     static const char *const authors[] = {"", "agent", "bot", "customer"};
     static const char *const froms[] = {"", "bot", "agent"};
     static const char *const statuses[] = {"", "available", "busy", "away", "offline"};
     e = 0;
-    if ((want & F_AUTHOR) && get_enum(c, "author", REQ(F_AUTHOR), authors, 4, &e) < 0)
+    if ((want & F_AUTHOR) && get_enum(c, K_AUTHOR, REQ(F_AUTHOR), authors, 4, &e) < 0)
         return -1;
     ev->author = (sp_author)e;
     e = 0;
-    if ((want & F_FROM) && get_enum(c, "from", REQ(F_FROM), froms, 3, &e) < 0)
+    if ((want & F_FROM) && get_enum(c, K_FROM, REQ(F_FROM), froms, 3, &e) < 0)
         return -1;
     ev->from = (sp_from)e;
     e = 0;
-    if ((want & F_STATUS) && get_enum(c, "status", REQ(F_STATUS), statuses, 5, &e) < 0)
+    if ((want & F_STATUS) && get_enum(c, K_STATUS, REQ(F_STATUS), statuses, 5, &e) < 0)
         return -1;
     ev->status = (sp_agent_status)e;
     int agent_required = REQ(F_AGENT) || (ev->type == SP_EV_TICKET_REPLIED &&
                                           ev->author == SP_AUTHOR_AGENT);
-    if ((want & F_AGENT) && get_string(c, "agent_id", agent_required, SP_NAME_MAX,
+    if ((want & F_AGENT) && get_string(c, K_AGENT_ID, agent_required, SP_NAME_MAX,
                                        ev->agent_id) < 0)
         return -1;
 #undef REQ
@@ -285,23 +343,23 @@ static int decode_numbers(decode_ctx *c, sp_event *ev)
     int rc;
     if (ev->type == SP_EV_SURVEY_CSAT || ev->type == SP_EV_SURVEY_NPS) {
         int hi = ev->type == SP_EV_SURVEY_CSAT ? 5 : 10;
-        if (get_int(c, "score", 1, ev->type == SP_EV_SURVEY_CSAT ? 1 : 0, hi, &n) < 0)
+        if (get_int(c, K_SCORE, 1, ev->type == SP_EV_SURVEY_CSAT ? 1 : 0, hi, &n) < 0)
             return -1;
         ev->score = (int)n;
     }
     if (ev->type == SP_EV_CALL_WRAPUP) {
-        if (get_int(c, "acw_ms", 1, 0, INT64_MAX / 4, &n) < 0)
+        if (get_int(c, K_ACW_MS, 1, 0, INT64_MAX / 4, &n) < 0)
             return -1;
         ev->acw_ms = n;
     }
     if (ev->type == SP_EV_CALL_ENDED) {
-        if ((rc = get_int(c, "hold_ms", 0, 0, INT64_MAX / 4, &n)) < 0)
+        if ((rc = get_int(c, K_HOLD_MS, 0, 0, INT64_MAX / 4, &n)) < 0)
             return -1;
         if (rc == 0)
             ev->hold_ms = n;
     }
     if (ev->type == SP_EV_CALL_OFFERED) {
-        if ((rc = get_int(c, "ivr_ms", 0, 0, INT64_MAX / 4, &n)) < 0)
+        if ((rc = get_int(c, K_IVR_MS, 0, 0, INT64_MAX / 4, &n)) < 0)
             return -1;
         if (rc == 0)
             ev->ivr_ms = n;
@@ -309,11 +367,21 @@ static int decode_numbers(decode_ctx *c, sp_event *ev)
     return 0;
 }
 
+/* Clears what decoding may leave unset: the first byte of each string buffer and the
+ * scalars (not the whole 700-byte struct: this runs once per event). */
 static void event_reset(sp_event *ev)
 {
-    memset(ev, 0, sizeof *ev);
+    ev->id[0] = ev->case_id[0] = ev->queue[0] = ev->agent_id[0] = '\0';
+    ev->tenant[0] = ev->to_queue[0] = '\0';
+    ev->type = SP_EV__COUNT;
+    ev->ts_ms = 0;
+    ev->channel = SP_CH_NONE;
+    ev->author = SP_AUTHOR_NONE;
+    ev->from = SP_FROM_NONE;
+    ev->status = SP_STATUS_NONE;
     ev->score = -1;
     ev->acw_ms = ev->hold_ms = ev->ivr_ms = -1;
+    ev->case_is_call = 0;
 }
 
 static int parse_root(decode_ctx *c, const char *buf, size_t len)
@@ -328,13 +396,14 @@ static int parse_root(decode_ctx *c, const char *buf, size_t len)
     }
     if (!json_is_object(c->obj))
         return fail(c, SP_REJ_NOT_OBJECT, "%s", "the message is not a JSON object");
+    collect_fields(c);
     return 0;
 }
 
 int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason *reason,
                     char *errstr, size_t errstr_size)
 {
-    decode_ctx c = {NULL, reason, errstr, errstr_size};
+    decode_ctx c = {.obj = NULL, .reason = reason, .errstr = errstr, .errstr_size = errstr_size};
     *reason = SP_REJ_NONE;
     event_reset(ev);
     int rc = -1;

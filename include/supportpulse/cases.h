@@ -35,7 +35,8 @@ void sp_cases_destroy(sp_cases *c); /* NULL is a no-op */
 uint64_t sp_case_key(int is_call, const char *id, size_t len);
 /* The case, or NULL when unknown. The pointer is valid until the next sp_cases_open. */
 sp_case *sp_cases_find(sp_cases *c, uint64_t key);
-/* Finds or creates the case (marked dirty); never fails: when full the oldest leaves. */
+/* Finds or creates the case (marked dirty); when full the oldest leaves. NULL only
+ * when out of memory. */
 sp_case *sp_cases_open(sp_cases *c, uint64_t key, int64_t ts_ms);
 void sp_cases_touch(sp_cases *c, sp_case *k, int64_t ts_ms);
 /* Drops cases older than max_age before now_ts (event time). Returns how many. */

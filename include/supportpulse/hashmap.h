@@ -31,9 +31,9 @@ void sp_strmap_each(const sp_strmap *m,
                     void (*fn)(const char *key, size_t len, uint32_t value, void *arg),
                     void *arg);
 
-/* A fixed-capacity map from non-zero 64-bit hashes to uint32 values, for per-event
- * lookups that must not allocate (dedup ids, open cases). Sized at creation for
- * max_entries at <= 50% load; put fails (-1) beyond max_entries. */
+/* A map from non-zero 64-bit hashes to uint32 values (dedup ids, open cases, combos).
+ * It grows by doubling at 50% load, so memory follows what it holds; put fails (-1)
+ * beyond max_entries (or when growing finds no memory), never silently. */
 typedef struct sp_u64map sp_u64map;
 sp_u64map *sp_u64map_new(size_t max_entries);
 void sp_u64map_destroy(sp_u64map *m); /* NULL is a no-op */

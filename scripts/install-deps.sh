@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs what supportpulse needs to build, run and test, from Debian's
+# packages. Skips apt entirely when everything is already there; otherwise needs root.
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libhiredis-dev
+          libcriterion-dev redis-server redis-tools)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${missing[*]}; run as root (or install them) first" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
