@@ -442,8 +442,8 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
     }
 }
 
-int sp_partition_restore_cell(sp_partition *p, int64_t start, const char *dims_key,
-                              const sp_counters *c)
+int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
+                               sp_metric metric, int64_t value)
 {
     uint32_t id;
     int overflow = 0;
@@ -452,7 +452,7 @@ int sp_partition_restore_cell(sp_partition *p, int64_t start, const char *dims_k
     if (names_intern(&p->dims, dims_key, &id, &overflow) < 0 ||
         !(w = sp_window_get(&p->windows, start)) || !(cell = sp_window_cell(w, id)))
         return -1;
-    *cell = *c; /* the caller marks the partition published: pub becomes c */
+    cell->v[metric] = value; /* the caller marks the partition published: pub becomes c */
     return 0;
 }
 

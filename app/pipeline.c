@@ -22,6 +22,7 @@
 #include "supportpulse/redis_publisher.h"
 
 #define VERSION "0.1.0"
+#define SP_MAX_PARTITIONS 4096 /* partitions of the topic one instance may own */
 
 typedef struct {
     sp_partition *st;      /* NULL when not assigned */
@@ -111,25 +112,47 @@ static int64_t pipeline_watermark(const sp_pipeline *pl, int64_t now)
     return active != INT64_MAX ? active : any != INT64_MAX ? any : INT64_MIN;
 }
 
-static int flush_slot(sp_pipeline *pl, int32_t partition, slot *s, int64_t pipeline_wm,
-                      int64_t now, char *errstr, size_t errstr_size)
+/* Builds the list of partitions that moved since their last flush. */
+static int moved_partitions(sp_pipeline *pl, sp_flush_part *parts, int max)
 {
-    int stale = 0;
-    if (sp_publisher_flush(pl->pub, pl->cfg->topic, partition, s->st, s->next_offset, &s->seq,
-                           &stale, errstr, errstr_size) < 0) {
-        if (stale) {
-            /* another owner wrote this partition: ours is out of date. Stop using it
-             * until the group gives it back to us (then it is restored afresh). */
-            sp_err("%s[%d]: %s; dropping local state until it is reassigned", pl->cfg->topic,
-                   partition, errstr);
-            s->restored = 0;
-            return 0;
-        }
-        return -1;
+    int n = 0;
+    for (int i = 0; i < pl->nslots && n < max; i++) {
+        slot *s = &pl->slots[i];
+        if (s->st && s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset)
+            parts[n++] = (sp_flush_part){i, s->st, s->next_offset, &s->seq};
     }
-    sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
-    s->flushed_offset = s->next_offset;
-    return 0;
+    return n;
+}
+
+/* Writes the given partitions; a partition another owner has written is dropped (it
+ * is restored afresh when the group gives it back) and the rest written again. */
+static int flush_parts(sp_pipeline *pl, sp_flush_part *parts, int n, int64_t pipeline_wm,
+                       int64_t now, char *errstr, size_t errstr_size)
+{
+    int32_t stale;
+    while (sp_publisher_flush(pl->pub, pl->cfg->topic, parts, n, &stale, errstr,
+                              errstr_size) < 0) {
+        if (stale < 0)
+            return -1;
+        sp_err("%s[%d]: %s; dropping local state until it is reassigned", pl->cfg->topic, stale,
+               errstr);
+        slot *s = slot_get(pl, stale, 0);
+        if (s)
+            s->restored = 0;
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (parts[i].partition != stale)
+                parts[k++] = parts[i];
+        if (k == n)
+            return -1;
+        n = k;
+    }
+    for (int i = 0; i < n; i++) {
+        slot *s = &pl->slots[parts[i].partition];
+        sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
+        s->flushed_offset = parts[i].next_offset;
+    }
+    return n;
 }
 
 static void write_meta(sp_pipeline *pl, int64_t pipeline_wm)
@@ -169,19 +192,16 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
         return -1;
     }
     int64_t now = mono_ms(), wm = pipeline_watermark(pl, now);
-    int32_t parts[1024];
-    int64_t offs[1024];
-    int n = 0;
-    for (int i = 0; i < pl->nslots; i++) {
-        slot *s = &pl->slots[i];
-        if (!s->st || !s->restored || s->next_offset < 0 || s->next_offset == s->flushed_offset)
-            continue;
-        if (flush_slot(pl, i, s, wm, now, errstr, errstr_size) < 0)
-            return -1;
-        if (n < 1024) {
-            parts[n] = i;
-            offs[n++] = s->next_offset;
-        }
+    sp_flush_part fp[SP_MAX_PARTITIONS];
+    int n = flush_parts(pl, fp, moved_partitions(pl, fp, SP_MAX_PARTITIONS), wm, now, errstr,
+                        errstr_size);
+    if (n < 0)
+        return -1;
+    int32_t parts[SP_MAX_PARTITIONS];
+    int64_t offs[SP_MAX_PARTITIONS];
+    for (int i = 0; i < n; i++) {
+        parts[i] = fp[i].partition;
+        offs[i] = fp[i].next_offset;
     }
     write_meta(pl, wm);
     atomic_store(&pl->stats.watermark_ms, wm);
@@ -269,8 +289,9 @@ static void on_revoke(void *arg, const char *topic, int32_t partition)
         return;
     char err[512];
     if (s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
+        sp_flush_part fp = {partition, s->st, s->next_offset, &s->seq};
         if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
-            flush_slot(pl, partition, s, INT64_MIN, mono_ms(), err, sizeof err) < 0)
+            flush_parts(pl, &fp, 1, INT64_MIN, mono_ms(), err, sizeof err) != 1)
             sp_warn("%s[%d] revoked before its last events reached Redis; the next owner "
                     "replays them from the last resume point", topic, partition);
         else if (sp_consumer_commit(pl->consumer, topic, &partition, &s->next_offset, 1, 0, err,
@@ -463,10 +484,10 @@ int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
     char err[512];
     if (final_flush(pl, err, sizeof err) < 0)
         return 0; /* not fatal: nothing was committed past what Redis holds */
-    int32_t parts[1024];
-    int64_t offs[1024];
+    int32_t parts[SP_MAX_PARTITIONS];
+    int64_t offs[SP_MAX_PARTITIONS];
     int n = 0;
-    for (int i = 0; i < pl->nslots && n < 1024; i++)
+    for (int i = 0; i < pl->nslots && n < SP_MAX_PARTITIONS; i++)
         if (pl->slots[i].st && pl->slots[i].restored && pl->slots[i].flushed_offset >= 0) {
             parts[n] = i;
             offs[n++] = pl->slots[i].flushed_offset;

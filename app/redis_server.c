@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,8 +46,10 @@ int sp_redis_server_start(sp_redis_server *s, const char *dir, int port, int dae
         return -1;
     }
     if (pid == 0) {
-        if (!daemonize)
+        if (!daemonize) {
             setpgid(0, 0); /* a Ctrl-C meant for the parent is handled by the parent */
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* and it never outlives its parent */
+        }
         execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
                "--unixsocket", s->socket, "--unixsocketperm", "700", "--dir", dir, "--save", "",
                "--appendonly", "no", "--logfile", logfile, "--daemonize",

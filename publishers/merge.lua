@@ -1,31 +1,65 @@
 -- merge.lua - the one script supportpulse runs in Redis (embedded into the binary by
--- CMake; see redis_publisher.c). It applies one partition's flush atomically:
+-- CMake; see redis_publisher.c). It applies one flush of an instance atomically:
 --
---   1. a fence: the partition's flush sequence number in {p}:meta must be the one the
---      writer restored. Equal to it + 1: this flush was applied already (its reply was
---      lost) and nothing is done. Anything else: another owner has written since, and
---      the flush is refused with SPSTALE.
---   2. the partition's partials of the changed (window, dims) cells, as absolute values
---      (what a restarted owner restores);
---   3. the change of those partials added to the 1m..1d totals (computed and summed by
---      the writer), ratios recomputed from the summed counts, updated_at, PUBLISH;
---   4. the partition's resume point and the new sequence number.
+--   1. a fence per partition: its flush number in {p}:meta must be the one the writer
+--      restored. If every partition is one ahead, this flush was applied already (its
+--      reply was lost): nothing is done. If any other differs, another owner has
+--      written that partition since: the whole flush is refused with SPSTALE <partition>.
+--   2. each partition's partials of the changed windows: one hash per (partition,
+--      window), fields "<metric>:<dims>" with absolute values (what a restarted owner
+--      restores);
+--   3. the change since the last flush, summed by the writer over all its partitions per
+--      1m, 5m, 15m, 1h and 1d total: HINCRBY, ratios recomputed from the summed counts,
+--      updated_at, PUBLISH {p}:updates <key>;
+--   4. each partition's resume point and new flush number.
 --
--- KEYS[1] {p}:meta, KEYS[2] the partition's index of partials, KEYS[3..] partials, then
--- totals and their {p}:ts index keys, referenced by number from ARGV:
--- ARGV[1] now (ms), [2] seq field, [3] expected seq, [4] resume field, [5] resume value,
--- [6] updates channel, [7] partial ttl, [8] P, then P times:
---   key#, index member, window start, nfields, field, value, ... (non-zero values)
--- then T, then T times:
---   key#, index key#, ttl (0 = keep), window start, nfields, field, delta, ...
+-- KEYS[1] {p}:meta; other keys are referenced by number from ARGV:
+-- ARGV[1] now (ms), [2] updates channel, [3] partial ttl, [4] NP, then NP times:
+--   seq field, expected seq, resume field, resume value, partition index key#, NW,
+--   then NW times: window hash key#, window start, nfields, field, value, ...
+-- then NT, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
+--   field, delta, ...
 -- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created.
 
 local meta = KEYS[1]
-local cur = redis.call('HGET', meta, ARGV[2]) or '0'
-local newseq = tostring(tonumber(ARGV[3]) + 1)
-if cur == newseq then return 0 end
-if cur ~= ARGV[3] then
-  return redis.error_reply('SPSTALE ' .. ARGV[2] .. ' is at ' .. cur .. ', this writer expected ' .. ARGV[3])
+local now, channel, partial_ttl = ARGV[1], ARGV[2], ARGV[3]
+local NP = tonumber(ARGV[4])
+
+-- 1. fences, before any write
+local i, parts, applied = 5, {}, 0
+for p = 1, NP do
+  local part = {seq = ARGV[i], expected = ARGV[i + 1], resume = ARGV[i + 2],
+                value = ARGV[i + 3], pidx = KEYS[tonumber(ARGV[i + 4])], start = i + 6,
+                nw = tonumber(ARGV[i + 5])}
+  part.newseq = tostring(tonumber(part.expected) + 1)
+  local cur = redis.call('HGET', meta, part.seq) or '0'
+  if cur == part.newseq then
+    applied = applied + 1
+  elseif cur ~= part.expected then
+    return redis.error_reply('SPSTALE ' .. part.seq .. ' is at ' .. cur .. ', this writer expected ' .. part.expected)
+  end
+  i = i + 6
+  for _ = 1, part.nw do i = i + 3 + 2 * tonumber(ARGV[i + 2]) end
+  parts[p] = part
+end
+if NP > 0 and applied == NP then return 0 end
+
+-- 2. partials
+for _, part in ipairs(parts) do
+  local j = part.start
+  for _ = 1, part.nw do
+    local k, start, nf = KEYS[tonumber(ARGV[j])], ARGV[j + 1], tonumber(ARGV[j + 2])
+    j = j + 3
+    if nf > 0 then
+      for c = j, j + 2 * nf - 1, 4000 do -- unpack is limited to a few thousand values
+        redis.call('HSET', k, unpack(ARGV, c, math.min(c + 3999, j + 2 * nf - 1)))
+      end
+      redis.call('EXPIRE', k, partial_ttl)
+      redis.call('ZADD', part.pidx, start, start)
+    end
+    j = j + 2 * nf
+  end
+  if part.nw > 0 then redis.call('EXPIRE', part.pidx, partial_ttl) end
 end
 
 -- ratio name, numerator fields (a leading '-' subtracts), denominator field, scale
@@ -52,8 +86,8 @@ local function derive(k, changed)
         redis.call('HDEL', k, r[1])
       else
         local num = 0
-        for i, f in ipairs(r[2]) do
-          local x = tonumber(v[i + 1]) or 0
+        for n, f in ipairs(r[2]) do
+          local x = tonumber(v[n + 1]) or 0
           if f:sub(1, 1) == '-' then num = num - x else num = num + x end
         end
         redis.call('HSET', k, r[1], string.format('%.6g', r[4] * num / den))
@@ -62,34 +96,17 @@ local function derive(k, changed)
   end
 end
 
-local now, channel, partial_ttl = ARGV[1], ARGV[6], ARGV[7]
-local i = 8
-local P = tonumber(ARGV[i]); i = i + 1
-for _ = 1, P do
-  local k, member, start, nf = KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  i = i + 4
-  local set = {}
-  for j = 0, 2 * nf - 1 do set[j + 1] = ARGV[i + j] end
-  i = i + 2 * nf
-  if nf > 0 then
-    redis.call('DEL', k) -- absolute: fields that are zero now must not linger
-    redis.call('HSET', k, unpack(set))
-    redis.call('EXPIRE', k, partial_ttl)
-    redis.call('ZADD', KEYS[2], start, member)
-  end
-end
-if P > 0 then redis.call('EXPIRE', KEYS[2], partial_ttl) end
-
-local T = tonumber(ARGV[i]); i = i + 1
-for _ = 1, T do
+-- 3. totals
+local NT = tonumber(ARGV[i]); i = i + 1
+for _ = 1, NT do
   local k, idx = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
   local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   i = i + 5
   local created = redis.call('EXISTS', k) == 0
   local changed = {}
   for j = 0, nf - 1 do
-    local f, d = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
-    redis.call('HINCRBY', k, f, d)
+    local f = ARGV[i + 2 * j]
+    redis.call('HINCRBY', k, f, ARGV[i + 2 * j + 1])
     changed[f] = true
   end
   i = i + 2 * nf
@@ -106,5 +123,8 @@ for _ = 1, T do
   redis.call('PUBLISH', channel, k)
 end
 
-redis.call('HSET', meta, ARGV[4], ARGV[5], ARGV[2], newseq)
+-- 4. resume points and flush numbers
+for _, part in ipairs(parts) do
+  redis.call('HSET', meta, part.resume, part.value, part.seq, part.newseq)
+end
 return 1

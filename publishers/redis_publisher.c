@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "supportpulse/dims.h"
+#include "supportpulse/hashmap.h"
 #include "supportpulse/log.h"
 
 extern const char sp_merge_lua[];
@@ -110,7 +112,7 @@ static void argv_cat(argvb *a, const argvb *b)
 
 typedef struct {
     int res;
-    uint32_t dims_id;
+    const char *dims; /* a partition's dims key: valid during the flush */
     int64_t start;
     sp_counters d;
 } total_delta;
@@ -122,8 +124,9 @@ struct sp_publisher {
     char sha[41];
     uint64_t commands;
     argvb cmd, keys, args; /* scratch, reused across flushes */
-    total_delta *totals;
+    total_delta *totals;   /* the flush's deltas per (resolution, dims, window) ... */
     size_t ntotals, captotals;
+    sp_strmap *total_index; /* ... found by that triple */
 };
 
 static int send_argv(sp_publisher *pub, argvb *a, int *pending)
@@ -171,6 +174,7 @@ void sp_publisher_destroy(sp_publisher *pub)
     argv_free(&pub->keys);
     argv_free(&pub->args);
     free(pub->totals);
+    sp_strmap_destroy(pub->total_index);
     free(pub->address);
     free(pub->prefix);
     free(pub);
@@ -273,75 +277,92 @@ static int nonzero_fields(const sp_counters *c)
     return n;
 }
 
-/* Adds a cell's change to the total of (res, dims, window); totals are few (they merge
- * cells of one coarse window), so a linear scan from the end finds recent ones fast. */
-static int add_delta(sp_publisher *pub, int res, uint32_t dims_id, int64_t start,
+/* Adds a cell's change to the total of (res, dims, window), summing over every cell and
+ * partition of the flush. */
+static int add_delta(sp_publisher *pub, int res, const char *dims, int64_t start,
                      const sp_counters *d)
 {
-    for (size_t i = pub->ntotals; i-- > 0;) {
-        total_delta *t = &pub->totals[i];
-        if (t->res == res && t->dims_id == dims_id && t->start == start) {
-            for (int m = 0; m < SP_M__COUNT; m++)
-                t->d.v[m] += d->v[m];
-            return 0;
-        }
-        if (pub->ntotals - i > 64)
-            break; /* older totals: start a new entry (merged by Redis anyway) */
-    }
-    if (grow((void **)&pub->totals, &pub->captotals, pub->ntotals + 1, sizeof *pub->totals) < 0)
+    char key[SP_DIMS_MAX + 16];
+    size_t dl = strlen(dims);
+    if (dl > SP_DIMS_MAX)
         return -1;
-    pub->totals[pub->ntotals++] = (total_delta){res, dims_id, start, *d};
+    key[0] = (char)res;
+    memcpy(key + 1, &start, 8);
+    memcpy(key + 9, dims, dl);
+    uint32_t idx;
+    if (sp_strmap_get(pub->total_index, key, dl + 9, &idx)) {
+        for (int m = 0; m < SP_M__COUNT; m++)
+            pub->totals[idx].d.v[m] += d->v[m];
+        return 0;
+    }
+    if (grow((void **)&pub->totals, &pub->captotals, pub->ntotals + 1, sizeof *pub->totals) < 0 ||
+        sp_strmap_put(pub->total_index, key, dl + 9, (uint32_t)pub->ntotals) < 0)
+        return -1;
+    pub->totals[pub->ntotals++] = (total_delta){res, dims, start, *d};
     return 0;
 }
 
-/* Partials and the deltas they cause, into pub->keys / pub->args. */
-static int build_cells(sp_publisher *pub, const char *topic, int32_t partition, sp_partition *p)
+/* One partition: fence, resume point, and its changed windows as partial hashes
+ * "{p}:pw:{topic}:{partition}:{start}" with fields "<metric>:<dims>". */
+static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_part *fp)
 {
     argvb *k = &pub->keys, *a = &pub->args;
+    sp_partition *p = fp->p;
+    argv_addf(a, "seq:%s:%d", topic, fp->partition);
+    argv_addi(a, *fp->seq);
+    argv_addf(a, "resume:%s:%d", topic, fp->partition);
+    argv_addf(a, "%" PRId64 " %" PRId64, fp->next_offset, sp_partition_max_ts(p));
+    argv_addf(k, "%s:pidx:%s:%d", pub->prefix, topic, fp->partition);
+    argv_addi(a, (int64_t)k->argc);
     sp_window_set *ws = sp_partition_windows(p);
-    size_t ncells = sp_window_dirty_cells(ws);
-    argv_addi(a, (int64_t)ncells);
+    size_t nw = 0;
+    for (size_t i = 0; i < ws->n; i++)
+        nw += ws->w[i].ndirty > 0;
+    argv_addi(a, (int64_t)nw);
     for (size_t i = 0; i < ws->n; i++) {
         const sp_window *w = &ws->w[i];
-        for (size_t j = 0; j < w->ncells && w->ndirty; j++) {
+        if (!w->ndirty)
+            continue;
+        argv_addf(k, "%s:pw:%s:%d:%" PRId64, pub->prefix, topic, fp->partition, w->start);
+        argv_addi(a, (int64_t)k->argc);
+        argv_addi(a, w->start);
+        int64_t nf = 0;
+        for (size_t j = 0; j < w->ncells; j++)
+            nf += w->cells[j].dirty ? nonzero_fields(&w->cells[j].c) : 0;
+        argv_addi(a, nf);
+        for (size_t j = 0; j < w->ncells; j++) {
             const sp_cell *c = &w->cells[j];
             if (!c->dirty)
                 continue;
             const char *dims = sp_partition_dims_key(p, c->dims_id);
-            argv_addf(k, "%s:pp:%s:%d:%s:%" PRId64, pub->prefix, topic, partition, dims, w->start);
-            argv_addi(a, (int64_t)k->argc);
-            argv_addf(a, "%" PRId64 " %s", w->start, dims);
-            argv_addi(a, w->start);
-            argv_addi(a, nonzero_fields(&c->c));
             sp_counters d;
             int changed = 0;
             for (int m = 0; m < SP_M__COUNT; m++) {
                 if (c->c.v[m]) {
-                    argv_add(a, sp_metric_name((sp_metric)m));
+                    argv_addf(a, "%s:%s", sp_metric_name((sp_metric)m), dims);
                     argv_addi(a, c->c.v[m]);
                 }
                 d.v[m] = c->c.v[m] - c->pub.v[m];
                 changed |= d.v[m] != 0;
             }
             for (int r = 0; changed && r < SP_NRES; r++)
-                if (add_delta(pub, r, c->dims_id, res_start(w->start, r), &d) < 0)
+                if (add_delta(pub, r, dims, res_start(w->start, r), &d) < 0)
                     return -1;
         }
     }
     return 0;
 }
 
-static void build_totals(sp_publisher *pub, sp_partition *p)
+static void build_totals(sp_publisher *pub)
 {
     argvb *k = &pub->keys, *a = &pub->args;
     argv_addi(a, (int64_t)pub->ntotals);
     for (size_t i = 0; i < pub->ntotals; i++) {
         const total_delta *t = &pub->totals[i];
-        const char *dims = sp_partition_dims_key(p, t->dims_id);
         const char *res = sp_res_names[t->res];
-        argv_addf(k, "%s:r:%s:%s:%" PRId64, pub->prefix, res, dims, t->start);
+        argv_addf(k, "%s:r:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
         argv_addi(a, (int64_t)k->argc);
-        argv_addf(k, "%s:ts:%s:%s", pub->prefix, res, dims);
+        argv_addf(k, "%s:ts:%s:%s", pub->prefix, res, t->dims);
         argv_addi(a, (int64_t)k->argc);
         argv_addi(a, pub->conf.ttl_s[t->res]);
         argv_addi(a, t->start);
@@ -354,29 +375,29 @@ static void build_totals(sp_publisher *pub, sp_partition *p)
     }
 }
 
-/* EVALSHA sha numkeys KEYS... ARGV... for the partition's flush. */
-static int build_script(sp_publisher *pub, const char *topic, int32_t partition,
-                        sp_partition *p, int64_t next_offset, int64_t seq)
+/* EVALSHA sha numkeys KEYS... ARGV... for the whole flush. */
+static int build_script(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
+                        int n)
 {
     argvb *k = &pub->keys, *a = &pub->args, *cmd = &pub->cmd;
     argv_reset(k);
     argv_reset(a);
     pub->ntotals = 0;
+    sp_strmap_destroy(pub->total_index);
+    if (!(pub->total_index = sp_strmap_new(1024)))
+        return -1;
     int64_t state_s = (pub->conf.lateness_ms + pub->conf.retention_ms) / 1000;
     int64_t partial_ttl = pub->conf.ttl_s[0] > 2 * state_s + 600 ? pub->conf.ttl_s[0]
                                                                  : 2 * state_s + 600;
     argv_addf(k, "%s:meta", pub->prefix);
-    argv_addf(k, "%s:pidx:%s:%d", pub->prefix, topic, partition);
     argv_addi(a, now_ms());
-    argv_addf(a, "seq:%s:%d", topic, partition);
-    argv_addi(a, seq);
-    argv_addf(a, "resume:%s:%d", topic, partition);
-    argv_addf(a, "%" PRId64 " %" PRId64, next_offset, sp_partition_max_ts(p));
     argv_addf(a, "%s:updates", pub->prefix);
     argv_addi(a, partial_ttl);
-    if (build_cells(pub, topic, partition, p) < 0)
-        return -1;
-    build_totals(pub, p);
+    argv_addi(a, n);
+    for (int i = 0; i < n; i++)
+        if (build_partition(pub, topic, &parts[i]) < 0)
+            return -1;
+    build_totals(pub);
     argv_reset(cmd);
     argv_add(cmd, "EVALSHA");
     argv_add(cmd, pub->sha);
@@ -454,31 +475,41 @@ static int send_plain(sp_publisher *pub, const char *word, int *pending)
     return send_argv(pub, a, pending);
 }
 
-int sp_publisher_flush(sp_publisher *pub, const char *topic, int32_t partition,
-                       sp_partition *p, int64_t next_offset, int64_t *seq, int *stale,
-                       char *errstr, size_t errstr_size)
+int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
+                       int n, int32_t *stale_partition, char *errstr, size_t errstr_size)
 {
-    *stale = 0;
+    *stale_partition = -1;
     if (sp_publisher_connect(pub, errstr, errstr_size) < 0)
         return -1;
-    if (build_script(pub, topic, partition, p, next_offset, *seq) < 0) {
-        snprintf(errstr, errstr_size, "out of memory building the flush of %s[%d]", topic,
-                 partition);
+    if (build_script(pub, topic, parts, n) < 0) {
+        snprintf(errstr, errstr_size, "out of memory building a flush of %d partitions", n);
         return -1;
     }
-    /* MULTI, cases, script, EXEC: the cases land only with the resume point */
-    int pending = 0, ncase;
-    if (send_plain(pub, "MULTI", &pending) < 0 ||
-        (ncase = send_cases(pub, topic, partition, p)) < 0 ||
-        send_argv(pub, &pub->cmd, &pending) < 0 || send_plain(pub, "EXEC", &pending) < 0) {
-        snprintf(errstr, errstr_size, "redis %s: cannot send the flush of %s[%d]", pub->address,
-                 topic, partition);
+    /* MULTI, cases, script, EXEC: the cases land only with the resume points */
+    int pending = 0, ncase = 0, rc = 0;
+    if (send_plain(pub, "MULTI", &pending) < 0)
+        rc = -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int c = send_cases(pub, topic, parts[i].partition, parts[i].p);
+        rc = c < 0 ? -1 : 0;
+        ncase += c > 0 ? c : 0;
+    }
+    if (rc < 0 || send_argv(pub, &pub->cmd, &pending) < 0 || send_plain(pub, "EXEC", &pending) < 0) {
+        snprintf(errstr, errstr_size, "redis %s: cannot send a flush of %d partitions",
+                 pub->address, n);
         disconnect(pub); /* a half-sent pipeline must not be completed */
         return -1;
     }
-    if (read_replies(pub, pending + ncase, stale, errstr, errstr_size) < 0)
+    int stale = 0;
+    if (read_replies(pub, pending + ncase, &stale, errstr, errstr_size) < 0) {
+        const char *seq = stale ? strstr(errstr, "seq:") : NULL;
+        const char *colon = seq ? strrchr(seq, ':') : NULL;
+        if (colon) /* "seq:<topic>:<partition> is at ..." */
+            *stale_partition = (int32_t)strtol(colon + 1, NULL, 10);
         return -1;
-    (*seq)++;
+    }
+    for (int i = 0; i < n; i++)
+        (*parts[i].seq)++;
     return 0;
 }
 
@@ -546,6 +577,8 @@ static redisReply *commandf(sp_publisher *pub, char *errstr, size_t errstr_size,
     return command(pub, errstr, errstr_size, argc, argv, len);
 }
 
+/* The partials of windows still within retention: one hash per window, fields
+ * "<metric>:<dims>". */
 static int restore_cells(sp_publisher *pub, const char *topic, int32_t partition,
                          sp_partition *p, char *errstr, size_t errstr_size)
 {
@@ -554,38 +587,36 @@ static int restore_cells(sp_publisher *pub, const char *topic, int32_t partition
     int64_t wm = sp_partition_watermark(p);
     int64_t state_s = (pub->conf.lateness_ms + pub->conf.retention_ms) / 1000;
     snprintf(floor_s, sizeof floor_s, "%" PRId64, wm / 1000 - state_s - 2 * SP_WINDOW_S);
-    redisReply *members = commandf(pub, errstr, errstr_size, 4, "ZRANGEBYSCORE", pidx, floor_s,
-                                   "+inf");
-    if (!members)
+    redisReply *starts = commandf(pub, errstr, errstr_size, 4, "ZRANGEBYSCORE", pidx, floor_s,
+                                  "+inf");
+    if (!starts)
         return -1;
     int rc = 0;
-    for (size_t i = 0; i < members->elements && rc == 0; i++) {
-        const char *m = members->element[i]->str;
-        const char *sp = strchr(m, ' ');
-        if (!sp)
-            continue;
-        char key[1024];
-        snprintf(key, sizeof key, "%s:pp:%s:%d:%s:%.*s", pub->prefix, topic, partition, sp + 1,
-                 (int)(sp - m), m);
+    for (size_t i = 0; i < starts->elements && rc == 0; i++) {
+        int64_t start = strtoll(starts->element[i]->str, NULL, 10);
+        char key[512];
+        snprintf(key, sizeof key, "%s:pw:%s:%d:%" PRId64, pub->prefix, topic, partition, start);
         redisReply *h = commandf(pub, errstr, errstr_size, 2, "HGETALL", key);
         if (!h) {
             rc = -1;
             break;
         }
-        sp_counters c;
-        memset(&c, 0, sizeof c);
-        for (size_t j = 0; j + 1 < h->elements; j += 2) {
-            int metric = sp_metric_parse(h->element[j]->str);
-            if (metric >= 0)
-                c.v[metric] = strtoll(h->element[j + 1]->str, NULL, 10);
-        }
-        if (h->elements && sp_partition_restore_cell(p, strtoll(m, NULL, 10), sp + 1, &c) < 0) {
-            snprintf(errstr, errstr_size, "out of memory restoring partition %d", partition);
-            rc = -1;
+        for (size_t j = 0; j + 1 < h->elements && rc == 0; j += 2) {
+            char *f = h->element[j]->str, *colon = strchr(f, ':');
+            if (!colon)
+                continue;
+            *colon = '\0';
+            int metric = sp_metric_parse(f);
+            if (metric >= 0 &&
+                sp_partition_restore_value(p, start, colon + 1, (sp_metric)metric,
+                                           strtoll(h->element[j + 1]->str, NULL, 10)) < 0) {
+                snprintf(errstr, errstr_size, "out of memory restoring partition %d", partition);
+                rc = -1;
+            }
         }
         freeReplyObject(h);
     }
-    freeReplyObject(members);
+    freeReplyObject(starts);
     return rc;
 }
 

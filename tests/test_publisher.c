@@ -58,9 +58,9 @@ static int64_t seqs[8];
 static void flush(sp_publisher *pub, int partition_no, sp_partition *p, long long next_offset)
 {
     char err[512];
-    int stale;
-    cr_assert_eq(sp_publisher_flush(pub, "t", partition_no, p, next_offset, &seqs[partition_no],
-                                    &stale, err, sizeof err), 0, "%s", err);
+    int32_t stale;
+    sp_flush_part fp = {partition_no, p, next_offset, &seqs[partition_no]};
+    cr_assert_eq(sp_publisher_flush(pub, "t", &fp, 1, &stale, err, sizeof err), 0, "%s", err);
     sp_partition_published(p, INT64_MIN);
 }
 
@@ -136,18 +136,39 @@ Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = set
     cr_expect_eq(seqs[0], before + 1);
     /* a writer that lost the partition is refused */
     char err[512];
-    int stale = 0;
+    int32_t stale = -1;
     int64_t old = before - 1;
     apply(p0, OFFER, BASE + 6000);
-    cr_expect_eq(sp_publisher_flush(pub, "t", 0, p0, 9, &old, &stale, err, sizeof err), -1);
-    cr_expect(stale, "%s", err);
+    apply(p1, OFFER, BASE + 6000);
+    sp_flush_part both[2] = {{1, p1, 3, &seqs[1]}, {0, p0, 9, &old}};
+    int64_t seq1 = seqs[1];
+    cr_expect_eq(sp_publisher_flush(pub, "t", both, 2, &stale, err, sizeof err), -1);
+    cr_expect_eq(stale, 0, "names the partition: %s", err);
+    cr_expect_eq(seqs[1], seq1, "nothing was written, not even the good partition");
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 4);
     sp_partition_published(p0, INT64_MIN);
-    cr_expect_eq(sp_hget_ll(&env, "sp:r:1d:all:1795305600", "offered", -1), 4);
+    /* two partitions in one flush: their changes are summed into one total */
+    redisReply *cs = redisCommand(env.rc, "CONFIG RESETSTAT");
+    freeReplyObject(cs);
+    sp_flush_part pair[2] = {{0, p0, 10, &seqs[0]}, {1, p1, 3, &seqs[1]}};
+    apply(p0, OFFER, BASE + 7000);
+    cr_assert_eq(sp_publisher_flush(pub, "t", pair, 2, &stale, err, sizeof err), 0, "%s", err);
+    sp_partition_published(p0, INT64_MIN);
+    sp_partition_published(p1, INT64_MIN);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 6);
+    char stats[64];
+    redisReply *ci = redisCommand(env.rc, "INFO commandstats");
+    const char *h = strstr(ci->str, "cmdstat_hincrby:calls=");
+    snprintf(stats, sizeof stats, "%s", h ? h + 22 : "0");
+    freeReplyObject(ci);
+    /* 4 dims sets x 5 resolutions x 2 changed fields (events, offered) = 40 HINCRBY,
+     * not twice that for two partitions */
+    cr_expect_eq(atoi(stats), 40, "HINCRBY calls: %s", stats);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1d:all:1795305600", "offered", -1), 6);
     apply(p1, OFFER, BASE + 4000);
-    flush(pub, 1, p1, 2);
-    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 5);
-    cr_expect_eq(sp_hget_ll(&env, "sp:r:1h:all:1795341600", "offered", -1), 5);
+    flush(pub, 1, p1, 4);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 7);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1h:all:1795341600", "offered", -1), 7);
     sp_partition_destroy(p0);
     sp_partition_destroy(p1);
     sp_publisher_destroy(pub);
@@ -222,8 +243,10 @@ Test(publisher, unreachable_redis_is_an_error_not_a_crash)
     sp_partition *p = partition();
     apply(p, OFFER, BASE);
     int64_t seq = 0;
-    int stale;
-    cr_expect_eq(sp_publisher_flush(pub, "t", 0, p, 1, &seq, &stale, err, sizeof err), -1);
+    int32_t stale;
+    sp_flush_part fp = {0, p, 1, &seq};
+    cr_expect_eq(sp_publisher_flush(pub, "t", &fp, 1, &stale, err, sizeof err), -1);
+    cr_expect_eq(stale, -1);
     cr_expect(strstr(err, "/nonexistent/redis.sock") != NULL, "%s", err);
     cr_expect_eq(sp_window_dirty_cells(sp_partition_windows(p)), 4, "still dirty: retried later");
     sp_partition_destroy(p);

@@ -74,8 +74,8 @@ const char *sp_partition_name(const sp_partition *p, sp_name_kind kind, uint32_t
 void sp_partition_published(sp_partition *p, int64_t watermark_ms);
 
 /* Restore from Redis on assignment. 0 or -1 when out of memory. */
-int sp_partition_restore_cell(sp_partition *p, int64_t start, const char *dims_key,
-                              const sp_counters *c);
+int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
+                               sp_metric metric, int64_t value);
 int sp_partition_restore_case(sp_partition *p, uint64_t key, int64_t last_ts,
                               const char *queue, int channel, const char *tenant,
                               const char *agent);

@@ -2,13 +2,14 @@
  * redis_publisher.h - writes partition state to Redis per shared/spec/redis.md, and
  * reads it back when a partition is (re)assigned.
  *
- * Each partition keeps its own partial of every (window, dims) cell in Redis
- * ({p}:pp:{topic}:{partition}:{dims}:{start}). A flush sends the changed partials and
- * the change since the last flush summed per 1m, 5m, 15m, 1h and 1d total; one Lua
- * script (merge.lua) applies them, recomputes ratios, updates the {p}:ts index, sends
- * PUBLISH {p}:updates, and records the partition's resume point (next offset, newest
- * event time) and flush number in {p}:meta, all atomically. Totals are therefore the
- * sum of every partition's partial whatever the number of partitions or instances.
+ * Each partition keeps its own partial of every window in Redis, one hash per window
+ * ({p}:pw:{topic}:{partition}:{start}, fields "<metric>:<dims>"). A flush sends the
+ * changed partials and the change since the last flush, summed over all the instance's
+ * partitions per 1m, 5m, 15m, 1h and 1d total; one Lua script (merge.lua) applies
+ * them, recomputes ratios, updates the {p}:ts index, sends PUBLISH {p}:updates, and
+ * records each partition's resume point (next offset, newest event time) and flush
+ * number in {p}:meta, all atomically. Totals are therefore the sum of every
+ * partition's partial whatever the number of partitions or instances.
  *
  * A restarted or rebalanced consumer restores exactly that state and resumes there; the
  * flush number fences it: a flush applied twice (its reply lost) changes nothing, and
@@ -49,15 +50,22 @@ void sp_publisher_destroy(sp_publisher *pub); /* NULL is a no-op */
 int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size);
 int sp_publisher_connected(const sp_publisher *pub);
 
-/* Writes the partition's dirty cells, changed cases and resume point (next_offset) in
- * one transaction, fenced by *seq (the partition's flush number restored with it).
- * 0 on success: *seq is advanced and the caller marks the partition published and may
- * commit. -1 with errstr when Redis failed: nothing to mark, send it again later (a
- * flush applied whose reply was lost is recognised and not applied twice). *stale is
- * set when another owner has written the partition since: restore before going on. */
-int sp_publisher_flush(sp_publisher *pub, const char *topic, int32_t partition,
-                       sp_partition *p, int64_t next_offset, int64_t *seq, int *stale,
-                       char *errstr, size_t errstr_size);
+/* One partition of a flush. */
+typedef struct {
+    int32_t partition;
+    sp_partition *p;
+    int64_t next_offset; /* resume point: the next offset to consume */
+    int64_t *seq;        /* the partition's flush number, advanced on success */
+} sp_flush_part;
+
+/* Writes the dirty cells, changed cases and resume points of n partitions of topic in
+ * one transaction, each fenced by its flush number. 0 on success: every *seq advanced;
+ * the caller marks the partitions published and may commit. -1 with errstr when Redis
+ * failed: nothing to mark, send it again later (a flush applied whose reply was lost is
+ * recognised and not applied twice). *stale_partition >= 0 names a partition another
+ * owner has written since: nothing was written; drop that partition and flush again. */
+int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
+                       int n, int32_t *stale_partition, char *errstr, size_t errstr_size);
 
 /* Restores a partition's state and its flush number. *next_offset = -1 when Redis has
  * no resume point for it. 0 on success, -1 with errstr. */
