@@ -71,7 +71,10 @@ local RATIOS = {
   {'handoff_rate', {'escalated_bot'}, 'created', 1},
 }
 
-local function derive(k, changed)
+-- Recomputes the ratios whose inputs changed. vals: field -> value when the caller
+-- knows them all (a new key); otherwise they are read from the hash.
+local function derive(k, changed, vals)
+  local set, del = {}, {}
   for _, r in ipairs(RATIOS) do
     local names, touched = {r[3]}, changed[r[3]]
     for _, f in ipairs(r[2]) do
@@ -80,20 +83,28 @@ local function derive(k, changed)
       touched = touched or changed[name]
     end
     if touched then
-      local v = redis.call('HMGET', k, unpack(names))
+      local v
+      if vals then
+        v = {}
+        for n, name in ipairs(names) do v[n] = vals[name] end
+      else
+        v = redis.call('HMGET', k, unpack(names))
+      end
       local den = tonumber(v[1]) or 0
       if den == 0 then
-        redis.call('HDEL', k, r[1])
+        del[#del + 1] = r[1]
       else
         local num = 0
         for n, f in ipairs(r[2]) do
           local x = tonumber(v[n + 1]) or 0
           if f:sub(1, 1) == '-' then num = num - x else num = num + x end
         end
-        redis.call('HSET', k, r[1], string.format('%.6g', r[4] * num / den))
+        set[#set + 1] = r[1]
+        set[#set + 1] = string.format('%.6g', r[4] * num / den)
       end
     end
   end
+  return set, del
 end
 
 -- 3. totals
@@ -103,15 +114,25 @@ for _ = 1, NT do
   local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   i = i + 5
   local created = redis.call('EXISTS', k) == 0
-  local changed = {}
+  local changed, fields = {}, {}
   for j = 0, nf - 1 do
-    local f = ARGV[i + 2 * j]
-    redis.call('HINCRBY', k, f, ARGV[i + 2 * j + 1])
+    local f, d = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
     changed[f] = true
+    if created then
+      fields[f] = d
+    else
+      redis.call('HINCRBY', k, f, d)
+    end
+  end
+  local set, del = derive(k, changed, created and fields or nil)
+  if created then -- one HSET of the counts, the ratios and updated_at
+    for j = 0, 2 * nf - 1 do set[#set + 1] = ARGV[i + j] end
   end
   i = i + 2 * nf
-  derive(k, changed)
-  redis.call('HSET', k, 'updated_at', now)
+  set[#set + 1] = 'updated_at'
+  set[#set + 1] = now
+  redis.call('HSET', k, unpack(set))
+  if #del > 0 then redis.call('HDEL', k, unpack(del)) end
   if created then
     redis.call('ZADD', idx, start, start)
     if ttl > 0 then
