@@ -62,14 +62,17 @@ int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms)
         d->max_ts = ts_ms;
     while (d->count && d->ring[d->head].ts_ms < d->max_ts - d->horizon_ms)
         pop_oldest(d);
-    if (sp_u64map_get(d->seen, h, NULL))
-        return 1;
     if (d->count == d->cap) {
+        if (sp_u64map_get(d->seen, h, NULL))
+            return 1;
         pop_oldest(d);
         d->evictions++;
     }
-    if (sp_u64map_put(d->seen, h, 0) < 0)
-        return 0; /* no memory to remember it: counted, and it may pass again */
+    int rc = sp_u64map_insert(d->seen, h, 0, NULL);
+    if (rc == 1)
+        return 1;
+    if (rc < 0)
+        return 0; /* no memory to remember it: it may pass again if repeated */
     d->ring[(d->head + d->count) % d->cap] = (entry){h, ts_ms};
     d->count++;
     return 0;

@@ -252,6 +252,28 @@ int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value)
     return found;
 }
 
+int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *existing)
+{
+    int found;
+    size_t i = u64_find(m, key, &found);
+    if (found) {
+        if (existing)
+            *existing = m->slots[i].value;
+        return 1;
+    }
+    if (m->size >= m->max)
+        return -1;
+    if ((m->size + 1) * 2 > m->mask + 1) {
+        if (u64_grow(m) < 0)
+            return -1;
+        i = u64_find(m, key, &found);
+    }
+    m->slots[i].key = key;
+    m->slots[i].value = value;
+    m->size++;
+    return 0;
+}
+
 int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value)
 {
     int found;

@@ -77,3 +77,17 @@ Test(dims, keys_follow_the_spec_and_escape_values)
     cr_expect_str_eq(k, "queue=技术支持", "UTF-8 is kept as is");
     cr_expect_eq(sp_dims_format(NULL, "payments", NULL, NULL, k, 8), -1, "too small");
 }
+
+Test(hashmap, u64map_insert_if_absent)
+{
+    sp_u64map *m = sp_u64map_new(3);
+    uint32_t v = 0;
+    cr_expect_eq(sp_u64map_insert(m, 7, 70, &v), 0);
+    cr_expect_eq(sp_u64map_insert(m, 7, 71, &v), 1, "present: not replaced");
+    cr_expect_eq(v, 70);
+    cr_expect_eq(sp_u64map_insert(m, 8, 80, NULL), 0);
+    cr_expect_eq(sp_u64map_insert(m, 9, 90, NULL), 0);
+    cr_expect_eq(sp_u64map_insert(m, 10, 100, NULL), -1, "full");
+    cr_expect_eq(sp_u64map_insert(m, 9, 91, NULL), 1, "a present key is found even when full");
+    sp_u64map_destroy(m);
+}

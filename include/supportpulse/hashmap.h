@@ -39,6 +39,9 @@ sp_u64map *sp_u64map_new(size_t max_entries);
 void sp_u64map_destroy(sp_u64map *m); /* NULL is a no-op */
 int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value);
 int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value);
+/* Inserts key -> value unless key is there: 0 inserted, 1 present (*existing set when
+ * not NULL), -1 full or out of memory. One probe where get + put would take two. */
+int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *existing);
 int sp_u64map_del(sp_u64map *m, uint64_t key);
 size_t sp_u64map_size(const sp_u64map *m);
 

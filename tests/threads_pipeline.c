@@ -1,0 +1,178 @@
+/*
+ * threads_pipeline.c - the pipeline's cross-thread contract under ThreadSanitizer
+ * (Criterion cannot run under TSan: Snaipe/Criterion#274, so this is a plain program).
+ *
+ * The pipeline runs on its own thread against the mock cluster and a real
+ * redis-server, while a generator thread produces, three reader threads poll
+ * sp_pipeline_stats continuously (as the demo's display does), and the main thread
+ * stops it. It checks that every message was consumed, that the totals in Redis add up
+ * to what was applied, and prints "N passed, M failed". Exit 0 when all passed.
+ */
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "supportpulse/config.h"
+#include "supportpulse/gen_kafka.h"
+#include "supportpulse/mock_cluster.h"
+#include "supportpulse/pipeline.h"
+#include "supportpulse/redis_server.h"
+
+#define N_EVENTS 20000
+
+static int passed, failed;
+
+static void check(int ok, const char *what)
+{
+    printf("%s: %s\n", ok ? "ok" : "FAILED", what);
+    ok ? passed++ : failed++;
+}
+
+typedef struct {
+    sp_pipeline *pl;
+    atomic_int *done;
+    uint64_t reads;
+} reader;
+
+static void *read_stats(void *arg)
+{
+    reader *r = arg;
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(r->pl);
+    uint64_t last = 0;
+    while (!atomic_load(r->done)) {
+        uint64_t c = atomic_load(&s->consumed);
+        if (c < last) /* counters never go back */
+            fprintf(stderr, "consumed went back from %llu to %llu\n", (unsigned long long)last,
+                    (unsigned long long)c);
+        last = c;
+        (void)atomic_load(&s->watermark_ms);
+        (void)atomic_load(&s->paused);
+        r->reads++;
+    }
+    return NULL;
+}
+
+typedef struct {
+    sp_pipeline *pl;
+    char err[512];
+    int rc;
+} runner;
+
+static void *run(void *arg)
+{
+    runner *r = arg;
+    r->rc = sp_pipeline_run(r->pl, r->err, sizeof r->err);
+    return NULL;
+}
+
+typedef struct {
+    sp_gen *g;
+    sp_gen_kafka_conf kc;
+    atomic_uint_fast64_t delivered;
+    char err[256];
+    int rc;
+} producer;
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    p->rc = sp_gen_produce(p->g, &p->kc, NULL, &p->delivered, p->err, sizeof p->err);
+    return NULL;
+}
+
+static long long sum_all_events(redisContext *rc)
+{
+    redisReply *idx = redisCommand(rc, "ZRANGE sp:ts:1d:all 0 -1");
+    long long total = 0;
+    for (size_t i = 0; idx && i < idx->elements; i++) {
+        redisReply *v = redisCommand(rc, "HGET sp:r:1d:all:%s events", idx->element[i]->str);
+        if (v && v->type == REDIS_REPLY_STRING)
+            total += atoll(v->str);
+        if (v)
+            freeReplyObject(v);
+    }
+    if (idx)
+        freeReplyObject(idx);
+    return total;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    char dir[] = "/tmp/spthreads.XXXXXX", err[512];
+    sp_redis_server redis;
+    sp_mock *mock;
+    if (!mkdtemp(dir) || sp_redis_server_start(&redis, dir, 0, 0, err, sizeof err) < 0 ||
+        !(mock = sp_mock_new(1, err, sizeof err)) ||
+        sp_mock_create_topic(mock, "ev", 4, err, sizeof err) < 0 ||
+        sp_mock_create_topic(mock, "ev-dlq", 1, err, sizeof err) < 0) {
+        fprintf(stderr, "set-up: %s\n", err);
+        return 1;
+    }
+    sp_config cfg;
+    sp_config_init(&cfg);
+    const char *opts[][2] = {{"bootstrap", sp_mock_bootstraps(mock)}, {"redis", redis.address},
+                             {"topic", "ev"}, {"dlq_topic", "ev-dlq"}, {"flush_ms", "50"},
+                             {"max_future_s", "0"}, {"log_level", "error"}};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        sp_config_set(&cfg, opts[i][0], opts[i][1], err, sizeof err);
+
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.arrivals_per_hour = 30000;
+    gc.duplicates = 0.01;
+    gc.malformed = 0.01;
+    producer p = {.g = sp_gen_new(&gc, err, sizeof err),
+                  .kc = {.bootstrap = sp_mock_bootstraps(mock), .topic = "ev", .count = N_EVENTS}};
+    runner r = {.pl = sp_pipeline_new(&cfg, err, sizeof err)};
+    if (!p.g || !r.pl) {
+        fprintf(stderr, "set-up: %s\n", err);
+        return 1;
+    }
+    atomic_int done = 0;
+    reader rd[3] = {{r.pl, &done, 0}, {r.pl, &done, 0}, {r.pl, &done, 0}};
+    pthread_t tp, tr, trd[3];
+    pthread_create(&tr, NULL, run, &r);
+    pthread_create(&tp, NULL, produce, &p);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&trd[i], NULL, read_stats, &rd[i]);
+    pthread_join(tp, NULL);
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
+    for (int i = 0; i < 1200 && atomic_load(&s->consumed) < N_EVENTS; i++)
+        usleep(50000);
+    uint64_t f = atomic_load(&s->flushes);
+    for (int i = 0; i < 100 && atomic_load(&s->flushes) < f + 2; i++)
+        usleep(50000);
+    sp_pipeline_stop(r.pl); /* from another thread than the pipeline's */
+    pthread_join(tr, NULL);
+    atomic_store(&done, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(trd[i], NULL);
+
+    check(p.rc == 0, "the generator delivered every message");
+    check(r.rc == 0, "the pipeline stopped cleanly");
+    check(atomic_load(&s->consumed) == N_EVENTS, "every message was consumed");
+    check(rd[0].reads > 0 && rd[1].reads > 0 && rd[2].reads > 0, "readers ran alongside");
+    redisContext *rc = redisConnectUnix(redis.socket);
+    long long in_redis = rc && !rc->err ? sum_all_events(rc) : -1;
+    check(in_redis == (long long)atomic_load(&s->applied), "Redis totals equal the applied events");
+    if (rc)
+        redisFree(rc);
+    sp_pipeline_destroy(r.pl);
+    sp_gen_destroy(p.g);
+    sp_config_free(&cfg);
+    sp_mock_destroy(mock);
+    sp_redis_server_stop(&redis);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
