@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libhiredis-dev
-          libcriterion-dev redis-server redis-tools)
+          libcriterion-dev redis-server redis-tools procps)
 
 missing=()
 for p in "${packages[@]}"; do
