@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -96,4 +97,17 @@ void sp_redis_server_stop(sp_redis_server *s)
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
     s->pid = 0;
+}
+
+int sp_tmpdir(char *out, size_t size, const char *prefix)
+{
+    const char *base = getenv("TMPDIR");
+    int n = snprintf(out, size, "%s/%s.", base && *base ? base : "/tmp", prefix);
+    if (n < 0 || (size_t)n + 7 > size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(out + n, 'X', 6); /* the template mkdtemp fills in */
+    out[n + 6] = '\0';
+    return mkdtemp(out) ? 0 : -1;
 }

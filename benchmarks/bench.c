@@ -349,14 +349,13 @@ typedef struct {
     sp_mock *mock;
     sp_redis_server redis;
     redisContext *rc;
-    char dir[64];
+    char dir[256];
 } bench_env;
 
 static void env_start(bench_env *e, const char *topic, int partitions)
 {
     char err[512];
-    snprintf(e->dir, sizeof e->dir, "/tmp/spbench.XXXXXX");
-    if (!mkdtemp(e->dir) || sp_redis_server_start(&e->redis, e->dir, 0, 0, err, sizeof err) < 0)
+    if (sp_tmpdir(e->dir, sizeof e->dir, "spbench") < 0 || sp_redis_server_start(&e->redis, e->dir, 0, 0, err, sizeof err) < 0)
         die("redis-server");
     e->rc = redisConnectUnix(e->redis.socket);
     if (!(e->mock = sp_mock_new(1, err, sizeof err)) ||
@@ -372,7 +371,7 @@ static void env_stop(bench_env *e)
     redisFree(e->rc);
     sp_redis_server_stop(&e->redis);
     sp_mock_destroy(e->mock);
-    char cmd[128];
+    char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "spbench: could not remove %s\n", e->dir);

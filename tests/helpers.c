@@ -31,8 +31,7 @@ void sp_env_start(sp_env *e, const char *topic, int partitions)
     char err[512];
     signal(SIGPIPE, SIG_IGN); /* as main() does: a dropped Redis connection is an error */
     memset(e, 0, sizeof *e);
-    snprintf(e->tmpdir, sizeof e->tmpdir, "/tmp/sptest.XXXXXX");
-    cr_assert(mkdtemp(e->tmpdir), "mkdtemp");
+    cr_assert(sp_tmpdir(e->tmpdir, sizeof e->tmpdir, "sptest") == 0, "temporary directory");
     cr_assert(sp_redis_server_start(&e->redis, e->tmpdir, 0, 0, err, sizeof err) == 0, "%s", err);
     redis_connect(e);
     e->mock = sp_mock_new(1, err, sizeof err);

@@ -6,15 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "supportpulse/config.h"
+#include "supportpulse/redis_server.h"
 
 static char *write_tmp(const char *text)
 {
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/spconf.XXXXXX");
-    int fd = mkstemp(path);
+    static char dir[256], path[300];
+    cr_assert(sp_tmpdir(dir, sizeof dir, "spconf") == 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     cr_assert(fd >= 0);
     cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);

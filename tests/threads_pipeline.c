@@ -105,10 +105,10 @@ static long long sum_all_events(redisContext *rc)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    char dir[] = "/tmp/spthreads.XXXXXX", err[512];
+    char dir[256], err[512];
     sp_redis_server redis;
     sp_mock *mock;
-    if (!mkdtemp(dir) || sp_redis_server_start(&redis, dir, 0, 0, err, sizeof err) < 0 ||
+    if (sp_tmpdir(dir, sizeof dir, "spthreads") < 0 || sp_redis_server_start(&redis, dir, 0, 0, err, sizeof err) < 0 ||
         !(mock = sp_mock_new(1, err, sizeof err)) ||
         sp_mock_create_topic(mock, "ev", 4, err, sizeof err) < 0 ||
         sp_mock_create_topic(mock, "ev-dlq", 1, err, sizeof err) < 0) {
@@ -169,7 +169,7 @@ int main(void)
     sp_config_free(&cfg);
     sp_mock_destroy(mock);
     sp_redis_server_stop(&redis);
-    char cmd[64];
+    char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);

@@ -25,4 +25,8 @@ int sp_redis_server_start(sp_redis_server *s, const char *dir, int port, int dae
 /* Stops the child (SIGTERM, then SIGKILL after 5 s) and reaps it. */
 void sp_redis_server_stop(sp_redis_server *s);
 
+/* Creates a private directory $TMPDIR/<prefix>.<random> (mkdtemp) and writes its path
+ * into out. 0, or -1 with errno set. */
+int sp_tmpdir(char *out, size_t size, const char *prefix);
+
 #endif
