@@ -46,6 +46,9 @@ struct sp_pipeline {
     int64_t next_flush_mono, backoff_ms, next_stats_mono;
     uint64_t counted[4 + SP_REJ__COUNT]; /* what {p}:meta already has */
     int failing;                         /* last flush failed */
+    sp_flush_part flush[SP_MAX_PARTITIONS]; /* scratch for one flush (not on the stack) */
+    int32_t commit_parts[SP_MAX_PARTITIONS];
+    int64_t commit_offsets[SP_MAX_PARTITIONS];
 };
 
 static int64_t mono_ms(void)
@@ -130,6 +133,8 @@ static int flush_parts(sp_pipeline *pl, sp_flush_part *parts, int n, int64_t pip
                        int64_t now, char *errstr, size_t errstr_size)
 {
     int32_t stale;
+    if (n == 0)
+        return 0;
     while (sp_publisher_flush(pl->pub, pl->cfg->topic, parts, n, &stale, errstr,
                               errstr_size) < 0) {
         if (stale < 0)
@@ -192,22 +197,21 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
         return -1;
     }
     int64_t now = mono_ms(), wm = pipeline_watermark(pl, now);
-    sp_flush_part fp[SP_MAX_PARTITIONS];
+    sp_flush_part *fp = pl->flush;
     int n = flush_parts(pl, fp, moved_partitions(pl, fp, SP_MAX_PARTITIONS), wm, now, errstr,
                         errstr_size);
     if (n < 0)
         return -1;
-    int32_t parts[SP_MAX_PARTITIONS];
-    int64_t offs[SP_MAX_PARTITIONS];
     for (int i = 0; i < n; i++) {
-        parts[i] = fp[i].partition;
-        offs[i] = fp[i].next_offset;
+        pl->commit_parts[i] = fp[i].partition;
+        pl->commit_offsets[i] = fp[i].next_offset;
     }
     write_meta(pl, wm);
     atomic_store(&pl->stats.watermark_ms, wm);
     atomic_fetch_add(&pl->stats.flushes, 1);
     char cerr[256];
-    if (sp_consumer_commit(pl->consumer, pl->cfg->topic, parts, offs, n, 1, cerr, sizeof cerr))
+    if (sp_consumer_commit(pl->consumer, pl->cfg->topic, pl->commit_parts, pl->commit_offsets, n,
+                           1, cerr, sizeof cerr))
         sp_debug("%s (Redis holds the resume point; retried at the next flush)", cerr);
     return 0;
 }
@@ -484,15 +488,14 @@ int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
     char err[512];
     if (final_flush(pl, err, sizeof err) < 0)
         return 0; /* not fatal: nothing was committed past what Redis holds */
-    int32_t parts[SP_MAX_PARTITIONS];
-    int64_t offs[SP_MAX_PARTITIONS];
     int n = 0;
     for (int i = 0; i < pl->nslots && n < SP_MAX_PARTITIONS; i++)
         if (pl->slots[i].st && pl->slots[i].restored && pl->slots[i].flushed_offset >= 0) {
-            parts[n] = i;
-            offs[n++] = pl->slots[i].flushed_offset;
+            pl->commit_parts[n] = i;
+            pl->commit_offsets[n++] = pl->slots[i].flushed_offset;
         }
-    if (sp_consumer_commit(pl->consumer, pl->cfg->topic, parts, offs, n, 0, err, sizeof err))
+    if (sp_consumer_commit(pl->consumer, pl->cfg->topic, pl->commit_parts, pl->commit_offsets, n,
+                           0, err, sizeof err))
         sp_warn("%s", err);
     print_stats(pl);
     return 0;

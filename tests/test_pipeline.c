@@ -173,7 +173,8 @@ Test(pipeline, known_answer_in_redis, .fini = teardown, .timeout = 120)
 
 /* ---- generated streams compared with an uninterrupted run --------------------------- */
 
-static void produce_generated(const char *topic, int n, uint64_t seed)
+/* Produces messages [skip, skip + n) of the generator's stream for seed. */
+static void produce_generated_from(const char *topic, int skip, int n, uint64_t seed)
 {
     sp_gen_conf gc;
     sp_gen_conf_defaults(&gc);
@@ -189,6 +190,10 @@ static void produce_generated(const char *topic, int n, uint64_t seed)
     static char vals[30000][1024];
     const char **kp = calloc((size_t)n, sizeof *kp), **vp = calloc((size_t)n, sizeof *vp);
     cr_assert(n <= 30000 && kp && vp);
+    for (int i = 0; i < skip; i++) {
+        sp_gen_msg m;
+        cr_assert_eq(sp_gen_next(g, &m), 0);
+    }
     for (int i = 0; i < n; i++) {
         sp_gen_msg m;
         cr_assert_eq(sp_gen_next(g, &m), 0);
@@ -201,6 +206,11 @@ static void produce_generated(const char *topic, int n, uint64_t seed)
     free(kp);
     free(vp);
     sp_gen_destroy(g);
+}
+
+static void produce_generated(const char *topic, int n, uint64_t seed)
+{
+    produce_generated_from(topic, 0, n, seed);
 }
 
 static void run_to_end(const char *topic, const char *group, const char *prefix, int n)
@@ -346,4 +356,30 @@ Test(pipeline, idle_partition_does_not_hold_the_watermark, .fini = teardown, .ti
     sp_runner_stop(&r);
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "watermark_ms", 0), want);
     sp_config_free(&cfg);
+}
+
+Test(pipeline, kafka_broker_outage_loses_nothing, .fini = teardown, .timeout = 300)
+{
+    sp_env_start(&env, "gen", 3);
+    produce_generated_from("gen", 0, GEN_N / 2, 13);
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "gen", "broker-outage");
+    cr_assert_eq(sp_config_set(&cfg, "prefix", "sp", err, sizeof err), 0);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
+    cr_assert(sp_runner_wait(&r, GEN_N / 2, 120));
+    rd_kafka_mock_cluster_t *mc = sp_mock_cluster(env.mock);
+    cr_assert_eq(rd_kafka_mock_broker_set_down(mc, 1), 0);
+    sleep_ms(4000); /* the only broker is down: the pipeline waits, it does not exit */
+    cr_assert_eq(rd_kafka_mock_broker_set_up(mc, 1), 0);
+    produce_generated_from("gen", GEN_N / 2, GEN_N / 2, 13); /* the rest, after the outage */
+    cr_assert(sp_runner_wait(&r, GEN_N, 120), "did not go on after the broker came back: %llu",
+              (unsigned long long)atomic_load(&s->consumed));
+    sp_runner_stop(&r);
+    sp_config_free(&cfg);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), GEN_N);
+    run_to_end("gen", "reference", "ref", GEN_N); /* one uninterrupted read of it all */
+    expect_same_rollups("ref", "sp");
 }
