@@ -8,6 +8,13 @@ set -euo pipefail
 dir=$(realpath -m "${1:-build-deps/rdkafka-pthreads}")
 [ -f "$dir/lib/pkgconfig/rdkafka.pc" ] && exit 0
 
+# the source package comes from the same Debian mirror the machine installs from
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+if [ -z "$mirror" ]; then
+  echo "build-rdkafka-tsan: no Debian mirror found in /etc/apt sources" >&2
+  exit 1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/parts" "$work/lists/partial"
@@ -18,7 +25,7 @@ Suites: $(. /etc/os-release && echo "$VERSION_CODENAME")
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-apt_src=(-o Dir::Etc::sourcelist=/dev/null -o "Dir::Etc::sourceparts=$work/parts"
+apt_src=(-o Dir::Etc::sourcelist=/dev/null -o "Dir::Etc::sourceparts=$work/parts" -o APT::Sandbox::User=root
          -o "Dir::State::Lists=$work/lists")
 version=$(dpkg-query -W -f='${Version}' librdkafka-dev)
 echo "build-rdkafka-tsan: librdkafka $version from Debian's source, with pthreads"
