@@ -213,12 +213,18 @@ static void produce_generated(const char *topic, int n, uint64_t seed)
     produce_generated_from(topic, 0, n, seed);
 }
 
+/* A pipeline config for topic, as consumer group `group` writing under `prefix`. */
+static void config_for(sp_config *cfg, const char *topic, const char *group, const char *prefix)
+{
+    char err[256];
+    sp_env_config(&env, cfg, topic, group);
+    cr_assert_eq(sp_config_set(cfg, "prefix", prefix, err, sizeof err), 0, "%s", err);
+}
+
 static void run_to_end(const char *topic, const char *group, const char *prefix, int n)
 {
     sp_config cfg;
-    char err[256];
-    sp_env_config(&env, &cfg, topic, group);
-    cr_assert_eq(sp_config_set(&cfg, "prefix", prefix, err, sizeof err), 0);
+    config_for(&cfg, topic, group, prefix);
     sp_runner r;
     sp_runner_start(&r, &cfg);
     cr_assert(sp_runner_wait(&r, (uint64_t)n, 120), "%s did not consume %d", prefix, n);
@@ -274,8 +280,7 @@ Test(pipeline, restart_mid_stream_changes_no_total, .fini = teardown, .timeout =
 
     sp_config cfg;
     char err[256];
-    sp_env_config(&env, &cfg, "gen", "restarted");
-    cr_assert_eq(sp_config_set(&cfg, "prefix", "sp", err, sizeof err), 0);
+    config_for(&cfg, "gen", "restarted", "sp");
     cr_assert_eq(sp_config_set(&cfg, "flush_ms", "50", err, sizeof err), 0);
     /* stop it three times on the way (after 1,500 messages each), then let it finish:
      * every round resumes where Redis says the last one stopped */
@@ -305,9 +310,7 @@ Test(pipeline, redis_outage_loses_nothing, .fini = teardown, .timeout = 300)
     run_to_end("gen", "reference", "ref", GEN_N);
 
     sp_config cfg;
-    char err[256];
-    sp_env_config(&env, &cfg, "gen", "outage");
-    cr_assert_eq(sp_config_set(&cfg, "prefix", "sp", err, sizeof err), 0);
+    config_for(&cfg, "gen", "outage", "sp");
     sp_runner r;
     sp_runner_start(&r, &cfg);
     const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
@@ -363,9 +366,7 @@ Test(pipeline, kafka_broker_outage_loses_nothing, .fini = teardown, .timeout = 3
     sp_env_start(&env, "gen", 3);
     produce_generated_from("gen", 0, GEN_N / 2, 13);
     sp_config cfg;
-    char err[256];
-    sp_env_config(&env, &cfg, "gen", "broker-outage");
-    cr_assert_eq(sp_config_set(&cfg, "prefix", "sp", err, sizeof err), 0);
+    config_for(&cfg, "gen", "broker-outage", "sp");
     sp_runner r;
     sp_runner_start(&r, &cfg);
     const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
