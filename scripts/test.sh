@@ -7,14 +7,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
+passed=0
+failed=0
 run_suite() { # name dir ctest-args -- cmake-args...
-  local name=$1 dir=$2 ctest_args=$3
+  local name=$1 dir=$2 ctest_args=$3 out
   shift 4
   echo "=== $name: building in $dir"
   ./scripts/build.sh "$dir" "$@"
   echo "=== $name: running the suite"
+  out=$(mktemp)
   # shellcheck disable=SC2086
-  (cd "$dir" && ctest --output-on-failure --timeout 900 $ctest_args)
+  if ! (cd "$dir" && ctest --output-on-failure --timeout 900 $ctest_args) | tee "$out"; then
+    tally "$out"
+    echo "$passed passed, $failed failed"
+    exit 1
+  fi
+  tally "$out"
+  rm -f "$out"
+}
+tally() { # adds ctest's "N% tests passed, F tests failed out of T" to the totals
+  local line f t
+  line=$(grep -E 'tests failed out of [0-9]+' "$1" | tail -n 1)
+  f=$(sed -E 's/.* ([0-9]+) tests failed out of.*/\1/' <<<"$line")
+  t=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  passed=$((passed + ${t:-0} - ${f:-0}))
+  failed=$((failed + ${f:-0}))
 }
 
 run_suite plain build "" --
@@ -33,4 +50,5 @@ if [ "${SP_TEST_QUICK:-0}" != 1 ]; then
     run_suite "thread sanitizer" build-tsan "-L threads" -- -DSP_SANITIZE=thread \
     -DCMAKE_BUILD_RPATH=$PWD/build-deps/rdkafka-pthreads/lib
 fi
-echo "=== all suites passed"
+echo "=== all suites passed (test programs, counted per build)"
+echo "$passed passed, $failed failed"
