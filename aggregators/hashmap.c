@@ -163,15 +163,6 @@ int sp_strmap_del(sp_strmap *m, const char *key, size_t len)
 
 size_t sp_strmap_size(const sp_strmap *m) { return m->size; }
 
-void sp_strmap_each(const sp_strmap *m,
-                    void (*fn)(const char *key, size_t len, uint32_t value, void *arg),
-                    void *arg)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key)
-            fn(m->slots[i].key, m->slots[i].len, m->slots[i].value, arg);
-}
-
 /* ---- sp_u64map ------------------------------------------------------------------ */
 
 typedef struct {
@@ -252,43 +243,46 @@ int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value)
     return found;
 }
 
-int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *existing)
+/* The slot of key, claimed for it (key set, size counted) when it was absent: *found
+ * tells which. -1 when absent and the map is full or cannot grow. */
+static long u64_claim(sp_u64map *m, uint64_t key, int *found)
 {
-    int found;
-    size_t i = u64_find(m, key, &found);
-    if (found) {
-        if (existing)
-            *existing = m->slots[i].value;
-        return 1;
-    }
+    size_t i = u64_find(m, key, found);
+    if (*found)
+        return (long)i;
     if (m->size >= m->max)
         return -1;
     if ((m->size + 1) * 2 > m->mask + 1) {
         if (u64_grow(m) < 0)
             return -1;
-        i = u64_find(m, key, &found);
+        i = u64_find(m, key, found);
     }
     m->slots[i].key = key;
-    m->slots[i].value = value;
     m->size++;
+    return (long)i;
+}
+
+int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *existing)
+{
+    int found;
+    long i = u64_claim(m, key, &found);
+    if (i < 0)
+        return -1;
+    if (found) {
+        if (existing)
+            *existing = m->slots[i].value;
+        return 1;
+    }
+    m->slots[i].value = value;
     return 0;
 }
 
 int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value)
 {
     int found;
-    size_t i = u64_find(m, key, &found);
-    if (!found) {
-        if (m->size >= m->max)
-            return -1;
-        if ((m->size + 1) * 2 > m->mask + 1) {
-            if (u64_grow(m) < 0)
-                return -1;
-            i = u64_find(m, key, &found);
-        }
-        m->slots[i].key = key;
-        m->size++;
-    }
+    long i = u64_claim(m, key, &found);
+    if (i < 0)
+        return -1;
     m->slots[i].value = value;
     return 0;
 }

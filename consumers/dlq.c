@@ -15,7 +15,6 @@
 struct sp_dlq {
     rd_kafka_t *rk;
     char *topic;
-    uint64_t sent, retried;
 };
 
 static void resend(sp_dlq *d, const rd_kafka_message_t *m)
@@ -33,7 +32,6 @@ static void resend(sp_dlq *d, const rd_kafka_message_t *m)
         rd_kafka_headers_destroy(hdrs);
         sp_err("dead letter could not be queued again: %s", rd_kafka_err2str(err));
     }
-    d->retried++;
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -144,7 +142,6 @@ int sp_dlq_send(sp_dlq *d, const rd_kafka_message_t *src, const char *reason,
         snprintf(errstr, errstr_size, "dead-letter produce: %s", rd_kafka_err2str(err));
         return -1;
     }
-    d->sent++;
     rd_kafka_poll(d->rk, 0);
     return 0;
 }
@@ -153,6 +150,3 @@ int sp_dlq_flush(sp_dlq *d, int timeout_ms)
 {
     return rd_kafka_flush(d->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
 }
-
-uint64_t sp_dlq_sent(const sp_dlq *d) { return d->sent; }
-uint64_t sp_dlq_retried(const sp_dlq *d) { return d->retried; }

@@ -199,6 +199,3 @@ void sp_consumer_pause(sp_consumer *c, int pause)
     c->paused = pause;
     sp_info("consumption %s", pause ? "paused" : "resumed");
 }
-
-int sp_consumer_paused(const sp_consumer *c) { return c->paused; }
-rd_kafka_t *sp_consumer_handle(sp_consumer *c) { return c->rk; }

@@ -122,7 +122,6 @@ struct sp_publisher {
     char *address, *prefix;
     redisContext *rc;
     char sha[41];
-    uint64_t commands;
     argvb cmd, keys, args; /* scratch, reused across flushes */
     total_delta *totals;   /* the flush's deltas per (resolution, dims, window) ... */
     size_t ntotals, captotals;
@@ -138,7 +137,6 @@ static int send_argv(sp_publisher *pub, argvb *a, int *pending)
     if (redisAppendCommandArgv(pub->rc, (int)a->argc, a->ptrs, a->len) != REDIS_OK)
         return -1;
     (*pending)++;
-    pub->commands++;
     return 0;
 }
 
@@ -179,8 +177,6 @@ void sp_publisher_destroy(sp_publisher *pub)
     free(pub->prefix);
     free(pub);
 }
-
-int sp_publisher_connected(const sp_publisher *pub) { return pub->rc != NULL; }
 
 static struct timeval ms_tv(int ms) { return (struct timeval){ms / 1000, (ms % 1000) * 1000}; }
 
@@ -541,14 +537,11 @@ int sp_publisher_meta(sp_publisher *pub, const char *const *counters, const int6
     return read_replies(pub, pending, NULL, errstr, errstr_size);
 }
 
-uint64_t sp_publisher_commands(const sp_publisher *pub) { return pub->commands; }
-
 /* ---- restore ----------------------------------------------------------------------- */
 
 static redisReply *command(sp_publisher *pub, char *errstr, size_t errstr_size, int argc,
                            const char **argv, const size_t *len)
 {
-    pub->commands++;
     redisReply *r = redisCommandArgv(pub->rc, argc, argv, len);
     if (!r) {
         snprintf(errstr, errstr_size, "redis %s: %s", pub->address, pub->rc->errstr);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "supportpulse/cases.h"
 #include "supportpulse/dedup.h"
 #include "supportpulse/generator.h"
 #include "supportpulse/partition.h"
@@ -291,4 +292,20 @@ Test(generator, deterministic_for_a_seed)
     sp_gen_next(c, &mc);
     cr_expect(strncmp(first, mc.value, mc.value_len) != 0, "another seed, another stream");
     sp_gen_destroy(c);
+}
+
+Test(cases, bounded_with_counted_eviction_oldest_first)
+{
+    sp_cases *c = sp_cases_new(2, 1000000);
+    uint64_t k1 = sp_case_key(1, "C1", 2), k2 = sp_case_key(1, "C2", 2), k3 = sp_case_key(0, "C1", 2);
+    cr_expect_neq(k1, k3, "a call and a ticket with the same id are different cases");
+    cr_assert(sp_cases_open(c, k1, 0) && sp_cases_open(c, k2, 10));
+    cr_assert(sp_cases_open(c, k3, 20), "full: the oldest leaves");
+    cr_expect_eq(sp_cases_size(c), 2);
+    cr_expect_eq(sp_cases_evictions(c), 1);
+    cr_expect_null(sp_cases_find(c, k1));
+    cr_expect_not_null(sp_cases_find(c, k2));
+    cr_expect_eq(sp_cases_expire(c, 1000015), 1, "k2 is older than the max age");
+    cr_expect_eq(sp_cases_size(c), 1);
+    sp_cases_destroy(c);
 }

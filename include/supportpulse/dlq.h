@@ -29,7 +29,5 @@ int sp_dlq_send(sp_dlq *d, const rd_kafka_message_t *src, const char *reason,
                 const char *detail, char *errstr, size_t errstr_size);
 /* Waits up to timeout_ms for every queued dead letter. 0 when all are delivered. */
 int sp_dlq_flush(sp_dlq *d, int timeout_ms);
-uint64_t sp_dlq_sent(const sp_dlq *d);
-uint64_t sp_dlq_retried(const sp_dlq *d);
 
 #endif

@@ -26,10 +26,6 @@ int sp_strmap_put(sp_strmap *m, const char *key, size_t len, uint32_t value);
 /* 1 when removed, 0 when absent. */
 int sp_strmap_del(sp_strmap *m, const char *key, size_t len);
 size_t sp_strmap_size(const sp_strmap *m);
-/* Calls fn for each entry, in no particular order; the map must not change meanwhile. */
-void sp_strmap_each(const sp_strmap *m,
-                    void (*fn)(const char *key, size_t len, uint32_t value, void *arg),
-                    void *arg);
 
 /* A map from non-zero 64-bit hashes to uint32 values (dedup ids, open cases, combos).
  * It grows by doubling at 50% load, so memory follows what it holds; put fails (-1)

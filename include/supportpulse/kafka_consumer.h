@@ -44,8 +44,6 @@ int sp_consumer_commit(sp_consumer *c, const char *topic, const int32_t *partiti
                        size_t errstr_size);
 /* Pauses or resumes every assigned partition (bounding memory while Redis is away). */
 void sp_consumer_pause(sp_consumer *c, int pause);
-int sp_consumer_paused(const sp_consumer *c);
-rd_kafka_t *sp_consumer_handle(sp_consumer *c);
 
 /* Applies extra properties to a conf; shared with the DLQ producer and generator. */
 int sp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,

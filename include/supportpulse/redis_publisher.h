@@ -48,7 +48,6 @@ void sp_publisher_destroy(sp_publisher *pub); /* NULL is a no-op */
 
 /* Connects if not connected and loads the script. 0, or -1 with errstr. */
 int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size);
-int sp_publisher_connected(const sp_publisher *pub);
 
 /* One partition of a flush. */
 typedef struct {
@@ -78,8 +77,5 @@ int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition
 int sp_publisher_meta(sp_publisher *pub, const char *const *counters, const int64_t *deltas,
                       size_t n, const char *const *fields, const char *const *values, size_t m,
                       char *errstr, size_t errstr_size);
-
-/* How many Redis commands were sent (for the benchmark). */
-uint64_t sp_publisher_commands(const sp_publisher *pub);
 
 #endif
