@@ -1,6 +1,7 @@
 /*
  * cases.c - see cases.h. Records live in a ring (creation order) of fixed capacity,
- * found through an sp_u64map from key to ring slot. Dirty and removed keys are kept in
+ * found through an sp_u64map from key to ring slot. `used` counts the slots from the
+ * head to the tail, holes (removed cases, key 0) included; `count` the live cases. Dirty and removed keys are kept in
  * two growable lists between publishes; if memory for them runs out the lists are
  * dropped and a full rewrite is requested (all_dirty), so nothing is silently lost.
  */
@@ -17,9 +18,11 @@ typedef struct {
 
 struct sp_cases {
     sp_case *ring;
-    size_t cap, head, count;
+    size_t cap, head, used, count;
     sp_u64map *index;
-    int64_t max_age_ms;
+    int64_t max_age_ms, grace_ms;
+    void (*on_drop)(sp_case *k, void *arg);
+    void *on_drop_arg;
     uint64_t evictions;
     u64vec dirty, removed; /* keys */
     int all_dirty;
@@ -39,7 +42,7 @@ static int vec_push(u64vec *v, uint64_t x)
     return 0;
 }
 
-sp_cases *sp_cases_new(size_t capacity, int64_t max_age_ms)
+sp_cases *sp_cases_new(size_t capacity, int64_t max_age_ms, int64_t grace_ms)
 {
     sp_cases *c = calloc(1, sizeof *c);
     if (!c)
@@ -52,7 +55,14 @@ sp_cases *sp_cases_new(size_t capacity, int64_t max_age_ms)
         return NULL;
     }
     c->max_age_ms = max_age_ms;
+    c->grace_ms = grace_ms;
     return c;
+}
+
+void sp_cases_on_drop(sp_cases *c, void (*fn)(sp_case *k, void *arg), void *arg)
+{
+    c->on_drop = fn;
+    c->on_drop_arg = arg;
 }
 
 void sp_cases_destroy(sp_cases *c)
@@ -84,7 +94,7 @@ sp_case *sp_cases_find(sp_cases *c, uint64_t key)
     return sp_u64map_get(c->index, key, &slot) ? &c->ring[slot] : NULL;
 }
 
-static void mark_dirty(sp_cases *c, sp_case *k)
+void sp_cases_mark_dirty(sp_cases *c, sp_case *k)
 {
     if (k->dirty || c->all_dirty)
         return;
@@ -93,15 +103,25 @@ static void mark_dirty(sp_cases *c, sp_case *k)
         c->all_dirty = 1;
 }
 
-static void drop_head(sp_cases *c)
+/* Removes a live case, leaving a hole. */
+static void drop(sp_cases *c, sp_case *k)
 {
-    sp_case *k = &c->ring[c->head];
+    if (c->on_drop)
+        c->on_drop(k, c->on_drop_arg);
     sp_u64map_del(c->index, k->key);
     if (!c->all_dirty && vec_push(&c->removed, k->key) < 0)
         c->all_dirty = 1;
     memset(k, 0, sizeof *k);
-    c->head = (c->head + 1) % c->cap;
     c->count--;
+}
+
+/* Moves the head past holes. */
+static void skip_holes(sp_cases *c)
+{
+    while (c->used && c->ring[c->head].key == 0) {
+        c->head = (c->head + 1) % c->cap;
+        c->used--;
+    }
 }
 
 sp_case *sp_cases_open(sp_cases *c, uint64_t key, int64_t ts_ms)
@@ -111,11 +131,12 @@ sp_case *sp_cases_open(sp_cases *c, uint64_t key, int64_t ts_ms)
         sp_cases_touch(c, k, ts_ms);
         return k;
     }
-    if (c->count == c->cap) {
-        drop_head(c);
+    if (c->used == c->cap) {
+        drop(c, &c->ring[c->head]); /* skip_holes left a live case at the head */
         c->evictions++;
+        skip_holes(c);
     }
-    size_t slot = (c->head + c->count) % c->cap;
+    size_t slot = (c->head + c->used) % c->cap;
     if (sp_u64map_put(c->index, key, (uint32_t)slot) < 0)
         return NULL; /* out of memory growing the index */
     k = &c->ring[slot];
@@ -123,7 +144,8 @@ sp_case *sp_cases_open(sp_cases *c, uint64_t key, int64_t ts_ms)
     k->key = key;
     k->last_ts = ts_ms;
     c->count++;
-    mark_dirty(c, k);
+    c->used++;
+    sp_cases_mark_dirty(c, k);
     return k;
 }
 
@@ -131,19 +153,31 @@ void sp_cases_touch(sp_cases *c, sp_case *k, int64_t ts_ms)
 {
     if (ts_ms > k->last_ts)
         k->last_ts = ts_ms;
-    mark_dirty(c, k);
+    sp_cases_mark_dirty(c, k);
 }
 
 size_t sp_cases_expire(sp_cases *c, int64_t now_ts)
 {
     size_t n = 0;
-    /* Creation order approximates age; a long-lived case at the head holds back the
-     * younger ones behind it until it ages out itself (bounded by capacity anyway). */
-    while (c->count && c->ring[c->head].last_ts < now_ts - c->max_age_ms) {
-        drop_head(c);
-        n++;
+    for (size_t i = 0; i < c->used; i++) {
+        sp_case *k = &c->ring[(c->head + i) % c->cap];
+        if (k->key && (k->last_ts < now_ts - c->max_age_ms ||
+                       ((k->flags & SP_CASE_ENDED) && k->last_ts < now_ts - c->grace_ms))) {
+            drop(c, k);
+            n++;
+        }
     }
+    skip_holes(c);
     return n;
+}
+
+void sp_cases_each(sp_cases *c, void (*fn)(sp_case *k, void *arg), void *arg)
+{
+    for (size_t i = 0; i < c->used; i++) {
+        sp_case *k = &c->ring[(c->head + i) % c->cap];
+        if (k->key)
+            fn(k, arg);
+    }
 }
 
 size_t sp_cases_size(const sp_cases *c) { return c->count; }
@@ -152,8 +186,9 @@ uint64_t sp_cases_evictions(const sp_cases *c) { return c->evictions; }
 void sp_cases_each_dirty(sp_cases *c, void (*fn)(const sp_case *k, void *arg), void *arg)
 {
     if (c->all_dirty) {
-        for (size_t i = 0; i < c->count; i++)
-            fn(&c->ring[(c->head + i) % c->cap], arg);
+        for (size_t i = 0; i < c->used; i++)
+            if (c->ring[(c->head + i) % c->cap].key)
+                fn(&c->ring[(c->head + i) % c->cap], arg);
         return;
     }
     for (size_t i = 0; i < c->dirty.n; i++) {
@@ -178,7 +213,7 @@ void sp_cases_mark_clean(sp_cases *c)
             k->dirty = 0;
     }
     if (c->all_dirty)
-        for (size_t i = 0; i < c->count; i++)
+        for (size_t i = 0; i < c->used; i++)
             c->ring[(c->head + i) % c->cap].dirty = 0;
     c->dirty.n = c->removed.n = 0;
     c->all_dirty = 0;

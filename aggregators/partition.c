@@ -1,10 +1,13 @@
 /*
  * partition.c - see partition.h.
  *
- * Per event: future check -> dedup -> lateness -> attribution (case record) -> the
- * event's dimension ids (cached per tenant/queue/channel combination, so the dims key
- * strings are formatted once per combination, not per event) -> counters in the cell
- * of each dimension set. Nothing here allocates per event once a combination is known.
+ * Per event: future check -> dedup -> lateness -> (once a minute of event time: sweep
+ * of overdue wrap-ups and old cases) -> attribution (case record) -> the event's
+ * dimension ids (cached per tenant/queue/channel combination, so the dims key strings
+ * are formatted once per combination, not per event) -> counters in the cell of each
+ * dimension set -> lifecycle (lifecycle.h): completed durations into the cells of the
+ * window they belong to, agent cells, and the gauges (calls waiting, open tickets).
+ * Nothing here allocates per event once a combination is known.
  */
 #include "supportpulse/partition.h"
 
@@ -15,6 +18,7 @@
 #include "supportpulse/dedup.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
+#include "supportpulse/lifecycle.h"
 
 #define MAX_SETS 8 /* all, queue, channel, queue+channel; again with the tenant */
 
@@ -43,8 +47,17 @@ struct sp_partition {
     sp_u64map *combo_index; /* tenant/queue/channel -> combos[] index */
     combo *combos;
     size_t ncombos, capcombos;
+    sp_u64map *agent_index;  /* tenant/agent -> dims id of agent=X (and tenant) */
+    sp_strmap *sl_override, *short_override; /* queue -> ms */
+    sp_thresholds *thr;      /* per queue id, filled on first use */
+    size_t nthr;
+    sp_gauges *gauges;       /* per dims id */
+    size_t ngauges;
+    uint64_t *waiting;       /* keys of waiting calls; case.qpos = index + 1 */
+    size_t nwaiting, capwaiting;
     int64_t max_ts;
     int64_t last_case_sweep;
+    int sweep_failed;
     sp_partition_stats stats;
 };
 
@@ -59,6 +72,78 @@ void sp_partition_conf_defaults(sp_partition_conf *c)
     c->max_queues = 1000;
     c->max_agents = 20000;
     c->max_future_ms = 24LL * 3600 * 1000;
+    c->case_grace_ms = 7LL * 24 * 3600 * 1000;
+    c->sl_ms = 20000;
+    c->short_abandon_ms = 5000;
+    c->sl_by_queue = c->short_abandon_by_queue = NULL;
+}
+
+/* ---- per-queue thresholds ---------------------------------------------------------- */
+
+/* Calls fn(queue, len, ms, arg) for each "queue=seconds" item; -1 on a malformed one. */
+static int queue_seconds_each(const char *spec, char *errstr, size_t errstr_size,
+                              int (*fn)(const char *q, size_t len, int64_t ms, void *arg),
+                              void *arg)
+{
+    for (const char *s = spec ? spec : ""; *s;) {
+        const char *comma = strchr(s, ','), *end = comma ? comma : s + strlen(s);
+        const char *eq = memchr(s, '=', (size_t)(end - s));
+        char num[32];
+        size_t nl = eq ? (size_t)(end - eq - 1) : 0;
+        char *stop;
+        long long v = 0;
+        if (eq && nl > 0 && nl < sizeof num) {
+            memcpy(num, eq + 1, nl);
+            num[nl] = '\0';
+            v = strtoll(num, &stop, 10);
+        }
+        if (!eq || eq == s || nl == 0 || nl >= sizeof num || *stop || v < 0 || v > 86400) {
+            snprintf(errstr, errstr_size, "'%.*s' must be queue=seconds (0..86400)",
+                     (int)(end - s), s);
+            return -1;
+        }
+        if (fn && fn(s, (size_t)(eq - s), v * 1000, arg) < 0) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return -1;
+        }
+        s = comma ? comma + 1 : end;
+    }
+    return 0;
+}
+
+int sp_queue_seconds_check(const char *spec, char *errstr, size_t errstr_size)
+{
+    return queue_seconds_each(spec, errstr, errstr_size, NULL, NULL);
+}
+
+static int put_override(const char *q, size_t len, int64_t ms, void *arg)
+{
+    return sp_strmap_put(arg, q, len, (uint32_t)ms);
+}
+
+static const sp_thresholds *thresholds(sp_partition *p, uint32_t queue, const char *name)
+{
+    if (queue >= p->nthr) {
+        size_t n = p->nthr ? p->nthr : 16;
+        while (n <= queue)
+            n *= 2;
+        sp_thresholds *t = realloc(p->thr, n * sizeof *t);
+        if (!t)
+            return NULL;
+        for (size_t i = p->nthr; i < n; i++)
+            t[i].sl_ms = -1; /* not looked up yet */
+        p->thr = t;
+        p->nthr = n;
+    }
+    sp_thresholds *t = &p->thr[queue];
+    if (t->sl_ms < 0) {
+        uint32_t ms;
+        size_t len = strlen(name);
+        t->sl_ms = sp_strmap_get(p->sl_override, name, len, &ms) ? ms : p->conf.sl_ms;
+        t->short_abandon_ms = sp_strmap_get(p->short_override, name, len, &ms)
+                                  ? ms : p->conf.short_abandon_ms;
+    }
+    return t;
 }
 
 /* ---- names --------------------------------------------------------------------- */
@@ -149,6 +234,8 @@ static int names_lookup(names *n, const char *s, size_t len, uint32_t *id, int *
 
 /* ---- life cycle ------------------------------------------------------------------ */
 
+static void case_dropped(sp_case *k, void *arg);
+
 sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size_t errstr_size)
 {
     sp_partition *p = calloc(1, sizeof *p);
@@ -158,11 +245,24 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->max_ts = INT64_MIN;
     p->last_case_sweep = INT64_MIN;
     sp_window_set_init(&p->windows);
+    p->conf.sl_by_queue = p->conf.short_abandon_by_queue = NULL;
     p->dedup = sp_dedup_new(conf->dedup_capacity, conf->dedup_horizon_ms);
-    p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms);
+    p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms, conf->case_grace_ms);
     p->combo_index = sp_u64map_new(1u << 24);
-    if (!p->dedup || !p->cases || !p->combo_index)
+    p->agent_index = sp_u64map_new(1024);
+    p->sl_override = sp_strmap_new(16);
+    p->short_override = sp_strmap_new(16);
+    if (!p->dedup || !p->cases || !p->combo_index || !p->agent_index || !p->sl_override ||
+        !p->short_override)
         goto nomem;
+    sp_cases_on_drop(p->cases, case_dropped, p);
+    if (queue_seconds_each(conf->sl_by_queue, errstr, errstr_size, put_override,
+                           p->sl_override) < 0 ||
+        queue_seconds_each(conf->short_abandon_by_queue, errstr, errstr_size, put_override,
+                           p->short_override) < 0) {
+        sp_partition_destroy(p);
+        return NULL;
+    }
     /* +1 leaves room for "other" past the limit */
     if (names_init(&p->queues, conf->max_queues) < 0 ||
         names_init(&p->agents, conf->max_agents) < 0 || names_init(&p->tenants, 1000) < 0 ||
@@ -183,6 +283,12 @@ void sp_partition_destroy(sp_partition *p)
     sp_dedup_destroy(p->dedup);
     sp_cases_destroy(p->cases);
     sp_u64map_destroy(p->combo_index);
+    sp_u64map_destroy(p->agent_index);
+    sp_strmap_destroy(p->sl_override);
+    sp_strmap_destroy(p->short_override);
+    free(p->thr);
+    free(p->gauges);
+    free(p->waiting);
     free(p->combos);
     names_free(&p->queues);
     names_free(&p->agents);
@@ -272,9 +378,11 @@ static int is_case_start(sp_event_type t)
 
 /* Applies the event's own fields over what the case remembers, then moves the case on
  * a transfer or escalation. The counted attribution is the one before the move. */
-static int attribute(sp_partition *p, const sp_event *ev, attribution *a)
+static int attribute(sp_partition *p, const sp_event *ev, attribution *a, sp_case **kout,
+                     sp_case *before)
 {
     sp_case *k = NULL;
+    *kout = NULL;
     if (ev->case_id[0]) {
         uint64_t key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
         int survey = ev->type == SP_EV_SURVEY_CSAT || ev->type == SP_EV_SURVEY_NPS;
@@ -283,6 +391,8 @@ static int attribute(sp_partition *p, const sp_event *ev, attribution *a)
             sp_cases_touch(p->cases, k, ev->ts_ms);
         else if (!survey && !(k = sp_cases_open(p->cases, key, ev->ts_ms)))
             return -1; /* a start, or a case that started before we saw it */
+        if (k)
+            *before = *k;
     }
     int known = k && k->queue;
     a->tenant = 0;
@@ -315,8 +425,149 @@ static int attribute(sp_partition *p, const sp_event *ev, attribution *a)
         k->agent = a->agent;
         if (ev->to_queue[0] && intern(p, &p->queues, ev->to_queue, &k->queue) < 0)
             return -1;
+        *kout = k;
     }
     return 0;
+}
+
+/* ---- agent dimension sets ---------------------------------------------------------- */
+
+static int agent_dims_id(sp_partition *p, uint32_t tenant, uint32_t agent, int with_tenant,
+                         uint32_t *id)
+{
+    uint64_t key = ((uint64_t)with_tenant << 62 | (uint64_t)tenant << 32 | agent) + 1;
+    if (sp_u64map_get(p->agent_index, key, id))
+        return 0;
+    char k[SP_DIMS_MAX];
+    int overflow = 0;
+    if (sp_dims_format(with_tenant ? p->tenants.str[tenant] : NULL, NULL, NULL,
+                       p->agents.str[agent], k, sizeof k) < 0 ||
+        names_intern(&p->dims, k, id, &overflow) < 0)
+        return -1;
+    return sp_u64map_put(p->agent_index, key, *id);
+}
+
+/* The dims ids of agent=X (and tenant=T|agent=X for a tenant other than default). */
+static int agent_dims(sp_partition *p, const attribution *a, uint32_t ids[2])
+{
+    if (!a->agent)
+        return 0;
+    const char *t = p->tenants.str[a->tenant];
+    int with_tenant = t[0] && strcmp(t, "default") != 0;
+    if (agent_dims_id(p, a->tenant, a->agent, 0, &ids[0]) < 0 ||
+        (with_tenant && agent_dims_id(p, a->tenant, a->agent, 1, &ids[1]) < 0))
+        return -1;
+    return 1 + with_tenant;
+}
+
+/* ---- gauges and waiting calls ------------------------------------------------------ */
+
+static int gauges_ensure(sp_partition *p)
+{
+    size_t n = p->dims.n;
+    if (n <= p->ngauges)
+        return 0;
+    size_t ncap = p->ngauges ? p->ngauges : 64;
+    while (ncap < n)
+        ncap *= 2;
+    sp_gauges *g = realloc(p->gauges, ncap * sizeof *g);
+    if (!g)
+        return -1;
+    for (size_t i = p->ngauges; i < ncap; i++)
+        g[i] = (sp_gauges){{0}, {0}, INT64_MAX, INT64_MAX};
+    p->gauges = g;
+    p->ngauges = ncap;
+    return 0;
+}
+
+/* Adds (sign 1) or removes (-1) a case's share of the in_queue and backlog gauges. */
+static int gauge_case(sp_partition *p, const sp_case *k, int sign)
+{
+    int waiting = (k->flags & SP_CASE_WAITING) != 0, open = (k->flags & SP_CASE_OPEN) != 0;
+    if (!waiting && !open)
+        return 0;
+    const combo *cb = combo_get(p, k->tenant, k->queue, (sp_channel)k->channel);
+    if (!cb || gauges_ensure(p) < 0)
+        return -1;
+    for (int i = 0; i < cb->n; i++) {
+        p->gauges[cb->ids[i]].v[SP_G_IN_QUEUE] += sign * waiting;
+        p->gauges[cb->ids[i]].v[SP_G_BACKLOG] += sign * open;
+    }
+    return 0;
+}
+
+static int waiting_add(sp_partition *p, sp_case *k)
+{
+    if (k->qpos)
+        return 0;
+    if (p->nwaiting == p->capwaiting) {
+        size_t ncap = p->capwaiting ? p->capwaiting * 2 : 256;
+        uint64_t *w = realloc(p->waiting, ncap * sizeof *w);
+        if (!w)
+            return -1;
+        p->waiting = w;
+        p->capwaiting = ncap;
+    }
+    p->waiting[p->nwaiting++] = k->key;
+    k->qpos = (uint32_t)p->nwaiting;
+    return 0;
+}
+
+static void waiting_remove(sp_partition *p, sp_case *k)
+{
+    if (!k->qpos)
+        return;
+    size_t i = k->qpos - 1;
+    uint64_t last = p->waiting[--p->nwaiting];
+    if (i < p->nwaiting) {
+        p->waiting[i] = last;
+        sp_case *m = sp_cases_find(p->cases, last);
+        if (m)
+            m->qpos = (uint32_t)i + 1;
+    }
+    k->qpos = 0;
+}
+
+static int gauges_update(sp_partition *p, const sp_case *before, sp_case *k)
+{
+    const unsigned mask = SP_CASE_WAITING | SP_CASE_OPEN;
+    int moved = before->tenant != k->tenant || before->queue != k->queue ||
+                before->channel != k->channel;
+    if (!((before->flags | k->flags) & mask) ||
+        (!moved && (before->flags & mask) == (k->flags & mask)))
+        return 0;
+    if (gauge_case(p, before, -1) < 0 || gauge_case(p, k, 1) < 0)
+        return -1;
+    if (k->flags & SP_CASE_WAITING)
+        return waiting_add(p, k);
+    waiting_remove(p, k);
+    return 0;
+}
+
+static void case_dropped(sp_case *k, void *arg)
+{
+    sp_partition *p = arg;
+    gauge_case(p, k, -1); /* combos of a known case exist: cannot fail */
+    waiting_remove(p, k);
+}
+
+sp_gauges *sp_partition_gauges(sp_partition *p, size_t *n)
+{
+    if (gauges_ensure(p) < 0) {
+        *n = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < p->ngauges; i++)
+        p->gauges[i].oldest_ts = INT64_MAX;
+    for (size_t w = 0; w < p->nwaiting; w++) {
+        sp_case *k = sp_cases_find(p->cases, p->waiting[w]);
+        const combo *cb = k ? combo_get(p, k->tenant, k->queue, (sp_channel)k->channel) : NULL;
+        for (int i = 0; cb && i < cb->n; i++)
+            if (cb->ids[i] < p->ngauges && k->start_ts < p->gauges[cb->ids[i]].oldest_ts)
+                p->gauges[cb->ids[i]].oldest_ts = k->start_ts;
+    }
+    *n = p->dims.n < p->ngauges ? p->dims.n : p->ngauges;
+    return p->gauges;
 }
 
 /* ---- counting -------------------------------------------------------------------- */
@@ -361,6 +612,108 @@ static int is_late(const sp_partition *p, int64_t ts_ms)
     return end_ms + p->conf.retention_ms <= sp_partition_watermark(p);
 }
 
+/* Agents are credited with what they did: answers, replies, solves, surveys. */
+static int counts_for_agent(sp_event_type t)
+{
+    return t == SP_EV_CALL_ANSWERED || t == SP_EV_TICKET_REPLIED || t == SP_EV_TICKET_SOLVED ||
+           t == SP_EV_SURVEY_CSAT || t == SP_EV_SURVEY_NPS;
+}
+
+static int add_done(sp_cell *c, const sp_done *d)
+{
+    if (sp_cell_add_duration(c, d->d, d->ms) < 0)
+        return -1;
+    c->c.v[SP_M_ANSWERED_IN_SL] += (d->extra & SP_DONE_IN_SL) != 0;
+    c->c.v[SP_M_SHORT_ABANDONED] += (d->extra & SP_DONE_SHORT) != 0;
+    c->c.v[SP_M_ONE_TOUCH] += (d->extra & SP_DONE_ONE_TOUCH) != 0;
+    return 0;
+}
+
+/* Counts a completed duration in the window of its completing event, under the case's
+ * dimension sets and its agent. */
+static int apply_done(sp_partition *p, const attribution *a, const sp_done *d)
+{
+    if (is_late(p, d->at_ms)) {
+        p->stats.late_durations++;
+        return 0;
+    }
+    uint32_t agent_ids[2];
+    int nagent = agent_dims(p, a, agent_ids);
+    const combo *cb = combo_get(p, a->tenant, a->queue, a->channel);
+    sp_window *w = sp_window_get(&p->windows, sp_window_start_of(d->at_ms));
+    if (nagent < 0 || !cb || !w)
+        return -1;
+    for (int i = 0; i < cb->n + nagent; i++) {
+        sp_cell *c = sp_window_cell(w, i < cb->n ? cb->ids[i] : agent_ids[i - cb->n]);
+        if (!c || add_done(c, d) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static attribution case_attribution(const sp_case *k)
+{
+    return (attribution){k->tenant, k->queue, k->agent, (sp_channel)k->channel};
+}
+
+static void timeout_case(sp_case *k, void *arg)
+{
+    sp_partition *p = arg;
+    sp_done d;
+    if (!sp_lifecycle_timeout(k, p->max_ts, &d))
+        return;
+    attribution a = case_attribution(k);
+    if (apply_done(p, &a, &d) < 0)
+        p->sweep_failed = 1;
+    sp_cases_mark_dirty(p->cases, k);
+}
+
+/* Once a minute of event time: handle times whose wrap-up is overdue, then the cases
+ * that ended longer than the grace period ago or aged out. */
+static int sweep(sp_partition *p)
+{
+    if (p->last_case_sweep != INT64_MIN && p->max_ts - p->last_case_sweep < 60000)
+        return 0;
+    p->last_case_sweep = p->max_ts;
+    p->sweep_failed = 0;
+    sp_cases_each(p->cases, timeout_case, p);
+    sp_cases_expire(p->cases, p->max_ts);
+    return p->sweep_failed ? -1 : 0;
+}
+
+static int count_event(sp_partition *p, const sp_event *ev, const attribution *a)
+{
+    const combo *cb = combo_get(p, a->tenant, a->queue, a->channel);
+    sp_window *w = sp_window_get(&p->windows, sp_window_start_of(ev->ts_ms));
+    uint32_t agent_ids[2];
+    int nagent = counts_for_agent(ev->type) ? agent_dims(p, a, agent_ids) : 0;
+    if (!cb || !w || nagent < 0)
+        return -1;
+    for (int i = 0; i < cb->n + nagent; i++) {
+        sp_cell *c = sp_window_cell(w, i < cb->n ? cb->ids[i] : agent_ids[i - cb->n]);
+        if (!c)
+            return -1;
+        count(&c->c, ev);
+    }
+    return 0;
+}
+
+static int correlate(sp_partition *p, const sp_event *ev, const attribution *a, sp_case *k,
+                     const sp_case *before)
+{
+    if (!k)
+        return 0;
+    const sp_thresholds *th = thresholds(p, a->queue, p->queues.str[a->queue]);
+    if (!th)
+        return -1;
+    sp_done done[SP_MAX_DONE];
+    int n = sp_lifecycle_apply(k, ev, th, p->max_ts, done);
+    for (int i = 0; i < n; i++)
+        if (apply_done(p, a, &done[i]) < 0)
+            return -1;
+    return gauges_update(p, before, k);
+}
+
 sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t now_wall_ms,
                                    sp_reject_reason *reason, char *errstr, size_t errstr_size)
 {
@@ -382,22 +735,14 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
     if (ev->ts_ms > p->max_ts)
         p->max_ts = ev->ts_ms;
     attribution a;
-    const combo *cb;
-    sp_window *w;
-    if (attribute(p, ev, &a) < 0 || !(cb = combo_get(p, a.tenant, a.queue, a.channel)) ||
-        !(w = sp_window_get(&p->windows, sp_window_start_of(ev->ts_ms))))
-        goto nomem;
-    for (int i = 0; i < cb->n; i++) {
-        sp_counters *c = sp_window_cell(w, cb->ids[i]);
-        if (!c)
-            goto nomem;
-        count(c, ev);
+    sp_case *k, before;
+    if (sweep(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || count_event(p, ev, &a) < 0 ||
+        correlate(p, ev, &a, k, &before) < 0) {
+        snprintf(errstr, errstr_size, "out of memory applying event");
+        return SP_APPLY_NOMEM;
     }
     p->stats.applied++;
     return SP_APPLY_OK;
-nomem:
-    snprintf(errstr, errstr_size, "out of memory applying event");
-    return SP_APPLY_NOMEM;
 }
 
 /* ---- accessors, publish and restore ---------------------------------------------- */
@@ -434,11 +779,10 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
         wm = watermark_ms;
     if (wm != INT64_MIN)
         sp_window_expire(&p->windows, wm / 1000, p->conf.retention_ms / 1000);
-    /* sweep old cases at most once a minute of event time */
-    if (p->max_ts != INT64_MIN &&
-        (p->last_case_sweep == INT64_MIN || p->max_ts - p->last_case_sweep >= 60000)) {
-        sp_cases_expire(p->cases, p->max_ts);
-        p->last_case_sweep = p->max_ts;
+    for (size_t i = 0; i < p->ngauges; i++) {
+        sp_gauges *g = &p->gauges[i];
+        memcpy(g->pub, g->v, sizeof g->pub);
+        g->oldest_pub = g->oldest_ts;
     }
 }
 
@@ -448,29 +792,47 @@ int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_
     uint32_t id;
     int overflow = 0;
     sp_window *w;
-    sp_counters *cell;
+    sp_cell *cell;
     if (names_intern(&p->dims, dims_key, &id, &overflow) < 0 ||
         !(w = sp_window_get(&p->windows, start)) || !(cell = sp_window_cell(w, id)))
         return -1;
-    cell->v[metric] = value; /* the caller marks the partition published: pub becomes c */
+    cell->c.v[metric] = value; /* the caller marks the partition published: pub becomes c */
     return 0;
 }
 
-int sp_partition_restore_case(sp_partition *p, uint64_t key, int64_t last_ts,
-                              const char *queue, int channel, const char *tenant,
-                              const char *agent)
+int sp_partition_restore_sketch(sp_partition *p, int64_t start, const char *dims_key,
+                                sp_duration d, const char *text)
 {
-    sp_case *k = sp_cases_open(p->cases, key, last_ts);
+    uint32_t id;
+    int overflow = 0;
+    sp_window *w;
+    sp_cell *cell;
+    if (names_intern(&p->dims, dims_key, &id, &overflow) < 0 ||
+        !(w = sp_window_get(&p->windows, start)) || !(cell = sp_window_cell(w, id)))
+        return -1;
+    sp_sketch_free(&cell->sk[d]);
+    return sp_sketch_parse_add(&cell->sk[d], text);
+}
+
+int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *queue,
+                              const char *tenant, const char *agent)
+{
+    sp_case *k = sp_cases_open(p->cases, rec->key, rec->last_ts);
     uint32_t q = 0, t = 0, a = 0;
     if (!k || (queue[0] && intern(p, &p->queues, queue, &q) < 0) ||
         (tenant[0] && intern(p, &p->tenants, tenant, &t) < 0) ||
         (agent[0] && intern(p, &p->agents, agent, &a) < 0))
         return -1;
+    sp_case before = *k;
+    uint8_t dirty = k->dirty;
+    uint32_t qpos = k->qpos;
+    *k = *rec;
     k->queue = q;
     k->tenant = (uint16_t)t;
     k->agent = a;
-    k->channel = (uint8_t)channel;
-    return 0;
+    k->dirty = dirty;
+    k->qpos = qpos;
+    return gauges_update(p, &before, k);
 }
 
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts)

@@ -12,7 +12,28 @@ static const char *const metric_names[SP_M__COUNT] = {
     "events", "offered", "answered", "abandoned", "transferred", "created", "solved",
     "reopened", "closed", "escalated_bot", "csat_responses", "csat_positive",
     "csat_score_sum", "nps_responses", "nps_promoters", "nps_detractors",
+    "short_abandoned", "answered_in_sl", "one_touch",
+    "wait_ms_sum", "wait_ms_count", "abandon_wait_ms_sum", "abandon_wait_ms_count",
+    "handle_ms_sum", "handle_ms_count", "first_reply_ms_sum", "first_reply_ms_count",
+    "resolution_ms_sum", "resolution_ms_count",
 };
+
+static const char *const duration_names[SP_D__COUNT] = {
+    "wait_ms", "abandon_wait_ms", "handle_ms", "first_reply_ms", "resolution_ms",
+};
+
+const char *sp_duration_name(sp_duration d)
+{
+    return (unsigned)d < SP_D__COUNT ? duration_names[d] : "?";
+}
+
+int sp_duration_parse(const char *name)
+{
+    for (int i = 0; i < SP_D__COUNT; i++)
+        if (strcmp(name, duration_names[i]) == 0)
+            return i;
+    return -1;
+}
 
 const char *sp_metric_name(sp_metric m)
 {
@@ -31,6 +52,9 @@ void sp_window_set_init(sp_window_set *s) { memset(s, 0, sizeof *s); }
 
 static void window_free(sp_window *w)
 {
+    for (size_t i = 0; i < w->ncells; i++)
+        for (int d = 0; d < SP_D__COUNT; d++)
+            sp_sketch_free(&w->cells[i].sk[d]);
     free(w->cells);
     free(w->cell_of);
 }
@@ -81,7 +105,7 @@ static int ensure_index(sp_window *w, uint32_t dims_id)
     return 0;
 }
 
-sp_counters *sp_window_cell(sp_window *w, uint32_t dims_id)
+sp_cell *sp_window_cell(sp_window *w, uint32_t dims_id)
 {
     if (ensure_index(w, dims_id) < 0)
         return NULL;
@@ -105,7 +129,18 @@ sp_counters *sp_window_cell(sp_window *w, uint32_t dims_id)
         c->dirty = 1;
         w->ndirty++;
     }
-    return &c->c;
+    return c;
+}
+
+int sp_cell_add_duration(sp_cell *c, sp_duration d, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    if (sp_sketch_add(&c->sk[d], ms) < 0)
+        return -1;
+    c->c.v[SP_M_DUR_SUM(d)] += ms;
+    c->c.v[SP_M_DUR_COUNT(d)]++;
+    return 0;
 }
 
 size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention_s)
@@ -139,6 +174,8 @@ void sp_window_mark_clean(sp_window_set *s)
         for (size_t j = 0; j < w->ncells && w->ndirty; j++)
             if (w->cells[j].dirty) {
                 w->cells[j].pub = w->cells[j].c;
+                for (int d = 0; d < SP_D__COUNT; d++)
+                    sp_sketch_mark_clean(&w->cells[j].sk[d]);
                 w->cells[j].dirty = 0;
                 w->ndirty--;
             }

@@ -11,22 +11,34 @@
 --   3. the change since the last flush, summed by the writer over all its partitions per
 --      1m, 5m, 15m, 1h and 1d total: HINCRBY, ratios recomputed from the summed counts,
 --      updated_at, PUBLISH {p}:updates <key>;
---   4. each partition's resume point and new flush number.
+--      Duration sketches: bucket count changes go to {p}:sk:{res}:{dims}:{start}
+--      (fields "<duration>:<bucket>"), and the percentiles of the changed durations
+--      are recomputed from it into the rollup (<duration>_p50, _p90, _p99);
+--   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), each
+--      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes
+--      and today values computed from the 1m and 1d rollups (panes), not raw events;
+--   5. each partition's resume point and new flush number.
 --
 -- KEYS[1] {p}:meta; other keys are referenced by number from ARGV:
--- ARGV[1] now (ms), [2] updates channel, [3] partial ttl, [4] NP, then NP times:
+-- ARGV[1] now (ms), [2] updates channel, [3] partial ttl, [4] prefix, [5] the flush's
+--   newest event time (ms), [6] NP, then NP times:
 --   seq field, expected seq, resume field, resume value, partition index key#, NW,
 --   then NW times: window hash key#, window start, nfields, field, value, ...
 -- then NT, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
---   field, delta, ...
--- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created.
+--   field, delta, ..., sketch key#, nbuckets, "<duration>:<bucket>", delta, ...
+-- then NL, then NL times: dims, in_queue delta, backlog delta, noldest,
+--   "<topic>:<partition>", oldest offered ms or "-", ...
+-- Live keys are built here from the prefix (Redis Cluster is not supported).
+-- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created;
+-- a live hash reads 16 rollups.
 
 local meta = KEYS[1]
-local now, channel, partial_ttl = ARGV[1], ARGV[2], ARGV[3]
-local NP = tonumber(ARGV[4])
+local now, channel, partial_ttl, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now_event = tonumber(ARGV[5])
+local NP = tonumber(ARGV[6])
 
 -- 1. fences, before any write
-local i, parts, applied = 5, {}, 0
+local i, parts, applied = 7, {}, 0
 for p = 1, NP do
   local part = {seq = ARGV[i], expected = ARGV[i + 1], resume = ARGV[i + 2],
                 value = ARGV[i + 3], pidx = KEYS[tonumber(ARGV[i + 4])], start = i + 6,
@@ -62,49 +74,112 @@ for _, part in ipairs(parts) do
   if part.nw > 0 then redis.call('EXPIRE', part.pidx, partial_ttl) end
 end
 
--- ratio name, numerator fields (a leading '-' subtracts), denominator field, scale
+-- ratio name, numerator fields, denominator fields (a leading '-' subtracts), scale.
+-- A ratio is absent when its denominator is 0 or less.
 local RATIOS = {
-  {'csat', {'csat_positive'}, 'csat_responses', 1},
-  {'csat_avg', {'csat_score_sum'}, 'csat_responses', 1},
-  {'nps', {'nps_promoters', '-nps_detractors'}, 'nps_responses', 100},
-  {'reopen_rate', {'reopened'}, 'solved', 1},
-  {'handoff_rate', {'escalated_bot'}, 'created', 1},
+  {'csat', {'csat_positive'}, {'csat_responses'}, 1},
+  {'csat_avg', {'csat_score_sum'}, {'csat_responses'}, 1},
+  {'nps', {'nps_promoters', '-nps_detractors'}, {'nps_responses'}, 100},
+  {'reopen_rate', {'reopened'}, {'solved'}, 1},
+  {'handoff_rate', {'escalated_bot'}, {'created'}, 1},
+  {'service_level', {'answered_in_sl'},
+   {'wait_ms_count', 'abandon_wait_ms_count', '-short_abandoned'}, 1},
+  {'abandon_rate', {'abandoned', '-short_abandoned'}, {'offered', '-short_abandoned'}, 1},
+  {'asa_ms_avg', {'wait_ms_sum'}, {'wait_ms_count'}, 1},
+  {'wait_ms_avg', {'wait_ms_sum'}, {'wait_ms_count'}, 1},
+  {'abandon_wait_ms_avg', {'abandon_wait_ms_sum'}, {'abandon_wait_ms_count'}, 1},
+  {'handle_ms_avg', {'handle_ms_sum'}, {'handle_ms_count'}, 1},
+  {'first_reply_ms_avg', {'first_reply_ms_sum'}, {'first_reply_ms_count'}, 1},
+  {'resolution_ms_avg', {'resolution_ms_sum'}, {'resolution_ms_count'}, 1},
 }
+
+local function term_sum(terms, get)
+  local v = 0
+  for _, f in ipairs(terms) do
+    local name = f:gsub('^-', '')
+    local x = tonumber(get(name)) or 0
+    if f:sub(1, 1) == '-' then v = v - x else v = v + x end
+  end
+  return v
+end
+
+-- The value of ratio r from get(field), or nil when its denominator is not positive.
+local function ratio(r, get)
+  local den = term_sum(r[3], get)
+  if den <= 0 then return nil end
+  return string.format('%.6g', r[4] * term_sum(r[2], get) / den)
+end
 
 -- Recomputes the ratios whose inputs changed. vals: field -> value when the caller
 -- knows them all (a new key); otherwise they are read from the hash.
 local function derive(k, changed, vals)
   local set, del = {}, {}
   for _, r in ipairs(RATIOS) do
-    local names, touched = {r[3]}, changed[r[3]]
-    for _, f in ipairs(r[2]) do
-      local name = f:gsub('^-', '')
-      names[#names + 1] = name
-      touched = touched or changed[name]
+    local names, touched = {}, false
+    for _, list in ipairs({r[2], r[3]}) do
+      for _, f in ipairs(list) do
+        local name = f:gsub('^-', '')
+        names[#names + 1] = name
+        touched = touched or changed[name]
+      end
     end
     if touched then
-      local v
+      local got = {}
       if vals then
-        v = {}
-        for n, name in ipairs(names) do v[n] = vals[name] end
+        got = vals
       else
-        v = redis.call('HMGET', k, unpack(names))
+        local v = redis.call('HMGET', k, unpack(names))
+        for n, name in ipairs(names) do got[name] = v[n] end
       end
-      local den = tonumber(v[1]) or 0
-      if den == 0 then
-        del[#del + 1] = r[1]
-      else
-        local num = 0
-        for n, f in ipairs(r[2]) do
-          local x = tonumber(v[n + 1]) or 0
-          if f:sub(1, 1) == '-' then num = num - x else num = num + x end
-        end
+      local value = ratio(r, function(f) return got[f] end)
+      if value then
         set[#set + 1] = r[1]
-        set[#set + 1] = string.format('%.6g', r[4] * num / den)
+        set[#set + 1] = value
+      else
+        del[#del + 1] = r[1]
       end
     end
   end
   return set, del
+end
+
+-- The value a sketch bucket reports (sketch.h): exact below 128, else the middle of
+-- its 1/64-of-a-power-of-two range.
+local function bucket_value(idx)
+  if idx < 128 then return idx end
+  local e = 7 + math.floor((idx - 128) / 64)
+  local width = 2 ^ (e - 6)
+  return 2 ^ e + ((idx - 128) % 64) * width + width / 2
+end
+
+-- Percentiles of the durations in `durations` from sketch hash sk, appended to set.
+local QUANTILES = {{'_p50', 0.5}, {'_p90', 0.9}, {'_p99', 0.99}}
+local function percentiles(sk, durations, set)
+  local flat = redis.call('HGETALL', sk)
+  local by = {}
+  for j = 1, #flat, 2 do
+    local d, idx = flat[j]:match('^(.*):(%d+)$')
+    if d and durations[d] then
+      by[d] = by[d] or {}
+      table.insert(by[d], {tonumber(idx), tonumber(flat[j + 1])})
+    end
+  end
+  for d, bins in pairs(by) do
+    table.sort(bins, function(a, b) return a[1] < b[1] end)
+    local n = 0
+    for _, b in ipairs(bins) do n = n + b[2] end
+    for _, q in ipairs(QUANTILES) do
+      local rank, seen = math.floor(q[2] * (n - 1)), 0
+      for _, b in ipairs(bins) do
+        seen = seen + b[2]
+        if seen > rank then
+          set[#set + 1] = d .. q[1]
+          set[#set + 1] = string.format('%.0f', bucket_value(b[1]))
+          break
+        end
+      end
+    end
+  end
 end
 
 -- 3. totals
@@ -129,6 +204,19 @@ for _ = 1, NT do
     for j = 0, 2 * nf - 1 do set[#set + 1] = ARGV[i + j] end
   end
   i = i + 2 * nf
+  local sk, nb = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1])
+  i = i + 2
+  if nb > 0 then
+    local durations, sk_created = {}, redis.call('EXISTS', sk) == 0
+    for j = 0, nb - 1 do
+      local f = ARGV[i + 2 * j]
+      redis.call('HINCRBY', sk, f, ARGV[i + 2 * j + 1])
+      durations[f:match('^(.*):')] = true
+    end
+    i = i + 2 * nb
+    if sk_created and ttl > 0 then redis.call('EXPIRE', sk, ttl) end
+    percentiles(sk, durations, set)
+  end
   set[#set + 1] = 'updated_at'
   set[#set + 1] = now
   redis.call('HSET', k, unpack(set))
@@ -144,7 +232,70 @@ for _ = 1, NT do
   redis.call('PUBLISH', channel, k)
 end
 
--- 4. resume points and flush numbers
+-- 4. live hashes
+local LIVE_FIELDS = {'answered_in_sl', 'wait_ms_count', 'abandon_wait_ms_count',
+  'short_abandoned', 'abandoned', 'offered', 'wait_ms_sum', 'csat_positive',
+  'csat_responses'}
+local LIVE_RATIOS = {'service_level', 'asa_ms_avg', 'abandon_rate', 'csat'}
+local RATIO_BY_NAME = {}
+for _, r in ipairs(RATIOS) do RATIO_BY_NAME[r[1]] = r end
+
+-- Sums LIVE_FIELDS over the given rollup keys.
+local function sum_rollups(keys)
+  local sum = {}
+  for _, key in ipairs(keys) do
+    local v = redis.call('HMGET', key, unpack(LIVE_FIELDS))
+    for n, f in ipairs(LIVE_FIELDS) do sum[f] = (sum[f] or 0) + (tonumber(v[n]) or 0) end
+  end
+  return sum
+end
+
+local function live_ratios(sum, suffix, set, del)
+  for _, name in ipairs(LIVE_RATIOS) do
+    local value = ratio(RATIO_BY_NAME[name], function(f) return sum[f] end)
+    if value then
+      set[#set + 1] = name .. suffix
+      set[#set + 1] = value
+    else
+      del[#del + 1] = name .. suffix
+    end
+  end
+end
+
+local now_s = math.floor(now_event / 1000)
+local pane = now_s - now_s % 60
+local day = now_s - now_s % 86400
+local NL = tonumber(ARGV[i]); i = i + 1
+for _ = 1, NL do
+  local dims, dq, db, no = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  i = i + 4
+  local lk, ok = prefix .. ':live:' .. dims, prefix .. ':oldest:' .. dims
+  for j = 0, no - 1 do
+    local f, v = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
+    if v == '-' then redis.call('HDEL', ok, f) else redis.call('HSET', ok, f, v) end
+  end
+  i = i + 2 * no
+  redis.call('HINCRBY', lk, 'in_queue', dq)
+  redis.call('HINCRBY', lk, 'backlog', db)
+  local oldest
+  for _, v in ipairs(redis.call('HVALS', ok)) do
+    v = tonumber(v)
+    if not oldest or v < oldest then oldest = v end
+  end
+  local wait_s = oldest and math.max(0, math.floor((now_event - oldest) / 1000)) or 0
+  local panes = {}
+  for s = pane - 14 * 60, pane, 60 do
+    panes[#panes + 1] = prefix .. ':r:1m:' .. dims .. ':' .. s
+  end
+  local set, del = {'oldest_wait_s', wait_s, 'updated_at', now}, {}
+  live_ratios(sum_rollups(panes), '_15m', set, del)
+  live_ratios(sum_rollups({prefix .. ':r:1d:' .. dims .. ':' .. day}), '_today', set, del)
+  redis.call('HSET', lk, unpack(set))
+  if #del > 0 then redis.call('HDEL', lk, unpack(del)) end
+  redis.call('PUBLISH', channel, lk)
+end
+
+-- 5. resume points and flush numbers
 for _, part in ipairs(parts) do
   redis.call('HSET', meta, part.resume, part.value, part.seq, part.newseq)
 end

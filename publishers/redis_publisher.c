@@ -115,7 +115,23 @@ typedef struct {
     const char *dims; /* a partition's dims key: valid during the flush */
     int64_t start;
     sp_counters d;
+    sp_sketch dsk[SP_D__COUNT]; /* bucket count changes */
 } total_delta;
+
+/* The change of one dimension set's gauges in this flush, over all partitions. */
+typedef struct {
+    const char *dims;
+    int64_t d[SP_G__COUNT];
+    int refresh;            /* the live hash must be recomputed */
+    size_t oldest_first;    /* into oldest[]: this dims' per-partition oldest changes */
+    size_t noldest;
+} live_delta;
+
+typedef struct {
+    int32_t partition;
+    int64_t ts;             /* INT64_MAX: none waiting any more */
+    size_t next;            /* next of the same dims + 1, 0 = end */
+} oldest_change;
 
 struct sp_publisher {
     sp_publisher_conf conf;
@@ -126,6 +142,14 @@ struct sp_publisher {
     total_delta *totals;   /* the flush's deltas per (resolution, dims, window) ... */
     size_t ntotals, captotals;
     sp_strmap *total_index; /* ... found by that triple */
+    live_delta *lives;      /* the flush's live-hash changes per dims ... */
+    size_t nlives, caplives;
+    sp_strmap *live_index;  /* ... found by dims */
+    oldest_change *oldest;
+    size_t noldest, capoldest;
+    char *text;             /* scratch for a serialised sketch */
+    size_t textcap;
+    int64_t now_event_ms;   /* newest event time of the flush's partitions */
 };
 
 static int send_argv(sp_publisher *pub, argvb *a, int *pending)
@@ -171,8 +195,15 @@ void sp_publisher_destroy(sp_publisher *pub)
     argv_free(&pub->cmd);
     argv_free(&pub->keys);
     argv_free(&pub->args);
+    for (size_t i = 0; i < pub->ntotals; i++)
+        for (int d = 0; d < SP_D__COUNT; d++)
+            sp_sketch_free(&pub->totals[i].dsk[d]);
     free(pub->totals);
     sp_strmap_destroy(pub->total_index);
+    free(pub->lives);
+    sp_strmap_destroy(pub->live_index);
+    free(pub->oldest);
+    free(pub->text);
     free(pub->address);
     free(pub->prefix);
     free(pub);
@@ -273,10 +304,37 @@ static int nonzero_fields(const sp_counters *c)
     return n;
 }
 
+static int sketch_fields(const sp_cell *c)
+{
+    int n = 0;
+    for (int d = 0; d < SP_D__COUNT; d++)
+        n += c->sk[d].nb > 0;
+    return n;
+}
+
+static int sketch_delta_fields(const total_delta *t)
+{
+    int n = 0;
+    for (int d = 0; d < SP_D__COUNT; d++)
+        n += (int)t->dsk[d].nb;
+    return n;
+}
+
+static int add_sketch_delta(total_delta *t, const sp_cell *c)
+{
+    for (int d = 0; d < SP_D__COUNT; d++)
+        for (uint32_t i = 0; i < c->sk[d].nb; i++) {
+            const sp_sketch_bin *b = &c->sk[d].b[i];
+            if (b->n != b->pub && sp_sketch_add_bucket(&t->dsk[d], b->idx, b->n - b->pub) < 0)
+                return -1;
+        }
+    return 0;
+}
+
 /* Adds a cell's change to the total of (res, dims, window), summing over every cell and
  * partition of the flush. */
 static int add_delta(sp_publisher *pub, int res, const char *dims, int64_t start,
-                     const sp_counters *d)
+                     const sp_counters *d, const sp_cell *cell)
 {
     char key[SP_DIMS_MAX + 16];
     size_t dl = strlen(dims);
@@ -289,13 +347,83 @@ static int add_delta(sp_publisher *pub, int res, const char *dims, int64_t start
     if (sp_strmap_get(pub->total_index, key, dl + 9, &idx)) {
         for (int m = 0; m < SP_M__COUNT; m++)
             pub->totals[idx].d.v[m] += d->v[m];
-        return 0;
+        return add_sketch_delta(&pub->totals[idx], cell);
     }
     if (grow((void **)&pub->totals, &pub->captotals, pub->ntotals + 1, sizeof *pub->totals) < 0 ||
         sp_strmap_put(pub->total_index, key, dl + 9, (uint32_t)pub->ntotals) < 0)
         return -1;
-    pub->totals[pub->ntotals++] = (total_delta){res, dims, start, *d};
+    total_delta *t = &pub->totals[pub->ntotals++];
+    memset(t, 0, sizeof *t);
+    t->res = res;
+    t->dims = dims;
+    t->start = start;
+    t->d = *d;
+    return add_sketch_delta(t, cell);
+}
+
+/* The live-hash change of dims, created empty. */
+static live_delta *live_get(sp_publisher *pub, const char *dims)
+{
+    uint32_t idx;
+    size_t dl = strlen(dims);
+    if (sp_strmap_get(pub->live_index, dims, dl, &idx))
+        return &pub->lives[idx];
+    if (grow((void **)&pub->lives, &pub->caplives, pub->nlives + 1, sizeof *pub->lives) < 0 ||
+        sp_strmap_put(pub->live_index, dims, dl, (uint32_t)pub->nlives) < 0)
+        return NULL;
+    live_delta *l = &pub->lives[pub->nlives++];
+    memset(l, 0, sizeof *l);
+    l->dims = dims;
+    return l;
+}
+
+/* Wall boards show the dimension sets of queues and channels; agents have rollups. */
+static int has_live(const char *dims) { return strstr(dims, "agent=") == NULL; }
+
+/* One partition's gauge changes, and the dims whose live hash must be recomputed
+ * (changed gauges, or calls still waiting: their oldest wait grows). */
+static int add_gauges(sp_publisher *pub, const sp_flush_part *fp)
+{
+    size_t n;
+    sp_gauges *g = sp_partition_gauges(fp->p, &n);
+    for (size_t i = 0; g && i < n; i++) {
+        int changed = g[i].oldest_ts != g[i].oldest_pub;
+        for (int k = 0; k < SP_G__COUNT; k++)
+            changed |= g[i].v[k] != g[i].pub[k];
+        const char *dims = sp_partition_dims_key(fp->p, (uint32_t)i);
+        if ((!changed && g[i].v[SP_G_IN_QUEUE] == 0) || !has_live(dims))
+            continue;
+        live_delta *l = live_get(pub, dims);
+        if (!l)
+            return -1;
+        l->refresh = 1;
+        for (int k = 0; k < SP_G__COUNT; k++)
+            l->d[k] += g[i].v[k] - g[i].pub[k];
+        if (g[i].oldest_ts == g[i].oldest_pub)
+            continue;
+        if (grow((void **)&pub->oldest, &pub->capoldest, pub->noldest + 1,
+                 sizeof *pub->oldest) < 0)
+            return -1;
+        pub->oldest[pub->noldest] = (oldest_change){fp->partition, g[i].oldest_ts,
+                                                   l->noldest ? l->oldest_first + 1 : 0};
+        l->oldest_first = pub->noldest++;
+        l->noldest++;
+    }
     return 0;
+}
+
+/* Appends the serialised sketch of a cell as field "sk:<duration>:<dims>". */
+static void add_sketch_field(sp_publisher *pub, argvb *a, const sp_sketch *sk, sp_duration d,
+                             const char *dims)
+{
+    size_t need = sp_sketch_format(sk, NULL, 0);
+    if (grow((void **)&pub->text, &pub->textcap, need + 1, 1) < 0) {
+        a->failed = 1;
+        return;
+    }
+    sp_sketch_format(sk, pub->text, need + 1);
+    argv_addf(a, "sk:%s:%s", sp_duration_name(d), dims);
+    argv_addn(a, pub->text, need);
 }
 
 /* One partition: fence, resume point, and its changed windows as partial hashes
@@ -324,7 +452,7 @@ static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_
         argv_addi(a, w->start);
         int64_t nf = 0;
         for (size_t j = 0; j < w->ncells; j++)
-            nf += w->cells[j].dirty ? nonzero_fields(&w->cells[j].c) : 0;
+            nf += w->cells[j].dirty ? nonzero_fields(&w->cells[j].c) + sketch_fields(&w->cells[j]) : 0;
         argv_addi(a, nf);
         for (size_t j = 0; j < w->ncells; j++) {
             const sp_cell *c = &w->cells[j];
@@ -341,8 +469,11 @@ static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_
                 d.v[m] = c->c.v[m] - c->pub.v[m];
                 changed |= d.v[m] != 0;
             }
+            for (int dd = 0; dd < SP_D__COUNT; dd++)
+                if (c->sk[dd].nb)
+                    add_sketch_field(pub, a, &c->sk[dd], (sp_duration)dd, dims);
             for (int r = 0; changed && r < SP_NRES; r++)
-                if (add_delta(pub, r, dims, res_start(w->start, r), &d) < 0)
+                if (add_delta(pub, r, dims, res_start(w->start, r), &d, c) < 0)
                     return -1;
         }
     }
@@ -368,7 +499,56 @@ static void build_totals(sp_publisher *pub)
                 argv_add(a, sp_metric_name((sp_metric)m));
                 argv_addi(a, t->d.v[m]);
             }
+        argv_addf(k, "%s:sk:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
+        argv_addi(a, (int64_t)k->argc);
+        argv_addi(a, sketch_delta_fields(t));
+        for (int d = 0; d < SP_D__COUNT; d++)
+            for (uint32_t j = 0; j < t->dsk[d].nb; j++) {
+                argv_addf(a, "%s:%u", sp_duration_name((sp_duration)d), (unsigned)t->dsk[d].b[j].idx);
+                argv_addi(a, t->dsk[d].b[j].n);
+            }
     }
+}
+
+/* The live hashes to recompute: dims, gauge deltas, per-partition oldest changes. */
+static void build_lives(sp_publisher *pub, const char *topic)
+{
+    argvb *a = &pub->args;
+    int64_t n = 0;
+    for (size_t i = 0; i < pub->nlives; i++)
+        n += pub->lives[i].refresh;
+    argv_addi(a, n);
+    for (size_t i = 0; i < pub->nlives; i++) {
+        const live_delta *l = &pub->lives[i];
+        if (!l->refresh)
+            continue;
+        argv_add(a, l->dims);
+        argv_addi(a, l->d[SP_G_IN_QUEUE]);
+        argv_addi(a, l->d[SP_G_BACKLOG]);
+        argv_addi(a, (int64_t)l->noldest);
+        for (size_t j = l->oldest_first + 1, c = 0; j && c < l->noldest; c++) {
+            const oldest_change *o = &pub->oldest[j - 1];
+            argv_addf(a, "%s:%d", topic, o->partition);
+            if (o->ts == INT64_MAX)
+                argv_add(a, "-");
+            else
+                argv_addi(a, o->ts);
+            j = o->next;
+        }
+    }
+}
+
+static void reset_flush(sp_publisher *pub)
+{
+    for (size_t i = 0; i < pub->ntotals; i++)
+        for (int d = 0; d < SP_D__COUNT; d++)
+            sp_sketch_free(&pub->totals[i].dsk[d]);
+    pub->ntotals = pub->nlives = pub->noldest = 0;
+    pub->now_event_ms = INT64_MIN;
+    sp_strmap_destroy(pub->total_index);
+    sp_strmap_destroy(pub->live_index);
+    pub->total_index = sp_strmap_new(1024);
+    pub->live_index = sp_strmap_new(256);
 }
 
 /* EVALSHA sha numkeys KEYS... ARGV... for the whole flush. */
@@ -378,22 +558,35 @@ static int build_script(sp_publisher *pub, const char *topic, const sp_flush_par
     argvb *k = &pub->keys, *a = &pub->args, *cmd = &pub->cmd;
     argv_reset(k);
     argv_reset(a);
-    pub->ntotals = 0;
-    sp_strmap_destroy(pub->total_index);
-    if (!(pub->total_index = sp_strmap_new(1024)))
+    reset_flush(pub);
+    if (!pub->total_index || !pub->live_index)
         return -1;
     int64_t state_s = (pub->conf.lateness_ms + pub->conf.retention_ms) / 1000;
     int64_t partial_ttl = pub->conf.ttl_s[0] > 2 * state_s + 600 ? pub->conf.ttl_s[0]
                                                                  : 2 * state_s + 600;
+    for (int i = 0; i < n; i++)
+        if (sp_partition_max_ts(parts[i].p) > pub->now_event_ms)
+            pub->now_event_ms = sp_partition_max_ts(parts[i].p);
     argv_addf(k, "%s:meta", pub->prefix);
     argv_addi(a, now_ms());
     argv_addf(a, "%s:updates", pub->prefix);
     argv_addi(a, partial_ttl);
+    argv_add(a, pub->prefix);
+    argv_addi(a, pub->now_event_ms == INT64_MIN ? now_ms() : pub->now_event_ms);
     argv_addi(a, n);
     for (int i = 0; i < n; i++)
-        if (build_partition(pub, topic, &parts[i]) < 0)
+        if (build_partition(pub, topic, &parts[i]) < 0 || add_gauges(pub, &parts[i]) < 0)
             return -1;
+    for (size_t i = 0; i < pub->ntotals; i++) {
+        live_delta *l = pub->totals[i].res == 0 && has_live(pub->totals[i].dims)
+                            ? live_get(pub, pub->totals[i].dims) : NULL;
+        if (l)
+            l->refresh = 1;
+        else if (pub->totals[i].res == 0 && has_live(pub->totals[i].dims))
+            return -1;
+    }
     build_totals(pub);
+    build_lives(pub, topic);
     argv_reset(cmd);
     argv_add(cmd, "EVALSHA");
     argv_add(cmd, pub->sha);
@@ -433,10 +626,12 @@ static void add_case(const sp_case *k, void *arg)
     case_batch *b = arg;
     batch_begin(b, "HSET");
     argv_addf(b->a, "%016" PRIx64, k->key);
-    argv_addf(b->a, "%" PRId64 "\t%d\t%s\t%s\t%s", k->last_ts, k->channel,
-              sp_partition_name(b->p, SP_NAME_QUEUE, k->queue),
+    argv_addf(b->a,
+              "%" PRId64 "\t%d\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%u",
+              k->last_ts, k->channel, sp_partition_name(b->p, SP_NAME_QUEUE, k->queue),
               sp_partition_name(b->p, SP_NAME_TENANT, k->tenant),
-              sp_partition_name(b->p, SP_NAME_AGENT, k->agent));
+              sp_partition_name(b->p, SP_NAME_AGENT, k->agent), k->start_ts, k->t1, k->t2,
+              (unsigned)k->acw_ms, (unsigned)k->flags, (unsigned)k->replies);
     if (++b->n == 500)
         batch_flush(b);
 }
@@ -570,8 +765,19 @@ static redisReply *commandf(sp_publisher *pub, char *errstr, size_t errstr_size,
     return command(pub, errstr, errstr_size, argc, argv, len);
 }
 
+/* A field "sk:<duration>:<dims>" of a partial. */
+static int restore_sketch(sp_partition *p, int64_t start, char *name, const char *text)
+{
+    char *colon = strchr(name, ':');
+    if (!colon)
+        return 0;
+    *colon = '\0';
+    int d = sp_duration_parse(name);
+    return d < 0 ? 0 : sp_partition_restore_sketch(p, start, colon + 1, (sp_duration)d, text);
+}
+
 /* The partials of windows still within retention: one hash per window, fields
- * "<metric>:<dims>". */
+ * "<metric>:<dims>" and "sk:<duration>:<dims>". */
 static int restore_cells(sp_publisher *pub, const char *topic, int32_t partition,
                          sp_partition *p, char *errstr, size_t errstr_size)
 {
@@ -598,6 +804,12 @@ static int restore_cells(sp_publisher *pub, const char *topic, int32_t partition
             char *f = h->element[j]->str, *colon = strchr(f, ':');
             if (!colon)
                 continue;
+            if (strncmp(f, "sk:", 3) == 0) {
+                rc = restore_sketch(p, start, f + 3, h->element[j + 1]->str);
+                if (rc < 0)
+                    snprintf(errstr, errstr_size, "restoring partition %d: bad sketch %s", partition, f);
+                continue;
+            }
             *colon = '\0';
             int metric = sp_metric_parse(f);
             if (metric >= 0 &&
@@ -613,27 +825,39 @@ static int restore_cells(sp_publisher *pub, const char *topic, int32_t partition
     return rc;
 }
 
-/* One case as written by add_case: last_ts \t channel \t queue \t tenant \t agent. */
+/* One case as written by add_case: last_ts, channel, queue, tenant, agent, start_ts,
+ * t1, t2, acw_ms, flags, replies, tab-separated (the first five are enough: a value
+ * written before the correlation fields existed restores without them). */
 static int restore_one_case(sp_partition *p, const char *field, const char *value)
 {
-    char buf[512];
+    enum { NF = 11 };
+    char buf[768];
     snprintf(buf, sizeof buf, "%s", value);
-    char *parts[5] = {0};
+    char *f[NF] = {0};
     char *s = buf;
-    for (int i = 0; i < 5; i++) {
-        parts[i] = s;
-        char *tab = s ? strchr(s, '\t') : NULL;
+    int n = 0;
+    while (s && n < NF) {
+        f[n++] = s;
+        char *tab = strchr(s, '\t');
         if (tab)
             *tab = '\0';
         s = tab ? tab + 1 : NULL;
-        if (!parts[i])
-            return 0; /* malformed: skip */
     }
-    uint64_t key = strtoull(field, NULL, 16);
-    if (!key)
-        return 0;
-    return sp_partition_restore_case(p, key, strtoll(parts[0], NULL, 10), parts[2],
-                                     atoi(parts[1]), parts[3], parts[4]);
+    sp_case rec = {0};
+    rec.key = strtoull(field, NULL, 16);
+    if (n < 5 || !rec.key)
+        return 0; /* malformed: skip */
+    rec.last_ts = strtoll(f[0], NULL, 10);
+    rec.channel = (uint8_t)atoi(f[1]);
+    if (n == NF) {
+        rec.start_ts = strtoll(f[5], NULL, 10);
+        rec.t1 = strtoll(f[6], NULL, 10);
+        rec.t2 = strtoll(f[7], NULL, 10);
+        rec.acw_ms = (uint32_t)strtoul(f[8], NULL, 10);
+        rec.flags = (uint16_t)strtoul(f[9], NULL, 10);
+        rec.replies = (uint8_t)strtoul(f[10], NULL, 10);
+    }
+    return sp_partition_restore_case(p, &rec, f[2], f[3], f[4]);
 }
 
 static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition,

@@ -296,7 +296,7 @@ Test(generator, deterministic_for_a_seed)
 
 Test(cases, bounded_with_counted_eviction_oldest_first)
 {
-    sp_cases *c = sp_cases_new(2, 1000000);
+    sp_cases *c = sp_cases_new(2, 1000000, 500);
     uint64_t k1 = sp_case_key(1, "C1", 2), k2 = sp_case_key(1, "C2", 2), k3 = sp_case_key(0, "C1", 2);
     cr_expect_neq(k1, k3, "a call and a ticket with the same id are different cases");
     cr_assert(sp_cases_open(c, k1, 0) && sp_cases_open(c, k2, 10));
@@ -307,5 +307,38 @@ Test(cases, bounded_with_counted_eviction_oldest_first)
     cr_expect_not_null(sp_cases_find(c, k2));
     cr_expect_eq(sp_cases_expire(c, 1000015), 1, "k2 is older than the max age");
     cr_expect_eq(sp_cases_size(c), 1);
+    sp_cases_destroy(c);
+}
+
+static int dropped_count;
+static void count_drop(sp_case *k, void *arg)
+{
+    (void)k;
+    (void)arg;
+    dropped_count++;
+}
+
+Test(cases, ended_cases_leave_after_grace_and_their_slot_is_reused)
+{
+    sp_cases *c = sp_cases_new(3, 1000000, 500);
+    dropped_count = 0;
+    sp_cases_on_drop(c, count_drop, NULL);
+    uint64_t a = sp_case_key(0, "A", 1), b = sp_case_key(0, "B", 1), d = sp_case_key(0, "D", 1);
+    sp_case *ka = sp_cases_open(c, a, 0);
+    cr_assert(ka && sp_cases_open(c, b, 0) && sp_cases_open(c, d, 0));
+    sp_cases_find(c, b)->flags |= SP_CASE_ENDED;   /* the middle one ends */
+    cr_expect_eq(sp_cases_expire(c, 400), 0, "still within the grace period");
+    cr_expect_eq(sp_cases_expire(c, 600), 1, "ended and past the grace period");
+    cr_expect_eq(dropped_count, 1, "the owner is told before it leaves");
+    cr_expect_null(sp_cases_find(c, b));
+    cr_expect_not_null(sp_cases_find(c, a), "open cases stay");
+    /* the ring is 3 slots with a hole in the middle: a new case evicts the head */
+    cr_assert_not_null(sp_cases_open(c, sp_case_key(0, "E", 1), 700));
+    cr_expect_eq(sp_cases_evictions(c), 1);
+    cr_expect_null(sp_cases_find(c, a));
+    cr_assert_not_null(sp_cases_open(c, sp_case_key(0, "F", 1), 800), "the hole is reused");
+    cr_expect_eq(sp_cases_evictions(c), 1, "a hole at the head is not an eviction");
+    cr_expect_eq(sp_cases_size(c), 3);
+    cr_expect_not_null(sp_cases_find(c, d));
     sp_cases_destroy(c);
 }

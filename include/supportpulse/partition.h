@@ -30,9 +30,17 @@ typedef struct {
     size_t max_queues;         /* distinct queue values; more go to "other" */
     size_t max_agents;         /* distinct agent ids; more go to "other" */
     int64_t max_future_ms;     /* reject ts later than wall clock + this; 0 = no check */
+    int64_t case_grace_ms;     /* an ended case is kept this long for late events, surveys */
+    int64_t sl_ms;             /* service-level threshold (default for every queue) */
+    int64_t short_abandon_ms;  /* abandons sooner than this are short */
+    const char *sl_by_queue;   /* "queue=seconds,..." overrides; NULL or "" = none */
+    const char *short_abandon_by_queue;
 } sp_partition_conf;
 
 void sp_partition_conf_defaults(sp_partition_conf *c);
+/* Checks a "queue=seconds,..." list (queue names may not hold ',' or '='). 0, or -1
+ * with a message naming what is wrong. */
+int sp_queue_seconds_check(const char *spec, char *errstr, size_t errstr_size);
 
 typedef enum {
     SP_APPLY_OK,
@@ -45,7 +53,17 @@ typedef enum {
 typedef struct {
     uint64_t applied, duplicates, late, rejected;
     uint64_t overflow_queue, overflow_agent;
+    uint64_t late_durations; /* completed durations whose window had left retention */
 } sp_partition_stats;
+
+/* Gauges of one dimension set on this partition (live hash). */
+typedef enum { SP_G_IN_QUEUE, SP_G_BACKLOG, SP_G__COUNT } sp_gauge;
+typedef struct {
+    int64_t v[SP_G__COUNT];
+    int64_t pub[SP_G__COUNT]; /* what Redis has of this partition's share */
+    int64_t oldest_ts;        /* oldest offered time of a waiting call; INT64_MAX none */
+    int64_t oldest_pub;
+} sp_gauges;
 
 typedef struct sp_partition sp_partition;
 
@@ -65,10 +83,13 @@ const sp_partition_stats *sp_partition_get_stats(const sp_partition *p);
 sp_window_set *sp_partition_windows(sp_partition *p);
 sp_cases *sp_partition_cases(sp_partition *p);
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id);
+/* Gauges per dims id (n = number of dims ids), oldest_ts refreshed from the waiting
+ * calls. The array is valid until the next apply. */
+sp_gauges *sp_partition_gauges(sp_partition *p, size_t *n);
 typedef enum { SP_NAME_QUEUE, SP_NAME_AGENT, SP_NAME_TENANT } sp_name_kind;
 const char *sp_partition_name(const sp_partition *p, sp_name_kind kind, uint32_t id);
 
-/* After Redis has every dirty cell and case: mark them clean and drop what expired.
+/* After Redis has every dirty cell, case and gauge: mark them clean and drop what expired.
  * watermark_ms may be raised above the partition's own (an idle partition follows the
  * pipeline's watermark). */
 void sp_partition_published(sp_partition *p, int64_t watermark_ms);
@@ -76,9 +97,12 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms);
 /* Restore from Redis on assignment. 0 or -1 when out of memory. */
 int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
                                sp_metric metric, int64_t value);
-int sp_partition_restore_case(sp_partition *p, uint64_t key, int64_t last_ts,
-                              const char *queue, int channel, const char *tenant,
-                              const char *agent);
+int sp_partition_restore_sketch(sp_partition *p, int64_t start, const char *dims_key,
+                                sp_duration d, const char *text);
+/* A case as published; rec holds the record's fields (key, last_ts, timestamps, flags,
+ * channel, replies, acw_ms); its name ids are ignored and set from the strings. */
+int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *queue,
+                              const char *tenant, const char *agent);
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "supportpulse/metrics.h"
+#include "supportpulse/sketch.h"
 
 #define SP_WINDOW_S 60
 
@@ -25,6 +26,7 @@ typedef struct {
     uint8_t dirty;
     sp_counters c;      /* this partition's counts for the cell */
     sp_counters pub;    /* what Redis holds of them (the last published partial) */
+    sp_sketch sk[SP_D__COUNT]; /* durations; each bucket keeps its published count */
 } sp_cell;
 
 typedef struct {
@@ -46,14 +48,17 @@ void sp_window_set_free(sp_window_set *s);
 
 /* The window starting at start (creating it), or NULL when out of memory. */
 sp_window *sp_window_get(sp_window_set *s, int64_t start);
-/* The counters of dims_id in w, marked dirty (created zeroed), or NULL when out of memory. */
-sp_counters *sp_window_cell(sp_window *w, uint32_t dims_id);
+/* The cell of dims_id in w, marked dirty (created empty), or NULL when out of memory.
+ * The pointer is valid until the next call that adds a cell to w. */
+sp_cell *sp_window_cell(sp_window *w, uint32_t dims_id);
+/* Adds one duration: its sum, count and sketch. 0, or -1 when out of memory. */
+int sp_cell_add_duration(sp_cell *c, sp_duration d, int64_t ms);
 
 /* Drops every window whose end + retention_s <= watermark_s and that has no dirty cell.
  * Returns how many were dropped. */
 size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention_s);
 size_t sp_window_dirty_cells(const sp_window_set *s);
-/* After Redis has every dirty cell: pub = c, dirty = 0. */
+/* After Redis has every dirty cell: pub = c (counters and sketch buckets), dirty = 0. */
 void sp_window_mark_clean(sp_window_set *s);
 
 static inline int64_t sp_window_start_of(int64_t ts_ms)
