@@ -39,10 +39,11 @@ static void abandon_of(sp_case *k, const sp_thresholds *th, out *o)
     k->flags |= SP_CASE_ABN_DONE;
 }
 
+/* A call (tickets use t1/t2 for other things) answered and ended, handle not counted. */
 static int answered_and_ended(const sp_case *k)
 {
-    return has(k, SP_CASE_T1) && has(k, SP_CASE_T2) && !has(k, SP_CASE_ABANDONED) &&
-           !has(k, SP_CASE_HANDLED);
+    return has(k, SP_CASE_CALL) && has(k, SP_CASE_T1) && has(k, SP_CASE_T2) &&
+           !has(k, SP_CASE_ABANDONED) && !has(k, SP_CASE_HANDLED);
 }
 
 static void try_handle(sp_case *k, int64_t at_ms, out *o)

@@ -2,6 +2,7 @@
  * config.c - the option table and the four ways to set it (see config.h).
  */
 #include "supportpulse/config.h"
+#include "supportpulse/partition.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -50,6 +51,11 @@ static const option options[] = {
     {"redis_timeout_ms", I(redis_timeout_ms, 100, 600000), "5000", NULL, "Redis connect and command timeout"},
     {"max_backoff_ms", I(max_backoff_ms, 100, 600000), "30000", NULL, "longest wait between retries"},
     {"stats_s", I(stats_s, 0, DAY), "0", NULL, "print a summary line this often (0 = never)"},
+    {"sl_threshold_s", I(sl_threshold_s, 0, DAY), "20", NULL, "answered within this is in the service level"},
+    {"short_abandon_s", I(short_abandon_s, 0, DAY), "5", NULL, "abandoned sooner than this is a short abandon (left out of SL and abandon rate)"},
+    {"sl_by_queue", S(sl_by_queue), "", NULL, "per-queue service-level thresholds: queue=seconds,..."},
+    {"short_abandon_by_queue", S(short_abandon_by_queue), "", NULL, "per-queue short-abandon limits: queue=seconds,..."},
+    {"case_grace_s", I(case_grace_s, 0, 90 * DAY), "604800", NULL, "an ended ticket or call is remembered this long (late events, surveys)"},
     {"ttl_1m_s", I(ttl_s[0], 0, 3650 * DAY), "172800", NULL, "retention of 1m rollups (0 = keep)"},
     {"ttl_5m_s", I(ttl_s[1], 0, 3650 * DAY), "604800", NULL, "retention of 5m rollups"},
     {"ttl_15m_s", I(ttl_s[2], 0, 3650 * DAY), "3024000", NULL, "retention of 15m rollups"},
@@ -57,6 +63,14 @@ static const option options[] = {
     {"ttl_1d_s", I(ttl_s[4], 0, 3650 * DAY), "0", NULL, "retention of 1d rollups"},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
+
+/* Text options with a syntax of their own. */
+static int check_text(const option *o, const char *value, char *errstr, size_t errstr_size)
+{
+    if (strcmp(o->name, "sl_by_queue") == 0 || strcmp(o->name, "short_abandon_by_queue") == 0)
+        return sp_queue_seconds_check(value, errstr, errstr_size);
+    return 0;
+}
 
 static const option *find_option(const char *name)
 {
@@ -85,6 +99,11 @@ static int set_option(sp_config *c, const option *o, const char *value, char *er
                          o->choices);
                 return -1;
             }
+        }
+        char why[200];
+        if (check_text(o, value, why, sizeof why) < 0) {
+            snprintf(errstr, errstr_size, "%s: %s", o->name, why);
+            return -1;
         }
         char **slot = (char **)((char *)c + o->offset);
         char *copy = strdup(value);

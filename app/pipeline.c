@@ -386,6 +386,11 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     pc->max_queues = (size_t)cfg->max_queues;
     pc->max_agents = (size_t)cfg->max_agents;
     pc->max_future_ms = cfg->max_future_s * 1000;
+    pc->case_grace_ms = cfg->case_grace_s * 1000;
+    pc->sl_ms = cfg->sl_threshold_s * 1000;
+    pc->short_abandon_ms = cfg->short_abandon_s * 1000;
+    pc->sl_by_queue = cfg->sl_by_queue;
+    pc->short_abandon_by_queue = cfg->short_abandon_by_queue;
     sp_publisher_conf rc = {cfg->redis, cfg->prefix, {0}, (int)cfg->redis_timeout_ms,
                             (int)cfg->redis_timeout_ms, pc->lateness_ms, pc->retention_ms};
     memcpy(rc.ttl_s, cfg->ttl_s, sizeof rc.ttl_s);

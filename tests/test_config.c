@@ -88,3 +88,22 @@ Test(config, errors_name_the_field_and_range)
     expect_error(1, (char *[]){arg}, envp, path);
     unlink(path);
 }
+
+Test(config, per_queue_thresholds_are_checked)
+{
+    sp_config c;
+    char err[512];
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_eq(c.sl_threshold_s, 20, "the contact-center default: 80/20");
+    cr_expect_eq(c.short_abandon_s, 5);
+    cr_assert_eq(sp_config_set(&c, "sl-by-queue", "security=10,payments=30", err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_str_eq(c.sl_by_queue, "security=10,payments=30");
+    cr_expect_eq(sp_config_set(&c, "sl_by_queue", "security=ten", err, sizeof err), -1);
+    cr_expect(strstr(err, "sl_by_queue") && strstr(err, "queue=seconds"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "short_abandon_by_queue", "=3", err, sizeof err), -1);
+    cr_expect(strstr(err, "short_abandon_by_queue"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "sl_threshold_s", "-1", err, sizeof err), -1);
+    cr_expect(strstr(err, "sl_threshold_s") && strstr(err, "0..86400"), "%s", err);
+    sp_config_free(&c);
+}

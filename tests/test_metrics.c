@@ -310,6 +310,11 @@ Test(metrics, tickets_first_reply_resolution_reopen_one_touch)
     ev(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a8\"", TS(400), t3);
     ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,%s,\"queue\":\"refunds\",\"channel\":\"email\"", TS(340), t3);
     cr_expect_eq(cell(p, 6, "queue=refunds", SP_M_FIRST_REPLY_SUM), 60000, "in the reply's window");
+    /* long after the solves: tickets never get a handle time (that is a call's) */
+    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"later\",\"queue\":\"q\",\"channel\":\"email\"", TS(3000));
+    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"later2\",\"queue\":\"q\",\"channel\":\"email\"", TS(3100));
+    for (int m = 0; m < 60; m++)
+        cr_expect_eq(cell(p, m, "all", SP_M_HANDLE_COUNT), 0, "minute %d", m);
     sp_partition_destroy(p);
 }
 
