@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "supportpulse/decode_pool.h"
 #include "supportpulse/dlq.h"
 #include "supportpulse/kafka_consumer.h"
 #include "supportpulse/log.h"
@@ -39,12 +40,15 @@ struct sp_pipeline {
     sp_consumer *consumer;
     sp_dlq *dlq;
     sp_publisher *pub;
+    sp_decode_pool *pool;  /* NULL: messages are decoded on this thread */
     slot *slots;
     int nslots;
     atomic_int stop;
     sp_pipeline_stats stats;
     int64_t next_flush_mono, backoff_ms, next_stats_mono;
     uint64_t counted[4 + SP_REJ__COUNT]; /* what {p}:meta already has */
+    int fatal;                           /* a callback failed; the run loop returns it */
+    char fatal_err[512];
     int failing;                         /* last flush failed */
     sp_flush_part flush[SP_MAX_PARTITIONS]; /* scratch for one flush (not on the stack) */
     int32_t commit_parts[SP_MAX_PARTITIONS];
@@ -240,9 +244,21 @@ static void flush_succeeded(sp_pipeline *pl)
     pl->next_flush_mono = mono_ms() + pl->cfg->flush_ms;
 }
 
+static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size);
+
+/* Applies every message handed to the decode threads, so that each partition's state
+ * and next offset agree before a flush. A failure (out of memory) is kept for the run
+ * loop to report. */
+static void drain(sp_pipeline *pl)
+{
+    if (pl->pool && !pl->fatal && collect(pl, 1, pl->fatal_err, sizeof pl->fatal_err) < 0)
+        pl->fatal = 1;
+}
+
 static void try_flush(sp_pipeline *pl)
 {
     char err[512];
+    drain(pl);
     if (flush_all(pl, pl->failing ? 100 : 5000, err, sizeof err) < 0)
         flush_failed(pl, err);
     else
@@ -288,6 +304,7 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
 static void on_revoke(void *arg, const char *topic, int32_t partition)
 {
     sp_pipeline *pl = arg;
+    drain(pl); /* messages of this partition in flight are applied first */
     slot *s = slot_get(pl, partition, 0);
     if (!s || !s->st)
         return;
@@ -320,26 +337,21 @@ static int dead_letter(sp_pipeline *pl, const rd_kafka_message_t *m, sp_reject_r
     return sp_dlq_send(pl->dlq, m, sp_reject_reason_name(r), detail, errstr, errstr_size);
 }
 
-static int handle_message(sp_pipeline *pl, const rd_kafka_message_t *m, char *errstr,
-                          size_t errstr_size)
+/* Applies one decoded (decode_rc 0) or rejected message to its partition. */
+static int handle_decoded(sp_pipeline *pl, const rd_kafka_message_t *m, int decode_rc,
+                          const sp_event *ev, sp_reject_reason reason, const char *why,
+                          char *errstr, size_t errstr_size)
 {
-    if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            sp_warn("kafka: %s", rd_kafka_message_errstr(m));
-        return 0;
-    }
     slot *s = slot_get(pl, m->partition, 0);
     if (!s || !s->st || !s->restored)
         return 0; /* not ours (any more): its owner consumes it */
     atomic_fetch_add(&pl->stats.consumed, 1);
-    sp_event ev;
-    sp_reject_reason reason;
     char detail[256];
     int rc = 0;
-    if (sp_event_decode(m->payload, m->len, &ev, &reason, detail, sizeof detail) < 0) {
-        rc = dead_letter(pl, m, reason, detail, errstr, errstr_size);
+    if (decode_rc < 0) {
+        rc = dead_letter(pl, m, reason, why, errstr, errstr_size);
     } else {
-        switch (sp_partition_apply(s->st, &ev, wall_ms(), &reason, detail, sizeof detail)) {
+        switch (sp_partition_apply(s->st, ev, wall_ms(), &reason, detail, sizeof detail)) {
         case SP_APPLY_OK: atomic_fetch_add(&pl->stats.applied, 1); break;
         case SP_APPLY_DUPLICATE: atomic_fetch_add(&pl->stats.duplicates, 1); break;
         case SP_APPLY_LATE:
@@ -358,6 +370,63 @@ static int handle_message(sp_pipeline *pl, const rd_kafka_message_t *m, char *er
         s->last_event_mono = mono_ms();
     }
     return rc;
+}
+
+/* A message on this thread: errors are logged, values decoded and applied. */
+static int handle_message(sp_pipeline *pl, const rd_kafka_message_t *m, char *errstr,
+                          size_t errstr_size)
+{
+    sp_event ev;
+    sp_reject_reason reason = SP_REJ_NONE;
+    char detail[256];
+    int rc = sp_event_decode(m->payload, m->len, &ev, &reason, detail, sizeof detail);
+    return handle_decoded(pl, m, rc, &ev, reason, detail, errstr, errstr_size);
+}
+
+/* Applies the decoded jobs at the head of the pool, in submission order: all of them
+ * (waiting for the workers) when drain is set, else those already decoded. The
+ * messages are destroyed here. 0, or -1 with errstr (out of memory). */
+static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size)
+{
+    sp_decode_job *j;
+    int rc = 0;
+    while (pl->pool && (j = sp_decode_pool_peek(pl->pool, drain)) != NULL) {
+        rd_kafka_message_t *m = j->opaque;
+        if (rc == 0)
+            rc = handle_decoded(pl, m, j->rc, &j->ev, j->reason, j->detail, errstr, errstr_size);
+        rd_kafka_message_destroy(m);
+        sp_decode_pool_release(pl->pool);
+    }
+    return rc;
+}
+
+/* Takes ownership of m. */
+static int consume(sp_pipeline *pl, rd_kafka_message_t *m, char *errstr, size_t errstr_size)
+{
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            sp_warn("kafka: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    if (!pl->pool) {
+        int rc = handle_message(pl, m, errstr, errstr_size);
+        rd_kafka_message_destroy(m);
+        return rc;
+    }
+    while (sp_decode_pool_submit(pl->pool, m->payload, m->len, m) < 0) {
+        sp_decode_job *j = sp_decode_pool_peek(pl->pool, 1); /* ring full: apply one */
+        rd_kafka_message_t *done = j->opaque;
+        int rc = handle_decoded(pl, done, j->rc, &j->ev, j->reason, j->detail, errstr,
+                                errstr_size);
+        rd_kafka_message_destroy(done);
+        sp_decode_pool_release(pl->pool);
+        if (rc < 0) {
+            rd_kafka_message_destroy(m);
+            return -1;
+        }
+    }
+    return collect(pl, 0, errstr, errstr_size);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------- */
@@ -394,7 +463,9 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     sp_publisher_conf rc = {cfg->redis, cfg->prefix, {0}, (int)cfg->redis_timeout_ms,
                             (int)cfg->redis_timeout_ms, pc->lateness_ms, pc->retention_ms};
     memcpy(rc.ttl_s, cfg->ttl_s, sizeof rc.ttl_s);
-    if (!(pl->pub = sp_publisher_new(&rc, errstr, errstr_size)) ||
+    if ((cfg->decode_threads > 0 &&
+         !(pl->pool = sp_decode_pool_new((int)cfg->decode_threads, 1024, errstr, errstr_size))) ||
+        !(pl->pub = sp_publisher_new(&rc, errstr, errstr_size)) ||
         !(pl->dlq = sp_dlq_new(cfg->bootstrap, cfg->dlq_topic, cfg->kafka_key, cfg->kafka_val,
                                cfg->nkafka, errstr, errstr_size)))
         goto fail;
@@ -413,6 +484,12 @@ void sp_pipeline_destroy(sp_pipeline *pl)
     if (!pl)
         return;
     sp_consumer_destroy(pl->consumer); /* revokes: on_revoke flushes what is left */
+    sp_decode_job *j;
+    while (pl->pool && (j = sp_decode_pool_peek(pl->pool, 1)) != NULL) {
+        rd_kafka_message_destroy(j->opaque); /* not applied: consumed again later */
+        sp_decode_pool_release(pl->pool);
+    }
+    sp_decode_pool_destroy(pl->pool);
     sp_dlq_destroy(pl->dlq);
     sp_publisher_destroy(pl->pub);
     for (int i = 0; i < pl->nslots; i++)
@@ -470,12 +547,14 @@ int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
     pl->next_flush_mono = mono_ms() + pl->cfg->flush_ms;
     pl->next_stats_mono = mono_ms() + pl->cfg->stats_s * 1000;
     while (!atomic_load(&pl->stop)) {
-        rd_kafka_message_t *m = sp_consumer_poll(pl->consumer, 50);
-        if (m) {
-            int rc = handle_message(pl, m, errstr, errstr_size);
-            rd_kafka_message_destroy(m);
-            if (rc < 0)
-                return -1;
+        int pending = pl->pool && sp_decode_pool_pending(pl->pool) > 0;
+        rd_kafka_message_t *m = sp_consumer_poll(pl->consumer, pending ? 0 : 50);
+        if ((m && consume(pl, m, errstr, errstr_size) < 0) ||
+            (!m && pending && collect(pl, 1, errstr, errstr_size) < 0)) /* nothing new: wait */
+            return -1;
+        if (pl->fatal) {
+            snprintf(errstr, errstr_size, "%s", pl->fatal_err);
+            return -1;
         }
         int64_t now = mono_ms();
         int full = ++since_check >= 1000 && !pl->failing &&
@@ -491,6 +570,7 @@ int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
     }
     sp_info("stopping: flushing the last events");
     char err[512];
+    drain(pl);
     if (final_flush(pl, err, sizeof err) < 0)
         return 0; /* not fatal: nothing was committed past what Redis holds */
     int n = 0;

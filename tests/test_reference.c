@@ -306,12 +306,14 @@ static void compare_ratio(const char *key, const char *name, double num, double 
           name, got, want);
 }
 
+static const char *prefix = "sp";
+
 static size_t compare_cell(const char *tkey, ref_cell *c)
 {
     char key[SP_DIMS_MAX + 80], res[8], dims[SP_DIMS_MAX];
     long long start;
     cr_assert_eq(sscanf(tkey, "%7[^|]|%lld|%[^\n]", res, &start, dims), 3);
-    snprintf(key, sizeof key, "sp:r:%s:%s:%lld", res, dims, start);
+    snprintf(key, sizeof key, "%s:r:%s:%s:%lld", prefix, res, dims, start);
     size_t checked = 0;
     int present;
     for (size_t i = 0; i < sizeof COUNTED / sizeof *COUNTED; i++, checked++) {
@@ -333,7 +335,7 @@ static size_t compare_cell(const char *tkey, ref_cell *c)
         snprintf(f, sizeof f, "%s_avg", dn);
         compare_ratio(key, f, (double)c->count[SP_M_DUR_SUM(d)], (double)c->count[SP_M_DUR_COUNT(d)]);
         size_t n = c->nvalues[d];
-        if (n)
+        if (n) /* sorted once; idempotent */
             qsort(c->values[d], n, sizeof *c->values[d], cmp64);
         static const double qs[3] = {0.5, 0.9, 0.99};
         static const char *const qn[3] = {"_p50", "_p90", "_p99"};
@@ -360,17 +362,19 @@ static size_t compare_cell(const char *tkey, ref_cell *c)
 
 static void compare_live(void)
 {
+    char lk[64];
+    snprintf(lk, sizeof lk, "%s:live:all", prefix);
     int64_t waiting = 0, open = 0;
     for (size_t i = 0; i < calls.n; i++)
         waiting += ((ref_call *)calls.rec)[i].waiting;
     for (size_t i = 0; i < tickets.n; i++)
         open += ((ref_ticket *)tickets.rec)[i].open;
-    cr_expect_eq(sp_hget_ll(&env, "sp:live:all", "in_queue", -1), waiting);
-    cr_expect_eq(sp_hget_ll(&env, "sp:live:all", "backlog", -1), open);
+    cr_expect_eq(sp_hget_ll(&env, lk, "in_queue", -1), waiting, "%s", lk);
+    cr_expect_eq(sp_hget_ll(&env, lk, "backlog", -1), open, "%s", lk);
     cr_expect_gt(open, 0, "the stream ends with open tickets");
     char buf[64];
-    cr_expect(sp_hget_str(&env, "sp:live:all", "service_level_15m", buf, sizeof buf));
-    cr_expect(sp_hget_str(&env, "sp:live:all", "updated_at", buf, sizeof buf));
+    cr_expect(sp_hget_str(&env, lk, "service_level_15m", buf, sizeof buf), "%s", lk);
+    cr_expect(sp_hget_str(&env, lk, "updated_at", buf, sizeof buf), "%s", lk);
 }
 
 Test(reference, generated_stream_matches_a_straightforward_computation, .fini = teardown,
@@ -417,30 +421,40 @@ Test(reference, generated_stream_matches_a_straightforward_computation, .fini = 
     }
     sp_produce(&env, "ref", kp, vp, NMSG);
 
-    sp_config cfg;
-    sp_env_config(&env, &cfg, "ref", "reference-test");
-    sp_runner r;
-    sp_runner_start(&r, &cfg);
-    cr_assert(sp_runner_wait(&r, NMSG, 120));
-    sp_runner_stop(&r);
-    sp_config_free(&cfg);
+    /* decoded on the pipeline thread, and by two decode threads: the same numbers */
+    static const char *const threads[2] = {"0", "2"}, *const prefixes[2] = {"t0", "t2"};
+    for (int run = 0; run < 2; run++) {
+        sp_config cfg;
+        char group[32];
+        snprintf(group, sizeof group, "reference-%s", prefixes[run]);
+        sp_env_config(&env, &cfg, "ref", group);
+        cr_assert_eq(sp_config_set(&cfg, "prefix", prefixes[run], err, sizeof err), 0);
+        cr_assert_eq(sp_config_set(&cfg, "decode_threads", threads[run], err, sizeof err), 0);
+        sp_runner r;
+        sp_runner_start(&r, &cfg);
+        cr_assert(sp_runner_wait(&r, NMSG, 120));
+        sp_runner_stop(&r);
+        sp_config_free(&cfg);
 
-    /* Handle times whose wrap-up never came are counted 10 minutes (of the partition's
-     * event time) after the call ended: leave the stream's last 15 minutes out. */
-    int64_t cutoff = last_ts / 1000 - 15 * 60;
-    size_t compared = 0, windows = 0;
-    for (size_t i = 0; i < cells.n; i++) {
-        long long start;
-        char res[8];
-        sscanf(cells.key[i], "%7[^|]|%lld", res, &start);
-        if (start + (strcmp(res, "1m") == 0 ? 60 : 3600) > cutoff)
-            continue;
-        compared += compare_cell(cells.key[i], (ref_cell *)cells.rec + i);
-        windows++;
+        /* Handle times whose wrap-up never came are counted 10 minutes (of the
+         * partition's event time) after the call ended: leave the last 15 minutes out. */
+        prefix = prefixes[run];
+        failures = 0;
+        int64_t cutoff = last_ts / 1000 - 15 * 60;
+        size_t compared = 0, windows = 0;
+        for (size_t i = 0; i < cells.n; i++) {
+            long long start;
+            char res[8];
+            sscanf(cells.key[i], "%7[^|]|%lld", res, &start);
+            if (start + (strcmp(res, "1m") == 0 ? 60 : 3600) > cutoff)
+                continue;
+            compared += compare_cell(cells.key[i], (ref_cell *)cells.rec + i);
+            windows++;
+        }
+        cr_expect_eq(failures, 0, "%s: %zu of %zu fields differ", prefix, failures, compared);
+        cr_expect_gt(windows, 200, "compared %zu rollups", windows);
+        compare_live();
     }
-    cr_expect_eq(failures, 0, "%zu of %zu fields differ", failures, compared);
-    cr_expect_gt(windows, 200, "compared %zu rollups", windows);
-    compare_live();
     for (size_t i = 0; i < cells.n; i++)
         for (int d = 0; d < SP_D__COUNT; d++)
             free(((ref_cell *)cells.rec)[i].values[d]);
