@@ -3,7 +3,15 @@
  *
  *   spbench decode [--events N] [--runs R]
  *       in memory, on one generated corpus, interleaved runs, medians:
- *       bare json_loadb | sp_event_decode | decode + windows (4 partitions)
+ *       bare json_loadb | sp_event_decode | decode + the full metric set (4
+ *       partitions: counts, correlation, sketches, gauges) on one thread | the same
+ *       with 1 and 2 decode threads (decode_pool.h) feeding the applying thread
+ *   spbench sketch [--runs R]
+ *       ns per sketch insert: the bucket index alone, and index + sparse insert into
+ *       1-minute cells of 1,000 values (what the windows do)
+ *   spbench cases
+ *       memory per open case: 100,000 waiting calls in a case store, and in a partition
+ *       (case store, index, waiting list, dedup of their event ids), from the RSS
  *   spbench e2e [--events N] [--runs R] [--partitions P]
  *       the same corpus produced into an embedded mock cluster (lz4), then read by
  *       a bare librdkafka consumer | the full pipeline into a private redis-server
@@ -23,6 +31,8 @@
 #include <stdatomic.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "supportpulse/cases.h"
 #include "supportpulse/config.h"
+#include "supportpulse/decode_pool.h"
 #include "supportpulse/gen_kafka.h"
 #include "supportpulse/generator.h"
 #include "supportpulse/hashmap.h"
@@ -181,6 +193,50 @@ static double run_windows(const corpus *c)
     return dt;
 }
 
+/* Decoding on `threads` decode threads, applying on this one (as the pipeline does). */
+static double run_pool(const corpus *c, int threads)
+{
+    sp_partition_conf pc;
+    sp_partition_conf_defaults(&pc);
+    pc.max_future_ms = 0;
+    char err[256];
+    sp_partition *p[NPART];
+    for (int i = 0; i < NPART; i++)
+        if (!(p[i] = sp_partition_new(&pc, err, sizeof err)))
+            die(err);
+    sp_decode_pool *pool = sp_decode_pool_new(threads, 1024, err, sizeof err);
+    if (!pool)
+        die(err);
+    double t0 = now_s();
+    size_t applied = 0, next = 0, done = 0;
+    while (done < c->n) {
+        while (next < c->n &&
+               sp_decode_pool_submit(pool, c->val[next], c->vlen[next], (void *)(uintptr_t)next) == 0)
+            next++;
+        sp_decode_job *j;
+        while ((j = sp_decode_pool_peek(pool, next == c->n || sp_decode_pool_pending(pool) >= 1024))) {
+            size_t i = (size_t)(uintptr_t)j->opaque;
+            sp_reject_reason r;
+            if (j->rc == 0) {
+                sp_partition *part = p[sp_hash_bytes(c->key[i], c->klen[i]) % NPART];
+                applied += sp_partition_apply(part, &j->ev, 0, &r, err, sizeof err) == SP_APPLY_OK;
+            }
+            if ((i & 8191) == 0)
+                for (int k = 0; k < NPART; k++)
+                    sp_partition_published(p[k], INT64_MIN);
+            sp_decode_pool_release(pool);
+            done++;
+        }
+    }
+    double dt = now_s() - t0;
+    sp_decode_pool_destroy(pool);
+    for (int i = 0; i < NPART; i++)
+        sp_partition_destroy(p[i]);
+    if (applied == 0)
+        die("nothing applied");
+    return dt;
+}
+
 static void report(const char *name, const corpus *c, double t, double base)
 {
     printf("  %-26s %10.0f events/s %8.1f MB/s   %.3fx json_loadb\n", name, c->n / t,
@@ -190,17 +246,23 @@ static void report(const char *name, const corpus *c, double t, double base)
 static int bench_decode(size_t n, int runs)
 {
     corpus c = make_corpus(n, 60000, PEAK_START_MS, 0);
-    double tj[64], td[64], tw[64];
-    for (int r = 0; r < runs; r++) { /* interleaved: the machine's noise hits all three */
+    double tj[64], td[64], tw[64], t1[64], t2[64];
+    for (int r = 0; r < runs; r++) { /* interleaved: the machine's noise hits all of them */
         tj[r] = run_jansson(&c);
         td[r] = run_decode(&c);
         tw[r] = run_windows(&c);
+        t1[r] = run_pool(&c, 1);
+        t2[r] = run_pool(&c, 2);
     }
     double j = median(tj, runs), d = median(td, runs), w = median(tw, runs);
+    double p1 = median(t1, runs), p2 = median(t2, runs);
     printf("decode: %zu events, %.1f MB, median of %d runs\n", c.n, c.bytes / 1e6, runs);
     report("bare json_loadb", &c, j, j);
     report("decode", &c, d, j);
-    report("decode + windows", &c, w, j);
+    report("decode + full metrics", &c, w, j);
+    report("  1 decode thread", &c, p1, j);
+    report("  2 decode threads", &c, p2, j);
+    printf("  2 decode threads / one thread: %.2fx; / 1 decode thread: %.2fx\n", w / p2, p1 / p2);
     return 0;
 }
 
@@ -446,10 +508,116 @@ static int bench_redis(int hours)
     return 0;
 }
 
+/* ---- sketch and case memory --------------------------------------------------------- */
+
+static int bench_sketch(int runs)
+{
+    enum { N = 4000000, CELL = 1000 };
+    int64_t *v = malloc(N * sizeof *v);
+    if (!v)
+        die("out of memory");
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < N; i++) { /* log-uniform 100 ms .. 2 h: waits to handle times */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v[i] = (int64_t)(100.0 * pow(72000.0, (double)(x >> 11) / 9007199254740992.0));
+    }
+    double ti[64], ts[64];
+    volatile unsigned sink = 0;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now_s();
+        unsigned acc = 0;
+        for (size_t i = 0; i < N; i++)
+            acc += sp_sketch_index(v[i]);
+        ti[r] = (now_s() - t0) / N * 1e9;
+        sink += acc;
+        t0 = now_s();
+        for (size_t i = 0; i < N; i += CELL) {
+            sp_sketch s;
+            sp_sketch_init(&s);
+            for (size_t k = i; k < i + CELL; k++)
+                if (sp_sketch_add(&s, v[k]) < 0)
+                    die("out of memory");
+            sink += s.nb;
+            sp_sketch_free(&s);
+        }
+        ts[r] = (now_s() - t0) / N * 1e9;
+    }
+    printf("sketch: %d values, log-uniform 100 ms..2 h, median of %d runs\n", N, runs);
+    printf("  bucket index                %6.2f ns/op\n", median(ti, runs));
+    printf("  insert into 1,000-value cells %6.2f ns/op (index, binary search, count)\n",
+           median(ts, runs));
+    free(v);
+    return (int)(sink & 0);
+}
+
+static long rss_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        die("cannot read /proc/self/statm");
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int bench_cases(void)
+{
+    enum { N = 100000 };
+    long before = rss_bytes();
+    sp_cases *c = sp_cases_new(N, 7LL * 86400000, 7LL * 86400000);
+    if (!c)
+        die("out of memory");
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        int len = snprintf(id, sizeof id, "CALL-%08d", i);
+        sp_case *k = sp_cases_open(c, sp_case_key(1, id, (size_t)len), 1000 + i);
+        if (!k)
+            die("out of memory");
+        k->flags = SP_CASE_CALL | SP_CASE_STARTED | SP_CASE_WAITING;
+        k->start_ts = 1000 + i;
+    }
+    long store = rss_bytes() - before;
+    sp_cases_destroy(c);
+
+    sp_partition_conf pc;
+    sp_partition_conf_defaults(&pc);
+    pc.max_future_ms = 0;
+    pc.max_cases = N;
+    char err[256];
+    before = rss_bytes();
+    sp_partition *p = sp_partition_new(&pc, err, sizeof err);
+    if (!p)
+        die(err);
+    for (int i = 0; i < N; i++) {
+        sp_event ev = {.type = SP_EV_CALL_OFFERED, .ts_ms = 1763974800000LL + i * 10,
+                       .channel = SP_CH_PHONE, .score = -1, .acw_ms = -1, .hold_ms = -1,
+                       .ivr_ms = -1, .case_is_call = 1};
+        snprintf(ev.id, sizeof ev.id, "ev-%08d", i);
+        snprintf(ev.case_id, sizeof ev.case_id, "CALL-%08d", i);
+        snprintf(ev.queue, sizeof ev.queue, "%s", i % 2 ? "payments" : "security");
+        snprintf(ev.tenant, sizeof ev.tenant, "default");
+        sp_reject_reason r;
+        if (sp_partition_apply(p, &ev, 0, &r, err, sizeof err) != SP_APPLY_OK)
+            die(err);
+    }
+    long part = rss_bytes() - before;
+    size_t ng;
+    sp_gauges *g = sp_partition_gauges(p, &ng);
+    printf("cases: %d calls waiting (in_queue gauge of 'all' = %lld)\n", N,
+           g && ng ? (long long)g[0].v[SP_G_IN_QUEUE] : -1LL);
+    printf("  case store (record + index)          %6.1f bytes per open case\n", (double)store / N);
+    printf("  partition (store, waiting list, the window cells of 1,000 minutes,\n"
+           "  dedup of the 100,000 event ids)      %6.1f bytes per open case\n", (double)part / N);
+    sp_partition_destroy(p);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: spbench decode|e2e|redis [--events N] [--runs R] "
+        fprintf(stderr, "usage: spbench decode|e2e|redis|sketch|cases [--events N] [--runs R] "
                         "[--partitions P] [--hours H]\n");
         return 2;
     }
@@ -475,6 +643,10 @@ int main(int argc, char **argv)
         return bench_e2e(n, runs, partitions);
     if (strcmp(argv[1], "redis") == 0)
         return bench_redis(hours);
+    if (strcmp(argv[1], "sketch") == 0)
+        return bench_sketch(runs);
+    if (strcmp(argv[1], "cases") == 0)
+        return bench_cases();
     die("unknown benchmark");
     return 2;
 }
