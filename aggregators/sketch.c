@@ -1,7 +1,7 @@
 /*
- * sketch.c - see sketch.h for the bucket layout and its error bound. A 1-minute cell
- * rarely holds more than a few dozen distinct buckets, so a sorted array with binary
- * search beats a hash here; the newest bucket is checked first.
+ * sketch.c - see sketch.h for the bucket layout and its error bound. Up to 8 buckets
+ * are found by a linear scan; past that through a table of twice the array's capacity
+ * (load <= 1/2, linear probing), rebuilt when the array grows or is sorted.
  */
 #include "supportpulse/sketch.h"
 
@@ -25,42 +25,87 @@ void sp_sketch_init(sp_sketch *s) { memset(s, 0, sizeof *s); }
 void sp_sketch_free(sp_sketch *s)
 {
     free(s->b);
+    free(s->slot);
     memset(s, 0, sizeof *s);
 }
 
-/* Index of the first bin with idx >= want. */
-static uint32_t lower_bound(const sp_sketch *s, uint16_t want)
+#define LINEAR_MAX 8
+
+static uint32_t slot_of(const sp_sketch *s, uint16_t idx)
 {
-    uint32_t lo = 0, hi = s->nb;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (s->b[mid].idx < want)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    uint32_t mask = 2 * s->cap - 1;
+    uint32_t h = ((uint32_t)idx * 2654435761u) & mask;
+    while (s->slot[h] && s->b[s->slot[h] - 1].idx != idx)
+        h = (h + 1) & mask;
+    return h;
+}
+
+/* (Re)builds the table for the current capacity. -1 when out of memory. */
+static int rebuild(sp_sketch *s)
+{
+    uint16_t *t = calloc(2 * (size_t)s->cap, sizeof *t);
+    if (!t)
+        return -1;
+    free(s->slot);
+    s->slot = t;
+    for (uint32_t i = 0; i < s->nb; i++)
+        s->slot[slot_of(s, s->b[i].idx)] = (uint16_t)(i + 1);
+    return 0;
+}
+
+static int grow(sp_sketch *s)
+{
+    uint32_t ncap = s->cap ? s->cap * 2 : LINEAR_MAX;
+    sp_sketch_bin *nb = realloc(s->b, ncap * sizeof *nb);
+    if (!nb)
+        return -1;
+    s->b = nb;
+    s->cap = ncap;
+    return ncap > LINEAR_MAX ? rebuild(s) : 0;
 }
 
 int sp_sketch_add_bucket(sp_sketch *s, uint16_t idx, uint32_t n)
 {
-    uint32_t i = lower_bound(s, idx);
-    if (i < s->nb && s->b[i].idx == idx) {
-        s->b[i].n += n;
-        return 0;
+    if (!s->slot) {
+        for (uint32_t i = 0; i < s->nb; i++)
+            if (s->b[i].idx == idx) {
+                s->b[i].n += n;
+                return 0;
+            }
+    } else {
+        uint32_t h = slot_of(s, idx);
+        if (s->slot[h]) {
+            s->b[s->slot[h] - 1].n += n;
+            return 0;
+        }
     }
-    if (s->nb == s->cap) {
-        uint32_t ncap = s->cap ? s->cap * 2 : 8;
-        sp_sketch_bin *nb = realloc(s->b, ncap * sizeof *nb);
-        if (!nb)
-            return -1;
-        s->b = nb;
-        s->cap = ncap;
-    }
-    memmove(&s->b[i + 1], &s->b[i], (s->nb - i) * sizeof *s->b);
-    s->b[i] = (sp_sketch_bin){n, 0, idx};
-    s->nb++;
+    if (s->nb == s->cap && grow(s) < 0)
+        return -1;
+    s->b[s->nb++] = (sp_sketch_bin){n, 0, idx};
+    if (s->slot)
+        s->slot[slot_of(s, idx)] = (uint16_t)s->nb;
     return 0;
+}
+
+static int cmp_bin(const void *a, const void *b)
+{
+    const sp_sketch_bin *x = a, *y = b;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+void sp_sketch_sort(sp_sketch *s)
+{
+    int sorted = 1;
+    for (uint32_t i = 1; i < s->nb && sorted; i++)
+        sorted = s->b[i - 1].idx < s->b[i].idx;
+    if (sorted)
+        return;
+    qsort(s->b, s->nb, sizeof *s->b, cmp_bin);
+    if (s->slot) {
+        memset(s->slot, 0, 2 * (size_t)s->cap * sizeof *s->slot);
+        for (uint32_t i = 0; i < s->nb; i++)
+            s->slot[slot_of(s, s->b[i].idx)] = (uint16_t)(i + 1);
+    }
 }
 
 int sp_sketch_merge(sp_sketch *dst, const sp_sketch *src)
@@ -79,8 +124,9 @@ uint64_t sp_sketch_count(const sp_sketch *s)
     return n;
 }
 
-int64_t sp_sketch_quantile(const sp_sketch *s, double q)
+int64_t sp_sketch_quantile(sp_sketch *s, double q)
 {
+    sp_sketch_sort(s);
     uint64_t n = sp_sketch_count(s);
     if (n == 0)
         return -1;
@@ -103,19 +149,22 @@ void sp_sketch_mark_clean(sp_sketch *s)
         s->b[i].pub = s->b[i].n;
 }
 
-size_t sp_sketch_format(const sp_sketch *s, char *buf, size_t size)
+size_t sp_sketch_format(sp_sketch *s, char *buf, size_t size)
 {
-    size_t len = 0;
+    sp_sketch_sort(s);
+    size_t len = 0, written = 0; /* written: whole buckets that fit */
     for (uint32_t i = 0; i < s->nb; i++) {
         char tmp[32];
         int n = snprintf(tmp, sizeof tmp, "%s%u:%u", i ? " " : "", (unsigned)s->b[i].idx,
                          (unsigned)s->b[i].n);
-        if (len + (size_t)n < size)
+        if (len == written && len + (size_t)n < size) {
             memcpy(buf + len, tmp, (size_t)n);
+            written += (size_t)n;
+        }
         len += (size_t)n;
     }
     if (size)
-        buf[len < size ? len : size - 1] = '\0';
+        buf[written] = '\0';
     return len;
 }
 

@@ -546,7 +546,7 @@ static int bench_sketch(int runs)
     }
     printf("sketch: %d values, log-uniform 100 ms..2 h, median of %d runs\n", N, runs);
     printf("  bucket index                %6.2f ns/op\n", median(ti, runs));
-    printf("  insert into 1,000-value cells %6.2f ns/op (index, binary search, count)\n",
+    printf("  insert into 1,000-value cells %6.2f ns/op (index, table lookup, count)\n",
            median(ts, runs));
     free(v);
     return (int)(sink & 0);

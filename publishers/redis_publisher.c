@@ -413,7 +413,7 @@ static int add_gauges(sp_publisher *pub, const sp_flush_part *fp)
 }
 
 /* Appends the serialised sketch of a cell as field "sk:<duration>:<dims>". */
-static void add_sketch_field(sp_publisher *pub, argvb *a, const sp_sketch *sk, sp_duration d,
+static void add_sketch_field(sp_publisher *pub, argvb *a, sp_sketch *sk, sp_duration d,
                              const char *dims)
 {
     size_t need = sp_sketch_format(sk, NULL, 0);
@@ -444,7 +444,7 @@ static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_
         nw += ws->w[i].ndirty > 0;
     argv_addi(a, (int64_t)nw);
     for (size_t i = 0; i < ws->n; i++) {
-        const sp_window *w = &ws->w[i];
+        sp_window *w = &ws->w[i];
         if (!w->ndirty)
             continue;
         argv_addf(k, "%s:pw:%s:%d:%" PRId64, pub->prefix, topic, fp->partition, w->start);
@@ -455,7 +455,7 @@ static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_
             nf += w->cells[j].dirty ? nonzero_fields(&w->cells[j].c) + sketch_fields(&w->cells[j]) : 0;
         argv_addi(a, nf);
         for (size_t j = 0; j < w->ncells; j++) {
-            const sp_cell *c = &w->cells[j];
+            sp_cell *c = &w->cells[j];
             if (!c->dirty)
                 continue;
             const char *dims = sp_partition_dims_key(p, c->dims_id);

@@ -114,6 +114,8 @@ Test(sketch, merge_of_parts_equals_sketch_of_whole)
     for (int i = 0; i < 4; i++)
         cr_assert_eq(sp_sketch_merge(&merged, &parts[i]), 0);
     cr_assert_eq(merged.nb, whole.nb);
+    sp_sketch_sort(&merged);
+    sp_sketch_sort(&whole);
     for (uint32_t i = 0; i < whole.nb; i++) {
         cr_assert_eq(merged.b[i].idx, whole.b[i].idx);
         cr_assert_eq(merged.b[i].n, whole.b[i].n);
@@ -140,6 +142,7 @@ Test(sketch, serialised_form_round_trips)
     cr_assert_eq(strlen(text), need);
     cr_assert_eq(sp_sketch_parse_add(&b, text), 0);
     cr_assert_eq(a.nb, b.nb);
+    sp_sketch_sort(&b);
     for (uint32_t i = 0; i < a.nb; i++)
         cr_assert(a.b[i].idx == b.b[i].idx && a.b[i].n == b.b[i].n);
     char small[8];
@@ -152,6 +155,27 @@ Test(sketch, serialised_form_round_trips)
     free(text);
     sp_sketch_free(&a);
     sp_sketch_free(&b);
+}
+
+Test(sketch, buckets_found_after_sorting_and_growth)
+{
+    /* many distinct buckets in scrambled order: the table must keep finding them */
+    sp_sketch s;
+    sp_sketch_init(&s);
+    for (int round = 0; round < 3; round++) {
+        for (int64_t i = 0; i < 2000; i++)
+            cr_assert_eq(sp_sketch_add_bucket(&s, (uint16_t)((i * 7919) % 2000), 1), 0);
+        sp_sketch_sort(&s); /* reorders the array under the table */
+    }
+    cr_assert_eq(s.nb, 2000);
+    for (uint32_t i = 0; i < s.nb; i++) {
+        cr_assert_eq(s.b[i].idx, i, "sorted");
+        cr_assert_eq(s.b[i].n, 3, "bucket %u counted once per round", i);
+    }
+    cr_assert_eq(sp_sketch_add_bucket(&s, 1999, 5), 0);
+    cr_assert_eq(s.nb, 2000, "an existing bucket is found after the sort");
+    cr_assert_eq(s.b[1999].n, 8);
+    sp_sketch_free(&s);
 }
 
 Test(sketch, empty_and_published_counts)
