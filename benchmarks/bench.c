@@ -605,8 +605,11 @@ static int bench_cases(void)
     long part = rss_bytes() - before;
     size_t ng;
     sp_gauges *g = sp_partition_gauges(p, &ng);
-    printf("cases: %d calls waiting (in_queue gauge of 'all' = %lld)\n", N,
-           g && ng ? (long long)g[0].v[SP_G_IN_QUEUE] : -1LL);
+    long long waiting = -1;
+    for (size_t i = 0; g && i < ng; i++)
+        if (strcmp(sp_partition_dims_key(p, (uint32_t)i), "all") == 0)
+            waiting = g[i].v[SP_G_IN_QUEUE];
+    printf("cases: %d calls waiting (in_queue of 'all': %lld)\n", N, waiting);
     printf("  case store (record + index)          %6.1f bytes per open case\n", (double)store / N);
     printf("  partition (store, waiting list, the window cells of 1,000 minutes,\n"
            "  dedup of the 100,000 event ids)      %6.1f bytes per open case\n", (double)part / N);
