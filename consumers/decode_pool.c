@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     sp_decode_job *slots;
@@ -145,8 +146,12 @@ sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
          atomic_load_explicit(&w->decoded, memory_order_acquire) <= idx; spins++) {
         if (!wait)
             return NULL;
-        if (spins > 64)
+        if (spins > 64 && spins <= 96) {
             sched_yield();
+        } else if (spins > 96) { /* the workers are busy: give them the core */
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
     }
     return &w->slots[idx % w->depth];
 }
