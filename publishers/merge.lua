@@ -265,6 +265,20 @@ end
 local now_s = math.floor(now_event / 1000)
 local pane = now_s - now_s % 60
 local day = now_s - now_s % 86400
+
+-- Seconds the longest-waiting call of a dimension set has waited (0 when none).
+local function oldest_wait(ok)
+  local oldest
+  for _, v in ipairs(redis.call('HVALS', ok)) do
+    v = tonumber(v)
+    if not oldest or v < oldest then oldest = v end
+  end
+  return oldest and math.max(0, math.floor((now_event - oldest) / 1000)) or 0
+end
+
+-- {p}:waiting lists the dimension sets with a waiting call on any partition, so that
+-- their oldest_wait_s keeps growing on every flush even when no event touches them.
+local waiting, refreshed = prefix .. ':waiting', {}
 local NL = tonumber(ARGV[i]); i = i + 1
 for _ = 1, NL do
   local dims, dq, db, no = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -275,14 +289,17 @@ for _ = 1, NL do
     if v == '-' then redis.call('HDEL', ok, f) else redis.call('HSET', ok, f, v) end
   end
   i = i + 2 * no
+  if no > 0 then
+    if redis.call('EXISTS', ok) == 1 then
+      redis.call('SADD', waiting, dims)
+    else
+      redis.call('SREM', waiting, dims)
+    end
+  end
+  refreshed[dims] = true
   redis.call('HINCRBY', lk, 'in_queue', dq)
   redis.call('HINCRBY', lk, 'backlog', db)
-  local oldest
-  for _, v in ipairs(redis.call('HVALS', ok)) do
-    v = tonumber(v)
-    if not oldest or v < oldest then oldest = v end
-  end
-  local wait_s = oldest and math.max(0, math.floor((now_event - oldest) / 1000)) or 0
+  local wait_s = oldest_wait(ok)
   local panes = {}
   for s = pane - 14 * 60, pane, 60 do
     panes[#panes + 1] = prefix .. ':r:1m:' .. dims .. ':' .. s
@@ -293,6 +310,15 @@ for _ = 1, NL do
   redis.call('HSET', lk, unpack(set))
   if #del > 0 then redis.call('HDEL', lk, unpack(del)) end
   redis.call('PUBLISH', channel, lk)
+end
+
+for _, dims in ipairs(redis.call('SMEMBERS', waiting)) do
+  if not refreshed[dims] then
+    local lk = prefix .. ':live:' .. dims
+    redis.call('HSET', lk, 'oldest_wait_s', oldest_wait(prefix .. ':oldest:' .. dims),
+               'updated_at', now)
+    redis.call('PUBLISH', channel, lk)
+  end
 end
 
 -- 5. resume points and flush numbers

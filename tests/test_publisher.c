@@ -254,3 +254,40 @@ Test(publisher, unreachable_redis_is_an_error_not_a_crash)
     sp_partition_destroy(p);
     sp_publisher_destroy(pub);
 }
+
+#define TICKET "{\"id\":\"k%u\",\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"T1\",\"queue\":\"refunds\",\"channel\":\"email\"}"
+#define ANSWER "{\"id\":\"a%u\",\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"C1\",\"agent_id\":\"ann\"}"
+
+Test(publisher, live_gauges_across_partitions, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p0 = partition(), *p1 = partition();
+    apply(p0, OFFER, BASE); /* C1 waits in payments on partition 0 */
+    flush(pub, 0, p0, 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "in_queue", -1), 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "oldest_wait_s", -1), 0);
+    /* only partition 1 moves on, 90 s later, in another queue */
+    apply(p1, TICKET, BASE + 90000);
+    flush(pub, 1, p1, 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=refunds", "backlog", -1), 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:all", "backlog", -1), 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "oldest_wait_s", -1), 90,
+                 "the waiting call's wait grows although its partition had no event");
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:all", "oldest_wait_s", -1), 90);
+    /* answered: nobody waits any more */
+    apply(p0, ANSWER, BASE + 95000);
+    flush(pub, 0, p0, 2);
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "in_queue", -1), 0);
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "oldest_wait_s", -1), 0);
+    redisReply *r = redisCommand(env.rc, "SCARD sp:waiting");
+    cr_expect_eq(r->integer, 0, "no dimension set is listed as waiting");
+    freeReplyObject(r);
+    char v[64];
+    cr_assert(sp_hget_str(&env, "sp:live:queue=payments", "service_level_15m", v, sizeof v));
+    cr_expect_str_eq(v, "0", "answered after 95 s: outside 20 s");
+    cr_assert(sp_hget_str(&env, "sp:live:queue=payments", "asa_ms_avg_today", v, sizeof v));
+    cr_expect_str_eq(v, "95000");
+    sp_partition_destroy(p0);
+    sp_partition_destroy(p1);
+    sp_publisher_destroy(pub);
+}
