@@ -409,6 +409,13 @@ static pipeline_run run_pipeline(const char *bootstrap, const char *topic, const
     out.flush_seconds = t_end - t_consumed;
     out.client_cmds = info_field(rc, "stats", "total_commands_processed");
     out.script_calls = info_field(rc, "commandstats", "cmdstat_");
+    if (getenv("SPBENCH_CMDSTATS")) { /* the breakdown by command, for tuning */
+        redisReply *r = redisCommand(rc, "INFO commandstats");
+        if (r && r->type == REDIS_REPLY_STRING)
+            fprintf(stderr, "%s", r->str);
+        if (r)
+            freeReplyObject(r);
+    }
     sp_pipeline_destroy(pl);
     sp_config_free(&cfg);
     return out;

@@ -11,8 +11,8 @@
 --   3. the change since the last flush, summed by the writer over all its partitions per
 --      1m, 5m, 15m, 1h and 1d total: HINCRBY, ratios recomputed from the summed counts,
 --      updated_at, PUBLISH {p}:updates <key>;
---      Duration sketches: bucket count changes go to {p}:sk:{res}:{dims}:{start}
---      (fields "<duration>:<bucket>"), and the percentiles of the changed durations
+--      Duration sketches: bucket count changes go to {p}:sk:{res}:{dims}:{start}:{duration}
+--      (field: bucket, value: count), and the percentiles of the changed durations
 --      are recomputed from it into the rollup (<duration>_p50, _p90, _p99);
 --   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), each
 --      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes
@@ -25,7 +25,8 @@
 --   seq field, expected seq, resume field, resume value, partition index key#, NW,
 --   then NW times: window hash key#, window start, nfields, field, value, ...
 -- then NT, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
---   field, delta, ..., sketch key#, nbuckets, "<duration>:<bucket>", delta, ...
+--   field, delta, ..., sketch key#, ndurations, then per duration: name, nbuckets,
+--   bucket, delta, ...
 -- then NL, then NL times: dims, in_queue delta, backlog delta, noldest,
 --   "<topic>:<partition>", oldest offered ms or "-", ...
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
@@ -110,34 +111,41 @@ local function ratio(r, get)
   return string.format('%.6g', r[4] * term_sum(r[2], get) / den)
 end
 
--- Recomputes the ratios whose inputs changed. vals: field -> value when the caller
--- knows them all (a new key); otherwise they are read from the hash.
-local function derive(k, changed, vals)
-  local set, del = {}, {}
+-- Recomputes the ratios whose inputs changed. known: field -> value of the fields the
+-- caller knows (all of them for a new key: absent means 0; for an existing key the new
+-- values HINCRBY returned); the other inputs are read with one HMGET.
+local function derive(k, changed, known, created)
+  local touched, missing, seen = {}, {}, {}
   for _, r in ipairs(RATIOS) do
-    local names, touched = {}, false
+    local hit = false
     for _, list in ipairs({r[2], r[3]}) do
-      for _, f in ipairs(list) do
-        local name = f:gsub('^-', '')
-        names[#names + 1] = name
-        touched = touched or changed[name]
+      for _, f in ipairs(list) do hit = hit or changed[(f:gsub('^-', ''))] end
+    end
+    if hit then
+      touched[#touched + 1] = r
+      for _, list in ipairs({r[2], r[3]}) do
+        for _, f in ipairs(list) do
+          local name = f:gsub('^-', '')
+          if known[name] == nil and not created and not seen[name] then
+            seen[name] = true
+            missing[#missing + 1] = name
+          end
+        end
       end
     end
-    if touched then
-      local got = {}
-      if vals then
-        got = vals
-      else
-        local v = redis.call('HMGET', k, unpack(names))
-        for n, name in ipairs(names) do got[name] = v[n] end
-      end
-      local value = ratio(r, function(f) return got[f] end)
-      if value then
-        set[#set + 1] = r[1]
-        set[#set + 1] = value
-      else
-        del[#del + 1] = r[1]
-      end
+  end
+  if #missing > 0 then
+    local v = redis.call('HMGET', k, unpack(missing))
+    for n, name in ipairs(missing) do known[name] = v[n] end
+  end
+  local set, del = {}, {}
+  for _, r in ipairs(touched) do
+    local value = ratio(r, function(f) return known[f] end)
+    if value then
+      set[#set + 1] = r[1]
+      set[#set + 1] = value
+    else
+      del[#del + 1] = r[1]
     end
   end
   return set, del
@@ -152,31 +160,26 @@ local function bucket_value(idx)
   return 2 ^ e + ((idx - 128) % 64) * width + width / 2
 end
 
--- Percentiles of the durations in `durations` from sketch hash sk, appended to set.
+-- Percentiles of one duration from its sketch hash (field: bucket, value: count),
+-- appended to set as <duration>_p50, _p90, _p99.
 local QUANTILES = {{'_p50', 0.5}, {'_p90', 0.9}, {'_p99', 0.99}}
-local function percentiles(sk, durations, set)
+local function percentiles(sk, d, set)
   local flat = redis.call('HGETALL', sk)
-  local by = {}
+  local bins, n = {}, 0
   for j = 1, #flat, 2 do
-    local d, idx = flat[j]:match('^(.*):(%d+)$')
-    if d and durations[d] then
-      by[d] = by[d] or {}
-      table.insert(by[d], {tonumber(idx), tonumber(flat[j + 1])})
-    end
+    local c = tonumber(flat[j + 1])
+    bins[#bins + 1] = {tonumber(flat[j]), c}
+    n = n + c
   end
-  for d, bins in pairs(by) do
-    table.sort(bins, function(a, b) return a[1] < b[1] end)
-    local n = 0
-    for _, b in ipairs(bins) do n = n + b[2] end
-    for _, q in ipairs(QUANTILES) do
-      local rank, seen = math.floor(q[2] * (n - 1)), 0
-      for _, b in ipairs(bins) do
-        seen = seen + b[2]
-        if seen > rank then
-          set[#set + 1] = d .. q[1]
-          set[#set + 1] = string.format('%.0f', bucket_value(b[1]))
-          break
-        end
+  table.sort(bins, function(a, b) return a[1] < b[1] end)
+  for _, q in ipairs(QUANTILES) do
+    local rank, seen = math.floor(q[2] * (n - 1)), 0
+    for _, b in ipairs(bins) do
+      seen = seen + b[2]
+      if seen > rank then
+        set[#set + 1] = d .. q[1]
+        set[#set + 1] = string.format('%.0f', bucket_value(b[1]))
+        break
       end
     end
   end
@@ -189,33 +192,34 @@ for _ = 1, NT do
   local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   i = i + 5
   local created = redis.call('EXISTS', k) == 0
-  local changed, fields = {}, {}
+  local changed, known = {}, {}
   for j = 0, nf - 1 do
     local f, d = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
     changed[f] = true
-    if created then
-      fields[f] = d
-    else
-      redis.call('HINCRBY', k, f, d)
-    end
+    known[f] = created and d or redis.call('HINCRBY', k, f, d)
   end
-  local set, del = derive(k, changed, created and fields or nil)
+  local set, del = derive(k, changed, known, created)
   if created then -- one HSET of the counts, the ratios and updated_at
     for j = 0, 2 * nf - 1 do set[#set + 1] = ARGV[i + j] end
   end
   i = i + 2 * nf
-  local sk, nb = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1])
+  -- sketch buckets: one hash per duration, {p}:sk:{res}:{dims}:{start}:{duration}
+  local sk, nd = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1])
   i = i + 2
-  if nb > 0 then
-    local durations, sk_created = {}, redis.call('EXISTS', sk) == 0
-    for j = 0, nb - 1 do
-      local f = ARGV[i + 2 * j]
-      redis.call('HINCRBY', sk, f, ARGV[i + 2 * j + 1])
-      durations[f:match('^(.*):')] = true
+  for _ = 1, nd do
+    local d, nb = ARGV[i], tonumber(ARGV[i + 1])
+    local dk = sk .. ':' .. d
+    i = i + 2
+    if redis.call('EXISTS', dk) == 0 then -- new: one HSET of every bucket
+      for c = i, i + 2 * nb - 1, 4000 do
+        redis.call('HSET', dk, unpack(ARGV, c, math.min(c + 3999, i + 2 * nb - 1)))
+      end
+      if ttl > 0 then redis.call('EXPIRE', dk, ttl) end
+    else
+      for j = 0, nb - 1 do redis.call('HINCRBY', dk, ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
     end
     i = i + 2 * nb
-    if sk_created and ttl > 0 then redis.call('EXPIRE', sk, ttl) end
-    percentiles(sk, durations, set)
+    percentiles(dk, d, set)
   end
   set[#set + 1] = 'updated_at'
   set[#set + 1] = now

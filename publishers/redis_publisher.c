@@ -312,11 +312,11 @@ static int sketch_fields(const sp_cell *c)
     return n;
 }
 
-static int sketch_delta_fields(const total_delta *t)
+static int sketch_durations(const total_delta *t)
 {
     int n = 0;
     for (int d = 0; d < SP_D__COUNT; d++)
-        n += (int)t->dsk[d].nb;
+        n += t->dsk[d].nb > 0;
     return n;
 }
 
@@ -501,12 +501,17 @@ static void build_totals(sp_publisher *pub)
             }
         argv_addf(k, "%s:sk:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
         argv_addi(a, (int64_t)k->argc);
-        argv_addi(a, sketch_delta_fields(t));
-        for (int d = 0; d < SP_D__COUNT; d++)
+        argv_addi(a, sketch_durations(t));
+        for (int d = 0; d < SP_D__COUNT; d++) {
+            if (!t->dsk[d].nb)
+                continue;
+            argv_add(a, sp_duration_name((sp_duration)d));
+            argv_addi(a, t->dsk[d].nb);
             for (uint32_t j = 0; j < t->dsk[d].nb; j++) {
-                argv_addf(a, "%s:%u", sp_duration_name((sp_duration)d), (unsigned)t->dsk[d].b[j].idx);
+                argv_addi(a, t->dsk[d].b[j].idx);
                 argv_addi(a, t->dsk[d].b[j].n);
             }
+        }
     }
 }
 
