@@ -669,10 +669,14 @@ static void timeout_case(sp_case *k, void *arg)
 }
 
 /* Once a minute of event time: handle times whose wrap-up is overdue, then the cases
- * that ended longer than the grace period ago or aged out. */
+ * that ended longer than the grace period ago or aged out. A sweep runs at the first
+ * event whose newest time enters a new minute, so the same stream sweeps at the same
+ * events whether or not the pipeline restarted in between (a restore sets the last
+ * sweep to the restored newest time): results never depend on restarts. */
 static int sweep(sp_partition *p)
 {
-    if (p->last_case_sweep != INT64_MIN && p->max_ts - p->last_case_sweep < 60000)
+    if (p->last_case_sweep != INT64_MIN &&
+        sp_window_start_of(p->max_ts) <= sp_window_start_of(p->last_case_sweep))
         return 0;
     p->last_case_sweep = p->max_ts;
     p->sweep_failed = 0;
@@ -838,5 +842,5 @@ int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *q
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts)
 {
     if (max_ts > p->max_ts)
-        p->max_ts = max_ts;
+        p->max_ts = p->last_case_sweep = max_ts; /* swept when that time was reached */
 }

@@ -405,3 +405,29 @@ Test(metrics, totals_do_not_depend_on_publish_timing, .timeout = 120)
     totals_free(&often);
     totals_free(&idle);
 }
+
+Test(metrics, a_restored_partition_sweeps_at_the_same_events)
+{
+    /* A call ends at 90 s: its wrap-up is overdue from 690 s. Sweeps run when the newest
+     * event time enters a new minute: at 670 s (minute 11, not overdue yet), not at 700 s. */
+    sp_partition *a = scenario_partition(), *b = scenario_partition();
+    ev(a, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"r\",\"queue\":\"payments\"", TS(0));
+    ev(a, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"r\",\"agent_id\":\"a\"", TS(10));
+    ev(a, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"r\"", TS(90));
+    ev(a, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"x\",\"queue\":\"q\",\"channel\":\"email\"", TS(670));
+    /* b is a restored copy of a at this point, as after a restart */
+    sp_case rec = *sp_cases_find(sp_partition_cases(a), sp_case_key(1, "r", 1));
+    cr_assert_eq(sp_partition_restore_case(b, &rec, "payments", "", "a"), 0);
+    sp_partition_restore_max_ts(b, sp_partition_max_ts(a));
+    for (int i = 0; i < 2; i++) {
+        sp_partition *p = i ? b : a;
+        ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"y\",\"queue\":\"q\",\"channel\":\"email\"", TS(700));
+        cr_expect_eq(cell(p, 1, "all", SP_M_HANDLE_COUNT), 0, "%s: no sweep inside minute 11",
+                     i ? "restored" : "continuous");
+        ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"z\",\"queue\":\"q\",\"channel\":\"email\"", TS(721));
+        cr_expect_eq(cell(p, 1, "all", SP_M_HANDLE_COUNT), 1, "%s: timed out entering minute 12",
+                     i ? "restored" : "continuous");
+    }
+    sp_partition_destroy(a);
+    sp_partition_destroy(b);
+}
