@@ -18,6 +18,7 @@ struct sp_dedup {
     sp_u64map *seen;
     int64_t horizon_ms, max_ts;
     uint64_t evictions;
+    size_t fresh; /* the newest `fresh` entries are not published yet */
 };
 
 sp_dedup *sp_dedup_new(size_t capacity, int64_t horizon_ms)
@@ -53,11 +54,9 @@ static void pop_oldest(sp_dedup *d)
     d->count--;
 }
 
-int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms)
+/* Remembers h unless known: 1 if it was known, 0 if added, -1 if no memory to add it. */
+static int remember(sp_dedup *d, uint64_t h, int64_t ts_ms)
 {
-    uint64_t h = sp_hash_bytes(id, len);
-    if (h == 0)
-        h = 1;
     if (ts_ms > d->max_ts)
         d->max_ts = ts_ms;
     while (d->count && d->ring[d->head].ts_ms < d->max_ts - d->horizon_ms)
@@ -72,11 +71,38 @@ int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms)
     if (rc == 1)
         return 1;
     if (rc < 0)
-        return 0; /* no memory to remember it: it may pass again if repeated */
+        return -1; /* no memory to remember it: it may pass again if repeated */
     d->ring[(d->head + d->count) % d->cap] = (entry){h, ts_ms};
     d->count++;
     return 0;
 }
+
+int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms)
+{
+    uint64_t h = sp_hash_bytes(id, len);
+    int rc = remember(d, h ? h : 1, ts_ms);
+    d->fresh += rc == 0;
+    return rc == 1;
+}
+
+void sp_dedup_restore(sp_dedup *d, uint64_t hash, int64_t ts_ms)
+{
+    if (hash)
+        remember(d, hash, ts_ms);
+}
+
+size_t sp_dedup_each_fresh(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t ts_ms, void *arg),
+                           void *arg)
+{
+    size_t n = d->fresh < d->count ? d->fresh : d->count; /* evicted ones are gone */
+    for (size_t i = d->count - n; i < d->count; i++) {
+        const entry *e = &d->ring[(d->head + i) % d->cap];
+        fn(e->hash, e->ts_ms, arg);
+    }
+    return n;
+}
+
+void sp_dedup_mark_published(sp_dedup *d) { d->fresh = 0; }
 
 size_t sp_dedup_size(const sp_dedup *d) { return d->count; }
 uint64_t sp_dedup_evictions(const sp_dedup *d) { return d->evictions; }

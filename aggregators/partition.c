@@ -761,6 +761,7 @@ int64_t sp_partition_watermark(const sp_partition *p)
 const sp_partition_stats *sp_partition_get_stats(const sp_partition *p) { return &p->stats; }
 sp_window_set *sp_partition_windows(sp_partition *p) { return &p->windows; }
 sp_cases *sp_partition_cases(sp_partition *p) { return p->cases; }
+sp_dedup *sp_partition_dedup(sp_partition *p) { return p->dedup; }
 
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id)
 {
@@ -778,6 +779,7 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
 {
     sp_window_mark_clean(&p->windows);
     sp_cases_mark_clean(p->cases);
+    sp_dedup_mark_published(p->dedup);
     int64_t wm = sp_partition_watermark(p);
     if (watermark_ms > wm)
         wm = watermark_ms;
@@ -837,6 +839,11 @@ int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *q
     k->dirty = dirty;
     k->qpos = qpos;
     return gauges_update(p, &before, k);
+}
+
+void sp_partition_restore_id(sp_partition *p, uint64_t hash, int64_t ts_ms)
+{
+    sp_dedup_restore(p->dedup, hash, ts_ms);
 }
 
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts)

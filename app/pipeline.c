@@ -461,8 +461,13 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     pc->sl_by_queue = cfg->sl_by_queue;
     pc->short_abandon_by_queue = cfg->short_abandon_by_queue;
     sp_publisher_conf rc = {cfg->redis, cfg->prefix, {0}, (int)cfg->redis_timeout_ms,
-                            (int)cfg->redis_timeout_ms, pc->lateness_ms, pc->retention_ms};
+                            (int)cfg->redis_timeout_ms, pc->lateness_ms, pc->retention_ms, 0};
     memcpy(rc.ttl_s, cfg->ttl_s, sizeof rc.ttl_s);
+    /* enough flushes of event ids to cover the dedup horizon (flushes can come sooner
+     * than flush_ms when max_dirty_cells fill up: then the journal covers less) */
+    rc.id_journal_flushes = cfg->dedup_horizon_s * 1000 / cfg->flush_ms + 16;
+    if (rc.id_journal_flushes > 100000)
+        rc.id_journal_flushes = 100000;
     if ((cfg->decode_threads > 0 &&
          !(pl->pool = sp_decode_pool_new((int)cfg->decode_threads, 1024, errstr, errstr_size))) ||
         !(pl->pub = sp_publisher_new(&rc, errstr, errstr_size)) ||

@@ -7,7 +7,8 @@
 --      written that partition since: the whole flush is refused with SPSTALE <partition>.
 --   2. each partition's partials of the changed windows: one hash per (partition,
 --      window), fields "<metric>:<dims>" with absolute values (what a restarted owner
---      restores);
+--      restores); its changed cases ({p}:cases:...); and the event ids it saw since its
+--      last flush, appended to {p}:ids:... (dedup across restarts);
 --   3. the change since the last flush, summed by the writer over all its partitions per
 --      1m, 5m, 15m, 1h and 1d total: HINCRBY, ratios recomputed from the summed counts,
 --      updated_at, PUBLISH {p}:updates <key>;
@@ -23,7 +24,9 @@
 -- ARGV[1] now (ms), [2] updates channel, [3] partial ttl, [4] prefix, [5] the flush's
 --   newest event time (ms), [6] NP, then NP times:
 --   seq field, expected seq, resume field, resume value, partition index key#, NW,
---   then NW times: window hash key#, window start, nfields, field, value, ...
+--   then NW times: window hash key#, window start, nfields, field, value, ...,
+--   then cases key#, NSET, field, value, ..., NDEL, field, ..., ids key#, ids blob,
+--   journal length
 -- then NT, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
 --   field, delta, ..., sketch key#, ndurations, then per duration: name, nbuckets,
 --   bucket, delta, ...
@@ -53,6 +56,12 @@ for p = 1, NP do
   end
   i = i + 6
   for _ = 1, part.nw do i = i + 3 + 2 * tonumber(ARGV[i + 2]) end
+  part.cases, part.nset, part.set_at = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1]), i + 2
+  i = i + 2 + 2 * part.nset
+  part.ndel, part.del_at = tonumber(ARGV[i]), i + 1
+  i = i + 1 + part.ndel
+  part.ids, part.blob, part.keep = KEYS[tonumber(ARGV[i])], ARGV[i + 1], tonumber(ARGV[i + 2])
+  i = i + 3
   parts[p] = part
 end
 if NP > 0 and applied == NP then return 0 end
@@ -73,6 +82,18 @@ for _, part in ipairs(parts) do
     j = j + 2 * nf
   end
   if part.nw > 0 then redis.call('EXPIRE', part.pidx, partial_ttl) end
+  -- the partition's cases, and the event ids it saw (dedup across restarts)
+  for c = part.set_at, part.set_at + 2 * part.nset - 1, 4000 do
+    redis.call('HSET', part.cases, unpack(ARGV, c, math.min(c + 3999, part.set_at + 2 * part.nset - 1)))
+  end
+  for c = part.del_at, part.del_at + part.ndel - 1, 4000 do
+    redis.call('HDEL', part.cases, unpack(ARGV, c, math.min(c + 3999, part.del_at + part.ndel - 1)))
+  end
+  if #part.blob > 0 then
+    redis.call('RPUSH', part.ids, part.blob)
+    redis.call('LTRIM', part.ids, -part.keep, -1)
+    redis.call('EXPIRE', part.ids, partial_ttl)
+  end
 end
 
 -- ratio name, numerator fields, denominator fields (a leading '-' subtracts), scale.

@@ -1,9 +1,11 @@
 /*
  * redis_publisher.c - see redis_publisher.h for the key layout and the protocol.
  *
- * A flush is built as one pipeline: MULTI, an EVALSHA per dirty cell, HSET/HDEL of
- * changed cases, the resume point (through the script), EXEC. Replies are then read
- * in order; any error leaves the partition dirty so the next flush sends it again.
+ * A flush is one EVALSHA of merge.lua whose arguments carry, per partition, the fence,
+ * the resume point, the changed partials, the changed and removed cases and the event
+ * ids seen since the last flush; then the total deltas summed over the partitions, and
+ * the gauge changes. An error leaves every partition dirty, so the next flush sends it
+ * again; the fence recognises one that was applied but whose reply was lost.
  */
 #include "supportpulse/redis_publisher.h"
 
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "supportpulse/dedup.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
 #include "supportpulse/log.h"
@@ -426,6 +429,89 @@ static void add_sketch_field(sp_publisher *pub, argvb *a, sp_sketch *sk, sp_dura
     argv_addn(a, pub->text, need);
 }
 
+typedef struct {
+    sp_partition *p;
+    argvb *a;
+    size_t n;
+} case_list;
+
+static void add_case(const sp_case *k, void *arg)
+{
+    case_list *l = arg;
+    argv_addf(l->a, "%016" PRIx64, k->key);
+    argv_addf(l->a,
+              "%" PRId64 "\t%d\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%u",
+              k->last_ts, k->channel, sp_partition_name(l->p, SP_NAME_QUEUE, k->queue),
+              sp_partition_name(l->p, SP_NAME_TENANT, k->tenant),
+              sp_partition_name(l->p, SP_NAME_AGENT, k->agent), k->start_ts, k->t1, k->t2,
+              (unsigned)k->acw_ms, (unsigned)k->flags, (unsigned)k->replies);
+    l->n++;
+}
+
+static void del_case(uint64_t key, void *arg)
+{
+    case_list *l = arg;
+    argv_addf(l->a, "%016" PRIx64, key);
+    l->n++;
+}
+
+/* The changed cases (written by the script after its fence check): cases key#, nset,
+ * field/value pairs, ndel, fields. */
+static void build_cases(sp_publisher *pub, const char *topic, const sp_flush_part *fp)
+{
+    argvb *k = &pub->keys, *a = &pub->args, *tmp = &pub->cmd;
+    sp_cases *c = sp_partition_cases(fp->p);
+    argv_addf(k, "%s:cases:%s:%d", pub->prefix, topic, fp->partition);
+    argv_addi(a, (int64_t)k->argc);
+    case_list l = {fp->p, tmp, 0};
+    argv_reset(tmp);
+    sp_cases_each_dirty(c, add_case, &l);
+    argv_addi(a, (int64_t)l.n);
+    argv_cat(a, tmp);
+    argv_reset(tmp);
+    l.n = 0;
+    sp_cases_each_removed(c, del_case, &l);
+    argv_addi(a, (int64_t)l.n);
+    argv_cat(a, tmp);
+}
+
+typedef struct {
+    sp_publisher *pub;
+    size_t len;
+    int failed;
+} id_blob;
+
+static void add_id(uint64_t hash, int64_t ts_ms, void *arg)
+{
+    id_blob *b = arg;
+    if (b->failed || grow((void **)&b->pub->text, &b->pub->textcap, b->len + 16, 1) < 0) {
+        b->failed = 1;
+        return;
+    }
+    unsigned char *o = (unsigned char *)b->pub->text + b->len;
+    for (int i = 0; i < 8; i++) {
+        o[i] = (unsigned char)(hash >> (8 * i));
+        o[8 + i] = (unsigned char)((uint64_t)ts_ms >> (8 * i));
+    }
+    b->len += 16;
+}
+
+/* The event ids seen since the last flush, journalled for dedup across restarts: ids
+ * key#, one binary value of 16 bytes per id (hash, event time; little-endian), and how
+ * many such values the journal keeps. */
+static void build_ids(sp_publisher *pub, const char *topic, const sp_flush_part *fp)
+{
+    argvb *k = &pub->keys, *a = &pub->args;
+    argv_addf(k, "%s:ids:%s:%d", pub->prefix, topic, fp->partition);
+    argv_addi(a, (int64_t)k->argc);
+    id_blob b = {pub, 0, 0};
+    sp_dedup_each_fresh(sp_partition_dedup(fp->p), add_id, &b);
+    if (b.failed)
+        a->failed = 1;
+    argv_addn(a, pub->text ? pub->text : "", b.len);
+    argv_addi(a, pub->conf.id_journal_flushes > 0 ? pub->conf.id_journal_flushes : 4096);
+}
+
 /* One partition: fence, resume point, and its changed windows as partial hashes
  * "{p}:pw:{topic}:{partition}:{start}" with fields "<metric>:<dims>". */
 static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_part *fp)
@@ -477,6 +563,8 @@ static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_
                     return -1;
         }
     }
+    build_cases(pub, topic, fp);
+    build_ids(pub, topic, fp);
     return 0;
 }
 
@@ -601,76 +689,6 @@ static int build_script(sp_publisher *pub, const char *topic, const sp_flush_par
     return cmd->failed ? -1 : 0;
 }
 
-typedef struct {
-    sp_publisher *pub;
-    sp_partition *p;
-    argvb *a;
-    int n, pending, failed;
-    const char *key;
-} case_batch;
-
-static void batch_flush(case_batch *b)
-{
-    if (b->n > 0 && send_argv(b->pub, b->a, &b->pending) < 0)
-        b->failed = 1;
-    argv_reset(b->a);
-    b->n = 0;
-}
-
-static void batch_begin(case_batch *b, const char *cmd)
-{
-    if (b->n == 0) {
-        argv_reset(b->a);
-        argv_add(b->a, cmd);
-        argv_add(b->a, b->key);
-    }
-}
-
-static void add_case(const sp_case *k, void *arg)
-{
-    case_batch *b = arg;
-    batch_begin(b, "HSET");
-    argv_addf(b->a, "%016" PRIx64, k->key);
-    argv_addf(b->a,
-              "%" PRId64 "\t%d\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%u\t%u\t%u",
-              k->last_ts, k->channel, sp_partition_name(b->p, SP_NAME_QUEUE, k->queue),
-              sp_partition_name(b->p, SP_NAME_TENANT, k->tenant),
-              sp_partition_name(b->p, SP_NAME_AGENT, k->agent), k->start_ts, k->t1, k->t2,
-              (unsigned)k->acw_ms, (unsigned)k->flags, (unsigned)k->replies);
-    if (++b->n == 500)
-        batch_flush(b);
-}
-
-static void del_case(uint64_t key, void *arg)
-{
-    case_batch *b = arg;
-    batch_begin(b, "HDEL");
-    argv_addf(b->a, "%016" PRIx64, key);
-    if (++b->n == 1000)
-        batch_flush(b);
-}
-
-/* HSET/HDEL of the changed cases; returns the number of commands queued, -1 on error. */
-static int send_cases(sp_publisher *pub, const char *topic, int32_t partition, sp_partition *p)
-{
-    char key[512];
-    snprintf(key, sizeof key, "%s:cases:%s:%d", pub->prefix, topic, partition);
-    case_batch b = {pub, p, &pub->args, 0, 0, 0, key};
-    sp_cases_each_dirty(sp_partition_cases(p), add_case, &b);
-    batch_flush(&b);
-    sp_cases_each_removed(sp_partition_cases(p), del_case, &b);
-    batch_flush(&b);
-    return b.failed ? -1 : b.pending;
-}
-
-static int send_plain(sp_publisher *pub, const char *word, int *pending)
-{
-    argvb *a = &pub->args;
-    argv_reset(a);
-    argv_add(a, word);
-    return send_argv(pub, a, pending);
-}
-
 int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
                        int n, int32_t *stale_partition, char *errstr, size_t errstr_size)
 {
@@ -681,23 +699,16 @@ int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part
         snprintf(errstr, errstr_size, "out of memory building a flush of %d partitions", n);
         return -1;
     }
-    /* MULTI, cases, script, EXEC: the cases land only with the resume points */
-    int pending = 0, ncase = 0, rc = 0;
-    if (send_plain(pub, "MULTI", &pending) < 0)
-        rc = -1;
-    for (int i = 0; i < n && rc == 0; i++) {
-        int c = send_cases(pub, topic, parts[i].partition, parts[i].p);
-        rc = c < 0 ? -1 : 0;
-        ncase += c > 0 ? c : 0;
-    }
-    if (rc < 0 || send_argv(pub, &pub->cmd, &pending) < 0 || send_plain(pub, "EXEC", &pending) < 0) {
+    /* one script call: everything lands together, after the fences, or nothing does */
+    int pending = 0;
+    if (send_argv(pub, &pub->cmd, &pending) < 0) {
         snprintf(errstr, errstr_size, "redis %s: cannot send a flush of %d partitions",
                  pub->address, n);
         disconnect(pub); /* a half-sent pipeline must not be completed */
         return -1;
     }
     int stale = 0;
-    if (read_replies(pub, pending + ncase, &stale, errstr, errstr_size) < 0) {
+    if (read_replies(pub, pending, &stale, errstr, errstr_size) < 0) {
         const char *seq = stale ? strstr(errstr, "seq:") : NULL;
         const char *colon = seq ? strrchr(seq, ':') : NULL;
         if (colon) /* "seq:<topic>:<partition> is at ..." */
@@ -893,6 +904,30 @@ static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition
     return 0;
 }
 
+/* The journal of event ids: binary values of 16-byte records (hash, event time). */
+static int restore_ids(sp_publisher *pub, const char *topic, int32_t partition,
+                       sp_partition *p, char *errstr, size_t errstr_size)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s:ids:%s:%d", pub->prefix, topic, partition);
+    redisReply *r = commandf(pub, errstr, errstr_size, 4, "LRANGE", key, "0", "-1");
+    if (!r)
+        return -1;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const unsigned char *b = (const unsigned char *)r->element[i]->str;
+        for (size_t off = 0; b && off + 16 <= r->element[i]->len; off += 16) {
+            uint64_t h = 0, ts = 0;
+            for (int k = 0; k < 8; k++) {
+                h |= (uint64_t)b[off + k] << (8 * k);
+                ts |= (uint64_t)b[off + 8 + k] << (8 * k);
+            }
+            sp_partition_restore_id(p, h, (int64_t)ts);
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 static int64_t restore_seq(sp_publisher *pub, const char *meta, const char *topic,
                            int32_t partition, char *errstr, size_t errstr_size)
 {
@@ -929,7 +964,8 @@ int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition
     if (max_ts != INT64_MIN)
         sp_partition_restore_max_ts(p, max_ts);
     if (restore_cells(pub, topic, partition, p, errstr, errstr_size) < 0 ||
-        restore_cases(pub, topic, partition, p, errstr, errstr_size) < 0)
+        restore_cases(pub, topic, partition, p, errstr, errstr_size) < 0 ||
+        restore_ids(pub, topic, partition, p, errstr, errstr_size) < 0)
         return -1;
     sp_partition_published(p, INT64_MIN); /* restored state is already in Redis */
     *next_offset = off;

@@ -20,7 +20,7 @@ static void teardown(void) { sp_env_stop(&env); }
 static sp_publisher *publisher(void)
 {
     sp_publisher_conf c = {env.redis.address, "sp", {172800, 604800, 3024000, 34560000, 0},
-                           1000, 1000, 120000, 3600000};
+                           1000, 1000, 120000, 3600000, 0};
     char err[256];
     sp_publisher *p = sp_publisher_new(&c, err, sizeof err);
     cr_assert(p, "%s", err);
@@ -142,9 +142,17 @@ Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = set
     apply(p1, OFFER, BASE + 6000);
     sp_flush_part both[2] = {{1, p1, 3, &seqs[1]}, {0, p0, 9, &old}};
     int64_t seq1 = seqs[1];
+    redisReply *cv = redisCommand(env.rc, "HVALS sp:cases:t:0");
+    cr_assert(cv && cv->type == REDIS_REPLY_ARRAY && cv->elements == 1);
+    char case_before[256];
+    snprintf(case_before, sizeof case_before, "%s", cv->element[0]->str);
+    freeReplyObject(cv);
     cr_expect_eq(sp_publisher_flush(pub, "t", both, 2, &stale, err, sizeof err), -1);
     cr_expect_eq(stale, 0, "names the partition: %s", err);
     cr_expect_eq(seqs[1], seq1, "nothing was written, not even the good partition");
+    cv = redisCommand(env.rc, "HVALS sp:cases:t:0");
+    cr_expect_str_eq(cv->element[0]->str, case_before, "a refused writer leaves the cases alone");
+    freeReplyObject(cv);
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 4);
     sp_partition_published(p0, INT64_MIN);
     /* two partitions in one flush: their changes are summed into one total */
@@ -204,6 +212,14 @@ Test(publisher, state_and_resume_point_restore, .init = setup, .fini = teardown)
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 3,
                  "restored partial + new event, not just the new event");
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:queue=payments:1795342500", "answered", -1), 1);
+    /* the event ids came back too: a repeat of one seen before the restart is dropped */
+    snprintf(buf, sizeof buf, "{\"id\":\"o1\",\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"C1\",\"queue\":\"payments\"}", BASE + 1000);
+    cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), 0);
+    sp_partition *again = partition();
+    cr_assert_eq(sp_publisher_restore(pub, "t", 0, again, &next, &seq, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(sp_partition_apply(again, &ev, 0, &r, err, sizeof err), SP_APPLY_DUPLICATE,
+                 "o1 was applied before the restarts");
+    sp_partition_destroy(again);
     sp_partition *fresh = partition();
     cr_assert_eq(sp_publisher_restore(pub, "t", 5, fresh, &next, &seq, err, sizeof err), 0);
     cr_expect_eq(seq, 0);
@@ -239,7 +255,7 @@ Test(publisher, updates_are_announced, .init = setup, .fini = teardown)
 
 Test(publisher, unreachable_redis_is_an_error_not_a_crash)
 {
-    sp_publisher_conf c = {"unix:/nonexistent/redis.sock", "sp", {0}, 200, 200, 120000, 3600000};
+    sp_publisher_conf c = {"unix:/nonexistent/redis.sock", "sp", {0}, 200, 200, 120000, 3600000, 0};
     char err[256];
     sp_publisher *pub = sp_publisher_new(&c, err, sizeof err);
     sp_partition *p = partition();

@@ -7,6 +7,11 @@
  * horizon, or when the capacity is reached (the oldest leaves first; counted as an
  * eviction, which shortens the horizon for that burst).
  *
+ * The ids remembered since the last publish are kept apart (they are the newest part of
+ * the ring) so the publisher can journal them in Redis with the flush, and a restarted
+ * or reassigned partition restores them: a repeat that straddles a restart is dropped
+ * too.
+ *
  * Single writer, owned by one partition's state.
  */
 #ifndef SUPPORTPULSE_DEDUP_H
@@ -23,6 +28,13 @@ void sp_dedup_destroy(sp_dedup *d); /* NULL is a no-op */
 /* 1 if id was seen within the horizon (a duplicate), else 0 and it is remembered. */
 int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms);
 size_t sp_dedup_size(const sp_dedup *d);
+/* Calls fn for each id remembered since the last sp_dedup_mark_published, oldest
+ * first; returns how many. */
+size_t sp_dedup_each_fresh(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t ts_ms, void *arg),
+                           void *arg);
+void sp_dedup_mark_published(sp_dedup *d);
+/* Remembers a hash read back from Redis (as published, not fresh). */
+void sp_dedup_restore(sp_dedup *d, uint64_t hash, int64_t ts_ms);
 uint64_t sp_dedup_evictions(const sp_dedup *d);
 
 #endif

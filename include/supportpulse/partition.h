@@ -82,6 +82,7 @@ const sp_partition_stats *sp_partition_get_stats(const sp_partition *p);
 /* For the publisher: the state to write, and the name behind each id. */
 sp_window_set *sp_partition_windows(sp_partition *p);
 sp_cases *sp_partition_cases(sp_partition *p);
+struct sp_dedup *sp_partition_dedup(sp_partition *p);
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id);
 /* Gauges per dims id (n = number of dims ids), oldest_ts refreshed from the waiting
  * calls. The array is valid until the next apply. */
@@ -104,5 +105,7 @@ int sp_partition_restore_sketch(sp_partition *p, int64_t start, const char *dims
 int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *queue,
                               const char *tenant, const char *agent);
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts);
+/* An event id hash journalled with a flush (dedup across restarts). */
+void sp_partition_restore_id(sp_partition *p, uint64_t hash, int64_t ts_ms);
 
 #endif

@@ -6,9 +6,10 @@
  * ({p}:pw:{topic}:{partition}:{start}, fields "<metric>:<dims>"). A flush sends the
  * changed partials and the change since the last flush, summed over all the instance's
  * partitions per 1m, 5m, 15m, 1h and 1d total; one Lua script (merge.lua) applies
- * them, recomputes ratios, updates the {p}:ts index, sends PUBLISH {p}:updates, and
- * records each partition's resume point (next offset, newest event time) and flush
- * number in {p}:meta, all atomically. Totals are therefore the sum of every
+ * them, recomputes ratios, means and percentiles, updates the {p}:ts index and the
+ * live hashes, writes each partition's changed cases and journals its event ids, sends
+ * PUBLISH {p}:updates, and records each partition's resume point (next offset, newest
+ * event time) and flush number in {p}:meta, all atomically. Totals are therefore the sum of every
  * partition's partial whatever the number of partitions or instances.
  *
  * A restarted or rebalanced consumer restores exactly that state and resumes there; the
@@ -35,6 +36,7 @@ typedef struct {
     int connect_timeout_ms;
     int command_timeout_ms;
     int64_t lateness_ms, retention_ms;
+    int64_t id_journal_flushes;   /* flushes of event ids kept per partition (0 = 4096) */
 } sp_publisher_conf;
 
 typedef struct sp_publisher sp_publisher;
