@@ -383,20 +383,27 @@ static int handle_message(sp_pipeline *pl, const rd_kafka_message_t *m, char *er
     return handle_decoded(pl, m, rc, &ev, reason, detail, errstr, errstr_size);
 }
 
+/* Applies a collected job (unless an earlier one failed: rc < 0), destroys its message
+ * and releases its slot. Returns rc, or the job's result. */
+static int apply_job(sp_pipeline *pl, sp_decode_job *j, int rc, char *errstr, size_t errstr_size)
+{
+    rd_kafka_message_t *m = j->opaque;
+    if (rc == 0)
+        rc = handle_decoded(pl, m, j->rc, &j->ev, j->reason, j->detail, errstr, errstr_size);
+    rd_kafka_message_destroy(m);
+    sp_decode_pool_release(pl->pool);
+    return rc;
+}
+
 /* Applies the decoded jobs at the head of the pool, in submission order: all of them
- * (waiting for the workers) when drain is set, else those already decoded. The
- * messages are destroyed here. 0, or -1 with errstr (out of memory). */
+ * (waiting for the workers) when drain is set, else those already decoded. 0, or -1
+ * with errstr (out of memory); the messages are destroyed either way. */
 static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size)
 {
     sp_decode_job *j;
     int rc = 0;
-    while (pl->pool && (j = sp_decode_pool_peek(pl->pool, drain)) != NULL) {
-        rd_kafka_message_t *m = j->opaque;
-        if (rc == 0)
-            rc = handle_decoded(pl, m, j->rc, &j->ev, j->reason, j->detail, errstr, errstr_size);
-        rd_kafka_message_destroy(m);
-        sp_decode_pool_release(pl->pool);
-    }
+    while (pl->pool && (j = sp_decode_pool_peek(pl->pool, drain)) != NULL)
+        rc = apply_job(pl, j, rc, errstr, errstr_size);
     return rc;
 }
 
@@ -414,18 +421,11 @@ static int consume(sp_pipeline *pl, rd_kafka_message_t *m, char *errstr, size_t 
         rd_kafka_message_destroy(m);
         return rc;
     }
-    while (sp_decode_pool_submit(pl->pool, m->payload, m->len, m) < 0) {
-        sp_decode_job *j = sp_decode_pool_peek(pl->pool, 1); /* ring full: apply one */
-        rd_kafka_message_t *done = j->opaque;
-        int rc = handle_decoded(pl, done, j->rc, &j->ev, j->reason, j->detail, errstr,
-                                errstr_size);
-        rd_kafka_message_destroy(done);
-        sp_decode_pool_release(pl->pool);
-        if (rc < 0) {
+    while (sp_decode_pool_submit(pl->pool, m->payload, m->len, m) < 0) /* ring full */
+        if (apply_job(pl, sp_decode_pool_peek(pl->pool, 1), 0, errstr, errstr_size) < 0) {
             rd_kafka_message_destroy(m);
             return -1;
         }
-    }
     return collect(pl, 0, errstr, errstr_size);
 }
 
