@@ -11,10 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    uint64_t *v;
-    size_t n, cap;
-} u64vec;
 
 struct sp_cases {
     sp_case *ring;
@@ -24,23 +20,9 @@ struct sp_cases {
     void (*on_drop)(sp_case *k, void *arg);
     void *on_drop_arg;
     uint64_t evictions;
-    u64vec dirty, removed; /* keys */
+    sp_u64vec dirty, removed; /* keys */
     int all_dirty;
 };
-
-static int vec_push(u64vec *v, uint64_t x)
-{
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 256;
-        uint64_t *nv = realloc(v->v, ncap * sizeof *nv);
-        if (!nv)
-            return -1;
-        v->v = nv;
-        v->cap = ncap;
-    }
-    v->v[v->n++] = x;
-    return 0;
-}
 
 sp_cases *sp_cases_new(size_t capacity, int64_t max_age_ms, int64_t grace_ms)
 {
@@ -71,8 +53,8 @@ void sp_cases_destroy(sp_cases *c)
         return;
     free(c->ring);
     sp_u64map_destroy(c->index);
-    free(c->dirty.v);
-    free(c->removed.v);
+    sp_u64vec_free(&c->dirty);
+    sp_u64vec_free(&c->removed);
     free(c);
 }
 
@@ -99,7 +81,7 @@ void sp_cases_mark_dirty(sp_cases *c, sp_case *k)
     if (k->dirty || c->all_dirty)
         return;
     k->dirty = 1;
-    if (vec_push(&c->dirty, k->key) < 0)
+    if (sp_u64vec_push(&c->dirty, k->key) < 0)
         c->all_dirty = 1;
 }
 
@@ -109,7 +91,7 @@ static void drop(sp_cases *c, sp_case *k)
     if (c->on_drop)
         c->on_drop(k, c->on_drop_arg);
     sp_u64map_del(c->index, k->key);
-    if (!c->all_dirty && vec_push(&c->removed, k->key) < 0)
+    if (!c->all_dirty && sp_u64vec_push(&c->removed, k->key) < 0)
         c->all_dirty = 1;
     memset(k, 0, sizeof *k);
     c->count--;

@@ -308,3 +308,24 @@ int sp_u64map_del(sp_u64map *m, uint64_t key)
 }
 
 size_t sp_u64map_size(const sp_u64map *m) { return m->size; }
+
+int sp_u64vec_push(sp_u64vec *v, uint64_t x)
+{
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 256;
+        uint64_t *nv = realloc(v->v, ncap * sizeof *nv);
+        if (!nv)
+            return -1;
+        v->v = nv;
+        v->cap = ncap;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}
+
+void sp_u64vec_free(sp_u64vec *v)
+{
+    free(v->v);
+    v->v = NULL;
+    v->n = v->cap = 0;
+}

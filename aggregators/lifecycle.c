@@ -190,17 +190,18 @@ int sp_lifecycle_apply(sp_case *k, const sp_event *ev, const sp_thresholds *th,
 {
     out o = {done, 0};
     int64_t ts = ev->ts_ms;
-    switch (ev->type) {
-    case SP_EV_CALL_OFFERED: k->flags |= SP_CASE_CALL; call_offered(k, ts, th, &o); break;
-    case SP_EV_CALL_ANSWERED: k->flags |= SP_CASE_CALL; call_answered(k, ts, th, &o); break;
-    case SP_EV_CALL_ABANDONED: k->flags |= SP_CASE_CALL; call_abandoned(k, ts, th, &o); break;
-    case SP_EV_CALL_TRANSFERRED: /* back in a queue: the wait continues */
+    if (ev->case_is_call)
         k->flags |= SP_CASE_CALL;
+    switch (ev->type) {
+    case SP_EV_CALL_OFFERED: call_offered(k, ts, th, &o); break;
+    case SP_EV_CALL_ANSWERED: call_answered(k, ts, th, &o); break;
+    case SP_EV_CALL_ABANDONED: call_abandoned(k, ts, th, &o); break;
+    case SP_EV_CALL_TRANSFERRED: /* back in a queue: the wait continues */
         if (has(k, SP_CASE_STARTED) && !has(k, SP_CASE_T2))
             k->flags |= SP_CASE_WAITING;
         break;
-    case SP_EV_CALL_ENDED: k->flags |= SP_CASE_CALL; call_ended(k, ts, &o); break;
-    case SP_EV_CALL_WRAPUP: k->flags |= SP_CASE_CALL; call_wrapup(k, ev, now_ms, &o); break;
+    case SP_EV_CALL_ENDED: call_ended(k, ts, &o); break;
+    case SP_EV_CALL_WRAPUP: call_wrapup(k, ev, now_ms, &o); break;
     case SP_EV_TICKET_CREATED: ticket_created(k, ts, &o); break;
     case SP_EV_TICKET_REPLIED: ticket_replied(k, ev, &o); break;
     case SP_EV_TICKET_SOLVED: ticket_solved(k, ts, &o); break;

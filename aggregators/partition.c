@@ -53,8 +53,7 @@ struct sp_partition {
     size_t nthr;
     sp_gauges *gauges;       /* per dims id */
     size_t ngauges;
-    uint64_t *waiting;       /* keys of waiting calls; case.qpos = index + 1 */
-    size_t nwaiting, capwaiting;
+    sp_u64vec waiting;       /* keys of waiting calls; case.qpos = index + 1 */
     int64_t max_ts;
     int64_t last_case_sweep;
     int sweep_failed;
@@ -288,7 +287,7 @@ void sp_partition_destroy(sp_partition *p)
     sp_strmap_destroy(p->short_override);
     free(p->thr);
     free(p->gauges);
-    free(p->waiting);
+    sp_u64vec_free(&p->waiting);
     free(p->combos);
     names_free(&p->queues);
     names_free(&p->agents);
@@ -500,16 +499,9 @@ static int waiting_add(sp_partition *p, sp_case *k)
 {
     if (k->qpos)
         return 0;
-    if (p->nwaiting == p->capwaiting) {
-        size_t ncap = p->capwaiting ? p->capwaiting * 2 : 256;
-        uint64_t *w = realloc(p->waiting, ncap * sizeof *w);
-        if (!w)
-            return -1;
-        p->waiting = w;
-        p->capwaiting = ncap;
-    }
-    p->waiting[p->nwaiting++] = k->key;
-    k->qpos = (uint32_t)p->nwaiting;
+    if (sp_u64vec_push(&p->waiting, k->key) < 0)
+        return -1;
+    k->qpos = (uint32_t)p->waiting.n;
     return 0;
 }
 
@@ -518,9 +510,9 @@ static void waiting_remove(sp_partition *p, sp_case *k)
     if (!k->qpos)
         return;
     size_t i = k->qpos - 1;
-    uint64_t last = p->waiting[--p->nwaiting];
-    if (i < p->nwaiting) {
-        p->waiting[i] = last;
+    uint64_t last = p->waiting.v[--p->waiting.n];
+    if (i < p->waiting.n) {
+        p->waiting.v[i] = last;
         sp_case *m = sp_cases_find(p->cases, last);
         if (m)
             m->qpos = (uint32_t)i + 1;
@@ -559,8 +551,8 @@ sp_gauges *sp_partition_gauges(sp_partition *p, size_t *n)
     }
     for (size_t i = 0; i < p->ngauges; i++)
         p->gauges[i].oldest_ts = INT64_MAX;
-    for (size_t w = 0; w < p->nwaiting; w++) {
-        sp_case *k = sp_cases_find(p->cases, p->waiting[w]);
+    for (size_t w = 0; w < p->waiting.n; w++) {
+        sp_case *k = sp_cases_find(p->cases, p->waiting.v[w]);
         const combo *cb = k ? combo_get(p, k->tenant, k->queue, (sp_channel)k->channel) : NULL;
         for (int i = 0; cb && i < cb->n; i++)
             if (cb->ids[i] < p->ngauges && k->start_ts < p->gauges[cb->ids[i]].oldest_ts)
@@ -629,22 +621,41 @@ static int add_done(sp_cell *c, const sp_done *d)
     return 0;
 }
 
+/* Where one attribution counts: its dimension sets, and its agent's. Computed once per
+ * event; cb stays valid until the next new combination is built. */
+typedef struct {
+    const combo *cb;
+    uint32_t agent_ids[2];
+    int nagent;
+} targets;
+
+static int targets_of(sp_partition *p, const attribution *a, targets *t)
+{
+    t->nagent = agent_dims(p, a, t->agent_ids);
+    t->cb = combo_get(p, a->tenant, a->queue, a->channel); /* last: it may move combos */
+    return t->nagent < 0 || !t->cb ? -1 : 0;
+}
+
+/* The i-th target cell in w: the dimension sets, then (with_agent) the agent's. */
+static int ntargets(const targets *t, int with_agent) { return t->cb->n + (with_agent ? t->nagent : 0); }
+static sp_cell *target_cell(sp_window *w, const targets *t, int i)
+{
+    return sp_window_cell(w, i < t->cb->n ? t->cb->ids[i] : t->agent_ids[i - t->cb->n]);
+}
+
 /* Counts a completed duration in the window of its completing event, under the case's
  * dimension sets and its agent. */
-static int apply_done(sp_partition *p, const attribution *a, const sp_done *d)
+static int apply_done(sp_partition *p, const targets *t, const sp_done *d)
 {
     if (is_late(p, d->at_ms)) {
         p->stats.late_durations++;
         return 0;
     }
-    uint32_t agent_ids[2];
-    int nagent = agent_dims(p, a, agent_ids);
-    const combo *cb = combo_get(p, a->tenant, a->queue, a->channel);
     sp_window *w = sp_window_get(&p->windows, sp_window_start_of(d->at_ms));
-    if (nagent < 0 || !cb || !w)
+    if (!w)
         return -1;
-    for (int i = 0; i < cb->n + nagent; i++) {
-        sp_cell *c = sp_window_cell(w, i < cb->n ? cb->ids[i] : agent_ids[i - cb->n]);
+    for (int i = 0; i < ntargets(t, 1); i++) {
+        sp_cell *c = target_cell(w, t, i);
         if (!c || add_done(c, d) < 0)
             return -1;
     }
@@ -663,7 +674,8 @@ static void timeout_case(sp_case *k, void *arg)
     if (!sp_lifecycle_timeout(k, p->max_ts, &d))
         return;
     attribution a = case_attribution(k);
-    if (apply_done(p, &a, &d) < 0)
+    targets t;
+    if (targets_of(p, &a, &t) < 0 || apply_done(p, &t, &d) < 0)
         p->sweep_failed = 1;
     sp_cases_mark_dirty(p->cases, k);
 }
@@ -685,16 +697,13 @@ static int sweep(sp_partition *p)
     return p->sweep_failed ? -1 : 0;
 }
 
-static int count_event(sp_partition *p, const sp_event *ev, const attribution *a)
+static int count_event(sp_partition *p, const sp_event *ev, const targets *t)
 {
-    const combo *cb = combo_get(p, a->tenant, a->queue, a->channel);
     sp_window *w = sp_window_get(&p->windows, sp_window_start_of(ev->ts_ms));
-    uint32_t agent_ids[2];
-    int nagent = counts_for_agent(ev->type) ? agent_dims(p, a, agent_ids) : 0;
-    if (!cb || !w || nagent < 0)
+    if (!w)
         return -1;
-    for (int i = 0; i < cb->n + nagent; i++) {
-        sp_cell *c = sp_window_cell(w, i < cb->n ? cb->ids[i] : agent_ids[i - cb->n]);
+    for (int i = 0; i < ntargets(t, counts_for_agent(ev->type)); i++) {
+        sp_cell *c = target_cell(w, t, i);
         if (!c)
             return -1;
         count(&c->c, ev);
@@ -702,8 +711,8 @@ static int count_event(sp_partition *p, const sp_event *ev, const attribution *a
     return 0;
 }
 
-static int correlate(sp_partition *p, const sp_event *ev, const attribution *a, sp_case *k,
-                     const sp_case *before)
+static int correlate(sp_partition *p, const sp_event *ev, const attribution *a,
+                     const targets *t, sp_case *k, const sp_case *before)
 {
     if (!k)
         return 0;
@@ -713,9 +722,9 @@ static int correlate(sp_partition *p, const sp_event *ev, const attribution *a, 
     sp_done done[SP_MAX_DONE];
     int n = sp_lifecycle_apply(k, ev, th, p->max_ts, done);
     for (int i = 0; i < n; i++)
-        if (apply_done(p, a, &done[i]) < 0)
+        if (apply_done(p, t, &done[i]) < 0)
             return -1;
-    return gauges_update(p, before, k);
+    return gauges_update(p, before, k); /* last: it may build combos, moving t->cb */
 }
 
 sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t now_wall_ms,
@@ -739,9 +748,10 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
     if (ev->ts_ms > p->max_ts)
         p->max_ts = ev->ts_ms;
     attribution a;
+    targets t;
     sp_case *k, before;
-    if (sweep(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || count_event(p, ev, &a) < 0 ||
-        correlate(p, ev, &a, k, &before) < 0) {
+    if (sweep(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || targets_of(p, &a, &t) < 0 ||
+        count_event(p, ev, &t) < 0 || correlate(p, ev, &a, &t, k, &before) < 0) {
         snprintf(errstr, errstr_size, "out of memory applying event");
         return SP_APPLY_NOMEM;
     }
@@ -792,15 +802,23 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
     }
 }
 
-int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
-                               sp_metric metric, int64_t value)
+/* The cell of (window start, dims key), created for a restore; NULL when out of memory. */
+static sp_cell *restore_cell(sp_partition *p, int64_t start, const char *dims_key)
 {
     uint32_t id;
     int overflow = 0;
     sp_window *w;
-    sp_cell *cell;
     if (names_intern(&p->dims, dims_key, &id, &overflow) < 0 ||
-        !(w = sp_window_get(&p->windows, start)) || !(cell = sp_window_cell(w, id)))
+        !(w = sp_window_get(&p->windows, start)))
+        return NULL;
+    return sp_window_cell(w, id);
+}
+
+int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
+                               sp_metric metric, int64_t value)
+{
+    sp_cell *cell = restore_cell(p, start, dims_key);
+    if (!cell)
         return -1;
     cell->c.v[metric] = value; /* the caller marks the partition published: pub becomes c */
     return 0;
@@ -809,12 +827,8 @@ int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_
 int sp_partition_restore_sketch(sp_partition *p, int64_t start, const char *dims_key,
                                 sp_duration d, const char *text)
 {
-    uint32_t id;
-    int overflow = 0;
-    sp_window *w;
-    sp_cell *cell;
-    if (names_intern(&p->dims, dims_key, &id, &overflow) < 0 ||
-        !(w = sp_window_get(&p->windows, start)) || !(cell = sp_window_cell(w, id)))
+    sp_cell *cell = restore_cell(p, start, dims_key);
+    if (!cell)
         return -1;
     sp_sketch_free(&cell->sk[d]);
     return sp_sketch_parse_add(&cell->sk[d], text);

@@ -22,6 +22,14 @@ static const char *const duration_names[SP_D__COUNT] = {
     "wait_ms", "abandon_wait_ms", "handle_ms", "first_reply_ms", "resolution_ms",
 };
 
+static int name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 const char *sp_duration_name(sp_duration d)
 {
     return (unsigned)d < SP_D__COUNT ? duration_names[d] : "?";
@@ -29,10 +37,7 @@ const char *sp_duration_name(sp_duration d)
 
 int sp_duration_parse(const char *name)
 {
-    for (int i = 0; i < SP_D__COUNT; i++)
-        if (strcmp(name, duration_names[i]) == 0)
-            return i;
-    return -1;
+    return name_index(duration_names, SP_D__COUNT, name);
 }
 
 const char *sp_metric_name(sp_metric m)
@@ -42,10 +47,7 @@ const char *sp_metric_name(sp_metric m)
 
 int sp_metric_parse(const char *name)
 {
-    for (int i = 0; i < SP_M__COUNT; i++)
-        if (strcmp(name, metric_names[i]) == 0)
-            return i;
-    return -1;
+    return name_index(metric_names, SP_M__COUNT, name);
 }
 
 void sp_window_set_init(sp_window_set *s) { memset(s, 0, sizeof *s); }

@@ -162,48 +162,63 @@ static double run_decode(const corpus *c)
 
 #define NPART 4
 
-static double run_windows(const corpus *c)
+static void partitions_new(sp_partition *p[NPART])
 {
     sp_partition_conf pc;
     sp_partition_conf_defaults(&pc);
     pc.max_future_ms = 0;
     char err[256];
-    sp_partition *p[NPART];
     for (int i = 0; i < NPART; i++)
         if (!(p[i] = sp_partition_new(&pc, err, sizeof err)))
             die(err);
+}
+
+static void partitions_destroy(sp_partition *p[NPART], size_t applied)
+{
+    for (int i = 0; i < NPART; i++)
+        sp_partition_destroy(p[i]);
+    if (applied == 0)
+        die("nothing applied");
+}
+
+/* Applies event i of the corpus to its partition (by key); every 8,192 events marks
+ * them published, as the publisher does once a second. 1 when applied. */
+static int apply_event(sp_partition *p[NPART], const corpus *c, size_t i, const sp_event *ev)
+{
+    char err[256];
+    sp_reject_reason r;
+    sp_partition *part = p[sp_hash_bytes(c->key[i], c->klen[i]) % NPART];
+    int ok = sp_partition_apply(part, ev, 0, &r, err, sizeof err) == SP_APPLY_OK;
+    if ((i & 8191) == 0)
+        for (int k = 0; k < NPART; k++)
+            sp_partition_published(p[k], INT64_MIN);
+    return ok;
+}
+
+static double run_windows(const corpus *c)
+{
+    sp_partition *p[NPART];
+    partitions_new(p);
+    char err[256];
     double t0 = now_s();
     size_t applied = 0;
     for (size_t i = 0; i < c->n; i++) {
         sp_event ev;
         sp_reject_reason r;
-        if (sp_event_decode(c->val[i], c->vlen[i], &ev, &r, err, sizeof err) < 0)
-            continue;
-        sp_partition *part = p[sp_hash_bytes(c->key[i], c->klen[i]) % NPART];
-        applied += sp_partition_apply(part, &ev, 0, &r, err, sizeof err) == SP_APPLY_OK;
-        if ((i & 8191) == 0) /* what the publisher does once a second */
-            for (int k = 0; k < NPART; k++)
-                sp_partition_published(p[k], INT64_MIN);
+        if (sp_event_decode(c->val[i], c->vlen[i], &ev, &r, err, sizeof err) == 0)
+            applied += apply_event(p, c, i, &ev);
     }
     double dt = now_s() - t0;
-    for (int i = 0; i < NPART; i++)
-        sp_partition_destroy(p[i]);
-    if (applied == 0)
-        die("nothing applied");
+    partitions_destroy(p, applied);
     return dt;
 }
 
 /* Decoding on `threads` decode threads, applying on this one (as the pipeline does). */
 static double run_pool(const corpus *c, int threads)
 {
-    sp_partition_conf pc;
-    sp_partition_conf_defaults(&pc);
-    pc.max_future_ms = 0;
-    char err[256];
     sp_partition *p[NPART];
-    for (int i = 0; i < NPART; i++)
-        if (!(p[i] = sp_partition_new(&pc, err, sizeof err)))
-            die(err);
+    partitions_new(p);
+    char err[256];
     sp_decode_pool *pool = sp_decode_pool_new(threads, 1024, err, sizeof err);
     if (!pool)
         die(err);
@@ -215,25 +230,15 @@ static double run_pool(const corpus *c, int threads)
             next++;
         sp_decode_job *j;
         while ((j = sp_decode_pool_peek(pool, next == c->n || sp_decode_pool_pending(pool) >= 1024))) {
-            size_t i = (size_t)(uintptr_t)j->opaque;
-            sp_reject_reason r;
-            if (j->rc == 0) {
-                sp_partition *part = p[sp_hash_bytes(c->key[i], c->klen[i]) % NPART];
-                applied += sp_partition_apply(part, &j->ev, 0, &r, err, sizeof err) == SP_APPLY_OK;
-            }
-            if ((i & 8191) == 0)
-                for (int k = 0; k < NPART; k++)
-                    sp_partition_published(p[k], INT64_MIN);
+            if (j->rc == 0)
+                applied += apply_event(p, c, (size_t)(uintptr_t)j->opaque, &j->ev);
             sp_decode_pool_release(pool);
             done++;
         }
     }
     double dt = now_s() - t0;
     sp_decode_pool_destroy(pool);
-    for (int i = 0; i < NPART; i++)
-        sp_partition_destroy(p[i]);
-    if (applied == 0)
-        die("nothing applied");
+    partitions_destroy(p, applied);
     return dt;
 }
 

@@ -41,4 +41,14 @@ int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *exist
 int sp_u64map_del(sp_u64map *m, uint64_t key);
 size_t sp_u64map_size(const sp_u64map *m);
 
+/* A growable array of 64-bit keys (case keys waiting, dirty, removed). Zero-initialise;
+ * sp_u64vec_free releases it. */
+typedef struct {
+    uint64_t *v;
+    size_t n, cap;
+} sp_u64vec;
+/* Appends x. 0, or -1 when out of memory (v unchanged). */
+int sp_u64vec_push(sp_u64vec *v, uint64_t x);
+void sp_u64vec_free(sp_u64vec *v);
+
 #endif
