@@ -1,6 +1,8 @@
 /*
  * dlq.c - see dlq.h. The delivery report callback runs inside rd_kafka_poll/flush on
  * the pipeline thread; on a failed delivery it produces a copy of the message again.
+ * The producer holds one handle on the dead-letter topic for its whole life, so
+ * librdkafka does not create and free a topic object around each dead letter.
  */
 #include "supportpulse/dlq.h"
 
@@ -14,6 +16,7 @@
 
 struct sp_dlq {
     rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt; /* owned: destroyed before rk */
     char *topic;
 };
 
@@ -25,7 +28,7 @@ static void resend(sp_dlq *d, const rd_kafka_message_t *m)
     else
         hdrs = rd_kafka_headers_new(0);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        d->rk, RD_KAFKA_V_RKT(d->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (err) {
@@ -89,9 +92,18 @@ sp_dlq *sp_dlq_new(const char *bootstrap, const char *topic, char *const *kafka_
     d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (!d->rk)
         goto fail;
-    return d; /* conf is owned by rk */
+    conf = NULL; /* owned by rk from here */
+    if (!(d->rkt = rd_kafka_topic_new(d->rk, topic, NULL))) {
+        snprintf(errstr, errstr_size, "dead-letter topic %s: %s", topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
+    return d;
 fail:
-    rd_kafka_conf_destroy(conf);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (d->rk)
+        rd_kafka_destroy(d->rk);
     free(d->topic);
     free(d);
     return NULL;
@@ -103,6 +115,7 @@ void sp_dlq_destroy(sp_dlq *d)
         return;
     if (rd_kafka_flush(d->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         sp_err("%d dead letters still undelivered at shutdown", rd_kafka_outq_len(d->rk));
+    rd_kafka_topic_destroy(d->rkt);
     rd_kafka_destroy(d->rk);
     free(d->topic);
     free(d);
@@ -132,7 +145,7 @@ int sp_dlq_send(sp_dlq *d, const rd_kafka_message_t *src, const char *reason,
     }
     rd_kafka_resp_err_t err;
     while ((err = rd_kafka_producev(
-                d->rk, RD_KAFKA_V_TOPIC(d->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                d->rk, RD_KAFKA_V_RKT(d->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_KEY(src->key, src->key_len),
                 RD_KAFKA_V_VALUE(src->payload, src->len), RD_KAFKA_V_HEADERS(h),
                 RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)

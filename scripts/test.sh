@@ -45,7 +45,7 @@ if [ "${SP_TEST_QUICK:-0}" != 1 ]; then
   # cannot start under TSan (Snaipe/Criterion#274): the TSan build runs the threaded
   # harness (label "threads"), which drives the real pipeline thread.
   ./scripts/build-rdkafka-tsan.sh build-deps/rdkafka-pthreads
-  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
   PKG_CONFIG_PATH=$PWD/build-deps/rdkafka-pthreads/lib/pkgconfig \
     run_suite "thread sanitizer" build-tsan "-L threads" -- -DSP_SANITIZE=thread \
     -DCMAKE_BUILD_RPATH=$PWD/build-deps/rdkafka-pthreads/lib
