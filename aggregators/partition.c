@@ -2,7 +2,8 @@
  * partition.c - see partition.h.
  *
  * Per event: future check -> dedup -> lateness -> (once a minute of event time: sweep
- * of overdue wrap-ups and old cases) -> attribution (case record) -> the event's
+ * of overdue wrap-ups and old cases) -> attribution (case record, or for a case that
+ * has left the case store its entry in the attribution store) -> the event's
  * dimension ids (cached per tenant/queue/channel combination, so the dims key strings
  * are formatted once per combination, not per event) -> counters in the cell of each
  * dimension set -> lifecycle (lifecycle.h): completed durations into the cells of the
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "supportpulse/attribution.h"
 #include "supportpulse/dedup.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
@@ -43,6 +45,7 @@ struct sp_partition {
     sp_window_set windows;
     sp_dedup *dedup;
     sp_cases *cases;
+    sp_attrs *attrs;         /* cases that left `cases`: who handled them */
     names queues, agents, tenants, dims;
     sp_u64map *combo_index; /* tenant/queue/channel -> combos[] index */
     combo *combos;
@@ -57,6 +60,7 @@ struct sp_partition {
     int64_t max_ts;
     int64_t last_case_sweep;
     int sweep_failed;
+    int drop_failed;         /* a dropped case found no memory in the attribution store */
     sp_partition_stats stats;
 };
 
@@ -71,7 +75,9 @@ void sp_partition_conf_defaults(sp_partition_conf *c)
     c->max_queues = 1000;
     c->max_agents = 20000;
     c->max_future_ms = 24LL * 3600 * 1000;
-    c->case_grace_ms = 7LL * 24 * 3600 * 1000;
+    c->case_grace_ms = 24LL * 3600 * 1000;
+    c->max_attributions = 1000000;
+    c->attribution_horizon_ms = 7LL * 24 * 3600 * 1000;
     c->sl_ms = 20000;
     c->short_abandon_ms = 5000;
     c->sl_by_queue = c->short_abandon_by_queue = NULL;
@@ -247,11 +253,12 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->conf.sl_by_queue = p->conf.short_abandon_by_queue = NULL;
     p->dedup = sp_dedup_new(conf->dedup_capacity, conf->dedup_horizon_ms);
     p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms, conf->case_grace_ms);
+    p->attrs = sp_attrs_new(conf->max_attributions, conf->attribution_horizon_ms);
     p->combo_index = sp_u64map_new(1u << 24);
     p->agent_index = sp_u64map_new(1024);
     p->sl_override = sp_strmap_new(16);
     p->short_override = sp_strmap_new(16);
-    if (!p->dedup || !p->cases || !p->combo_index || !p->agent_index || !p->sl_override ||
+    if (!p->dedup || !p->cases || !p->attrs || !p->combo_index || !p->agent_index || !p->sl_override ||
         !p->short_override)
         goto nomem;
     sp_cases_on_drop(p->cases, case_dropped, p);
@@ -281,6 +288,7 @@ void sp_partition_destroy(sp_partition *p)
     sp_window_set_free(&p->windows);
     sp_dedup_destroy(p->dedup);
     sp_cases_destroy(p->cases);
+    sp_attrs_destroy(p->attrs);
     sp_u64map_destroy(p->combo_index);
     sp_u64map_destroy(p->agent_index);
     sp_strmap_destroy(p->sl_override);
@@ -358,7 +366,11 @@ static const combo *combo_get(sp_partition *p, uint32_t tenant, uint32_t queue, 
 typedef struct {
     uint32_t tenant, queue, agent;
     sp_channel channel;
+    uint8_t survey; /* SURVEY_* below, for the survey counters */
 } attribution;
+
+#define SURVEY_REPEAT  0x1u /* a survey.csat for a case that already had one */
+#define SURVEY_UNKNOWN 0x2u /* names a case this partition does not remember */
 
 static int intern(sp_partition *p, names *n, const char *s, uint32_t *id)
 {
@@ -375,25 +387,95 @@ static int is_case_start(sp_event_type t)
     return t == SP_EV_TICKET_CREATED || t == SP_EV_CALL_OFFERED;
 }
 
+static int is_survey(sp_event_type t)
+{
+    return t == SP_EV_SURVEY_CSAT || t == SP_EV_SURVEY_NPS;
+}
+
+/* What the attribution store remembers of a case, as a record with no lifecycle. */
+static sp_case case_of_attr(const sp_attr *e)
+{
+    sp_case k = {0};
+    k.key = e->key;
+    k.last_ts = (int64_t)e->last_min * 60000;
+    k.queue = e->queue;
+    k.agent = e->agent;
+    k.tenant = e->tenant;
+    k.channel = e->channel;
+    k.flags = (e->flags & SP_ATTR_CSAT_SEEN) ? SP_CASE_CSAT_SEEN : 0;
+    return k;
+}
+
+/* Notes a survey.csat on its case; 1 when the case already had one. */
+static int csat_seen(sp_partition *p, sp_case *k, sp_attr *e)
+{
+    if (k->flags & SP_CASE_CSAT_SEEN)
+        return 1;
+    k->flags |= SP_CASE_CSAT_SEEN;
+    if (e) {
+        e->flags |= SP_ATTR_CSAT_SEEN;
+        sp_attrs_mark_fresh(p->attrs, e);
+    } else {
+        sp_cases_mark_dirty(p->cases, k);
+    }
+    return 0;
+}
+
+/* The case an event names: its live record; else, for a survey, a copy in *tmp of what
+ * the attribution store remembers; else, for any other event, a new record, seeded from
+ * the attribution store when the case has left the case store. *out is NULL for an
+ * event without a case and a survey of a case not remembered. */
+static int find_case(sp_partition *p, const sp_event *ev, sp_case *tmp, sp_case **out,
+                     attribution *a)
+{
+    *out = NULL;
+    if (!ev->case_id[0])
+        return 0;
+    uint64_t key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
+    int start = is_case_start(ev->type), survey = is_survey(ev->type);
+    sp_case *k = start ? NULL : sp_cases_find(p->cases, key);
+    sp_attr *e = start || k ? NULL : sp_attrs_find(p->attrs, key);
+    if (k) {
+        sp_cases_touch(p->cases, k, ev->ts_ms);
+    } else if (survey && e) {
+        *tmp = case_of_attr(e);
+        k = tmp;
+    } else if (survey) {
+        a->survey |= SURVEY_UNKNOWN;
+        return 0;
+    } else {
+        sp_case seed = e ? case_of_attr(e) : (sp_case){0};
+        if (!(k = sp_cases_open(p->cases, key, ev->ts_ms))) /* may move e: copied first */
+            return -1;
+        if (seed.key && !k->queue) {
+            k->queue = seed.queue;
+            k->agent = seed.agent;
+            k->tenant = seed.tenant;
+            k->channel = seed.channel;
+            k->flags |= seed.flags;
+        }
+    }
+    if (ev->type == SP_EV_SURVEY_CSAT && csat_seen(p, k, k == tmp ? e : NULL))
+        a->survey |= SURVEY_REPEAT;
+    *out = k;
+    return 0;
+}
+
 /* Applies the event's own fields over what the case remembers, then moves the case on
  * a transfer or escalation. The counted attribution is the one before the move. */
 static int attribute(sp_partition *p, const sp_event *ev, attribution *a, sp_case **kout,
                      sp_case *before)
 {
-    sp_case *k = NULL;
+    sp_case *k, tmp;
     *kout = NULL;
-    if (ev->case_id[0]) {
-        uint64_t key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
-        int survey = ev->type == SP_EV_SURVEY_CSAT || ev->type == SP_EV_SURVEY_NPS;
-        k = is_case_start(ev->type) ? NULL : sp_cases_find(p->cases, key);
-        if (k)
-            sp_cases_touch(p->cases, k, ev->ts_ms);
-        else if (!survey && !(k = sp_cases_open(p->cases, key, ev->ts_ms)))
-            return -1; /* a start, or a case that started before we saw it */
-        if (k)
-            *before = *k;
-    }
+    a->survey = 0;
+    if (find_case(p, ev, &tmp, &k, a) < 0 || p->drop_failed)
+        return -1;
+    if (k)
+        *before = *k;
     int known = k && k->queue;
+    if (known || ev->queue[0])
+        a->survey &= (uint8_t)~SURVEY_UNKNOWN; /* counted as unknown only if it is */
     a->tenant = 0;
     if (intern(p, &p->tenants, ev->tenant, &a->tenant) < 0)
         return -1;
@@ -417,7 +499,7 @@ static int attribute(sp_partition *p, const sp_event *ev, attribution *a, sp_cas
         return -1;
     if (!a->agent && k)
         a->agent = k->agent;
-    if (k && ev->type != SP_EV_SURVEY_CSAT && ev->type != SP_EV_SURVEY_NPS) {
+    if (k && !is_survey(ev->type)) {
         k->tenant = (uint16_t)a->tenant;
         k->queue = a->queue;
         k->channel = (uint8_t)a->channel;
@@ -536,11 +618,21 @@ static int gauges_update(sp_partition *p, const sp_case *before, sp_case *k)
     return 0;
 }
 
+/* A case leaves the case store: its gauges go, and who handled it is remembered in the
+ * attribution store for the surveys still to come. */
 static void case_dropped(sp_case *k, void *arg)
 {
     sp_partition *p = arg;
     gauge_case(p, k, -1); /* combos of a known case exist: cannot fail */
     waiting_remove(p, k);
+    if (!k->queue)
+        return; /* nothing known worth keeping */
+    sp_attr e = {.key = k->key, .queue = k->queue, .agent = k->agent,
+                 .last_min = (uint32_t)(k->last_ts / 60000), .tenant = k->tenant,
+                 .channel = k->channel,
+                 .flags = (k->flags & SP_CASE_CSAT_SEEN) ? SP_ATTR_CSAT_SEEN : 0};
+    if (sp_attrs_put(p->attrs, &e) < 0)
+        p->drop_failed = 1;
 }
 
 sp_gauges *sp_partition_gauges(sp_partition *p, size_t *n)
@@ -564,7 +656,7 @@ sp_gauges *sp_partition_gauges(sp_partition *p, size_t *n)
 
 /* ---- counting -------------------------------------------------------------------- */
 
-static void count(sp_counters *c, const sp_event *ev)
+static void count(sp_counters *c, const sp_event *ev, const attribution *a)
 {
     int64_t *v = c->v;
     v[SP_M_EVENTS]++;
@@ -586,11 +678,15 @@ static void count(sp_counters *c, const sp_event *ev)
         v[SP_M_CSAT_RESPONSES]++;
         v[SP_M_CSAT_POSITIVE] += ev->score >= 4;
         v[SP_M_CSAT_SCORE_SUM] += ev->score;
+        v[SP_M_CSAT_NEGATIVE] += ev->score <= 2;
+        v[SP_M_CSAT_REPEAT] += (a->survey & SURVEY_REPEAT) != 0;
+        v[SP_M_SURVEYS_UNKNOWN_CASE] += (a->survey & SURVEY_UNKNOWN) != 0;
         break;
     case SP_EV_SURVEY_NPS:
         v[SP_M_NPS_RESPONSES]++;
         v[SP_M_NPS_PROMOTERS] += ev->score >= 9;
         v[SP_M_NPS_DETRACTORS] += ev->score <= 6;
+        v[SP_M_SURVEYS_UNKNOWN_CASE] += (a->survey & SURVEY_UNKNOWN) != 0;
         break;
     default: break;
     }
@@ -664,7 +760,7 @@ static int apply_done(sp_partition *p, const targets *t, const sp_done *d)
 
 static attribution case_attribution(const sp_case *k)
 {
-    return (attribution){k->tenant, k->queue, k->agent, (sp_channel)k->channel};
+    return (attribution){k->tenant, k->queue, k->agent, (sp_channel)k->channel, 0};
 }
 
 static void timeout_case(sp_case *k, void *arg)
@@ -694,10 +790,12 @@ static int sweep(sp_partition *p)
     p->sweep_failed = 0;
     sp_cases_each(p->cases, timeout_case, p);
     sp_cases_expire(p->cases, p->max_ts);
-    return p->sweep_failed ? -1 : 0;
+    sp_attrs_expire(p->attrs, p->max_ts);
+    return p->sweep_failed || p->drop_failed ? -1 : 0;
 }
 
-static int count_event(sp_partition *p, const sp_event *ev, const targets *t)
+static int count_event(sp_partition *p, const sp_event *ev, const attribution *a,
+                       const targets *t)
 {
     sp_window *w = sp_window_get(&p->windows, sp_window_start_of(ev->ts_ms));
     if (!w)
@@ -706,7 +804,7 @@ static int count_event(sp_partition *p, const sp_event *ev, const targets *t)
         sp_cell *c = target_cell(w, t, i);
         if (!c)
             return -1;
-        count(&c->c, ev);
+        count(&c->c, ev, a);
     }
     return 0;
 }
@@ -751,7 +849,7 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
     targets t;
     sp_case *k, before;
     if (sweep(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || targets_of(p, &a, &t) < 0 ||
-        count_event(p, ev, &t) < 0 || correlate(p, ev, &a, &t, k, &before) < 0) {
+        count_event(p, ev, &a, &t) < 0 || correlate(p, ev, &a, &t, k, &before) < 0) {
         snprintf(errstr, errstr_size, "out of memory applying event");
         return SP_APPLY_NOMEM;
     }
@@ -771,6 +869,7 @@ int64_t sp_partition_watermark(const sp_partition *p)
 const sp_partition_stats *sp_partition_get_stats(const sp_partition *p) { return &p->stats; }
 sp_window_set *sp_partition_windows(sp_partition *p) { return &p->windows; }
 sp_cases *sp_partition_cases(sp_partition *p) { return p->cases; }
+sp_attrs *sp_partition_attrs(sp_partition *p) { return p->attrs; }
 sp_dedup *sp_partition_dedup(sp_partition *p) { return p->dedup; }
 
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id)
@@ -789,6 +888,7 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
 {
     sp_window_mark_clean(&p->windows);
     sp_cases_mark_clean(p->cases);
+    sp_attrs_mark_written(p->attrs);
     sp_dedup_mark_published(p->dedup);
     int64_t wm = sp_partition_watermark(p);
     if (watermark_ms > wm)
@@ -853,6 +953,26 @@ int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *q
     k->dirty = dirty;
     k->qpos = qpos;
     return gauges_update(p, &before, k);
+}
+
+int sp_partition_restore_attr(sp_partition *p, const sp_attr *rec, const char *queue,
+                              const char *tenant, const char *agent)
+{
+    sp_attr e = *rec;
+    uint32_t q = 0, t = 0, a = 0;
+    if (!queue[0] || intern(p, &p->queues, queue, &q) < 0 ||
+        (tenant[0] && intern(p, &p->tenants, tenant, &t) < 0) ||
+        (agent[0] && intern(p, &p->agents, agent, &a) < 0))
+        return queue[0] ? -1 : 0;
+    e.queue = q;
+    e.tenant = (uint16_t)t;
+    e.agent = a;
+    return sp_attrs_put(p->attrs, &e);
+}
+
+int sp_partition_restore_attrs_done(sp_partition *p)
+{
+    return sp_attrs_reorder(p->attrs);
 }
 
 void sp_partition_restore_id(sp_partition *p, uint64_t hash, int64_t ts_ms)

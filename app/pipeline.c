@@ -456,13 +456,21 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     pc->max_agents = (size_t)cfg->max_agents;
     pc->max_future_ms = cfg->max_future_s * 1000;
     pc->case_grace_ms = cfg->case_grace_s * 1000;
+    pc->max_attributions = (size_t)cfg->max_attributions;
+    pc->attribution_horizon_ms = cfg->attribution_horizon_s * 1000;
     pc->sl_ms = cfg->sl_threshold_s * 1000;
     pc->short_abandon_ms = cfg->short_abandon_s * 1000;
     pc->sl_by_queue = cfg->sl_by_queue;
     pc->short_abandon_by_queue = cfg->short_abandon_by_queue;
-    sp_publisher_conf rc = {cfg->redis, cfg->prefix, {0}, (int)cfg->redis_timeout_ms,
-                            (int)cfg->redis_timeout_ms, pc->lateness_ms, pc->retention_ms, 0};
+    sp_publisher_conf rc = {.address = cfg->redis,
+                            .prefix = cfg->prefix,
+                            .connect_timeout_ms = (int)cfg->redis_timeout_ms,
+                            .command_timeout_ms = (int)cfg->redis_timeout_ms,
+                            .lateness_ms = pc->lateness_ms,
+                            .retention_ms = pc->retention_ms};
     memcpy(rc.ttl_s, cfg->ttl_s, sizeof rc.ttl_s);
+    rc.attribution_horizon_s = cfg->attribution_horizon_s;
+    rc.csat_prior_weight = cfg->csat_prior_weight;
     /* enough flushes of event ids to cover the dedup horizon (flushes can come sooner
      * than flush_ms when max_dirty_cells fill up: then the journal covers less) */
     rc.id_journal_flushes = cfg->dedup_horizon_s * 1000 / cfg->flush_ms + 16;

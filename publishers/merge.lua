@@ -7,17 +7,21 @@
 --      written that partition since: the whole flush is refused with SPSTALE <partition>.
 --   2. each partition's partials of the changed windows: one hash per (partition,
 --      window), fields "<metric>:<dims>" with absolute values (what a restarted owner
---      restores); its changed cases ({p}:cases:...); and the event ids it saw since its
---      last flush, appended to {p}:ids:... (dedup across restarts);
+--      restores); its changed cases ({p}:cases:...); the event ids it saw since its
+--      last flush, appended to {p}:ids:... (dedup across restarts); and who handled
+--      the cases that left its memory, in {p}:attr:...:{day} (surveys days later);
 --   3. the change since the last flush, summed by the writer over all its partitions per
 --      1m, 5m, 15m, 1h and 1d total: HINCRBY, ratios recomputed from the summed counts,
---      updated_at, PUBLISH {p}:updates <key>;
+--      updated_at, PUBLISH {p}:updates <key>; then csat_smoothed of every agent of a
+--      window whose own or whose desk's CSAT counts changed (so the value depends on
+--      the counts only, never on when flushes happened);
 --      Duration sketches: bucket count changes go to {p}:sk:{res}:{dims}:{start}:{duration}
 --      (field: bucket, value: count), and the percentiles of the changed durations
 --      are recomputed from it into the rollup (<duration>_p50, _p90, _p99);
 --   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), each
---      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes
---      and today values computed from the 1m and 1d rollups (panes), not raw events;
+--      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes,
+--      last-hour and today values computed from the 1m, 5m and 1d rollups (panes), not
+--      raw events;
 --   5. each partition's resume point and new flush number.
 --
 -- KEYS[1] {p}:meta; other keys are referenced by number from ARGV:
@@ -26,15 +30,17 @@
 --   seq field, expected seq, resume field, resume value, partition index key#, NW,
 --   then NW times: window hash key#, window start, nfields, field, value, ...,
 --   then cases key#, NSET, field, value, ..., NDEL, field, ..., ids key#, ids blob,
---   journal length
--- then NT, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
---   field, delta, ..., sketch key#, ndurations, then per duration: name, nbuckets,
+--   journal length, NA, then NA times: attribution key#, ttl, n, field, value, ...
+-- then NT, m, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
+--   field, delta, ..., csat agents key# (0 = none), desk key# (0 = none: a desk or
+--   not smoothed), sketch key#, ndurations, then per duration: name, nbuckets,
 --   bucket, delta, ...
 -- then NL, then NL times: dims, in_queue delta, backlog delta, noldest,
 --   "<topic>:<partition>", oldest offered ms or "-", ...
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
 -- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created;
--- a live hash reads 16 rollups.
+-- a live hash reads 16 rollups for its 15-minute and today values and at most 19 (2
+-- fields each) for its last hour.
 
 local meta = KEYS[1]
 local now, channel, partial_ttl, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -62,6 +68,9 @@ for p = 1, NP do
   i = i + 1 + part.ndel
   part.ids, part.blob, part.keep = KEYS[tonumber(ARGV[i])], ARGV[i + 1], tonumber(ARGV[i + 2])
   i = i + 3
+  part.na, part.attr_at = tonumber(ARGV[i]), i + 1
+  i = i + 1
+  for _ = 1, part.na do i = i + 3 + 2 * tonumber(ARGV[i + 2]) end
   parts[p] = part
 end
 if NP > 0 and applied == NP then return 0 end
@@ -94,6 +103,16 @@ for _, part in ipairs(parts) do
     redis.call('LTRIM', part.ids, -part.keep, -1)
     redis.call('EXPIRE', part.ids, partial_ttl)
   end
+  local j = part.attr_at
+  for _ = 1, part.na do
+    local ak, ttl, n = KEYS[tonumber(ARGV[j])], ARGV[j + 1], tonumber(ARGV[j + 2])
+    j = j + 3
+    for c = j, j + 2 * n - 1, 4000 do
+      redis.call('HSET', ak, unpack(ARGV, c, math.min(c + 3999, j + 2 * n - 1)))
+    end
+    redis.call('EXPIRE', ak, ttl)
+    j = j + 2 * n
+  end
 end
 
 -- ratio name, numerator fields, denominator fields (a leading '-' subtracts), scale.
@@ -101,6 +120,7 @@ end
 local RATIOS = {
   {'csat', {'csat_positive'}, {'csat_responses'}, 1},
   {'csat_avg', {'csat_score_sum'}, {'csat_responses'}, 1},
+  {'dissatisfied', {'csat_negative'}, {'csat_responses'}, 1},
   {'nps', {'nps_promoters', '-nps_detractors'}, {'nps_responses'}, 100},
   {'reopen_rate', {'reopened'}, {'solved'}, 1},
   {'handoff_rate', {'escalated_bot'}, {'created'}, 1},
@@ -207,7 +227,9 @@ local function percentiles(sk, d, set)
 end
 
 -- 3. totals
-local NT = tonumber(ARGV[i]); i = i + 1
+local NT, prior_weight = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
+-- csat_smoothed due: csat agents set -> desk rollup key, and the set's TTL
+local smooth, smooth_ttl, nsmooth = {}, {}, {}
 for _ = 1, NT do
   local k, idx = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
   local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
@@ -224,6 +246,18 @@ for _ = 1, NT do
     for j = 0, 2 * nf - 1 do set[#set + 1] = ARGV[i + j] end
   end
   i = i + 2 * nf
+  local ag, desk = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
+  if ag > 0 then
+    ag = KEYS[ag]
+    if not smooth[ag] then nsmooth[#nsmooth + 1] = ag end
+    if desk > 0 then
+      smooth[ag] = KEYS[desk]
+      redis.call('SADD', ag, k)
+    else
+      smooth[ag] = k
+    end
+    smooth_ttl[ag] = ttl
+  end
   -- sketch buckets: one hash per duration, {p}:sk:{res}:{dims}:{start}:{duration}
   local sk, nd = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1])
   i = i + 2
@@ -257,22 +291,75 @@ for _ = 1, NT do
   redis.call('PUBLISH', channel, k)
 end
 
+-- An agent's CSAT leaning toward the desk's: (positive + m * desk) / (responses + m),
+-- desk = csat_positive / csat_responses of the same window over all agents (or over the
+-- agent's tenant). Recomputed, after every total of this flush is applied, for every
+-- agent with surveys in a window where the agent's or the desk's counts changed.
+for _, ag in ipairs(nsmooth) do
+  local d = redis.call('HMGET', smooth[ag], 'csat_positive', 'csat_responses')
+  local dpos, dn = tonumber(d[1]) or 0, tonumber(d[2]) or 0
+  for _, k in ipairs(redis.call('SMEMBERS', ag)) do
+    local v = redis.call('HMGET', k, 'csat_positive', 'csat_responses')
+    local pos, n = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+    if n > 0 and dn > 0 then
+      redis.call('HSET', k, 'csat_smoothed',
+                 string.format('%.6g', (pos + prior_weight * dpos / dn) / (n + prior_weight)))
+    else
+      redis.call('HDEL', k, 'csat_smoothed')
+    end
+  end
+  if smooth_ttl[ag] > 0 then redis.call('EXPIRE', ag, smooth_ttl[ag]) end
+end
+
 -- 4. live hashes
 local LIVE_FIELDS = {'answered_in_sl', 'wait_ms_count', 'abandon_wait_ms_count',
   'short_abandoned', 'abandoned', 'offered', 'wait_ms_sum', 'csat_positive',
   'csat_responses'}
 local LIVE_RATIOS = {'service_level', 'asa_ms_avg', 'abandon_rate', 'csat'}
+local HOUR_FIELDS = {'csat_negative', 'csat_responses'}
 local RATIO_BY_NAME = {}
 for _, r in ipairs(RATIOS) do RATIO_BY_NAME[r[1]] = r end
 
--- Sums LIVE_FIELDS over the given rollup keys.
-local function sum_rollups(keys)
+-- Sums fields (LIVE_FIELDS when nil) over the given rollup keys.
+local function sum_rollups(keys, fields)
+  fields = fields or LIVE_FIELDS
   local sum = {}
+  for _, f in ipairs(fields) do sum[f] = 0 end
   for _, key in ipairs(keys) do
-    local v = redis.call('HMGET', key, unpack(LIVE_FIELDS))
-    for n, f in ipairs(LIVE_FIELDS) do sum[f] = (sum[f] or 0) + (tonumber(v[n]) or 0) end
+    local v = redis.call('HMGET', key, unpack(fields))
+    for n, f in ipairs(fields) do sum[f] = sum[f] + (tonumber(v[n]) or 0) end
   end
   return sum
+end
+
+-- The rollups covering the 60 one-minute windows up to the pane starting at `last`:
+-- whole 5-minute windows where they fit, 1-minute windows at either end.
+local function hour_rollups(dims, last)
+  local keys, s = {}, last - 59 * 60
+  while s <= last do
+    if s % 300 == 0 and s + 240 <= last then
+      keys[#keys + 1] = prefix .. ':r:5m:' .. dims .. ':' .. s
+      s = s + 300
+    else
+      keys[#keys + 1] = prefix .. ':r:1m:' .. dims .. ':' .. s
+      s = s + 60
+    end
+  end
+  return keys
+end
+
+-- Share of 1-2 scores and responses over the last hour (dissatisfied_1h absent with
+-- no response).
+local function hour_csat(dims, last, set, del)
+  local sum = sum_rollups(hour_rollups(dims, last), HOUR_FIELDS)
+  set[#set + 1] = 'csat_responses_1h'
+  set[#set + 1] = sum['csat_responses']
+  if sum['csat_responses'] > 0 then
+    set[#set + 1] = 'dissatisfied_1h'
+    set[#set + 1] = string.format('%.6g', sum['csat_negative'] / sum['csat_responses'])
+  else
+    del[#del + 1] = 'dissatisfied_1h'
+  end
 end
 
 local function live_ratios(sum, suffix, set, del)
@@ -332,6 +419,7 @@ for _ = 1, NL do
   local set, del = {'oldest_wait_s', wait_s, 'updated_at', now}, {}
   live_ratios(sum_rollups(panes), '_15m', set, del)
   live_ratios(sum_rollups({prefix .. ':r:1d:' .. dims .. ':' .. day}), '_today', set, del)
+  hour_csat(dims, pane, set, del)
   redis.call('HSET', lk, unpack(set))
   if #del > 0 then redis.call('HDEL', lk, unpack(del)) end
   redis.call('PUBLISH', channel, lk)

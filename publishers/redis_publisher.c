@@ -121,6 +121,12 @@ typedef struct {
     sp_sketch dsk[SP_D__COUNT]; /* bucket count changes */
 } total_delta;
 
+/* A fresh attribution entry and the day (epoch seconds) whose hash it goes to. */
+typedef struct {
+    int64_t day;
+    const sp_attr *a;
+} attr_ref;
+
 /* The change of one dimension set's gauges in this flush, over all partitions. */
 typedef struct {
     const char *dims;
@@ -152,6 +158,8 @@ struct sp_publisher {
     size_t noldest, capoldest;
     char *text;             /* scratch for a serialised sketch */
     size_t textcap;
+    attr_ref *arefs;        /* scratch: a partition's fresh attribution entries */
+    size_t narefs, caparefs;
     int64_t now_event_ms;   /* newest event time of the flush's partitions */
 };
 
@@ -207,6 +215,7 @@ void sp_publisher_destroy(sp_publisher *pub)
     sp_strmap_destroy(pub->live_index);
     free(pub->oldest);
     free(pub->text);
+    free(pub->arefs);
     free(pub->address);
     free(pub->prefix);
     free(pub);
@@ -512,6 +521,63 @@ static void build_ids(sp_publisher *pub, const char *topic, const sp_flush_part 
     argv_addi(a, pub->conf.id_journal_flushes > 0 ? pub->conf.id_journal_flushes : 4096);
 }
 
+static int64_t attr_horizon_s(const sp_publisher *pub)
+{
+    return pub->conf.attribution_horizon_s > 0 ? pub->conf.attribution_horizon_s : 7 * 86400;
+}
+
+static void collect_attr(const sp_attr *e, void *arg)
+{
+    sp_publisher *pub = arg;
+    if (pub->narefs == pub->caparefs &&
+        grow((void **)&pub->arefs, &pub->caparefs, pub->narefs + 1, sizeof *pub->arefs) < 0) {
+        pub->args.failed = 1;
+        return;
+    }
+    int64_t min = e->last_min;
+    pub->arefs[pub->narefs++] = (attr_ref){min * 60 - min * 60 % 86400, e};
+}
+
+static int by_day(const void *x, const void *y)
+{
+    const attr_ref *a = x, *b = y;
+    return (a->day > b->day) - (a->day < b->day);
+}
+
+/* The attribution entries new since the last flush, one hash per day of their last
+ * event, "{p}:attr:{topic}:{partition}:{day}", expiring the horizon after that day ends
+ * (counted from the flush's newest event time): NB, then NB times key#, ttl, n, field,
+ * value, ... Values: last event minute, channel, queue, tenant, agent, flags. */
+static void build_attrs(sp_publisher *pub, const char *topic, const sp_flush_part *fp)
+{
+    argvb *k = &pub->keys, *a = &pub->args;
+    pub->narefs = 0;
+    sp_attrs_each_fresh(sp_partition_attrs(fp->p), collect_attr, pub);
+    qsort(pub->arefs, pub->narefs, sizeof *pub->arefs, by_day);
+    int64_t now_s = pub->now_event_ms / 1000, nb = 0;
+    for (size_t i = 0; i < pub->narefs; i++)
+        nb += i == 0 || pub->arefs[i].day != pub->arefs[i - 1].day;
+    argv_addi(a, nb);
+    for (size_t i = 0, j; i < pub->narefs; i = j) {
+        int64_t day = pub->arefs[i].day, ttl = day + 86400 + attr_horizon_s(pub) - now_s;
+        for (j = i; j < pub->narefs && pub->arefs[j].day == day; j++)
+            ;
+        argv_addf(k, "%s:attr:%s:%d:%" PRId64, pub->prefix, topic, fp->partition, day);
+        argv_addi(a, (int64_t)k->argc);
+        argv_addi(a, ttl > 3600 ? ttl : 3600);
+        argv_addi(a, (int64_t)(j - i));
+        for (size_t x = i; x < j; x++) {
+            const sp_attr *e = pub->arefs[x].a;
+            argv_addf(a, "%016" PRIx64, e->key);
+            argv_addf(a, "%u\t%u\t%s\t%s\t%s\t%u", (unsigned)e->last_min, (unsigned)e->channel,
+                      sp_partition_name(fp->p, SP_NAME_QUEUE, e->queue),
+                      sp_partition_name(fp->p, SP_NAME_TENANT, e->tenant),
+                      sp_partition_name(fp->p, SP_NAME_AGENT, e->agent),
+                      (unsigned)(e->flags & ~SP_ATTR_FRESH));
+        }
+    }
+}
+
 /* One partition: fence, resume point, and its changed windows as partial hashes
  * "{p}:pw:{topic}:{partition}:{start}" with fields "<metric>:<dims>". */
 static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_part *fp)
@@ -565,13 +631,67 @@ static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_
     }
     build_cases(pub, topic, fp);
     build_ids(pub, topic, fp);
+    build_attrs(pub, topic, fp);
     return 0;
 }
 
+/* The desk an agent's csat_smoothed leans toward: "agent=X" -> "all", "tenant=T|agent=X"
+ * -> "tenant=T"; a desk is its own ("all", "tenant=T"). NULL for any other dims. Sets
+ * *agent when dims is an agent's. */
+static const char *desk_dims(const char *dims, size_t *len, int *agent)
+{
+    const char *bar = strstr(dims, "|agent=");
+    int tenant = strncmp(dims, "tenant=", 7) == 0;
+    *agent = 0;
+    if (strcmp(dims, "all") == 0 || (tenant && !strchr(dims, '|'))) {
+        *len = strlen(dims);
+        return dims;
+    }
+    *agent = 1;
+    if (strncmp(dims, "agent=", 6) == 0) {
+        *len = 3;
+        return "all";
+    }
+    if (tenant && bar && memchr(dims, '|', (size_t)(bar - dims)) == NULL) {
+        *len = (size_t)(bar - dims);
+        return dims;
+    }
+    return NULL;
+}
+
+/* For csat_smoothed: when the CSAT counts of a desk or an agent changed, the key# of
+ * "{p}:csat_agents:{res}:{desk}:{start}" (the agents with surveys in that window) and,
+ * for an agent, the key# of the desk's rollup; 0 0 otherwise. */
+static void add_smoothing(sp_publisher *pub, const total_delta *t, const char *res)
+{
+    argvb *k = &pub->keys, *a = &pub->args;
+    size_t len = 0;
+    int agent;
+    const char *desk = desk_dims(t->dims, &len, &agent);
+    if (!desk || pub->conf.csat_prior_weight <= 0 ||
+        !(t->d.v[SP_M_CSAT_RESPONSES] || t->d.v[SP_M_CSAT_POSITIVE])) {
+        argv_addi(a, 0);
+        argv_addi(a, 0);
+        return;
+    }
+    argv_addf(k, "%s:csat_agents:%s:%.*s:%" PRId64, pub->prefix, res, (int)len, desk, t->start);
+    argv_addi(a, (int64_t)k->argc);
+    if (!agent) {
+        argv_addi(a, 0);
+        return;
+    }
+    argv_addf(k, "%s:r:%s:%.*s:%" PRId64, pub->prefix, res, (int)len, desk, t->start);
+    argv_addi(a, (int64_t)k->argc);
+}
+
+/* Totals: NT, m (the prior weight of csat_smoothed), then per total its rollup, index,
+ * ttl, start, changed counts, smoothing keys (add_smoothing) and its sketch bucket
+ * changes. */
 static void build_totals(sp_publisher *pub)
 {
     argvb *k = &pub->keys, *a = &pub->args;
     argv_addi(a, (int64_t)pub->ntotals);
+    argv_addi(a, pub->conf.csat_prior_weight);
     for (size_t i = 0; i < pub->ntotals; i++) {
         const total_delta *t = &pub->totals[i];
         const char *res = sp_res_names[t->res];
@@ -587,6 +707,7 @@ static void build_totals(sp_publisher *pub)
                 argv_add(a, sp_metric_name((sp_metric)m));
                 argv_addi(a, t->d.v[m]);
             }
+        add_smoothing(pub, t, res);
         argv_addf(k, "%s:sk:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
         argv_addi(a, (int64_t)k->argc);
         argv_addi(a, sketch_durations(t));
@@ -904,6 +1025,72 @@ static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition
     return 0;
 }
 
+/* One attribution entry as written by build_attrs. */
+static int restore_one_attr(sp_partition *p, const char *field, const char *value)
+{
+    enum { NF = 6 };
+    char buf[768];
+    snprintf(buf, sizeof buf, "%s", value);
+    char *f[NF] = {0};
+    char *s = buf;
+    int n = 0;
+    while (s && n < NF) {
+        f[n++] = s;
+        char *tab = strchr(s, '\t');
+        if (tab)
+            *tab = '\0';
+        s = tab ? tab + 1 : NULL;
+    }
+    sp_attr rec = {0};
+    rec.key = strtoull(field, NULL, 16);
+    if (n < NF || !rec.key)
+        return 0; /* malformed: skip */
+    rec.last_min = (uint32_t)strtoul(f[0], NULL, 10);
+    rec.channel = (uint8_t)atoi(f[1]);
+    rec.flags = (uint8_t)(strtoul(f[5], NULL, 10) & ~SP_ATTR_FRESH);
+    return sp_partition_restore_attr(p, &rec, f[2], f[3], f[4]);
+}
+
+/* The attribution hashes of the days within the horizon of the partition's newest
+ * event, oldest first, then the store put in order of time. */
+static int restore_attrs(sp_publisher *pub, const char *topic, int32_t partition,
+                         sp_partition *p, char *errstr, size_t errstr_size)
+{
+    int64_t max_s = sp_partition_max_ts(p) / 1000;
+    if (sp_partition_max_ts(p) == INT64_MIN)
+        return 0;
+    for (int64_t day = (max_s - attr_horizon_s(pub)) / 86400 * 86400; day <= max_s;
+         day += 86400) {
+        char key[512], cursor[32] = "0";
+        snprintf(key, sizeof key, "%s:attr:%s:%d:%" PRId64, pub->prefix, topic, partition, day);
+        do {
+            redisReply *r = commandf(pub, errstr, errstr_size, 5, "HSCAN", key, cursor,
+                                     "COUNT", "2000");
+            if (!r)
+                return -1;
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+                freeReplyObject(r);
+                snprintf(errstr, errstr_size, "redis %s: unexpected HSCAN reply", pub->address);
+                return -1;
+            }
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            redisReply *kv = r->element[1];
+            for (size_t j = 0; j + 1 < kv->elements; j += 2)
+                if (restore_one_attr(p, kv->element[j]->str, kv->element[j + 1]->str) < 0) {
+                    freeReplyObject(r);
+                    snprintf(errstr, errstr_size, "out of memory restoring attributions");
+                    return -1;
+                }
+            freeReplyObject(r);
+        } while (strcmp(cursor, "0") != 0);
+    }
+    if (sp_partition_restore_attrs_done(p) < 0) {
+        snprintf(errstr, errstr_size, "out of memory restoring attributions");
+        return -1;
+    }
+    return 0;
+}
+
 /* The journal of event ids: binary values of 16-byte records (hash, event time). */
 static int restore_ids(sp_publisher *pub, const char *topic, int32_t partition,
                        sp_partition *p, char *errstr, size_t errstr_size)
@@ -965,6 +1152,7 @@ int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition
         sp_partition_restore_max_ts(p, max_ts);
     if (restore_cells(pub, topic, partition, p, errstr, errstr_size) < 0 ||
         restore_cases(pub, topic, partition, p, errstr, errstr_size) < 0 ||
+        restore_attrs(pub, topic, partition, p, errstr, errstr_size) < 0 ||
         restore_ids(pub, topic, partition, p, errstr, errstr_size) < 0)
         return -1;
     sp_partition_published(p, INT64_MIN); /* restored state is already in Redis */

@@ -19,8 +19,14 @@ static void teardown(void) { sp_env_stop(&env); }
 
 static sp_publisher *publisher(void)
 {
-    sp_publisher_conf c = {env.redis.address, "sp", {172800, 604800, 3024000, 34560000, 0},
-                           1000, 1000, 120000, 3600000, 0};
+    sp_publisher_conf c = {.address = env.redis.address,
+                           .prefix = "sp",
+                           .ttl_s = {172800, 604800, 3024000, 34560000, 0},
+                           .connect_timeout_ms = 1000,
+                           .command_timeout_ms = 1000,
+                           .lateness_ms = 120000,
+                           .retention_ms = 3600000,
+                           .csat_prior_weight = 10};
     char err[256];
     sp_publisher *p = sp_publisher_new(&c, err, sizeof err);
     cr_assert(p, "%s", err);
@@ -255,7 +261,12 @@ Test(publisher, updates_are_announced, .init = setup, .fini = teardown)
 
 Test(publisher, unreachable_redis_is_an_error_not_a_crash)
 {
-    sp_publisher_conf c = {"unix:/nonexistent/redis.sock", "sp", {0}, 200, 200, 120000, 3600000, 0};
+    sp_publisher_conf c = {.address = "unix:/nonexistent/redis.sock",
+                           .prefix = "sp",
+                           .connect_timeout_ms = 200,
+                           .command_timeout_ms = 200,
+                           .lateness_ms = 120000,
+                           .retention_ms = 3600000};
     char err[256];
     sp_publisher *pub = sp_publisher_new(&c, err, sizeof err);
     sp_partition *p = partition();

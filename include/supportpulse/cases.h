@@ -40,6 +40,7 @@
 #define SP_CASE_REOPENED    0x1000u /* tickets */
 #define SP_CASE_RES_PENDING 0x2000u /* tickets: solved before created was seen */
 #define SP_CASE_ABN_DONE    0x4000u /* calls: abandon wait counted */
+#define SP_CASE_CSAT_SEEN   0x8000u /* a survey.csat for this case was counted */
 
 typedef struct {
     uint64_t key;       /* hash of kind+id; 0 = free slot */

@@ -16,6 +16,9 @@ typedef enum {
     SP_M_CSAT_RESPONSES, SP_M_CSAT_POSITIVE, SP_M_CSAT_SCORE_SUM,
     SP_M_NPS_RESPONSES, SP_M_NPS_PROMOTERS, SP_M_NPS_DETRACTORS,
     SP_M_SHORT_ABANDONED, SP_M_ANSWERED_IN_SL, SP_M_ONE_TOUCH,
+    SP_M_CSAT_NEGATIVE,         /* scores 1 and 2 (dissatisfied) */
+    SP_M_CSAT_REPEAT,           /* a survey.csat for a case that already had one */
+    SP_M_SURVEYS_UNKNOWN_CASE,  /* surveys whose case is not remembered: queue=unknown */
     /* sum and count per duration, in sp_duration order: sum = first + 2*d */
     SP_M_WAIT_SUM, SP_M_WAIT_COUNT,
     SP_M_ABANDON_WAIT_SUM, SP_M_ABANDON_WAIT_COUNT,

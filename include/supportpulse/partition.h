@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "supportpulse/attribution.h"
 #include "supportpulse/cases.h"
 #include "supportpulse/event.h"
 #include "supportpulse/window.h"
@@ -30,7 +31,9 @@ typedef struct {
     size_t max_queues;         /* distinct queue values; more go to "other" */
     size_t max_agents;         /* distinct agent ids; more go to "other" */
     int64_t max_future_ms;     /* reject ts later than wall clock + this; 0 = no check */
-    int64_t case_grace_ms;     /* an ended case is kept this long for late events, surveys */
+    int64_t case_grace_ms;     /* an ended case is kept this long for late events */
+    size_t max_attributions;   /* cases that left the case store, remembered for surveys */
+    int64_t attribution_horizon_ms; /* ... for this long after their last event */
     int64_t sl_ms;             /* service-level threshold (default for every queue) */
     int64_t short_abandon_ms;  /* abandons sooner than this are short */
     const char *sl_by_queue;   /* "queue=seconds,..." overrides; NULL or "" = none */
@@ -82,6 +85,7 @@ const sp_partition_stats *sp_partition_get_stats(const sp_partition *p);
 /* For the publisher: the state to write, and the name behind each id. */
 sp_window_set *sp_partition_windows(sp_partition *p);
 sp_cases *sp_partition_cases(sp_partition *p);
+sp_attrs *sp_partition_attrs(sp_partition *p);
 struct sp_dedup *sp_partition_dedup(sp_partition *p);
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id);
 /* Gauges per dims id (n = number of dims ids), oldest_ts refreshed from the waiting
@@ -105,6 +109,12 @@ int sp_partition_restore_sketch(sp_partition *p, int64_t start, const char *dims
 int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *queue,
                               const char *tenant, const char *agent);
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts);
+/* An attribution entry as published (its name ids are set from the strings; an entry
+ * without a queue is skipped). After the last one, restore_attrs_done puts the store
+ * back in order of time. 0 or -1 when out of memory. */
+int sp_partition_restore_attr(sp_partition *p, const sp_attr *rec, const char *queue,
+                              const char *tenant, const char *agent);
+int sp_partition_restore_attrs_done(sp_partition *p);
 /* An event id hash journalled with a flush (dedup across restarts). */
 void sp_partition_restore_id(sp_partition *p, uint64_t hash, int64_t ts_ms);
 

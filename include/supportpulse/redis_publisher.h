@@ -37,6 +37,8 @@ typedef struct {
     int command_timeout_ms;
     int64_t lateness_ms, retention_ms;
     int64_t id_journal_flushes;   /* flushes of event ids kept per partition (0 = 4096) */
+    int64_t attribution_horizon_s; /* TTL past its day of an {p}:attr hash (0 = 7 days) */
+    int64_t csat_prior_weight;    /* m of csat_smoothed (0 = no smoothed score) */
 } sp_publisher_conf;
 
 typedef struct sp_publisher sp_publisher;
