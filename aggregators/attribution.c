@@ -92,7 +92,7 @@ int sp_attrs_put(sp_attrs *s, const sp_attr *a)
     uint8_t keep = 0;
     sp_attr *old = sp_attrs_find(s, a->key);
     if (old) { /* leaves a hole; the index is pointed at the new slot below */
-        keep = old->flags & SP_ATTR_CSAT_SEEN;
+        keep = old->flags & (SP_ATTR_CSAT_SEEN | SP_ATTR_FRESH); /* fresh: listed once */
         old->key = 0;
         s->count--;
         skip_holes(s);
@@ -109,7 +109,7 @@ int sp_attrs_put(sp_attrs *s, const sp_attr *a)
     }
     sp_attr *e = &s->ring[slot];
     *e = *a;
-    e->flags = (uint8_t)((a->flags | keep) & ~SP_ATTR_FRESH);
+    e->flags = (uint8_t)((a->flags & ~SP_ATTR_FRESH) | keep);
     s->count++;
     s->used++;
     sp_attrs_mark_fresh(s, e);

@@ -318,3 +318,139 @@ Test(publisher, live_gauges_across_partitions, .init = setup, .fini = teardown)
     sp_partition_destroy(p1);
     sp_publisher_destroy(pub);
 }
+
+/* ---- surveys: attribution across restarts, smoothed agent CSAT, dissatisfaction ---- */
+
+#define TCREATED "{\"id\":\"tc%u\",\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"T1\",\"queue\":\"payments\",\"channel\":\"email\"}"
+#define TSOLVED "{\"id\":\"ts%u\",\"type\":\"ticket.solved\",\"ts\":%lld,\"ticket_id\":\"T1\",\"agent_id\":\"a1\"}"
+#define TCLOSED "{\"id\":\"tx%u\",\"type\":\"ticket.closed\",\"ts\":%lld,\"ticket_id\":\"T1\"}"
+#define TRAFFIC "{\"id\":\"tr%u\",\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"other\",\"queue\":\"refunds\"}"
+#define TCSAT4 "{\"id\":\"sv%u\",\"type\":\"survey.csat\",\"ts\":%lld,\"ticket_id\":\"T1\",\"score\":4}"
+#define DAY_MS (86400 * 1000LL)
+
+Test(publisher, a_survey_after_a_restart_finds_the_closed_case_in_redis, .init = setup,
+     .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    apply(p, TCREATED, BASE);
+    apply(p, TSOLVED, BASE + 20 * 60000);
+    apply(p, TCLOSED, BASE + 21 * 60000);
+    for (long long t = BASE + 30 * 60000; t <= BASE + 2 * DAY_MS; t += 6 * 3600000LL)
+        apply(p, TRAFFIC, t);
+    uint64_t key = sp_case_key(0, "T1", 2);
+    cr_assert_null(sp_cases_find(sp_partition_cases(p), key), "the case left memory");
+    cr_assert_not_null(sp_attrs_find(sp_partition_attrs(p), key));
+    flush(pub, 0, p, 40);
+    sp_partition_destroy(p);
+
+    /* Redis holds it in the hash of the day of its last event, expiring with the horizon */
+    char akey[128], field[32];
+    long long day = (BASE + 21 * 60000) / 1000 / 86400 * 86400;
+    snprintf(akey, sizeof akey, "sp:attr:t:0:%lld", day);
+    snprintf(field, sizeof field, "%016llx", (unsigned long long)key);
+    char v[128];
+    cr_assert(sp_hget_str(&env, akey, field, v, sizeof v), "%s %s", akey, field);
+    cr_expect(strstr(v, "\tpayments\t") && strstr(v, "\ta1\t"), "%s", v);
+    redisReply *ttl = redisCommand(env.rc, "TTL %s", akey);
+    /* 7 days after the end of that day, counted from the flush's newest event (the last
+     * traffic, at BASE + 30 min + 7 * 6 h) */
+    long long newest_s = (BASE + 30 * 60000 + 7 * 6 * 3600000LL) / 1000;
+    long long want = day + 86400 + 7 * 86400 - newest_s;
+    cr_expect(ttl->integer <= want && ttl->integer >= want - 5, "TTL %lld, want %lld",
+              ttl->integer, want);
+    freeReplyObject(ttl);
+
+    /* a restarted pipeline restores it, and the survey goes where the ticket went */
+    sp_partition *q = partition();
+    int64_t next = -1, seq = -1;
+    char err[512];
+    cr_assert_eq(sp_publisher_restore(pub, "t", 0, q, &next, &seq, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(sp_attrs_size(sp_partition_attrs(q)), 1);
+    long long at = BASE + 2 * DAY_MS + 5 * 60000;
+    apply(q, TCSAT4, at);
+    flush(pub, 0, q, 41);
+    char rk[128];
+    long long at_day = at / 1000 / 86400 * 86400;
+    snprintf(rk, sizeof rk, "sp:r:1d:queue=payments|channel=email:%lld", at_day);
+    cr_expect_eq(sp_hget_ll(&env, rk, "csat_responses", -1), 1, "%s", rk);
+    snprintf(rk, sizeof rk, "sp:r:1d:agent=a1:%lld", at_day);
+    cr_expect_eq(sp_hget_ll(&env, rk, "csat_positive", -1), 1, "%s", rk);
+    snprintf(rk, sizeof rk, "sp:r:1d:all:%lld", at_day);
+    cr_expect_eq(sp_hget_ll(&env, rk, "surveys_unknown_case", 0), 0);
+    sp_partition_destroy(q);
+    sp_publisher_destroy(pub);
+}
+
+/* A CSAT with its own queue and agent (its case is not remembered). */
+static void agent_csat(sp_partition *p, const char *agent, int score, long long ts)
+{
+    char buf[256], err[256];
+    static unsigned n;
+    n++;
+    snprintf(buf, sizeof buf,
+             "{\"id\":\"ag%u\",\"type\":\"survey.csat\",\"ts\":%lld,\"ticket_id\":\"X%u\","
+             "\"queue\":\"payments\",\"agent_id\":\"%s\",\"score\":%d}",
+             n, ts, n, agent, score);
+    sp_event ev;
+    sp_reject_reason r;
+    cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_partition_apply(p, &ev, 0, &r, err, sizeof err), SP_APPLY_OK);
+}
+
+Test(publisher, agent_csat_smoothed_leans_toward_the_desk, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher(); /* prior weight m = 10 */
+    sp_partition *p = partition();
+    agent_csat(p, "a1", 5, BASE + 1000);
+    agent_csat(p, "a1", 5, BASE + 2000);
+    flush(pub, 0, p, 1);
+    /* desk = a1 alone, 2 of 2: (2 + 10 * 1) / (2 + 10) = 1 */
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:agent=a1:1795342500", "csat_smoothed", -1), 1);
+    /* a2: 4 fives and 4 ones, in a later flush: the desk is now 6 of 10 = 0.6 */
+    for (int i = 0; i < 8; i++)
+        agent_csat(p, "a2", i < 4 ? 5 : 1, BASE + 3000 + i);
+    flush(pub, 0, p, 2);
+    char v[64];
+    cr_assert(sp_hget_str(&env, "sp:r:1m:agent=a1:1795342500", "csat_smoothed", v, sizeof v));
+    cr_expect_str_eq(v, "0.666667", "(2 + 10 * 0.6) / (2 + 10): a1 is recomputed when the desk moves");
+    cr_assert(sp_hget_str(&env, "sp:r:1m:agent=a1:1795342500", "csat", v, sizeof v));
+    cr_expect_str_eq(v, "1", "the raw score stays beside it");
+    cr_assert(sp_hget_str(&env, "sp:r:1m:agent=a2:1795342500", "csat_smoothed", v, sizeof v));
+    cr_expect_str_eq(v, "0.555556", "(4 + 10 * 0.6) / (8 + 10)");
+    cr_assert(sp_hget_str(&env, "sp:r:1d:agent=a1:1795305600", "csat_smoothed", v, sizeof v));
+    cr_expect_str_eq(v, "0.666667", "every resolution");
+    cr_expect_eq(sp_hget_str(&env, "sp:r:1m:queue=payments:1795342500", "csat_smoothed", v,
+                             sizeof v), 0, "only agents have one");
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
+
+/* A CSAT for queue payments with the given score. */
+static void queue_csat(sp_partition *p, int score, long long ts) { agent_csat(p, "a3", score, ts); }
+
+Test(publisher, live_hash_dissatisfaction_over_the_last_hour, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    queue_csat(p, 1, BASE - 70 * 60000); /* more than an hour before: not counted */
+    queue_csat(p, 2, BASE - 50 * 60000);
+    queue_csat(p, 5, BASE - 20 * 60000);
+    queue_csat(p, 4, BASE - 60000);
+    queue_csat(p, 1, BASE + 10000);
+    flush(pub, 0, p, 1);
+    char v[64];
+    cr_assert(sp_hget_str(&env, "sp:live:queue=payments", "dissatisfied_1h", v, sizeof v));
+    cr_expect_str_eq(v, "0.5", "2 of the 4 scores of the last hour are 1-2");
+    cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "csat_responses_1h", -1), 4);
+    cr_assert(sp_hget_str(&env, "sp:live:queue=payments", "csat_15m", v, sizeof v));
+    cr_expect_str_eq(v, "0.5", "last 15 minutes: a 4 and a 1");
+    cr_assert(sp_hget_str(&env, "sp:live:queue=payments", "csat_today", v, sizeof v));
+    cr_expect_str_eq(v, "0.4", "today (UTC): 2 of 5");
+    cr_assert(sp_hget_str(&env, "sp:live:all", "dissatisfied_1h", v, sizeof v));
+    cr_expect_str_eq(v, "0.5");
+    cr_assert(sp_hget_str(&env, "sp:r:1m:queue=payments:1795342500", "dissatisfied", v, sizeof v));
+    cr_expect_str_eq(v, "1");
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}

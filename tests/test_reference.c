@@ -74,14 +74,14 @@ static void table_free(table *t)
 typedef struct {
     char queue[SP_NAME_MAX + 1];
     sp_channel channel;
-    int offered, answered, ended, abandoned, handled, waiting;
+    int offered, answered, ended, abandoned, handled, waiting, csat_seen;
     int64_t offered_ts, answered_ts, ended_ts;
 } ref_call;
 
 typedef struct {
     char queue[SP_NAME_MAX + 1];
     sp_channel channel;
-    int created, replies, reopened, first_reply_done, open;
+    int created, replies, reopened, first_reply_done, open, csat_seen;
     int64_t created_ts;
 } ref_ticket;
 
@@ -95,7 +95,7 @@ static table calls, tickets, cells; /* cells: "<res>|<start>|<dims>" */
 
 static void dims_of(const char *queue, sp_channel ch, char out[4][SP_DIMS_MAX])
 {
-    const char *c = sp_channel_name(ch);
+    const char *c = ch == SP_CH_NONE ? "unknown" : sp_channel_name(ch); /* as metrics.md */
     sp_dims_format(NULL, NULL, NULL, NULL, out[0], SP_DIMS_MAX);
     sp_dims_format(NULL, queue, NULL, NULL, out[1], SP_DIMS_MAX);
     sp_dims_format(NULL, NULL, c, NULL, out[2], SP_DIMS_MAX);
@@ -265,6 +265,46 @@ static void ref_ticket_event(const sp_event *e)
     }
 }
 
+/* A survey: the queue and channel of its own, else of the case it names (events.md),
+ * else queue=unknown; counted as an unknown case when it names one never seen. */
+static void ref_survey_event(const sp_event *e)
+{
+    const char *q = NULL;
+    sp_channel ch = e->channel;
+    int *seen = NULL;
+    if (e->case_id[0] && e->case_is_call) {
+        ref_call *c = table_get(&calls, e->case_id, 0);
+        if (c)
+            q = c->queue, ch = ch ? ch : c->channel, seen = &c->csat_seen;
+    } else if (e->case_id[0]) {
+        ref_ticket *t = table_get(&tickets, e->case_id, 0);
+        if (t)
+            q = t->queue, ch = ch ? ch : t->channel, seen = &t->csat_seen;
+    }
+    int unknown = e->case_id[0] && !q && !e->queue[0];
+    q = e->queue[0] ? e->queue : q ? q : "unknown";
+    if (!ch)
+        ch = e->case_is_call ? SP_CH_PHONE : SP_CH_NONE;
+    if (unknown)
+        count(e->ts_ms, q, ch, SP_M_SURVEYS_UNKNOWN_CASE);
+    if (e->type == SP_EV_SURVEY_NPS) {
+        count(e->ts_ms, q, ch, SP_M_NPS_RESPONSES);
+        if (e->score >= 9)
+            count(e->ts_ms, q, ch, SP_M_NPS_PROMOTERS);
+        if (e->score <= 6)
+            count(e->ts_ms, q, ch, SP_M_NPS_DETRACTORS);
+        return;
+    }
+    count(e->ts_ms, q, ch, SP_M_CSAT_RESPONSES);
+    each_cell(e->ts_ms, q, ch, inc, SP_M_CSAT_SCORE_SUM, e->score);
+    if (e->score >= 4)
+        count(e->ts_ms, q, ch, SP_M_CSAT_POSITIVE);
+    if (e->score <= 2)
+        count(e->ts_ms, q, ch, SP_M_CSAT_NEGATIVE);
+    if (seen && (*seen)++)
+        count(e->ts_ms, q, ch, SP_M_CSAT_REPEAT);
+}
+
 /* ---- comparison ------------------------------------------------------------------ */
 
 static int cmp64(const void *a, const void *b)
@@ -283,7 +323,9 @@ static double redis_num(const char *key, const char *field, int *present)
 static const sp_metric COUNTED[] = {
     SP_M_OFFERED, SP_M_ANSWERED, SP_M_ABANDONED, SP_M_SHORT_ABANDONED, SP_M_ANSWERED_IN_SL,
     SP_M_TRANSFERRED, SP_M_CREATED, SP_M_SOLVED, SP_M_REOPENED, SP_M_ONE_TOUCH,
-    SP_M_ESCALATED_BOT,
+    SP_M_ESCALATED_BOT, SP_M_CSAT_RESPONSES, SP_M_CSAT_POSITIVE, SP_M_CSAT_SCORE_SUM,
+    SP_M_CSAT_NEGATIVE, SP_M_CSAT_REPEAT, SP_M_NPS_RESPONSES, SP_M_NPS_PROMOTERS,
+    SP_M_NPS_DETRACTORS, SP_M_SURVEYS_UNKNOWN_CASE,
 };
 
 static size_t failures;
@@ -357,6 +399,11 @@ static size_t compare_cell(const char *tkey, ref_cell *c)
     compare_ratio(key, "abandon_rate", (double)(v[SP_M_ABANDONED] - v[SP_M_SHORT_ABANDONED]),
                   (double)(v[SP_M_OFFERED] - v[SP_M_SHORT_ABANDONED]));
     compare_ratio(key, "asa_ms_avg", (double)v[SP_M_WAIT_SUM], (double)v[SP_M_WAIT_COUNT]);
+    compare_ratio(key, "csat", (double)v[SP_M_CSAT_POSITIVE], (double)v[SP_M_CSAT_RESPONSES]);
+    compare_ratio(key, "csat_avg", (double)v[SP_M_CSAT_SCORE_SUM], (double)v[SP_M_CSAT_RESPONSES]);
+    compare_ratio(key, "dissatisfied", (double)v[SP_M_CSAT_NEGATIVE], (double)v[SP_M_CSAT_RESPONSES]);
+    compare_ratio(key, "nps", 100.0 * (double)(v[SP_M_NPS_PROMOTERS] - v[SP_M_NPS_DETRACTORS]),
+                  (double)v[SP_M_NPS_RESPONSES]);
     return checked;
 }
 
@@ -410,6 +457,8 @@ Test(reference, generated_stream_matches_a_straightforward_computation, .fini = 
             ref_ticket_event(&e);
         else if (e.type <= SP_EV_CALL_WRAPUP)
             ref_call_event(&e);
+        else if (e.type == SP_EV_SURVEY_CSAT || e.type == SP_EV_SURVEY_NPS)
+            ref_survey_event(&e);
     }
     sp_gen_destroy(g);
     /* calls whose wrap-up never came: handle time with acw 0, in the window of the end */
