@@ -469,8 +469,11 @@ static int attribute(sp_partition *p, const sp_event *ev, attribution *a, sp_cas
     sp_case *k, tmp;
     *kout = NULL;
     a->survey = 0;
-    if (find_case(p, ev, &tmp, &k, a) < 0 || p->drop_failed)
+    int rc = find_case(p, ev, &tmp, &k, a);
+    if (rc < 0 || p->drop_failed) { /* reported once: the caller stops on it */
+        p->drop_failed = 0;
         return -1;
+    }
     if (k)
         *before = *k;
     int known = k && k->queue;
@@ -787,7 +790,7 @@ static int sweep(sp_partition *p)
         sp_window_start_of(p->max_ts) <= sp_window_start_of(p->last_case_sweep))
         return 0;
     p->last_case_sweep = p->max_ts;
-    p->sweep_failed = 0;
+    p->sweep_failed = p->drop_failed = 0;
     sp_cases_each(p->cases, timeout_case, p);
     sp_cases_expire(p->cases, p->max_ts);
     sp_attrs_expire(p->attrs, p->max_ts);

@@ -231,10 +231,12 @@ int sp_cmd_demo(int argc, char **argv, char **envp)
                "  redis-cli -p %lld zrange sp:ts:1h:all -3 -1\n"
                "  redis-cli -p %lld hgetall sp:r:1h:all:$(redis-cli -p %lld zrange sp:ts:1h:all -1 -1)\n"
                "  redis-cli -p %lld hgetall sp:live:all          (the wall board: in_queue, "
-               "service_level_15m, ...)\n"
+               "service_level_15m, csat_today, dissatisfied_1h, ...)\n"
                "  redis-cli -p %lld hgetall sp:meta\n"
-               "  redis-cli -p %lld --scan --pattern 'sp:ts:1d:*'\n",
-               o.port, o.port, o.port, o.port, o.port, o.port);
+               "  redis-cli -p %lld --scan --pattern 'sp:ts:1d:*'\n"
+               "  redis-cli -p %lld --scan --pattern 'sp:r:1d:agent=*'   (agents: csat, "
+               "csat_smoothed, handle_ms_avg, ...)\n",
+               o.port, o.port, o.port, o.port, o.port, o.port, o.port);
     }
     sp_config_free(&cfg);
     sp_mock_destroy(mock);

@@ -962,24 +962,30 @@ static int restore_cells(sp_publisher *pub, const char *topic, int32_t partition
     return rc;
 }
 
-/* One case as written by add_case: last_ts, channel, queue, tenant, agent, start_ts,
- * t1, t2, acw_ms, flags, replies, tab-separated (the first five are enough: a value
- * written before the correlation fields existed restores without them). */
-static int restore_one_case(sp_partition *p, const char *field, const char *value)
+/* Splits value (copied into buf) at tabs into at most nf fields; returns how many. */
+static int split_tabs(const char *value, char *buf, size_t size, char **f, int nf)
 {
-    enum { NF = 11 };
-    char buf[768];
-    snprintf(buf, sizeof buf, "%s", value);
-    char *f[NF] = {0};
+    snprintf(buf, size, "%s", value);
     char *s = buf;
     int n = 0;
-    while (s && n < NF) {
+    while (s && n < nf) {
         f[n++] = s;
         char *tab = strchr(s, '\t');
         if (tab)
             *tab = '\0';
         s = tab ? tab + 1 : NULL;
     }
+    return n;
+}
+
+/* One case as written by add_case: last_ts, channel, queue, tenant, agent, start_ts,
+ * t1, t2, acw_ms, flags, replies, tab-separated (the first five are enough: a value
+ * written before the correlation fields existed restores without them). */
+static int restore_one_case(sp_partition *p, const char *field, const char *value)
+{
+    enum { NF = 11 };
+    char buf[768], *f[NF] = {0};
+    int n = split_tabs(value, buf, sizeof buf, f, NF);
     sp_case rec = {0};
     rec.key = strtoull(field, NULL, 16);
     if (n < 5 || !rec.key)
@@ -997,11 +1003,29 @@ static int restore_one_case(sp_partition *p, const char *field, const char *valu
     return sp_partition_restore_case(p, &rec, f[2], f[3], f[4]);
 }
 
-static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition,
-                         sp_partition *p, char *errstr, size_t errstr_size)
+/* One attribution entry as written by build_attrs. */
+static int restore_one_attr(sp_partition *p, const char *field, const char *value)
 {
-    char key[512], cursor[32] = "0";
-    snprintf(key, sizeof key, "%s:cases:%s:%d", pub->prefix, topic, partition);
+    enum { NF = 6 };
+    char buf[768], *f[NF] = {0};
+    int n = split_tabs(value, buf, sizeof buf, f, NF);
+    sp_attr rec = {0};
+    rec.key = strtoull(field, NULL, 16);
+    if (n < NF || !rec.key)
+        return 0; /* malformed: skip */
+    rec.last_min = (uint32_t)strtoul(f[0], NULL, 10);
+    rec.channel = (uint8_t)atoi(f[1]);
+    rec.flags = (uint8_t)(strtoul(f[5], NULL, 10) & ~SP_ATTR_FRESH);
+    return sp_partition_restore_attr(p, &rec, f[2], f[3], f[4]);
+}
+
+/* Calls fn(p, field, value) for every field of the hash key (HSCAN, so a large hash
+ * does not block Redis). -1 with errstr on a Redis error or when fn fails. */
+static int hscan_each(sp_publisher *pub, const char *key, sp_partition *p,
+                      int (*fn)(sp_partition *p, const char *field, const char *value),
+                      char *errstr, size_t errstr_size)
+{
+    char cursor[32] = "0";
     do {
         redisReply *r = commandf(pub, errstr, errstr_size, 5, "HSCAN", key, cursor, "COUNT",
                                  "2000");
@@ -1015,9 +1039,9 @@ static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         redisReply *kv = r->element[1];
         for (size_t j = 0; j + 1 < kv->elements; j += 2)
-            if (restore_one_case(p, kv->element[j]->str, kv->element[j + 1]->str) < 0) {
+            if (fn(p, kv->element[j]->str, kv->element[j + 1]->str) < 0) {
                 freeReplyObject(r);
-                snprintf(errstr, errstr_size, "out of memory restoring cases");
+                snprintf(errstr, errstr_size, "out of memory restoring %s", key);
                 return -1;
             }
         freeReplyObject(r);
@@ -1025,64 +1049,28 @@ static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition
     return 0;
 }
 
-/* One attribution entry as written by build_attrs. */
-static int restore_one_attr(sp_partition *p, const char *field, const char *value)
+static int restore_cases(sp_publisher *pub, const char *topic, int32_t partition,
+                         sp_partition *p, char *errstr, size_t errstr_size)
 {
-    enum { NF = 6 };
-    char buf[768];
-    snprintf(buf, sizeof buf, "%s", value);
-    char *f[NF] = {0};
-    char *s = buf;
-    int n = 0;
-    while (s && n < NF) {
-        f[n++] = s;
-        char *tab = strchr(s, '\t');
-        if (tab)
-            *tab = '\0';
-        s = tab ? tab + 1 : NULL;
-    }
-    sp_attr rec = {0};
-    rec.key = strtoull(field, NULL, 16);
-    if (n < NF || !rec.key)
-        return 0; /* malformed: skip */
-    rec.last_min = (uint32_t)strtoul(f[0], NULL, 10);
-    rec.channel = (uint8_t)atoi(f[1]);
-    rec.flags = (uint8_t)(strtoul(f[5], NULL, 10) & ~SP_ATTR_FRESH);
-    return sp_partition_restore_attr(p, &rec, f[2], f[3], f[4]);
+    char key[512];
+    snprintf(key, sizeof key, "%s:cases:%s:%d", pub->prefix, topic, partition);
+    return hscan_each(pub, key, p, restore_one_case, errstr, errstr_size);
 }
 
 /* The attribution hashes of the days within the horizon of the partition's newest
- * event, oldest first, then the store put in order of time. */
+ * event, then the store put back in order of time. */
 static int restore_attrs(sp_publisher *pub, const char *topic, int32_t partition,
                          sp_partition *p, char *errstr, size_t errstr_size)
 {
-    int64_t max_s = sp_partition_max_ts(p) / 1000;
     if (sp_partition_max_ts(p) == INT64_MIN)
         return 0;
+    int64_t max_s = sp_partition_max_ts(p) / 1000;
     for (int64_t day = (max_s - attr_horizon_s(pub)) / 86400 * 86400; day <= max_s;
          day += 86400) {
-        char key[512], cursor[32] = "0";
+        char key[512];
         snprintf(key, sizeof key, "%s:attr:%s:%d:%" PRId64, pub->prefix, topic, partition, day);
-        do {
-            redisReply *r = commandf(pub, errstr, errstr_size, 5, "HSCAN", key, cursor,
-                                     "COUNT", "2000");
-            if (!r)
-                return -1;
-            if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-                freeReplyObject(r);
-                snprintf(errstr, errstr_size, "redis %s: unexpected HSCAN reply", pub->address);
-                return -1;
-            }
-            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-            redisReply *kv = r->element[1];
-            for (size_t j = 0; j + 1 < kv->elements; j += 2)
-                if (restore_one_attr(p, kv->element[j]->str, kv->element[j + 1]->str) < 0) {
-                    freeReplyObject(r);
-                    snprintf(errstr, errstr_size, "out of memory restoring attributions");
-                    return -1;
-                }
-            freeReplyObject(r);
-        } while (strcmp(cursor, "0") != 0);
+        if (hscan_each(pub, key, p, restore_one_attr, errstr, errstr_size) < 0)
+            return -1;
     }
     if (sp_partition_restore_attrs_done(p) < 0) {
         snprintf(errstr, errstr_size, "out of memory restoring attributions");
