@@ -553,7 +553,8 @@ static void build_attrs(sp_publisher *pub, const char *topic, const sp_flush_par
     argvb *k = &pub->keys, *a = &pub->args;
     pub->narefs = 0;
     sp_attrs_each_fresh(sp_partition_attrs(fp->p), collect_attr, pub);
-    qsort(pub->arefs, pub->narefs, sizeof *pub->arefs, by_day);
+    if (pub->narefs > 1)
+        qsort(pub->arefs, pub->narefs, sizeof *pub->arefs, by_day);
     int64_t now_s = pub->now_event_ms / 1000, nb = 0;
     for (size_t i = 0; i < pub->narefs; i++)
         nb += i == 0 || pub->arefs[i].day != pub->arefs[i - 1].day;
