@@ -258,8 +258,8 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->agent_index = sp_u64map_new(1024);
     p->sl_override = sp_strmap_new(16);
     p->short_override = sp_strmap_new(16);
-    if (!p->dedup || !p->cases || !p->attrs || !p->combo_index || !p->agent_index || !p->sl_override ||
-        !p->short_override)
+    if (!p->dedup || !p->cases || !p->attrs || !p->combo_index || !p->agent_index ||
+        !p->sl_override || !p->short_override)
         goto nomem;
     sp_cases_on_drop(p->cases, case_dropped, p);
     if (queue_seconds_each(conf->sl_by_queue, errstr, errstr_size, put_override,
