@@ -39,7 +39,7 @@
 --   "<topic>:<partition>", oldest offered ms or "-", ...
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
 -- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created;
--- a live hash reads 16 rollups for its 15-minute and today values and at most 19 (2
+-- a live hash reads 16 rollups for its 15-minute and today values and at most 16 (2
 -- fields each) for its last hour.
 
 local meta = KEYS[1]
