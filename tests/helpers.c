@@ -249,3 +249,27 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
     rd_kafka_destroy(rk);
     return n;
 }
+
+sp_apply_result sp_test_apply(sp_partition *p, const char *json)
+{
+    sp_event ev;
+    sp_reject_reason r;
+    char err[256];
+    cr_assert_eq(sp_event_decode(json, strlen(json), &ev, &r, err, sizeof err), 0, "%s: %s",
+                 json, err);
+    return sp_partition_apply(p, &ev, 0, &r, err, sizeof err);
+}
+
+int64_t sp_test_cell(sp_partition *p, int64_t start_s, const char *dims, sp_metric m,
+                     int64_t dflt)
+{
+    sp_window_set *ws = sp_partition_windows(p);
+    for (size_t i = 0; i < ws->n; i++) {
+        if (ws->w[i].start != start_s)
+            continue;
+        for (size_t j = 0; j < ws->w[i].ncells; j++)
+            if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
+                return ws->w[i].cells[j].c.v[m];
+    }
+    return dflt;
+}

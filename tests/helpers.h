@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "supportpulse/config.h"
+#include "supportpulse/partition.h"
 #include "supportpulse/mock_cluster.h"
 #include "supportpulse/pipeline.h"
 #include "supportpulse/redis_server.h"
@@ -62,5 +63,12 @@ typedef struct {
 } sp_dead_letter;
 int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int expect,
                 int timeout_s);
+
+/* One partition's state, without Kafka or Redis. */
+/* Decodes json (the test fails when it is not a valid event) and applies it to p. */
+sp_apply_result sp_test_apply(sp_partition *p, const char *json);
+/* Metric m of the cell (window starting at start_s, dims), or dflt when there is none. */
+int64_t sp_test_cell(sp_partition *p, int64_t start_s, const char *dims, sp_metric m,
+                     int64_t dflt);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers.h"
 #include "supportpulse/event.h"
 #include "supportpulse/generator.h"
 #include "supportpulse/hashmap.h"
@@ -110,30 +111,19 @@ static int seq;
 static void ev(sp_partition *p, const char *json_fmt, ...) __attribute__((format(printf, 2, 3)));
 static void ev(sp_partition *p, const char *json_fmt, ...)
 {
-    char body[768], json[900], err[256];
+    char body[768], json[900];
     va_list ap;
     va_start(ap, json_fmt);
     vsnprintf(body, sizeof body, json_fmt, ap);
     va_end(ap);
     snprintf(json, sizeof json, "{\"id\":\"e%d\",%s}", ++seq, body);
-    sp_event e;
-    sp_reject_reason r;
-    cr_assert_eq(sp_event_decode(json, strlen(json), &e, &r, err, sizeof err), 0, "%s: %s", json, err);
-    cr_assert_eq(sp_partition_apply(p, &e, 0, &r, err, sizeof err), SP_APPLY_OK, "%s: %s", json, err);
+    cr_assert_eq(sp_test_apply(p, json), SP_APPLY_OK, "%s", json);
 }
 
 /* A value of the cell (window at T0 + minute, dims), 0 when absent. */
 static int64_t cell(sp_partition *p, int minute, const char *dims, sp_metric m)
 {
-    sp_window_set *ws = sp_partition_windows(p);
-    for (size_t i = 0; i < ws->n; i++) {
-        if (ws->w[i].start != T0 / 1000 + minute * 60)
-            continue;
-        for (size_t j = 0; j < ws->w[i].ncells; j++)
-            if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
-                return ws->w[i].cells[j].c.v[m];
-    }
-    return 0;
+    return sp_test_cell(p, T0 / 1000 + minute * 60, dims, m, 0);
 }
 
 static sp_sketch *sketch(sp_partition *p, int minute, const char *dims, sp_duration d)

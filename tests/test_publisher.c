@@ -46,13 +46,10 @@ static sp_partition *partition(void)
 
 static void apply(sp_partition *p, const char *fmt, long long ts)
 {
-    char buf[512], err[256];
+    char buf[512];
     static unsigned n;
     snprintf(buf, sizeof buf, fmt, ++n, ts);
-    sp_event ev;
-    sp_reject_reason r;
-    cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(sp_partition_apply(p, &ev, 0, &r, err, sizeof err), SP_APPLY_OK);
+    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
 }
 
 #define OFFER "{\"id\":\"o%u\",\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"C1\",\"queue\":\"payments\"}"
@@ -385,17 +382,14 @@ Test(publisher, a_survey_after_a_restart_finds_the_closed_case_in_redis, .init =
 /* A CSAT with its own queue and agent (its case is not remembered). */
 static void agent_csat(sp_partition *p, const char *agent, int score, long long ts)
 {
-    char buf[256], err[256];
+    char buf[256];
     static unsigned n;
     n++;
     snprintf(buf, sizeof buf,
              "{\"id\":\"ag%u\",\"type\":\"survey.csat\",\"ts\":%lld,\"ticket_id\":\"X%u\","
              "\"queue\":\"payments\",\"agent_id\":\"%s\",\"score\":%d}",
              n, ts, n, agent, score);
-    sp_event ev;
-    sp_reject_reason r;
-    cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(sp_partition_apply(p, &ev, 0, &r, err, sizeof err), SP_APPLY_OK);
+    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
 }
 
 Test(publisher, agent_csat_smoothed_leans_toward_the_desk, .init = setup, .fini = teardown)

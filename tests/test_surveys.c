@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "helpers.h"
 #include "supportpulse/attribution.h"
 #include "supportpulse/cases.h"
 #include "supportpulse/partition.h"
@@ -34,27 +35,16 @@ static unsigned ids;
 /* Applies {"id":..., "type":type, "ts":ts <fields>}. */
 static sp_apply_result ev(sp_partition *p, const char *type, long long ts, const char *fields)
 {
-    char json[512], err[256];
+    char json[512];
     snprintf(json, sizeof json, "{\"id\":\"s%u\",\"type\":\"%s\",\"ts\":%lld%s}", ++ids, type,
              ts, fields);
-    sp_event e;
-    sp_reject_reason r;
-    cr_assert_eq(sp_event_decode(json, strlen(json), &e, &r, err, sizeof err), 0, "%s: %s",
-                 json, err);
-    return sp_partition_apply(p, &e, 0, &r, err, sizeof err);
+    return sp_test_apply(p, json);
 }
 
+/* Metric m of the cell of the minute of ts_ms (0 when there is none). */
 static long long cell(sp_partition *p, long long ts_ms, const char *dims, sp_metric m)
 {
-    sp_window_set *ws = sp_partition_windows(p);
-    for (size_t i = 0; i < ws->n; i++) {
-        if (ws->w[i].start != ts_ms / 1000 - ts_ms / 1000 % 60)
-            continue;
-        for (size_t j = 0; j < ws->w[i].ncells; j++)
-            if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
-                return ws->w[i].cells[j].c.v[m];
-    }
-    return 0;
+    return sp_test_cell(p, ts_ms / 60000 * 60, dims, m, 0);
 }
 
 static uint64_t ticket_key(const char *id) { return sp_case_key(0, id, strlen(id)); }
@@ -166,14 +156,10 @@ Test(surveys, repeated_surveys_for_one_case_all_count_and_repeats_are_counted)
     cr_expect_eq(cell(p, at, "queue=payments", SP_M_CSAT_SCORE_SUM), 7);
     cr_expect_eq(cell(p, at, "queue=payments", SP_M_CSAT_REPEAT), 1, "the second is a repeat");
     /* the same event sent twice is one survey (dedup by id) */
-    char json[] = "{\"id\":\"dup-1\",\"type\":\"survey.csat\",\"ts\":1795344300000,"
-                  "\"ticket_id\":\"T1\",\"score\":4}";
-    sp_event e;
-    sp_reject_reason r;
-    char err[256];
-    cr_assert_eq(sp_event_decode(json, strlen(json), &e, &r, err, sizeof err), 0);
-    cr_expect_eq(sp_partition_apply(p, &e, 0, &r, err, sizeof err), SP_APPLY_OK);
-    cr_expect_eq(sp_partition_apply(p, &e, 0, &r, err, sizeof err), SP_APPLY_DUPLICATE);
+    const char *json = "{\"id\":\"dup-1\",\"type\":\"survey.csat\",\"ts\":1795344300000,"
+                       "\"ticket_id\":\"T1\",\"score\":4}";
+    cr_expect_eq(sp_test_apply(p, json), SP_APPLY_OK);
+    cr_expect_eq(sp_test_apply(p, json), SP_APPLY_DUPLICATE);
     cr_expect_eq(cell(p, at, "queue=payments", SP_M_CSAT_RESPONSES), 3);
     cr_expect_eq(cell(p, at, "queue=payments", SP_M_CSAT_REPEAT), 2);
     /* after the case moved to the attribution store, it is still known to be surveyed */

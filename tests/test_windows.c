@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "helpers.h"
 #include "supportpulse/cases.h"
 #include "supportpulse/dedup.h"
 #include "supportpulse/generator.h"
@@ -26,15 +27,7 @@ static sp_partition *new_partition(void)
     return p;
 }
 
-static sp_apply_result apply(sp_partition *p, const char *json)
-{
-    sp_event ev;
-    sp_reject_reason r;
-    char err[256];
-    cr_assert_eq(sp_event_decode(json, strlen(json), &ev, &r, err, sizeof err), 0, "%s: %s", json,
-                 err);
-    return sp_partition_apply(p, &ev, 0, &r, err, sizeof err);
-}
+static sp_apply_result apply(sp_partition *p, const char *json) { return sp_test_apply(p, json); }
 
 static unsigned ids;
 
@@ -50,15 +43,7 @@ static sp_apply_result call(sp_partition *p, const char *type, long long ts, con
 /* The value of metric m in the cell (window start, dims) or -1 when there is none. */
 static long long cell(sp_partition *p, long long start_ms, const char *dims, sp_metric m)
 {
-    sp_window_set *ws = sp_partition_windows(p);
-    for (size_t i = 0; i < ws->n; i++) {
-        if (ws->w[i].start != start_ms / 1000)
-            continue;
-        for (size_t j = 0; j < ws->w[i].ncells; j++)
-            if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
-                return ws->w[i].cells[j].c.v[m];
-    }
-    return -1;
+    return sp_test_cell(p, start_ms / 1000, dims, m, -1);
 }
 
 Test(windows, in_order_events_land_in_their_minute)
