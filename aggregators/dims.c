@@ -1,9 +1,10 @@
 /*
- * dims.c - formatting of dimension keys; see dims.h for the escaping rule.
+ * dims.c - formatting and parsing of dimension keys; see dims.h for the escaping rule.
  */
 #include "supportpulse/dims.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int sp_dims_escape(const char *value, char *out, size_t size)
@@ -64,4 +65,53 @@ int sp_dims_format(const char *tenant, const char *queue, const char *channel,
         n = 3;
     }
     return (int)n;
+}
+
+static int unescape(const char *s, size_t n, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            char hex[3] = {0};
+            if (i + 2 >= n)
+                return -1;
+            hex[0] = s[i + 1];
+            hex[1] = s[i + 2];
+            char *end;
+            long v = strtol(hex, &end, 16);
+            if (*end || end != hex + 2)
+                return -1;
+            c = (char)v;
+            i += 2;
+        }
+        if (o + 1 >= size)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int sp_dims_parse(const char *dims, char *tenant, char *queue, char *channel, char *agent,
+                  size_t size)
+{
+    static const char *const names[4] = {"tenant", "queue", "channel", "agent"};
+    char *out[4] = {tenant, queue, channel, agent};
+    for (int k = 0; k < 4; k++)
+        out[k][0] = '\0';
+    if (strcmp(dims, "all") == 0)
+        return 0;
+    for (const char *s = dims; *s;) {
+        const char *bar = strchr(s, '|'), *end = bar ? bar : s + strlen(s);
+        const char *eq = memchr(s, '=', (size_t)(end - s));
+        int k = 0;
+        while (eq && k < 4 && (strlen(names[k]) != (size_t)(eq - s) ||
+                               memcmp(names[k], s, (size_t)(eq - s)) != 0))
+            k++;
+        if (!eq || k == 4 || unescape(eq + 1, (size_t)(end - eq - 1), out[k], size) < 0)
+            return -1;
+        s = bar ? bar + 1 : end;
+    }
+    return 0;
 }

@@ -121,6 +121,28 @@ int sp_queue_seconds_check(const char *spec, char *errstr, size_t errstr_size)
     return queue_seconds_each(spec, errstr, errstr_size, NULL, NULL);
 }
 
+typedef struct {
+    const char *queue;
+    int64_t ms;
+} lookup_arg;
+
+static int match_queue(const char *q, size_t len, int64_t ms, void *arg)
+{
+    lookup_arg *l = arg;
+    if (strlen(l->queue) == len && memcmp(q, l->queue, len) == 0)
+        l->ms = ms;
+    return 0;
+}
+
+int64_t sp_queue_seconds_lookup(const char *spec, const char *queue, int64_t def_s)
+{
+    char why[160];
+    lookup_arg l = {queue, def_s * 1000};
+    if (queue_seconds_each(spec, why, sizeof why, match_queue, &l) < 0)
+        return def_s;
+    return l.ms / 1000;
+}
+
 static int put_override(const char *q, size_t len, int64_t ms, void *arg)
 {
     return sp_strmap_put(arg, q, len, (uint32_t)ms);

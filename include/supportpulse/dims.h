@@ -19,4 +19,10 @@ int sp_dims_escape(const char *value, char *out, size_t size);
 int sp_dims_format(const char *tenant, const char *queue, const char *channel,
                    const char *agent, char *out, size_t size);
 
+/* Splits a dims key back into its unescaped values (each buffer of `size` bytes; ""
+ * when the set has no such dimension, tenant "" meaning default). 0, or -1 when the key
+ * is malformed or a value does not fit. */
+int sp_dims_parse(const char *dims, char *tenant, char *queue, char *channel, char *agent,
+                  size_t size);
+
 #endif

@@ -44,6 +44,8 @@ void sp_partition_conf_defaults(sp_partition_conf *c);
 /* Checks a "queue=seconds,..." list (queue names may not hold ',' or '='). 0, or -1
  * with a message naming what is wrong. */
 int sp_queue_seconds_check(const char *spec, char *errstr, size_t errstr_size);
+/* The seconds such a list gives `queue` (the last item naming it), else def_s. */
+int64_t sp_queue_seconds_lookup(const char *spec, const char *queue, int64_t def_s);
 
 typedef enum {
     SP_APPLY_OK,
