@@ -229,7 +229,7 @@ static int measure_intervals(sp_hw *m, const double *x, size_t n, int64_t t0, si
 int sp_hw_fit(sp_hw *m, const double *x, size_t n, int64_t t0)
 {
     memset(m, 0, sizeof *m);
-    m->kind = n >= 2 * SP_FC_WEEK ? SP_FC_WEEKLY : n >= 2 * SP_FC_DAY ? SP_FC_DAILY : SP_FC_MEAN;
+    m->kind = n >= 2 * SP_FC_WEEK ? SP_FC_WEEKLY : n >= SP_FC_DAY ? SP_FC_DAILY : SP_FC_MEAN;
     for (int b = 0; b < SP_FC_BANDS; b++)
         memcpy(m->q[b], normal_q, sizeof normal_q);
     if (m->kind == SP_FC_MEAN) {
@@ -239,10 +239,12 @@ int sp_hw_fit(sp_hw *m, const double *x, size_t n, int64_t t0)
         return 0;
     }
     size_t warm = m->kind == SP_FC_WEEKLY ? 2 * SP_FC_WEEK : SP_FC_DAY;
-    sp_hw_params best = {0.1, 0.1, 0, 0};
+    sp_hw_params best = {0.05, 0.2, 0, 0.5}; /* one day: nothing to score a fit on yet */
     double best_sse = INFINITY;
-    search_grid(m, x, n, t0, warm, &best, &best_sse);
-    refine(m, x, n, t0, warm, &best, &best_sse);
+    if (n >= 2 * SP_FC_DAY) {
+        search_grid(m, x, n, t0, warm, &best, &best_sse);
+        refine(m, x, n, t0, warm, &best, &best_sse);
+    }
     m->par = best;
     if (measure_intervals(m, x, n, t0, warm) < 0)
         return -1;

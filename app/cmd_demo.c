@@ -219,6 +219,7 @@ int sp_cmd_demo(int argc, char **argv, char **envp)
         sp_config_set(&cfg, "bootstrap", sp_mock_bootstraps(mock), err, sizeof err) < 0 ||
         sp_config_set(&cfg, "redis", address, err, sizeof err) < 0 ||
         sp_config_set(&cfg, "max_future_s", "0", err, sizeof err) < 0 ||
+        sp_config_set(&cfg, "forecast_check_s", "1", err, sizeof err) < 0 ||
         sp_config_set(&cfg, "log_level", "warn", err, sizeof err) < 0) {
         fprintf(stderr, "supportpulse demo: %s\n", err);
         rc = 1;
@@ -235,8 +236,11 @@ int sp_cmd_demo(int argc, char **argv, char **envp)
                "  redis-cli -p %lld hgetall sp:meta\n"
                "  redis-cli -p %lld --scan --pattern 'sp:ts:1d:*'\n"
                "  redis-cli -p %lld --scan --pattern 'sp:r:1d:agent=*'   (agents: csat, "
-               "csat_smoothed, handle_ms_avg, ...)\n",
-               o.port, o.port, o.port, o.port, o.port, o.port, o.port);
+               "csat_smoothed, handle_ms_avg, ...)\n"
+               "  supportpulse forecast --redis 127.0.0.1:%lld --queue payments --channel phone\n"
+               "      (arrivals per 15 minutes for the next day, agents required, the peak)\n"
+               "  supportpulse staffing --calls-per-interval 120 --aht 240\n",
+               o.port, o.port, o.port, o.port, o.port, o.port, o.port, o.port);
     }
     sp_config_free(&cfg);
     sp_mock_destroy(mock);

@@ -2,6 +2,7 @@
  * config.c - the option table and the four ways to set it (see config.h).
  */
 #include "supportpulse/config.h"
+#include "supportpulse/forecast.h"
 #include "supportpulse/partition.h"
 
 #include <ctype.h>
@@ -59,6 +60,16 @@ static const option options[] = {
     {"case_grace_s", I(case_grace_s, 0, 90 * DAY), "86400", NULL, "an ended ticket or call keeps its full record this long (late events)"},
     {"max_attributions", I(max_attributions, 0, 100000000), "1000000", NULL, "closed cases whose queue, channel and agent are remembered per partition for surveys"},
     {"attribution_horizon_s", I(attribution_horizon_s, 3600, 90 * DAY), "604800", NULL, "a closed case's attribution is remembered this long after its last event"},
+    {"forecast", I(forecast, 0, 1), "1", NULL, "write peak-load forecasts and staffing to {p}:fc:{dims} (0 = off)"},
+    {"forecast_history_days", I(forecast_history_days, 2, 35), "28", NULL, "days of 15m rollups the forecast model is fitted on"},
+    {"forecast_check_s", I(forecast_check_s, 1, 3600), "5", NULL, "how often the forecaster looks for completed 15-minute intervals"},
+    {"forecast_events", S(forecast_events), "", NULL, "declared promotions and holidays: NAME,START,END,MULTIPLIER[,QUEUE[,CHANNEL]];..."},
+    {"sl_target_pct", I(sl_target_pct, 1, 99), "80", NULL, "staffing target: percent of calls answered within the service-level threshold"},
+    {"sl_target_by_queue", S(sl_target_by_queue), "", NULL, "per-queue staffing targets: queue=percent,..."},
+    {"default_handle_s", I(default_handle_s, 1, DAY), "300", NULL, "handle time for staffing until a real-time queue has handled calls, and for asynchronous channels not listed below"},
+    {"handle_s_by_channel", S(handle_s_by_channel), "", NULL, "work per ticket on asynchronous channels: channel=seconds,... (e.g. email=480,in_app=300)"},
+    {"surge_intervals", I(surge_intervals, 1, 96), "2", NULL, "consecutive 15-minute intervals above the forecast's 95% bound that make a surge"},
+    {"surge_min_volume", I(surge_min_volume, 0, 1000000), "10", NULL, "an interval counts toward a surge only with at least this many arrivals"},
     {"csat_prior_weight", I(csat_prior_weight, 0, 100000), "10", NULL, "surveys' worth of the desk-wide CSAT blended into each agent's csat_smoothed"},
     {"ttl_1m_s", I(ttl_s[0], 0, 3650 * DAY), "172800", NULL, "retention of 1m rollups (0 = keep)"},
     {"ttl_5m_s", I(ttl_s[1], 0, 3650 * DAY), "604800", NULL, "retention of 5m rollups"},
@@ -69,10 +80,33 @@ static const option options[] = {
 #define NOPTIONS (sizeof options / sizeof options[0])
 
 /* Text options with a syntax of their own. */
+static int check_percents(const char *value, char *errstr, size_t errstr_size)
+{
+    if (sp_queue_seconds_check(value, errstr, errstr_size) < 0)
+        return -1;
+    for (const char *eq = strchr(value, '='); eq; eq = strchr(eq + 1, '=')) {
+        long v = strtol(eq + 1, NULL, 10);
+        if (v < 1 || v > 99) {
+            snprintf(errstr, errstr_size, "'%s': a target must be a percent in 1..99", value);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_text(const option *o, const char *value, char *errstr, size_t errstr_size)
 {
-    if (strcmp(o->name, "sl_by_queue") == 0 || strcmp(o->name, "short_abandon_by_queue") == 0)
+    if (strcmp(o->name, "sl_by_queue") == 0 || strcmp(o->name, "short_abandon_by_queue") == 0 ||
+        strcmp(o->name, "handle_s_by_channel") == 0)
         return sp_queue_seconds_check(value, errstr, errstr_size);
+    if (strcmp(o->name, "sl_target_by_queue") == 0)
+        return check_percents(value, errstr, errstr_size);
+    if (strcmp(o->name, "forecast_events") == 0) {
+        sp_fc_events ev;
+        if (sp_fc_events_parse(value, &ev, errstr, errstr_size) < 0)
+            return -1;
+        sp_fc_events_free(&ev);
+    }
     return 0;
 }
 
@@ -216,6 +250,53 @@ static int load_kafka_object(sp_config *c, json_t *obj, char *errstr, size_t err
     return 0;
 }
 
+/* "forecast_events": [{"name", "start", "end", "multiplier", "queue", "channel"}, ...]
+ * in a config file, turned into the text form. */
+static int load_events_array(sp_config *c, const option *o, json_t *arr, char *errstr,
+                             size_t errstr_size)
+{
+    size_t cap = 64, len = 0, i;
+    char *text = calloc(1, cap);
+    json_t *e;
+    json_array_foreach(arr, i, e) {
+        const char *name = NULL, *start = NULL, *end = NULL, *queue = "*", *channel = "*";
+        double mult = 0;
+        char item[512];
+        if (!text || json_unpack(e, "{s:s, s:s, s:s, s:F, s?s, s?s !}", "name", &name, "start",
+                                 &start, "end", &end, "multiplier", &mult, "queue", &queue,
+                                 "channel", &channel) != 0) {
+            snprintf(errstr, errstr_size, "forecast_events[%zu]: %s", i,
+                     text ? "needs name, start, end (strings), multiplier (number), optional "
+                            "queue, channel, and nothing else"
+                          : "out of memory");
+            free(text);
+            return -1;
+        }
+        int n = snprintf(item, sizeof item, "%s%s,%s,%s,%.17g,%s,%s", len ? ";" : "", name,
+                         start, end, mult, queue, channel);
+        if (n < 0 || (size_t)n >= sizeof item || strpbrk(name, ",;") || strpbrk(queue, ",;")) {
+            snprintf(errstr, errstr_size, "forecast_events[%zu]: too long, or ',' or ';' in a "
+                     "name or queue", i);
+            free(text);
+            return -1;
+        }
+        if (len + (size_t)n + 1 > cap) {
+            char *grown = realloc(text, cap = 2 * (len + (size_t)n + 1));
+            if (!grown) {
+                free(text);
+                snprintf(errstr, errstr_size, "forecast_events: out of memory");
+                return -1;
+            }
+            text = grown;
+        }
+        memcpy(text + len, item, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    int rc = set_option(c, o, text ? text : "", errstr, errstr_size);
+    free(text);
+    return rc;
+}
+
 static int load_value(sp_config *c, const char *k, json_t *v, char *errstr, size_t errstr_size)
 {
     const option *o = find_option(k);
@@ -225,6 +306,8 @@ static int load_value(sp_config *c, const char *k, json_t *v, char *errstr, size
     }
     char num[32];
     const char *text;
+    if (strcmp(o->name, "forecast_events") == 0 && json_is_array(v))
+        return load_events_array(c, o, v, errstr, errstr_size);
     if (o->type == OPT_INT && json_is_integer(v)) {
         snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
         text = num;

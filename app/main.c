@@ -19,7 +19,9 @@ static void usage(FILE *out)
             "  run         consume support events from Kafka, publish rollups to Redis\n"
             "  gen         generate help-desk traffic to Kafka or stdout (JSON lines)\n"
             "  mock-kafka  run an embedded Kafka cluster for other processes\n"
-            "  demo        mock Kafka + local redis-server + generated traffic + run\n\n"
+            "  demo        mock Kafka + local redis-server + generated traffic + run\n"
+            "  forecast    print the latest arrivals forecast and staffing of a queue/channel\n"
+            "  staffing    Erlang C what-if: agents for a service-level target\n\n"
             "'supportpulse <command> --help' describes each command's options.\n");
 }
 
@@ -117,6 +119,10 @@ int main(int argc, char **argv, char **envp)
         return sp_cmd_mock_kafka(argc - 2, argv + 2);
     if (strcmp(cmd, "demo") == 0)
         return sp_cmd_demo(argc - 2, argv + 2, envp);
+    if (strcmp(cmd, "forecast") == 0)
+        return sp_cmd_forecast(argc - 2, argv + 2);
+    if (strcmp(cmd, "staffing") == 0)
+        return sp_cmd_staffing(argc - 2, argv + 2);
     fprintf(stderr, "supportpulse: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -17,6 +17,7 @@
 
 #include "supportpulse/decode_pool.h"
 #include "supportpulse/dlq.h"
+#include "supportpulse/forecast_loop.h"
 #include "supportpulse/kafka_consumer.h"
 #include "supportpulse/log.h"
 #include "supportpulse/partition.h"
@@ -554,7 +555,20 @@ static int final_flush(sp_pipeline *pl, char *errstr, size_t errstr_size)
     return 0;
 }
 
+static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size);
+
+/* The forecaster runs on its own thread for as long as the pipeline does. */
 int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
+{
+    sp_forecast_loop *fl = NULL;
+    if (pl->cfg->forecast && !(fl = sp_forecast_loop_start(pl->cfg, errstr, errstr_size)))
+        return -1;
+    int rc = run_loop(pl, errstr, errstr_size);
+    sp_forecast_loop_stop(fl);
+    return rc;
+}
+
+static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     unsigned since_check = 0;
     pl->next_flush_mono = mono_ms() + pl->cfg->flush_ms;

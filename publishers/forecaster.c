@@ -64,7 +64,7 @@ void sp_forecaster_conf_defaults(sp_forecaster_conf *c)
     c->lateness_ms = 120000;
     c->history_days = 28;
     c->sl_threshold_s = 20;
-    c->sl_target = 0.8;
+    c->sl_target_pct = 80;
     c->default_handle_s = 300;
     c->surge_intervals = 2;
     c->surge_min_volume = 10;
@@ -410,6 +410,11 @@ typedef struct {
     double occupancy, service_level, asa_s, workload_h;
 } staffing;
 
+static double target_of(const sp_forecaster_conf *c, const char *queue)
+{
+    return (double)sp_queue_seconds_lookup(c->sl_target_by_queue, queue, c->sl_target_pct) / 100.0;
+}
+
 static staffing staff(const sp_forecaster_conf *c, int realtime, const char *queue,
                       double volume, double handle)
 {
@@ -423,7 +428,7 @@ static staffing staff(const sp_forecaster_conf *c, int realtime, const char *que
     char why[200];
     sp_erlang_point p;
     int64_t within = sp_queue_seconds_lookup(c->sl_by_queue, queue, c->sl_threshold_s);
-    st.agents = sp_erlang_required(volume, handle, SP_FC_INTERVAL_S, c->sl_target,
+    st.agents = sp_erlang_required(volume, handle, SP_FC_INTERVAL_S, target_of(c, queue),
                                    (double)within, (int)c->max_agents, &p, why, sizeof why);
     st.occupancy = p.occupancy;
     st.service_level = p.service_level;
@@ -484,7 +489,7 @@ static json_t *render_json(const sp_forecaster_conf *c, const sp_hw *m, const ch
                                                   "delta", m->par.delta, "omega", m->par.omega,
                                                   "phi", m->par.phi));
     if (realtime) {
-        json_object_set_new(root, "sl_target", json_real(c->sl_target));
+        json_object_set_new(root, "sl_target", json_real(target_of(c, queue)));
         json_object_set_new(root, "sl_within_s", json_integer(sp_queue_seconds_lookup(
                                                      c->sl_by_queue, queue, c->sl_threshold_s)));
     }

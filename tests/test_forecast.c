@@ -241,9 +241,15 @@ Test(forecast, cold_start_kinds)
     cr_assert_eq(sp_hw_fit(&m, x, 0, T0), 0);
     cr_expect_eq(m.kind, SP_FC_MEAN);
     cr_expect_eq(sp_hw_point(&m, 1).volume, 0);
-    cr_assert_eq(sp_hw_fit(&m, x, 100, T0), 0);
+    cr_assert_eq(sp_hw_fit(&m, x, 90, T0), 0);
     cr_expect_eq(m.kind, SP_FC_MEAN);
-    cr_expect(fabs(sp_hw_point(&m, 5).volume - 10.0) < 0.6, "%f", sp_hw_point(&m, 5).volume);
+    cr_expect(fabs(sp_hw_point(&m, 5).volume - (15 * 48 + 5 * 42) / 90.0) < 1e-9, "%f",
+              sp_hw_point(&m, 5).volume);
+    cr_assert_eq(sp_hw_fit(&m, x, SP_FC_DAY + 10, T0), 0); /* one day: its shape, default parameters */
+    cr_expect_eq(m.kind, SP_FC_DAILY);
+    /* next is interval 106: h = 90 lands in slot 3 (busy half), h = 40 in slot 49 */
+    cr_expect(sp_hw_point(&m, 90).volume > 12 && sp_hw_point(&m, 40).volume < 8, "%f %f",
+              sp_hw_point(&m, 90).volume, sp_hw_point(&m, 40).volume);
     cr_assert_eq(sp_hw_fit(&m, x, 3 * SP_FC_DAY, T0), 0);
     cr_expect_eq(m.kind, SP_FC_DAILY);
     cr_expect(fabs(sp_hw_point(&m, 1).volume - 15) < 0.5, "%f", sp_hw_point(&m, 1).volume);

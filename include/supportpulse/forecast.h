@@ -13,8 +13,9 @@
  * and measures the spread of those errors per horizon band for the intervals.
  * sp_hw_forecast then gives the next intervals, times each one's multiplier.
  *
- * With less than two days of history the model is the mean of what there is; with
- * less than two weeks it has no weekly seasonal. Seasonal slots are interval index
+ * With less than a day of history the model is the mean of what there is; with less
+ * than two weeks it has no weekly seasonal; with less than two days its parameters are
+ * fixed defaults (nothing to score a fit on yet) and its intervals Poisson. Seasonal slots are interval index
  * (epoch seconds / 900) modulo 96 and 672, so any time zone's day and week are learnt
  * as they come.
  *

@@ -40,7 +40,8 @@ typedef struct {
     int64_t history_days;        /* fit window (2..35) */
     int64_t sl_threshold_s;      /* service level "answered within" */
     const char *sl_by_queue;     /* queue=seconds overrides */
-    double sl_target;            /* 0 < target < 1 */
+    int64_t sl_target_pct;       /* staffing target, percent (1..99) */
+    const char *sl_target_by_queue; /* queue=percent overrides */
     int64_t default_handle_s;    /* no handled calls yet; async channels not listed */
     const char *handle_s_by_channel; /* channel=seconds for asynchronous channels */
     const sp_fc_events *events;
