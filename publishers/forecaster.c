@@ -359,7 +359,8 @@ static void check_surge(const sp_forecaster_conf *c, series *s, double actual)
     sp_fc_point p = sp_hw_point(&s->hw, 1);
     s->last_actual = actual;
     s->last_forecast = p.volume * mult;
-    if (actual > p.hi95 * mult && actual >= (double)c->surge_min_volume) {
+    if (s->hw.kind != SP_FC_MEAN && actual > p.hi95 * mult &&
+        actual >= (double)c->surge_min_volume) { /* not judged before a daily shape exists */
         if (s->surge_run++ == 0)
             s->surge_since = s->hw.next * SP_FC_INTERVAL_S;
     } else {
@@ -368,7 +369,8 @@ static void check_surge(const sp_forecaster_conf *c, series *s, double actual)
     }
 }
 
-/* Folds intervals s->hw.next .. upto (inclusive), refitting at each UTC midnight. */
+/* Folds intervals s->hw.next .. upto (inclusive), refitting at each UTC midnight and
+ * when the history first reaches one day, two days and two weeks. */
 static int fold(sp_forecaster *f, series *s, int64_t upto, char *errstr, size_t errstr_size)
 {
     interval_in in[BATCH];
@@ -383,7 +385,9 @@ static int fold(sp_forecaster *f, series *s, int64_t upto, char *errstr, size_t 
             s->hsum += in[i].handle_ms;
             s->hcnt += in[i].handled;
             f->stats.folded++;
-            if (s->hw.next % SP_FC_DAY == 0) {
+            int64_t have = s->hw.next - s->first;
+            if (s->hw.next % SP_FC_DAY == 0 || have == SP_FC_DAY || have == 2 * SP_FC_DAY ||
+                have == 2 * SP_FC_WEEK) { /* each midnight, and as soon as a richer model fits */
                 if (refit(f, s, s->hw.next, errstr, errstr_size) < 0)
                     return -1;
                 break; /* the batch's later intervals are read again after the refit */
