@@ -131,12 +131,15 @@ static void print_table(json_t *fc)
         cell(o, "occupancy", v[7], sizeof v[7], "%.2f");
         cell(o, "service_level", v[8], sizeof v[8], "%.3f");
         utc(start, when, sizeof when, "%Y-%m-%d %H:%M");
-        printf("%-17s %8s %8s %8s %8s %8s %7s %6s %s%s%s%s%s\n", when, v[0], v[1], v[2], v[3],
-               v[4], v[6][0] ? v[6] : "-", v[7], rt ? v[8] : v[10], rt ? " " : "",
-               rt ? (v[9][0] ? v[9] : "-") : "", start == peak_start ? "  <- peak" : "",
-               v[11][0] ? "  " : "");
+        char tail[64];
+        if (rt)
+            snprintf(tail, sizeof tail, "%s %s", v[8], v[9][0] ? v[9] : "-");
+        else
+            snprintf(tail, sizeof tail, "%s", v[10]);
+        printf("%-17s %8s %8s %8s %8s %8s %7s %6s %s%s\n", when, v[0], v[1], v[2], v[3], v[4],
+               v[6][0] ? v[6] : "-", v[7], tail, start == peak_start ? "  <- peak" : "");
         if (v[11][0])
-            printf("%*s(event: %s)\n", 18, "", v[11]);
+            printf("%18s(event: %s)\n", "", v[11]);
     }
     utc(peak_start, when, sizeof when, "%Y-%m-%d %H:%M UTC");
     printf("\npeak: %s, %.1f contacts", when, json_number_value(json_object_get(peak, "volume")));

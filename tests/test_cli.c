@@ -117,3 +117,76 @@ Test(cli, run_flushes_and_exits_0_on_sigterm, .fini = teardown, .timeout = 120)
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), 3000,
                  "SIGTERM flushed every consumed event");
 }
+
+Test(cli, staffing_what_if)
+{
+    char out[8192];
+    cr_expect_eq(run_cmd(SP_BINARY " staffing --calls-per-interval 100 --aht 180 --interval 1800",
+                         out, sizeof out), 0);
+    cr_expect(strstr(out, "14 agents required") && strstr(out, "88.8%"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " staffing --calls-per-interval 100 --aht 180 --interval 1800 "
+                         "--target 80 --format csv", out, sizeof out), 0);
+    cr_expect(strstr(out, "agents,service_level,asa_s,p_wait,occupancy,note\n") &&
+              strstr(out, "14,0.8884,7.8,0.1741,0.7143,required"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " staffing --calls-per-interval 0 --aht 300 --format json",
+                         out, sizeof out), 0);
+    cr_expect(strstr(out, "\"agents_required\": 0"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " staffing --aht 300 2>&1", out, sizeof out), 2);
+    cr_expect(strstr(out, "--calls-per-interval"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " staffing --calls-per-interval 10 --aht -1 2>&1", out,
+                         sizeof out), 2);
+    cr_expect(strstr(out, "--aht"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " staffing --calls-per-interval 1e6 --aht 300 --max-agents 50 2>&1",
+                         out, sizeof out), 1);
+    cr_expect(strstr(out, "more than 50 agents"), "%s", out);
+}
+
+Test(cli, forecast_prints_what_the_pipeline_wrote, .timeout = 60)
+{
+    sp_env e;
+    sp_env_start(&e, "fc-cli", 1);
+    /* a stored forecast as the forecaster writes it (its shape is tested in
+     * test_forecaster): two intervals, one in a declared event */
+    const char *fc = "{\"dims\":\"queue=payments|channel=phone\",\"queue\":\"payments\","
+                     "\"channel\":\"phone\",\"generated_at\":1795392000000,\"interval_s\":900,"
+                     "\"model\":\"double_seasonal\",\"staffing\":\"erlang_c\",\"handle_s\":240,"
+                     "\"sl_target\":0.8,\"sl_within_s\":20,\"intervals\":["
+                     "{\"start\":1795392000,\"volume\":40.5,\"lo80\":32,\"hi80\":49,\"lo95\":28,"
+                     "\"hi95\":54,\"handle_s\":240,\"agents_required\":15,\"occupancy\":0.72,"
+                     "\"service_level\":0.83,\"asa_s\":9.1},"
+                     "{\"start\":1795392900,\"volume\":121.5,\"lo80\":100,\"hi80\":140,\"lo95\":90,"
+                     "\"hi95\":150,\"handle_s\":240,\"agents_required\":38,\"occupancy\":0.85,"
+                     "\"service_level\":0.81,\"asa_s\":12.0,\"event\":\"11.11, day 2\",\"multiplier\":3}],"
+                     "\"peak\":{\"start\":1795392900,\"volume\":121.5,\"agents_required\":38}}";
+    redisReply *r = redisCommand(e.rc, "SET %s %s", "sp:fc:queue=payments|channel=phone", fc);
+    freeReplyObject(r);
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, SP_BINARY " forecast --redis unix:%s --queue payments --channel phone",
+             e.redis.socket);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 0);
+    cr_expect(strstr(out, "2026-11-23 00:15") && strstr(out, "<- peak") &&
+              strstr(out, "peak: 2026-11-23 00:15 UTC, 121.5 contacts, 38 agents") &&
+              strstr(out, "(event: 11.11, day 2)"), "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " forecast --redis unix:%s --queue payments --channel phone "
+             "--format csv", e.redis.socket);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 0);
+    cr_expect(strstr(out, "interval_start_utc,start_epoch_s,volume,lo80,hi80,lo95,hi95,handle_s,"
+                          "agents_required,occupancy,service_level,asa_s,workload_h,event\n"
+                          "2026-11-23 00:00:00,1795392000,40.5,32,49,28,54,240,15,0.72,0.83,9.1,,\n"
+                          "2026-11-23 00:15:00,1795392900,121.5,100,140,90,150,240,38,0.85,0.81,12,,"
+                          "\"11.11, day 2\"\n"), "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " forecast --redis unix:%s --queue payments --channel phone "
+             "--format json", e.redis.socket);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 0);
+    cr_expect(strncmp(out, fc, strlen(fc)) == 0, "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " forecast --redis unix:%s --queue refunds --channel phone 2>&1",
+             e.redis.socket);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 1);
+    cr_expect(strstr(out, "no forecast at sp:fc:queue=refunds|channel=phone"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " forecast --queue q 2>&1", out, sizeof out), 2);
+    cr_expect(strstr(out, "--channel"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " forecast --queue q --channel phone --format xml 2>&1", out,
+                         sizeof out), 2);
+    cr_expect(strstr(out, "table|csv|json"), "%s", out);
+    sp_env_stop(&e);
+}

@@ -107,3 +107,47 @@ Test(config, per_queue_thresholds_are_checked)
     cr_expect(strstr(err, "sl_threshold_s") && strstr(err, "0..86400"), "%s", err);
     sp_config_free(&c);
 }
+
+Test(config, forecast_options_are_checked)
+{
+    sp_config c;
+    char err[512];
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_eq(c.forecast, 1);
+    cr_expect_eq(c.sl_target_pct, 80);
+    cr_expect_eq(c.forecast_history_days, 28);
+    cr_assert_eq(sp_config_set(&c, "forecast-events",
+                               "11.11,2026-11-11,2026-11-12,3;payday,2026-11-25T08:00:00+08:00,"
+                               "2026-11-25T20:00:00+08:00,1.6,payments,phone", err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(sp_config_set(&c, "forecast_events", "sale,2026-11-11,2026-11-10,3", err,
+                               sizeof err), -1);
+    cr_expect(strstr(err, "forecast_events") && strstr(err, "END must be after START"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "sl_target_by_queue", "security=100", err, sizeof err), -1);
+    cr_expect(strstr(err, "sl_target_by_queue") && strstr(err, "1..99"), "%s", err);
+    cr_assert_eq(sp_config_set(&c, "sl_target_by_queue", "security=90", err, sizeof err), 0);
+    cr_expect_eq(sp_config_set(&c, "handle_s_by_channel", "email", err, sizeof err), -1);
+    cr_expect(strstr(err, "handle_s_by_channel"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "forecast_history_days", "60", err, sizeof err), -1);
+    cr_expect(strstr(err, "forecast_history_days") && strstr(err, "2..35"), "%s", err);
+    sp_config_free(&c);
+
+    /* the config file may list events as objects */
+    char *envp[] = {NULL};
+    char *path = write_tmp("{\"bootstrap\":\"b\",\"forecast_events\":[{\"name\":\"11.11\","
+                           "\"start\":\"2026-11-11\",\"end\":\"2026-11-12\",\"multiplier\":3},"
+                           "{\"name\":\"payday\",\"start\":\"2026-11-25T00:00:00Z\",\"end\":"
+                           "\"2026-11-26T00:00:00Z\",\"multiplier\":1.5,\"queue\":\"payments\"}]}");
+    char arg[96];
+    snprintf(arg, sizeof arg, "--config=%s", path);
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_assert_eq(sp_config_from_args(&c, 1, (char *[]){arg}, envp, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(c.forecast_events, "11.11,2026-11-11,2026-11-12,3,*,*;"
+                                        "payday,2026-11-25T00:00:00Z,2026-11-26T00:00:00Z,1.5,payments,*");
+    sp_config_free(&c);
+    unlink(path);
+    path = write_tmp("{\"bootstrap\":\"b\",\"forecast_events\":[{\"name\":\"x\",\"start\":\"2026-11-11\"}]}");
+    snprintf(arg, sizeof arg, "--config=%s", path);
+    expect_error(1, (char *[]){arg}, envp, "forecast_events[0]");
+    unlink(path);
+}
