@@ -19,6 +19,10 @@
  *   spbench e2e [--events N] [--runs R] [--partitions P]
  *       the same corpus produced into an embedded mock cluster (lz4), then read by
  *       a bare librdkafka consumer | the full pipeline into a private redis-server
+ *   spbench forecast [--runs R]
+ *       held-out accuracy of the arrivals forecast against seasonal naive, interval
+ *       coverage, and the CPU time of a refresh and a refit of 100 series
+ *       (bench_forecast.c)
  *   spbench redis [--hours H]
  *       Redis commands for H hours of traffic at two densities (x1 and x4 events):
  *       they should follow windows and dimensions, not events
@@ -684,10 +688,12 @@ static int bench_attrs(int runs)
     return found == (uint64_t)N * (uint64_t)runs ? 0 : 1;
 }
 
+int bench_forecast(int runs); /* bench_forecast.c */
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: spbench decode|e2e|redis|sketch|cases|attrs [--events N] [--runs R] "
+        fprintf(stderr, "usage: spbench decode|e2e|redis|sketch|cases|attrs|forecast [--events N] [--runs R] "
                         "[--partitions P] [--hours H]\n");
         return 2;
     }
@@ -719,6 +725,8 @@ int main(int argc, char **argv)
         return bench_cases();
     if (strcmp(argv[1], "attrs") == 0)
         return bench_attrs(runs);
+    if (strcmp(argv[1], "forecast") == 0)
+        return bench_forecast(runs);
     die("unknown benchmark");
     return 2;
 }
