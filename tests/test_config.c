@@ -151,3 +151,15 @@ Test(config, forecast_options_are_checked)
     expect_error(1, (char *[]){arg}, envp, "forecast_events[0]");
     unlink(path);
 }
+
+Test(config, shipped_example_loads)
+{
+    sp_config c;
+    char err[512];
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_assert_eq(sp_config_load_file(&c, SP_SOURCE_DIR "/deploy/supportpulse.json", err, sizeof err),
+                 0, "%s", err);
+    cr_expect(strstr(c.forecast_events, "11.11 sale,") != NULL, "%s", c.forecast_events);
+    cr_expect_str_eq(c.sl_target_by_queue, "security=90");
+    sp_config_free(&c);
+}

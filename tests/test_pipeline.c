@@ -5,6 +5,8 @@
  * reasons; the watermark with an idle partition.
  */
 #include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,4 +385,59 @@ Test(pipeline, kafka_broker_outage_loses_nothing, .fini = teardown, .timeout = 3
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), GEN_N);
     run_to_end("gen", "reference", "ref", GEN_N); /* one uninterrupted read of it all */
     expect_same_rollups("ref", "sp");
+}
+
+/* ---- the forecaster beside the pipeline ------------------------------------------------ */
+
+/* A call every 3 minutes for 26 hours (5 an interval): the pipeline's own forecaster
+ * thread turns the 15m rollups into {p}:fc, a daily model forecasting 5 an interval. */
+Test(pipeline, forecast_from_the_stream, .fini = teardown, .timeout = 180)
+{
+    enum { N = 26 * 20 };
+    const long long t0 = 1795305600000LL; /* 2026-11-22T00:00:00Z */
+    sp_env_start(&env, "fcs", 2);
+    static char bufs[N][256], keys[N][16];
+    const char *k[N], *v[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "F%d", i);
+        snprintf(bufs[i], sizeof bufs[i], "{\"id\":\"f%d\",\"type\":\"call.offered\",\"call_id\":"
+                 "\"F%d\",\"queue\":\"payments\",\"ts\":%lld}", i, i, t0 + i * 180000LL);
+        k[i] = keys[i];
+        v[i] = bufs[i];
+    }
+    sp_produce(&env, "fcs", k, v, N);
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "fcs", "g-fc");
+    cr_assert(sp_config_set(&cfg, "forecast_check_s", "1", err, sizeof err) == 0);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    cr_assert(sp_runner_wait(&r, N, 120), "the pipeline did not consume the stream");
+    /* the newest event is 25:57; with 2 minutes of lateness the last complete interval
+     * is 25:30-25:45, so the forecast starts at 25:45 */
+    long long first = (t0 + 25 * 3600000LL + 45 * 60000LL) / 1000;
+    redisReply *rep = NULL;
+    for (int i = 0; i < 100; i++) {
+        rep = redisCommand(env.rc, "GET sp:fc:queue=payments|channel=phone");
+        if (rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "\"daily\""))
+            break;
+        freeReplyObject(rep);
+        rep = NULL;
+        sleep_ms(200);
+    }
+    sp_runner_stop(&r);
+    sp_config_free(&cfg);
+    cr_assert(rep, "no daily forecast written");
+    json_t *fc = json_loads(rep->str, 0, NULL);
+    freeReplyObject(rep);
+    cr_assert(fc);
+    json_t *iv = json_object_get(fc, "intervals");
+    cr_assert_eq(json_array_size(iv), 96);
+    cr_expect_eq(json_integer_value(json_object_get(json_array_get(iv, 0), "start")), first);
+    for (size_t i = 0; i < 96; i++) {
+        double vol = json_number_value(json_object_get(json_array_get(iv, i), "volume"));
+        cr_expect(fabs(vol - 5) < 0.5, "interval %zu: %.3f", i, vol);
+    }
+    cr_expect_eq(json_number_value(json_object_get(fc, "handle_s")), 300, "default_handle_s");
+    json_decref(fc);
 }
