@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/erlang.h"
+#include "supportpulse/redis_conn.h"
 
 /* ---- forecast ------------------------------------------------------------------- */
 
@@ -31,18 +32,6 @@ static void forecast_usage(FILE *out)
             "  --redis ADDR     HOST:PORT or unix:/path (default $SUPPORTPULSE_REDIS or\n"
             "                   127.0.0.1:6379)\n"
             "  --prefix P       key prefix (default $SUPPORTPULSE_PREFIX or sp)\n");
-}
-
-static redisContext *open_redis(const char *addr)
-{
-    struct timeval tv = {5, 0};
-    if (strncmp(addr, "unix:", 5) == 0)
-        return redisConnectUnixWithTimeout(addr + 5, tv);
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
-    snprintf(host, sizeof host, "%.*s", (int)(hl < sizeof host ? hl : sizeof host - 1), addr);
-    return redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
 }
 
 static void utc(double epoch_s, char *out, size_t size, const char *fmt)
@@ -193,7 +182,7 @@ int sp_cmd_forecast(int argc, char **argv)
         return 2;
     }
     snprintf(key, sizeof key, "%s:fc:%s", prefix, dims);
-    redisContext *rc = open_redis(redis);
+    redisContext *rc = sp_redis_open(redis, 5000, 10000);
     if (!rc || rc->err) {
         fprintf(stderr, "supportpulse forecast: redis %s: %s\n", redis,
                 rc ? rc->errstr : "cannot allocate");

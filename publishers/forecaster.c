@@ -21,6 +21,7 @@
 #include "supportpulse/dims.h"
 #include "supportpulse/erlang.h"
 #include "supportpulse/partition.h"
+#include "supportpulse/redis_conn.h"
 
 #define WEEK_HANDLE SP_FC_WEEK /* handle-time window: the last 7 days (+ today) */
 #define BATCH 512              /* rollup reads per pipeline round trip */
@@ -111,24 +112,13 @@ static int connect_redis(sp_forecaster *f, char *errstr, size_t errstr_size)
     if (f->rc)
         return 0;
     const char *a = f->conf.address;
-    struct timeval tv = {f->conf.connect_timeout_ms / 1000, (f->conf.connect_timeout_ms % 1000) * 1000};
-    if (strncmp(a, "unix:", 5) == 0) {
-        f->rc = redisConnectUnixWithTimeout(a + 5, tv);
-    } else {
-        char host[256];
-        const char *colon = strrchr(a, ':');
-        size_t hl = colon ? (size_t)(colon - a) : strlen(a);
-        snprintf(host, sizeof host, "%.*s", (int)(hl < sizeof host ? hl : sizeof host - 1), a);
-        f->rc = redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
-    }
+    f->rc = sp_redis_open(a, f->conf.connect_timeout_ms, f->conf.command_timeout_ms);
     if (!f->rc || f->rc->err) {
         snprintf(errstr, errstr_size, "forecaster: redis %s: %s", a,
                  f->rc ? f->rc->errstr : "cannot allocate context");
         drop_connection(f);
         return -1;
     }
-    struct timeval ct = {f->conf.command_timeout_ms / 1000, (f->conf.command_timeout_ms % 1000) * 1000};
-    redisSetTimeout(f->rc, ct);
     return 0;
 }
 

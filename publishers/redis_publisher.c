@@ -8,6 +8,7 @@
  * again; the fence recognises one that was applied but whose reply was lost.
  */
 #include "supportpulse/redis_publisher.h"
+#include "supportpulse/redis_conn.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -221,35 +222,19 @@ void sp_publisher_destroy(sp_publisher *pub)
     free(pub);
 }
 
-static struct timeval ms_tv(int ms) { return (struct timeval){ms / 1000, (ms % 1000) * 1000}; }
-
-static redisContext *open_context(const sp_publisher *pub)
-{
-    struct timeval tv = ms_tv(pub->conf.connect_timeout_ms);
-    if (strncmp(pub->address, "unix:", 5) == 0)
-        return redisConnectUnixWithTimeout(pub->address + 5, tv);
-    char host[256];
-    const char *colon = strrchr(pub->address, ':');
-    size_t hl = colon ? (size_t)(colon - pub->address) : strlen(pub->address);
-    if (hl >= sizeof host)
-        hl = sizeof host - 1;
-    memcpy(host, pub->address, hl);
-    host[hl] = '\0';
-    return redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
-}
 
 int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size)
 {
     if (pub->rc)
         return 0;
-    pub->rc = open_context(pub);
+    pub->rc = sp_redis_open(pub->address, pub->conf.connect_timeout_ms,
+                            pub->conf.command_timeout_ms);
     if (!pub->rc || pub->rc->err) {
         snprintf(errstr, errstr_size, "redis %s: %s", pub->address,
                  pub->rc ? pub->rc->errstr : "cannot allocate context");
         disconnect(pub);
         return -1;
     }
-    redisSetTimeout(pub->rc, ms_tv(pub->conf.command_timeout_ms));
     redisReply *r = redisCommand(pub->rc, "SCRIPT LOAD %s", sp_merge_lua);
     if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
         snprintf(errstr, errstr_size, "redis %s: SCRIPT LOAD failed: %s", pub->address,
