@@ -55,6 +55,19 @@ Test(erlang, erlang_b_one_percent_table)
     }
 }
 
+/* Two more staffing answers published as the expected values of an open-source
+ * workforce library's Erlang C tests (AHT 752 s, 15-minute intervals, 20 s): 25 calls
+ * need 28 agents for 90%, and 37 agents give 35 calls 90.42%. With A = 20.9 and 28.9
+ * Erlangs they exercise the region where SL moves fast with N. */
+Test(erlang, open_source_reference_values)
+{
+    char err[200];
+    sp_erlang_point p;
+    cr_expect_eq(sp_erlang_required(25, 752, 900, 0.9, 20, 1000, &p, err, sizeof err), 28);
+    cr_assert_eq(sp_erlang_eval(35, 752, 900, 37, 20, &p, err, sizeof err), 0);
+    cr_expect(p.service_level >= 0.9042 && p.service_level <= 0.9043, "%.5f", p.service_level);
+}
+
 /* A textbook M/M/c exercise: 120 customers an hour, 3 minutes each, 10 servers; "from
  * the Erlang C curve the probability of waiting is about 0.10". And the identity
  * C = N B / (N - A (1 - B)) against the direct sum for a small case. */
