@@ -7,6 +7,7 @@
  * incomplete state can never overwrite what Redis holds.
  */
 #include "supportpulse/pipeline.h"
+#include "supportpulse/clock.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -55,20 +56,6 @@ struct sp_pipeline {
     int32_t commit_parts[SP_MAX_PARTITIONS];
     int64_t commit_offsets[SP_MAX_PARTITIONS];
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -201,7 +188,7 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
                  pl->cfg->dlq_topic);
         return -1;
     }
-    int64_t now = mono_ms(), wm = pipeline_watermark(pl, now);
+    int64_t now = sp_mono_ms(), wm = pipeline_watermark(pl, now);
     sp_flush_part *fp = pl->flush;
     int n = flush_parts(pl, fp, moved_partitions(pl, fp, SP_MAX_PARTITIONS), wm, now, errstr,
                         errstr_size);
@@ -229,7 +216,7 @@ static void flush_failed(sp_pipeline *pl, const char *why)
     pl->failing = 1;
     sp_consumer_pause(pl->consumer, 1);
     atomic_store(&pl->stats.paused, 1);
-    pl->next_flush_mono = mono_ms() + pl->backoff_ms;
+    pl->next_flush_mono = sp_mono_ms() + pl->backoff_ms;
     pl->backoff_ms = pl->backoff_ms * 2 > pl->cfg->max_backoff_ms ? pl->cfg->max_backoff_ms
                                                                   : pl->backoff_ms * 2;
 }
@@ -242,7 +229,7 @@ static void flush_succeeded(sp_pipeline *pl)
     pl->backoff_ms = 100;
     sp_consumer_pause(pl->consumer, 0);
     atomic_store(&pl->stats.paused, 0);
-    pl->next_flush_mono = mono_ms() + pl->cfg->flush_ms;
+    pl->next_flush_mono = sp_mono_ms() + pl->cfg->flush_ms;
 }
 
 static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size);
@@ -280,7 +267,7 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
     sp_partition_destroy(s->st);
     memset(s, 0, sizeof *s);
     s->next_offset = s->flushed_offset = -1;
-    s->last_event_mono = mono_ms();
+    s->last_event_mono = sp_mono_ms();
     if (!(s->st = sp_partition_new(&pl->pconf, err, sizeof err))) {
         sp_err("%s[%d]: %s", topic, partition, err);
         return RD_KAFKA_OFFSET_INVALID;
@@ -313,7 +300,7 @@ static void on_revoke(void *arg, const char *topic, int32_t partition)
     if (s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
         sp_flush_part fp = {partition, s->st, s->next_offset, &s->seq};
         if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
-            flush_parts(pl, &fp, 1, INT64_MIN, mono_ms(), err, sizeof err) != 1)
+            flush_parts(pl, &fp, 1, INT64_MIN, sp_mono_ms(), err, sizeof err) != 1)
             sp_warn("%s[%d] revoked before its last events reached Redis; the next owner "
                     "replays them from the last resume point", topic, partition);
         else if (sp_consumer_commit(pl->consumer, topic, &partition, &s->next_offset, 1, 0, err,
@@ -352,7 +339,7 @@ static int handle_decoded(sp_pipeline *pl, const rd_kafka_message_t *m, int deco
     if (decode_rc < 0) {
         rc = dead_letter(pl, m, reason, why, errstr, errstr_size);
     } else {
-        switch (sp_partition_apply(s->st, ev, wall_ms(), &reason, detail, sizeof detail)) {
+        switch (sp_partition_apply(s->st, ev, sp_wall_ms(), &reason, detail, sizeof detail)) {
         case SP_APPLY_OK: atomic_fetch_add(&pl->stats.applied, 1); break;
         case SP_APPLY_DUPLICATE: atomic_fetch_add(&pl->stats.duplicates, 1); break;
         case SP_APPLY_LATE:
@@ -368,7 +355,7 @@ static int handle_decoded(sp_pipeline *pl, const rd_kafka_message_t *m, int deco
     }
     if (rc == 0) {
         s->next_offset = m->offset + 1;
-        s->last_event_mono = mono_ms();
+        s->last_event_mono = sp_mono_ms();
     }
     return rc;
 }
@@ -542,9 +529,9 @@ static void print_stats(sp_pipeline *pl)
 /* At shutdown: keep trying to flush for up to 30 s (Redis may be restarting). */
 static int final_flush(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
-    int64_t deadline = mono_ms() + 30000, backoff = 100;
+    int64_t deadline = sp_mono_ms() + 30000, backoff = 100;
     while (flush_all(pl, 10000, errstr, errstr_size) < 0) {
-        if (mono_ms() + backoff > deadline) {
+        if (sp_mono_ms() + backoff > deadline) {
             sp_err("shutdown: %s; the unflushed events will be consumed again on restart",
                    errstr);
             return -1;
@@ -571,8 +558,8 @@ int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
 static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     unsigned since_check = 0;
-    pl->next_flush_mono = mono_ms() + pl->cfg->flush_ms;
-    pl->next_stats_mono = mono_ms() + pl->cfg->stats_s * 1000;
+    pl->next_flush_mono = sp_mono_ms() + pl->cfg->flush_ms;
+    pl->next_stats_mono = sp_mono_ms() + pl->cfg->stats_s * 1000;
     while (!atomic_load(&pl->stop)) {
         int pending = pl->pool && sp_decode_pool_pending(pl->pool) > 0;
         rd_kafka_message_t *m = sp_consumer_poll(pl->consumer, pending ? 0 : 50);
@@ -583,7 +570,7 @@ static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size)
             snprintf(errstr, errstr_size, "%s", pl->fatal_err);
             return -1;
         }
-        int64_t now = mono_ms();
+        int64_t now = sp_mono_ms();
         int full = ++since_check >= 1000 && !pl->failing &&
                    dirty_cells(pl) >= (size_t)pl->cfg->max_dirty_cells;
         if (since_check >= 1000)

@@ -8,6 +8,7 @@
  * the new intervals, and write (conditional on the stored state being older).
  */
 #include "supportpulse/forecaster.h"
+#include "supportpulse/clock.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -512,12 +513,17 @@ static json_t *render_json(const sp_forecaster_conf *c, const sp_hw *m, const ch
     return root;
 }
 
+static char *dump_fc(const json_t *root)
+{
+    return root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+}
+
 char *sp_forecaster_render(const sp_forecaster_conf *conf, const sp_hw *m, const char *dims,
                            const char *queue, const char *channel, double handle_s,
                            int64_t generated_at_ms)
 {
     json_t *root = render_json(conf, m, dims, queue, channel, handle_s, generated_at_ms);
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    char *text = dump_fc(root);
     json_decref(root);
     return text;
 }
@@ -603,29 +609,20 @@ static int decode_state(series *s, const char *text)
 
 /* ---- writing --------------------------------------------------------------------- */
 
-static int64_t wall_ms(void)
+/* The live-hash fields for the alerting work: the forecast of the interval now starting,
+ * as the rendered forecast has it (its first interval), and the surge. */
+static int live_fields(const sp_forecaster_conf *c, const series *s, json_t *fc, char v[7][48])
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The live-hash fields for the alerting work: this interval's forecast and the surge. */
-static int live_fields(const sp_forecaster_conf *c, const series *s, double handle,
-                       char v[7][48])
-{
-    const char *name;
-    double mult = multiplier(c, s, s->hw.next, &name);
-    sp_fc_point p = sp_hw_point(&s->hw, 1);
-    staffing st = staff(c, s->realtime, s->queue, p.volume * mult, handle);
+    json_t *first = json_array_get(json_object_get(fc, "intervals"), 0);
+    json_t *agents = json_object_get(first, "agents_required");
     double ratio = s->last_forecast > 0 ? s->last_actual / s->last_forecast : 0;
-    snprintf(v[0], 48, "%.3f", p.volume * mult);
-    snprintf(v[1], 48, "%.3f", p.hi95 * mult);
-    snprintf(v[2], 48, "%d", st.agents);
+    snprintf(v[0], 48, "%.3f", json_number_value(json_object_get(first, "volume")));
+    snprintf(v[1], 48, "%.3f", json_number_value(json_object_get(first, "hi95")));
+    snprintf(v[2], 48, "%lld", json_is_integer(agents) ? (long long)json_integer_value(agents) : -1LL);
     snprintf(v[3], 48, "%d", s->surge_run >= c->surge_intervals ? 1 : 0);
     snprintf(v[4], 48, "%.3f", ratio);
     snprintf(v[5], 48, "%" PRId64, s->surge_run >= c->surge_intervals ? s->surge_since : 0);
-    snprintf(v[6], 48, "%" PRId64, wall_ms());
+    snprintf(v[6], 48, "%" PRId64, sp_wall_ms());
     return 7;
 }
 
@@ -636,9 +633,9 @@ static const char *const live_names[7] = {"fc_volume", "fc_hi95", "fc_agents_req
 /* 1 written, 0 refused (a newer state is stored), -1 with errstr. */
 static int write_series(sp_forecaster *f, series *s, char *errstr, size_t errstr_size)
 {
-    double handle = handle_s(&f->conf, s);
-    char *fc = sp_forecaster_render(&f->conf, &s->hw, s->dims, s->queue, s->channel, handle,
-                                    wall_ms());
+    json_t *root = render_json(&f->conf, &s->hw, s->dims, s->queue, s->channel,
+                               handle_s(&f->conf, s), sp_wall_ms());
+    char *fc = dump_fc(root);
     char *state = encode_state(s);
     char keys[3][SP_DIMS_MAX + 64], next[32], ttl[32], nlive[8], chan[128], lv[7][48];
     int rc = -1;
@@ -651,7 +648,7 @@ static int write_series(sp_forecaster *f, series *s, char *errstr, size_t errstr
     snprintf(keys[2], sizeof keys[2], "%s:live:%s", f->conf.prefix, s->dims);
     snprintf(next, sizeof next, "%" PRId64, s->hw.next);
     snprintf(ttl, sizeof ttl, "%" PRId64, (f->conf.history_days + 7) * 86400);
-    int nl = live_fields(&f->conf, s, handle, lv);
+    int nl = live_fields(&f->conf, s, root, lv);
     snprintf(nlive, sizeof nlive, "%d", nl);
     snprintf(chan, sizeof chan, "%s:updates", f->conf.prefix);
     const char *argv[32] = {"EVAL", write_script, "3", keys[0], keys[1], keys[2], next, state,
@@ -670,6 +667,7 @@ static int write_series(sp_forecaster *f, series *s, char *errstr, size_t errstr
         f->stats.stale_writes += rc == 0;
     }
 out:
+    json_decref(root);
     free(fc);
     free(state);
     return rc;

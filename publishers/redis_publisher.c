@@ -8,6 +8,7 @@
  * again; the fence recognises one that was applied but whose reply was lost.
  */
 #include "supportpulse/redis_publisher.h"
+#include "supportpulse/clock.h"
 #include "supportpulse/redis_conn.h"
 
 #include <hiredis/hiredis.h>
@@ -284,13 +285,6 @@ static int read_replies(sp_publisher *pub, int n, int *stale, char *errstr, size
 static int64_t res_start(int64_t start, int r)
 {
     return start - ((start % sp_res_seconds[r]) + sp_res_seconds[r]) % sp_res_seconds[r];
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int nonzero_fields(const sp_counters *c)
@@ -768,11 +762,11 @@ static int build_script(sp_publisher *pub, const char *topic, const sp_flush_par
         if (sp_partition_max_ts(parts[i].p) > pub->now_event_ms)
             pub->now_event_ms = sp_partition_max_ts(parts[i].p);
     argv_addf(k, "%s:meta", pub->prefix);
-    argv_addi(a, now_ms());
+    argv_addi(a, sp_wall_ms());
     argv_addf(a, "%s:updates", pub->prefix);
     argv_addi(a, partial_ttl);
     argv_add(a, pub->prefix);
-    argv_addi(a, pub->now_event_ms == INT64_MIN ? now_ms() : pub->now_event_ms);
+    argv_addi(a, pub->now_event_ms == INT64_MIN ? sp_wall_ms() : pub->now_event_ms);
     argv_addi(a, n);
     for (int i = 0; i < n; i++)
         if (build_partition(pub, topic, &parts[i]) < 0 || add_gauges(pub, &parts[i]) < 0)
