@@ -34,6 +34,7 @@ typedef struct {
     int64_t flushed_offset;
     int64_t last_event_mono;
     int64_t seq;           /* flush number in Redis (the fence) */
+    uint64_t counts[SP_PC__COUNT]; /* messages counted, restored with the resume point */
 } slot;
 
 struct sp_pipeline {
@@ -48,7 +49,6 @@ struct sp_pipeline {
     atomic_int stop;
     sp_pipeline_stats stats;
     int64_t next_flush_mono, backoff_ms, next_stats_mono;
-    uint64_t counted[4 + SP_REJ__COUNT]; /* what {p}:meta already has */
     int fatal;                           /* a callback failed; the run loop returns it */
     char fatal_err[512];
     int failing;                         /* last flush failed */
@@ -114,7 +114,7 @@ static int moved_partitions(sp_pipeline *pl, sp_flush_part *parts, int max)
     for (int i = 0; i < pl->nslots && n < max; i++) {
         slot *s = &pl->slots[i];
         if (s->st && s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset)
-            parts[n++] = (sp_flush_part){i, s->st, s->next_offset, &s->seq};
+            parts[n++] = (sp_flush_part){i, s->st, s->next_offset, &s->seq, s->counts};
     }
     return n;
 }
@@ -152,32 +152,16 @@ static int flush_parts(sp_pipeline *pl, sp_flush_part *parts, int n, int64_t pip
     return n;
 }
 
+/* The instance-wide fields of {p}:meta (message counts go with each partition's resume
+ * point, in the flush). Best effort: the next flush writes them again. */
 static void write_meta(sp_pipeline *pl, int64_t pipeline_wm)
 {
-    static const char *const base[4] = {"consumed", "applied", "duplicates", "late_dropped"};
-    const char *names[4 + SP_REJ__COUNT];
-    char rej[SP_REJ__COUNT][48];
-    int64_t deltas[4 + SP_REJ__COUNT];
-    uint64_t now[4 + SP_REJ__COUNT] = {
-        atomic_load(&pl->stats.consumed), atomic_load(&pl->stats.applied),
-        atomic_load(&pl->stats.duplicates), atomic_load(&pl->stats.late)};
-    for (int i = 0; i < 4; i++)
-        names[i] = base[i];
-    for (int r = 0; r < SP_REJ__COUNT; r++) {
-        snprintf(rej[r], sizeof rej[r], "rejected:%s", sp_reject_reason_name((sp_reject_reason)r));
-        names[4 + r] = rej[r];
-        now[4 + r] = atomic_load(&pl->stats.rejected_by[r]);
-    }
-    for (int i = 0; i < 4 + SP_REJ__COUNT; i++)
-        deltas[i] = (int64_t)(now[i] - pl->counted[i]);
-    char wm[32];
+    char wm[32], err[256];
     snprintf(wm, sizeof wm, "%" PRId64, pipeline_wm);
     const char *fields[] = {"schema_version", "pipeline_version", "watermark_ms"};
     const char *values[] = {"1", VERSION, wm};
-    char err[256];
-    if (sp_publisher_meta(pl->pub, names, deltas, 4 + SP_REJ__COUNT, fields, values, 3, err,
-                          sizeof err) == 0)
-        memcpy(pl->counted, now, sizeof now);
+    if (sp_publisher_meta(pl->pub, NULL, NULL, 0, fields, values, 3, err, sizeof err) < 0)
+        sp_debug("%s", err);
 }
 
 /* Writes every partition that moved since its last flush, then commits. 0 or -1. */
@@ -274,8 +258,8 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
     }
     int64_t resume = -1, backoff = 100;
     while (!atomic_load(&pl->stop)) {
-        if (sp_publisher_restore(pl->pub, topic, partition, s->st, &resume, &s->seq, err,
-                                 sizeof err) == 0) {
+        if (sp_publisher_restore(pl->pub, topic, partition, s->st, &resume, &s->seq, s->counts,
+                                 err, sizeof err) == 0) {
             s->restored = 1;
             break;
         }
@@ -298,7 +282,7 @@ static void on_revoke(void *arg, const char *topic, int32_t partition)
         return;
     char err[512];
     if (s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
-        sp_flush_part fp = {partition, s->st, s->next_offset, &s->seq};
+        sp_flush_part fp = {partition, s->st, s->next_offset, &s->seq, s->counts};
         if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
             flush_parts(pl, &fp, 1, INT64_MIN, sp_mono_ms(), err, sizeof err) != 1)
             sp_warn("%s[%d] revoked before its last events reached Redis; the next owner "
@@ -314,10 +298,11 @@ static void on_revoke(void *arg, const char *topic, int32_t partition)
 
 /* ---- messages ------------------------------------------------------------------------ */
 
-static int dead_letter(sp_pipeline *pl, const rd_kafka_message_t *m, sp_reject_reason r,
-                       const char *detail, char *errstr, size_t errstr_size)
+static int dead_letter(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
+                       sp_reject_reason r, const char *detail, char *errstr, size_t errstr_size)
 {
     atomic_fetch_add(&pl->stats.rejected_by[r], 1);
+    s->counts[SP_PC_REJECTED + r]++;
     if (r != SP_REJ_LATE)
         atomic_fetch_add(&pl->stats.rejected, 1);
     sp_debug("dead letter %s[%d]@%" PRId64 ": %s: %s", rd_kafka_topic_name(m->rkt), m->partition,
@@ -334,20 +319,30 @@ static int handle_decoded(sp_pipeline *pl, const rd_kafka_message_t *m, int deco
     if (!s || !s->st || !s->restored)
         return 0; /* not ours (any more): its owner consumes it */
     atomic_fetch_add(&pl->stats.consumed, 1);
+    s->counts[SP_PC_CONSUMED]++;
     char detail[256];
     int rc = 0;
     if (decode_rc < 0) {
-        rc = dead_letter(pl, m, reason, why, errstr, errstr_size);
+        rc = dead_letter(pl, s, m, reason, why, errstr, errstr_size);
     } else {
         switch (sp_partition_apply(s->st, ev, sp_wall_ms(), &reason, detail, sizeof detail)) {
-        case SP_APPLY_OK: atomic_fetch_add(&pl->stats.applied, 1); break;
-        case SP_APPLY_DUPLICATE: atomic_fetch_add(&pl->stats.duplicates, 1); break;
+        case SP_APPLY_OK:
+            atomic_fetch_add(&pl->stats.applied, 1);
+            s->counts[SP_PC_APPLIED]++;
+            break;
+        case SP_APPLY_DUPLICATE:
+            atomic_fetch_add(&pl->stats.duplicates, 1);
+            s->counts[SP_PC_DUPLICATES]++;
+            break;
         case SP_APPLY_LATE:
             atomic_fetch_add(&pl->stats.late, 1);
-            rc = dead_letter(pl, m, SP_REJ_LATE, "older than the window retention", errstr,
+            s->counts[SP_PC_LATE]++;
+            rc = dead_letter(pl, s, m, SP_REJ_LATE, "older than the window retention", errstr,
                              errstr_size);
             break;
-        case SP_APPLY_REJECT: rc = dead_letter(pl, m, reason, detail, errstr, errstr_size); break;
+        case SP_APPLY_REJECT:
+            rc = dead_letter(pl, s, m, reason, detail, errstr, errstr_size);
+            break;
         case SP_APPLY_NOMEM:
             snprintf(errstr, errstr_size, "%s", detail);
             return -1;

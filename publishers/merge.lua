@@ -22,12 +22,16 @@
 --      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes,
 --      last-hour and today values computed from the 1m, 5m and 1d rollups (panes), not
 --      raw events;
---   5. each partition's resume point and new flush number.
+--   5. each partition's resume point and new flush number, and the change of its
+--      message counts (consumed, applied, ..., rejected:<reason>) added to the totals
+--      in {p}:meta: a replay re-counts from the restored counts, so it adds nothing.
 --
 -- KEYS[1] {p}:meta; other keys are referenced by number from ARGV:
 -- ARGV[1] now (ms), [2] updates channel, [3] partial ttl, [4] prefix, [5] the flush's
---   newest event time (ms), [6] NP, then NP times:
---   seq field, expected seq, resume field, resume value, partition index key#, NW,
+--   newest event time (ms), [6] the names of the counters in {p}:meta that resume
+--   values carry (space-separated), [7] NP, then NP times:
+--   seq field, expected seq, resume field, resume value ("<next offset> <newest event
+--   time> <count> ..." with a count per counter name), partition index key#, NW,
 --   then NW times: window hash key#, window start, nfields, field, value, ...,
 --   then cases key#, NSET, field, value, ..., NDEL, field, ..., ids key#, ids blob,
 --   journal length, NA, then NA times: attribution key#, ttl, n, field, value, ...
@@ -45,10 +49,11 @@
 local meta = KEYS[1]
 local now, channel, partial_ttl, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now_event = tonumber(ARGV[5])
-local NP = tonumber(ARGV[6])
+local count_names = ARGV[6]
+local NP = tonumber(ARGV[7])
 
 -- 1. fences, before any write
-local i, parts, applied = 7, {}, 0
+local i, parts, applied = 8, {}, 0
 for p = 1, NP do
   local part = {seq = ARGV[i], expected = ARGV[i + 1], resume = ARGV[i + 2],
                 value = ARGV[i + 3], pidx = KEYS[tonumber(ARGV[i + 4])], start = i + 6,
@@ -434,8 +439,19 @@ for _, dims in ipairs(redis.call('SMEMBERS', waiting)) do
   end
 end
 
--- 5. resume points and flush numbers
+-- 5. resume points, flush numbers and message counts
+local function words(s)
+  local t = {}
+  for w in string.gmatch(s or '', '%S+') do t[#t + 1] = w end
+  return t
+end
+local names = words(count_names)
 for _, part in ipairs(parts) do
+  local old, new = words(redis.call('HGET', meta, part.resume)), words(part.value)
+  for c = 1, #names do
+    local d = (tonumber(new[c + 2]) or 0) - (tonumber(old[c + 2]) or 0)
+    if d ~= 0 then redis.call('HINCRBY', meta, names[c], d) end
+  end
   redis.call('HSET', meta, part.resume, part.value, part.seq, part.newseq)
 end
 return 1

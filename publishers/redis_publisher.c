@@ -163,6 +163,7 @@ struct sp_publisher {
     attr_ref *arefs;        /* scratch: a partition's fresh attribution entries */
     size_t narefs, caparefs;
     int64_t now_event_ms;   /* newest event time of the flush's partitions */
+    char count_names[1024]; /* the {p}:meta fields of sp_part_count, space-separated */
 };
 
 static int send_argv(sp_publisher *pub, argvb *a, int *pending)
@@ -179,6 +180,19 @@ static int send_argv(sp_publisher *pub, argvb *a, int *pending)
 
 /* ---- life cycle ------------------------------------------------------------------- */
 
+/* The {p}:meta fields of sp_part_count, space-separated, for the script. */
+static void count_names(char *out, size_t size)
+{
+    static const char *const base[SP_PC_REJECTED] = {"consumed", "applied", "duplicates",
+                                                     "late_dropped"};
+    size_t used = 0;
+    for (int i = 0; i < SP_PC__COUNT && used < size; i++)
+        used += (size_t)snprintf(out + used, size - used, i < SP_PC_REJECTED ? "%s%s" : "%srejected:%s",
+                                 i ? " " : "",
+                                 i < SP_PC_REJECTED ? base[i]
+                                                    : sp_reject_reason_name((sp_reject_reason)(i - SP_PC_REJECTED)));
+}
+
 sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size_t errstr_size)
 {
     sp_publisher *pub = calloc(1, sizeof *pub);
@@ -190,8 +204,10 @@ sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size
     pub->conf = *conf;
     pub->conf.address = pub->address;
     pub->conf.prefix = pub->prefix;
+    count_names(pub->count_names, sizeof pub->count_names);
     return pub;
 }
+
 
 static void disconnect(sp_publisher *pub)
 {
@@ -567,7 +583,12 @@ static int build_partition(sp_publisher *pub, const char *topic, const sp_flush_
     argv_addf(a, "seq:%s:%d", topic, fp->partition);
     argv_addi(a, *fp->seq);
     argv_addf(a, "resume:%s:%d", topic, fp->partition);
-    argv_addf(a, "%" PRId64 " %" PRId64, fp->next_offset, sp_partition_max_ts(p));
+    char counts[SP_PC__COUNT * 21 + 1];
+    size_t used = 0;
+    for (int i = 0; i < SP_PC__COUNT; i++)
+        used += (size_t)snprintf(counts + used, sizeof counts - used, " %" PRIu64,
+                                 fp->counts ? fp->counts[i] : 0);
+    argv_addf(a, "%" PRId64 " %" PRId64 "%s", fp->next_offset, sp_partition_max_ts(p), counts);
     argv_addf(k, "%s:pidx:%s:%d", pub->prefix, topic, fp->partition);
     argv_addi(a, (int64_t)k->argc);
     sp_window_set *ws = sp_partition_windows(p);
@@ -767,6 +788,7 @@ static int build_script(sp_publisher *pub, const char *topic, const sp_flush_par
     argv_addi(a, partial_ttl);
     argv_add(a, pub->prefix);
     argv_addi(a, pub->now_event_ms == INT64_MIN ? sp_wall_ms() : pub->now_event_ms);
+    argv_add(a, pub->count_names);
     argv_addi(a, n);
     for (int i = 0; i < n; i++)
         if (build_partition(pub, topic, &parts[i]) < 0 || add_gauges(pub, &parts[i]) < 0)
@@ -1096,9 +1118,22 @@ static int64_t restore_seq(sp_publisher *pub, const char *meta, const char *topi
     return seq;
 }
 
+/* The counts after "<offset> <newest event time>" in a resume point; missing ones (a
+ * point written before counts were kept) are 0, which is also what the script takes
+ * them for, so the totals stay right. */
+static void parse_counts(const char *s, uint64_t *counts)
+{
+    for (int i = 0; i < SP_PC__COUNT; i++) {
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        counts[i] = end == s ? 0 : (uint64_t)v;
+        s = end;
+    }
+}
+
 int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition,
-                         sp_partition *p, int64_t *next_offset, int64_t *seq, char *errstr,
-                         size_t errstr_size)
+                         sp_partition *p, int64_t *next_offset, int64_t *seq,
+                         uint64_t *counts, char *errstr, size_t errstr_size)
 {
     *next_offset = -1;
     if (sp_publisher_connect(pub, errstr, errstr_size) < 0)
@@ -1112,7 +1147,11 @@ int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition
     if (!r)
         return -1;
     long long off = -1, max_ts = 0;
-    int found = r->type == REDIS_REPLY_STRING && sscanf(r->str, "%lld %lld", &off, &max_ts) == 2;
+    int used = 0;
+    int found = r->type == REDIS_REPLY_STRING &&
+                sscanf(r->str, "%lld %lld%n", &off, &max_ts, &used) == 2;
+    if (counts)
+        parse_counts(found ? r->str + used : "", counts);
     freeReplyObject(r);
     if (!found)
         return 0;

@@ -62,7 +62,7 @@ static void flush(sp_publisher *pub, int partition_no, sp_partition *p, long lon
 {
     char err[512];
     int32_t stale;
-    sp_flush_part fp = {partition_no, p, next_offset, &seqs[partition_no]};
+    sp_flush_part fp = {partition_no, p, next_offset, &seqs[partition_no], NULL};
     cr_assert_eq(sp_publisher_flush(pub, "t", &fp, 1, &stale, err, sizeof err), 0, "%s", err);
     sp_partition_published(p, INT64_MIN);
 }
@@ -143,7 +143,7 @@ Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = set
     int64_t old = before - 1;
     apply(p0, OFFER, BASE + 6000);
     apply(p1, OFFER, BASE + 6000);
-    sp_flush_part both[2] = {{1, p1, 3, &seqs[1]}, {0, p0, 9, &old}};
+    sp_flush_part both[2] = {{1, p1, 3, &seqs[1], NULL}, {0, p0, 9, &old, NULL}};
     int64_t seq1 = seqs[1];
     redisReply *cv = redisCommand(env.rc, "HVALS sp:cases:t:0");
     cr_assert(cv && cv->type == REDIS_REPLY_ARRAY && cv->elements == 1);
@@ -161,7 +161,7 @@ Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = set
     /* two partitions in one flush: their changes are summed into one total */
     redisReply *cs = redisCommand(env.rc, "CONFIG RESETSTAT");
     freeReplyObject(cs);
-    sp_flush_part pair[2] = {{0, p0, 10, &seqs[0]}, {1, p1, 3, &seqs[1]}};
+    sp_flush_part pair[2] = {{0, p0, 10, &seqs[0], NULL}, {1, p1, 3, &seqs[1], NULL}};
     apply(p0, OFFER, BASE + 7000);
     cr_assert_eq(sp_publisher_flush(pub, "t", pair, 2, &stale, err, sizeof err), 0, "%s", err);
     sp_partition_published(p0, INT64_MIN);
@@ -199,7 +199,7 @@ Test(publisher, state_and_resume_point_restore, .init = setup, .fini = teardown)
     sp_partition *q = partition();
     int64_t next = -1, seq = -1;
     char err[512];
-    cr_assert_eq(sp_publisher_restore(pub, "t", 0, q, &next, &seq, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_publisher_restore(pub, "t", 0, q, &next, &seq, NULL, err, sizeof err), 0, "%s", err);
     cr_expect_eq(seq, seqs[0], "the flush number comes back with the state");
     cr_expect_eq(next, 17, "resumes where Redis says");
     cr_expect_eq(sp_partition_max_ts(q), BASE + 2000);
@@ -219,12 +219,12 @@ Test(publisher, state_and_resume_point_restore, .init = setup, .fini = teardown)
     snprintf(buf, sizeof buf, "{\"id\":\"o1\",\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"C1\",\"queue\":\"payments\"}", BASE + 1000);
     cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), 0);
     sp_partition *again = partition();
-    cr_assert_eq(sp_publisher_restore(pub, "t", 0, again, &next, &seq, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_publisher_restore(pub, "t", 0, again, &next, &seq, NULL, err, sizeof err), 0, "%s", err);
     cr_expect_eq(sp_partition_apply(again, &ev, 0, &r, err, sizeof err), SP_APPLY_DUPLICATE,
                  "o1 was applied before the restarts");
     sp_partition_destroy(again);
     sp_partition *fresh = partition();
-    cr_assert_eq(sp_publisher_restore(pub, "t", 5, fresh, &next, &seq, err, sizeof err), 0);
+    cr_assert_eq(sp_publisher_restore(pub, "t", 5, fresh, &next, &seq, NULL, err, sizeof err), 0);
     cr_expect_eq(seq, 0);
     cr_expect_eq(next, -1, "a partition Redis never saw starts from Kafka's offset");
     sp_partition_destroy(fresh);
@@ -270,7 +270,7 @@ Test(publisher, unreachable_redis_is_an_error_not_a_crash)
     apply(p, OFFER, BASE);
     int64_t seq = 0;
     int32_t stale;
-    sp_flush_part fp = {0, p, 1, &seq};
+    sp_flush_part fp = {0, p, 1, &seq, NULL};
     cr_expect_eq(sp_publisher_flush(pub, "t", &fp, 1, &stale, err, sizeof err), -1);
     cr_expect_eq(stale, -1);
     cr_expect(strstr(err, "/nonexistent/redis.sock") != NULL, "%s", err);
@@ -362,7 +362,7 @@ Test(publisher, a_survey_after_a_restart_finds_the_closed_case_in_redis, .init =
     sp_partition *q = partition();
     int64_t next = -1, seq = -1;
     char err[512];
-    cr_assert_eq(sp_publisher_restore(pub, "t", 0, q, &next, &seq, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_publisher_restore(pub, "t", 0, q, &next, &seq, NULL, err, sizeof err), 0, "%s", err);
     cr_expect_eq(sp_attrs_size(sp_partition_attrs(q)), 1);
     long long at = BASE + 2 * DAY_MS + 5 * 60000;
     apply(q, TCSAT4, at);
@@ -446,5 +446,58 @@ Test(publisher, live_hash_dissatisfaction_over_the_last_hour, .init = setup, .fi
     cr_assert(sp_hget_str(&env, "sp:r:1m:queue=payments:1795342500", "dissatisfied", v, sizeof v));
     cr_expect_str_eq(v, "1");
     sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
+
+/* The message counts in {p}:meta travel with each partition's resume point: a replay
+ * after a crash (the same counts flushed again from the restored ones) adds nothing,
+ * and partitions add up. */
+Test(publisher, meta_counts_are_exactly_once, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    char err[512];
+    int32_t stale;
+    uint64_t counts[SP_PC__COUNT] = {0};
+    counts[SP_PC_CONSUMED] = 5;
+    counts[SP_PC_APPLIED] = 4;
+    counts[SP_PC_REJECTED + SP_REJ_INVALID_JSON] = 1;
+    apply(p, OFFER, BASE + 1000);
+    sp_flush_part fp = {0, p, 5, &seqs[0], counts};
+    cr_assert_eq(sp_publisher_flush(pub, "t", &fp, 1, &stale, err, sizeof err), 0, "%s", err);
+    sp_partition_published(p, INT64_MIN);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", -1), 5);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "applied", -1), 4);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "rejected:invalid_json", -1), 1);
+
+    /* a crash after 3 more messages, before their flush: the next owner restores 5 and
+     * counts the 3 again, ending at 8 -- not 11 */
+    sp_partition *q = partition();
+    int64_t next, seq;
+    uint64_t restored[SP_PC__COUNT];
+    cr_assert_eq(sp_publisher_restore(pub, "t", 0, q, &next, &seq, restored, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(restored[SP_PC_CONSUMED], 5);
+    cr_expect_eq(restored[SP_PC_APPLIED], 4);
+    cr_expect_eq(restored[SP_PC_REJECTED + SP_REJ_INVALID_JSON], 1);
+    restored[SP_PC_CONSUMED] += 3;
+    restored[SP_PC_DUPLICATES] += 3;
+    apply(q, OFFER, BASE + 2000);
+    sp_flush_part again = {0, q, 8, &seq, restored};
+    cr_assert_eq(sp_publisher_flush(pub, "t", &again, 1, &stale, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", -1), 8);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "duplicates", -1), 3);
+
+    /* another partition adds its own */
+    sp_partition *other = partition();
+    uint64_t oc[SP_PC__COUNT] = {0};
+    oc[SP_PC_CONSUMED] = 2;
+    apply(other, OFFER, BASE + 3000);
+    sp_flush_part op = {1, other, 2, &seqs[1], oc};
+    cr_assert_eq(sp_publisher_flush(pub, "t", &op, 1, &stale, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", -1), 10);
+    sp_partition_destroy(p);
+    sp_partition_destroy(q);
+    sp_partition_destroy(other);
     sp_publisher_destroy(pub);
 }

@@ -53,12 +53,27 @@ void sp_publisher_destroy(sp_publisher *pub); /* NULL is a no-op */
 /* Connects if not connected and loads the script. 0, or -1 with errstr. */
 int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size);
 
+/* What a partition counted (messages consumed, applied, ..., dead-lettered per
+ * reason). Each partition's counts travel with its resume point, and the script adds
+ * their change to the totals in {p}:meta, so a replay after a crash counts nothing
+ * twice: the meta counters are exactly once, like the rollups. */
+typedef enum {
+    SP_PC_CONSUMED,
+    SP_PC_APPLIED,
+    SP_PC_DUPLICATES,
+    SP_PC_LATE,
+    SP_PC_REJECTED /* + sp_reject_reason: one counter per reason */
+} sp_part_count;
+#define SP_PC__COUNT (SP_PC_REJECTED + SP_REJ__COUNT) /* {p}:meta: consumed, applied,
+    duplicates, late_dropped, rejected:<reason> */
+
 /* One partition of a flush. */
 typedef struct {
     int32_t partition;
     sp_partition *p;
-    int64_t next_offset; /* resume point: the next offset to consume */
-    int64_t *seq;        /* the partition's flush number, advanced on success */
+    int64_t next_offset;     /* resume point: the next offset to consume */
+    int64_t *seq;            /* the partition's flush number, advanced on success */
+    const uint64_t *counts;  /* SP_PC__COUNT totals of the partition (NULL: none yet) */
 } sp_flush_part;
 
 /* Writes the dirty cells, changed cases and resume points of n partitions of topic in
@@ -70,11 +85,12 @@ typedef struct {
 int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
                        int n, int32_t *stale_partition, char *errstr, size_t errstr_size);
 
-/* Restores a partition's state and its flush number. *next_offset = -1 when Redis has
- * no resume point for it. 0 on success, -1 with errstr. */
+/* Restores a partition's state, its flush number and (when counts is not NULL) its
+ * SP_PC__COUNT counts. *next_offset = -1 when Redis has no resume point for it (counts
+ * are then zero). 0 on success, -1 with errstr. */
 int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition,
-                         sp_partition *p, int64_t *next_offset, int64_t *seq, char *errstr,
-                         size_t errstr_size);
+                         sp_partition *p, int64_t *next_offset, int64_t *seq,
+                         uint64_t *counts, char *errstr, size_t errstr_size);
 
 /* Updates {p}:meta: HINCRBY of n counters (zero deltas skipped), then HSET of m
  * fields. 0 or -1 with errstr. */
