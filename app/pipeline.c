@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "supportpulse/crashpoint.h"
 #include "supportpulse/decode_pool.h"
 #include "supportpulse/dlq.h"
 #include "supportpulse/forecast_loop.h"
@@ -178,6 +179,8 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
                         errstr_size);
     if (n < 0)
         return -1;
+    if (n > 0)
+        sp_crashpoint(SP_CRASH_FLUSH_APPLIED);
     for (int i = 0; i < n; i++) {
         pl->commit_parts[i] = fp[i].partition;
         pl->commit_offsets[i] = fp[i].next_offset;
@@ -281,6 +284,7 @@ static void on_revoke(void *arg, const char *topic, int32_t partition)
     if (!s || !s->st)
         return;
     char err[512];
+    sp_crashpoint(SP_CRASH_REVOKE);
     if (s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
         sp_flush_part fp = {partition, s->st, s->next_offset, &s->seq, s->counts};
         if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
@@ -307,7 +311,9 @@ static int dead_letter(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
         atomic_fetch_add(&pl->stats.rejected, 1);
     sp_debug("dead letter %s[%d]@%" PRId64 ": %s: %s", rd_kafka_topic_name(m->rkt), m->partition,
              m->offset, sp_reject_reason_name(r), detail);
-    return sp_dlq_send(pl->dlq, m, sp_reject_reason_name(r), detail, errstr, errstr_size);
+    int rc = sp_dlq_send(pl->dlq, m, sp_reject_reason_name(r), detail, errstr, errstr_size);
+    sp_crashpoint(SP_CRASH_DEAD_LETTER);
+    return rc;
 }
 
 /* Applies one decoded (decode_rc 0) or rejected message to its partition. */
@@ -419,6 +425,8 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     sp_log_level lvl;
     if (sp_log_parse_level(cfg->log_level, &lvl) == 0)
         sp_log_set_level(lvl);
+    if (sp_crashpoint_init(errstr, errstr_size) < 0)
+        return NULL;
     sp_pipeline *pl = calloc(1, sizeof *pl);
     if (!pl) {
         snprintf(errstr, errstr_size, "out of memory creating the pipeline");

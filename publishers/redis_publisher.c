@@ -8,6 +8,7 @@
  * again; the fence recognises one that was applied but whose reply was lost.
  */
 #include "supportpulse/redis_publisher.h"
+#include "supportpulse/crashpoint.h"
 #include "supportpulse/clock.h"
 #include "supportpulse/redis_conn.h"
 
@@ -823,13 +824,17 @@ int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part
         return -1;
     }
     /* one script call: everything lands together, after the fences, or nothing does */
-    int pending = 0;
+    int pending = 0, written = 0;
+    sp_crashpoint(SP_CRASH_FLUSH_BEFORE_SEND);
     if (send_argv(pub, &pub->cmd, &pending) < 0) {
         snprintf(errstr, errstr_size, "redis %s: cannot send a flush of %d partitions",
                  pub->address, n);
         disconnect(pub); /* a half-sent pipeline must not be completed */
         return -1;
     }
+    while (!written && redisBufferWrite(pub->rc, &written) == REDIS_OK)
+        ; /* on to the socket now (an error shows when the reply is read) */
+    sp_crashpoint(SP_CRASH_FLUSH_SENT);
     int stale = 0;
     if (read_replies(pub, pending, &stale, errstr, errstr_size) < 0) {
         const char *seq = stale ? strstr(errstr, "seq:") : NULL;

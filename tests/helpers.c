@@ -51,7 +51,9 @@ void sp_env_stop(sp_env *e)
     sp_mock_destroy(e->mock);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", e->tmpdir);
-    if (system(cmd) != 0)
+    if (getenv("SPTEST_KEEP")) /* keep the logs of a failing test */
+        fprintf(stderr, "kept %s\n", e->tmpdir);
+    else if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", e->tmpdir);
 }
 

@@ -1,0 +1,259 @@
+/*
+ * test_exactly_once.c - issue 6's guarantees, end to end against librdkafka's mock
+ * cluster and a real redis-server: the same generated stream gives byte-identical
+ * rollups (sp_dump_prefix) whether one, two or three instances read it, whatever
+ * instances join and leave on the way, whatever point an instance is killed -9 at
+ * (seeded, including mid-publish through the crash points), and through broker,
+ * leader, request and Redis faults.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "helpers.h"
+#include "instances.h"
+#include "supportpulse/generator.h"
+
+static sp_env env;
+static void teardown(void) { sp_env_stop(&env); }
+
+static inline void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- a generated stream, produced in chunks --------------------------------------- */
+
+typedef struct {
+    sp_gen *g;
+    const char *topic;
+    int produced;
+} stream;
+
+static void stream_open(stream *s, const char *topic, uint64_t seed)
+{
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.seed = seed;
+    gc.arrivals_per_hour = 20000;
+    gc.malformed = 0.01;
+    gc.duplicates = 0.01;
+    gc.out_of_order = 0.03;
+    char err[256];
+    s->g = sp_gen_new(&gc, err, sizeof err);
+    cr_assert(s->g, "%s", err);
+    s->topic = topic;
+    s->produced = 0;
+}
+
+static void stream_produce(stream *s, int n)
+{
+    static char keys[4000][32], vals[4000][1024];
+    const char *kp[4000], *vp[4000];
+    while (n > 0) {
+        int k = n > 4000 ? 4000 : n;
+        for (int i = 0; i < k; i++) {
+            sp_gen_msg m;
+            cr_assert_eq(sp_gen_next(s->g, &m), 0);
+            snprintf(keys[i], sizeof keys[i], "%.*s", (int)m.key_len, m.key);
+            snprintf(vals[i], sizeof vals[i], "%.*s", (int)m.value_len, m.value);
+            kp[i] = keys[i];
+            vp[i] = vals[i];
+        }
+        sp_produce(&env, s->topic, kp, vp, k);
+        s->produced += k;
+        n -= k;
+    }
+}
+
+static void stream_close(stream *s) { sp_gen_destroy(s->g); }
+
+/* ---- in-process instances ---------------------------------------------------------- */
+
+static void config_for(sp_config *cfg, const char *topic, const char *group, const char *prefix)
+{
+    char err[256];
+    sp_env_config(&env, cfg, topic, group);
+    cr_assert_eq(sp_config_set(cfg, "prefix", prefix, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_config_set(cfg, "forecast", "0", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_config_set(cfg, "max_backoff_ms", "1000", err, sizeof err), 0, "%s", err);
+}
+
+/* n instances of one group reading the whole topic to its end, then stopped. */
+static void run_group(const char *topic, int partitions, const char *group, const char *prefix,
+                      int n)
+{
+    sp_config cfg;
+    config_for(&cfg, topic, group, prefix);
+    sp_runner r[4];
+    for (int i = 0; i < n; i++)
+        sp_runner_start(&r[i], &cfg);
+    cr_assert(sp_wait_caught_up(&env, prefix, topic, partitions, 180),
+              "%d instances did not consume %s to its end", n, topic);
+    for (int i = 0; i < n; i++)
+        sp_runner_stop(&r[i]);
+    sp_config_free(&cfg);
+}
+
+#define PARTS 6
+
+Test(exactly_once, one_two_or_three_instances_give_identical_rollups, .fini = teardown,
+     .timeout = 600)
+{
+    sp_env_start(&env, "ev", PARTS);
+    stream s;
+    stream_open(&s, "ev", 21);
+    stream_produce(&s, 12000);
+    stream_close(&s);
+    run_group("ev", PARTS, "g1", "one", 1);
+    run_group("ev", PARTS, "g2", "two", 2);
+    run_group("ev", PARTS, "g3", "three", 3);
+    cr_expect_eq(sp_hget_ll(&env, "one:meta", "consumed", 0), 12000);
+    long lines = sp_expect_same_dump(&env, "one", "two");
+    cr_expect_gt(lines, 5000, "too little compared (%ld lines)", lines);
+    sp_expect_same_dump(&env, "one", "three");
+}
+
+static void show_log(const char *path)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "tail -40 %s >&2", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot show %s\n", path);
+}
+
+/* 1 when the file has a line containing what (an instance's log). */
+static int has_line(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, what) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* ---- kill -9 at seeded points ------------------------------------------------------ */
+
+static const char *const crash_points[] = {"flush-before-send", "flush-sent", "flush-applied",
+                                           "dead-letter", "revoke"};
+
+/* A paced stream: each round produces its chunk while an instance reads, and the
+ * instance dies -- at a crash point (its n-th visit) or by kill -9 at a random moment
+ * -- and the next round's instance takes over from what Redis recorded. After the
+ * rounds one last instance reads to the end; the rollups must equal an uninterrupted
+ * run's, every message counted once, every rejected one in the dead-letter topic.
+ *
+ * Each instance life joins a consumer group of its own, so that the killed member's
+ * session (6 s) does not hold up the next one's join: the resume points are in Redis,
+ * the group only hands out the partitions. Killed members of one group and rebalances
+ * are the rebalance test's. */
+Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown, .timeout = 900)
+{
+    enum { ROUNDS = 24, BURST = 50 };
+    sp_env_start(&env, "ev", 4);
+    char log[512], group[16];
+    unsigned seed = 20261123;
+    stream s;
+    stream_open(&s, "ev", 22);
+    int at_point = 0, by_kill = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        int r = rand_r(&seed);
+        char crash[64] = "";
+        if (round % 4 != 3) /* three rounds in four die at a crash point */
+            snprintf(crash, sizeof crash, "%s:%d", crash_points[r % 5], 1 + (r / 5) % 4);
+        snprintf(log, sizeof log, "%s/instance-%02d.log", env.tmpdir, round);
+        snprintf(group, sizeof group, "g%02d", round);
+        sp_child_conf cc = {"ev", group, "sp", crash[0] ? crash : NULL, log, 50};
+        pid_t pid = sp_child_start(&env, &cc);
+        /* bursts of 50 messages until it owns the partitions (the mock coordinator
+         * answers a new group's first join after 3 s), then 6 more while it runs, a
+         * flush or more each; a revoke point needs a stop */
+        for (int t = 0; t < 50 && !has_line(log, "assigned"); t++) {
+            stream_produce(&s, BURST);
+            sleep_ms(300);
+        }
+        for (int b = 0; b < 6; b++) {
+            stream_produce(&s, BURST);
+            sleep_ms(150);
+        }
+        int st, died = 0;
+        long wait_ms = crash[0] ? 4000 : 300 + rand_r(&seed) % 3000;
+        for (long t = 0; t < wait_ms && !(died = sp_child_exited(pid, &st)); t += 50)
+            sleep_ms(50);
+        if (!died && strncmp(crash, "revoke", 6) == 0) {
+            kill(pid, SIGTERM); /* shutting down revokes: it dies there */
+            for (int t = 0; t < 200 && !(died = sp_child_exited(pid, &st)); t++)
+                sleep_ms(50);
+        }
+        if (died) {
+            if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+                show_log(log);
+            cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+                      "round %d (%s): the instance exited by itself (status %d)", round, crash,
+                      st);
+            at_point++;
+        } else {
+            sp_child_kill(pid);
+            by_kill++;
+        }
+    }
+    int total = s.produced;
+    stream_close(&s);
+    snprintf(log, sizeof log, "%s/instance-last.log", env.tmpdir);
+    sp_child_conf last = {"ev", "glast", "sp", NULL, log, 50};
+    pid_t pid = sp_child_start(&env, &last);
+    for (int t = 0; t < 300 && !has_line(log, "assigned"); t++)
+        sleep_ms(100);
+    cr_assert(sp_wait_caught_up(&env, "sp", "ev", 4, 240), "did not catch up; see %s", log);
+    int code = sp_child_stop(pid, 60);
+    if (code != 0)
+        show_log(log);
+    cr_expect_eq(code, 0, "a graceful stop exits 0");
+    cr_expect_geq(at_point, 12, "only %d of %d rounds died at their crash point", at_point,
+                  ROUNDS);
+    cr_log_info("%d rounds died at a crash point, %d by kill -9 at a random moment", at_point,
+                by_kill);
+
+    run_group("ev", 4, "reference", "ref", 1);
+    long lines = sp_expect_same_dump(&env, "ref", "sp");
+    cr_expect_gt(lines, 3000, "too little compared (%ld lines)", lines);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), total,
+                 "every message counted once, though many were consumed twice");
+
+    /* every rejected message is in the dead-letter topic (a replay may put it there
+     * again: by its partition and offset it is the same message) */
+    long long rejected = 0;
+    redisReply *m = redisCommand(env.rc, "HGETALL sp:meta");
+    for (size_t i = 0; i + 1 < m->elements; i += 2)
+        if (strncmp(m->element[i]->str, "rejected:", 9) == 0)
+            rejected += strtoll(m->element[i + 1]->str, NULL, 10);
+    freeReplyObject(m);
+    cr_expect_gt(rejected, 0, "the stream has malformed messages");
+    enum { MAXDL = 4000 };
+    sp_dead_letter *dl = calloc(MAXDL, sizeof *dl);
+    cr_assert(dl);
+    int n = sp_read_dlq(&env, "ev-dlq", dl, MAXDL, MAXDL, 20);
+    char(*seen)[48] = calloc(MAXDL, sizeof *seen);
+    int distinct = 0;
+    for (int i = 0; i < n; i++) {
+        char id[48];
+        snprintf(id, sizeof id, "%s/%s", dl[i].partition, dl[i].offset);
+        int dup = 0;
+        for (int j = 0; j < distinct && !dup; j++)
+            dup = strcmp(seen[j], id) == 0;
+        if (!dup)
+            snprintf(seen[distinct++], sizeof seen[0], "%s", id);
+    }
+    cr_expect_eq(distinct, rejected, "%d distinct dead letters (%d in all) for %lld rejected",
+                 distinct, n, rejected);
+    free(seen);
+    free(dl);
+}
