@@ -28,13 +28,18 @@ static void redis_connect(sp_env *e)
 
 void sp_env_start(sp_env *e, const char *topic, int partitions)
 {
+    sp_env_start_brokers(e, topic, partitions, 1);
+}
+
+void sp_env_start_brokers(sp_env *e, const char *topic, int partitions, int brokers)
+{
     char err[512];
     signal(SIGPIPE, SIG_IGN); /* as main() does: a dropped Redis connection is an error */
     memset(e, 0, sizeof *e);
     cr_assert(sp_tmpdir(e->tmpdir, sizeof e->tmpdir, "sptest") == 0, "temporary directory");
     cr_assert(sp_redis_server_start(&e->redis, e->tmpdir, 0, 0, err, sizeof err) == 0, "%s", err);
     redis_connect(e);
-    e->mock = sp_mock_new(1, err, sizeof err);
+    e->mock = sp_mock_new(brokers, err, sizeof err);
     cr_assert(e->mock, "%s", err);
     char dlq[256];
     snprintf(dlq, sizeof dlq, "%s-dlq", topic);
@@ -141,6 +146,7 @@ static void *runner_main(void *arg)
 {
     sp_runner *r = arg;
     r->rc = sp_pipeline_run(r->pl, r->err, sizeof r->err);
+    atomic_store(&r->finished, 1);
     return NULL;
 }
 

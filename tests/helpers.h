@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "supportpulse/config.h"
@@ -25,6 +26,8 @@ typedef struct {
 
 /* Starts redis-server and a mock cluster with topic (partitions) and topic-dlq. */
 void sp_env_start(sp_env *e, const char *topic, int partitions);
+/* The same with a cluster of several brokers (leader changes, a broker down). */
+void sp_env_start_brokers(sp_env *e, const char *topic, int partitions, int brokers);
 void sp_env_stop(sp_env *e);
 void sp_env_restart_redis(sp_env *e, int down_ms); /* stop, wait, start again (data kept? no) */
 
@@ -42,6 +45,7 @@ typedef struct {
     sp_pipeline *pl;
     pthread_t th;
     int rc;
+    atomic_int finished; /* the pipeline returned (by itself, unless stopped) */
     char err[512];
 } sp_runner;
 

@@ -257,3 +257,145 @@ Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown,
     free(seen);
     free(dl);
 }
+
+/* ---- instances joining and leaving one group --------------------------------------- */
+
+/* Four instances of one group over a paced stream: two start, a third joins, the
+ * first leaves (SIGTERM), the second is killed -9 (its partitions move when its
+ * session expires), a fourth joins; then the stream ends. */
+Test(exactly_once, instances_joining_and_leaving_change_nothing, .fini = teardown, .timeout = 600)
+{
+    sp_env_start(&env, "ev", PARTS);
+    stream s;
+    stream_open(&s, "ev", 23);
+    char logs[4][512];
+    pid_t pid[4];
+    for (int i = 0; i < 4; i++)
+        snprintf(logs[i], sizeof logs[i], "%s/instance-%c.log", env.tmpdir, 'a' + i);
+    sp_child_conf cc[4];
+    for (int i = 0; i < 4; i++)
+        cc[i] = (sp_child_conf){"ev", "g", "sp", NULL, logs[i], 100};
+    pid[0] = sp_child_start(&env, &cc[0]);
+    pid[1] = sp_child_start(&env, &cc[1]);
+    for (int i = 0; i < 8; i++) { /* 2,000 messages over ~4 s */
+        stream_produce(&s, 250);
+        sleep_ms(500);
+    }
+    pid[2] = sp_child_start(&env, &cc[2]);
+    for (int i = 0; i < 8; i++) {
+        stream_produce(&s, 250);
+        sleep_ms(500);
+    }
+    int code = sp_child_stop(pid[0], 60);
+    if (code != 0)
+        show_log(logs[0]);
+    cr_expect_eq(code, 0, "an instance leaving the group stops cleanly");
+    for (int i = 0; i < 8; i++) {
+        stream_produce(&s, 250);
+        sleep_ms(500);
+    }
+    sp_child_kill(pid[1]);
+    for (int i = 0; i < 8; i++) {
+        stream_produce(&s, 250);
+        sleep_ms(500);
+    }
+    pid[3] = sp_child_start(&env, &cc[3]);
+    for (int i = 0; i < 8; i++) {
+        stream_produce(&s, 250);
+        sleep_ms(500);
+    }
+    int total = s.produced;
+    stream_close(&s);
+    cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
+    for (int i = 2; i < 4; i++) {
+        code = sp_child_stop(pid[i], 60);
+        if (code != 0)
+            show_log(logs[i]);
+        cr_expect_eq(code, 0);
+    }
+    int moved = 0;
+    for (int i = 0; i < 4; i++)
+        moved += has_line(logs[i], "revoked");
+    cr_expect_geq(moved, 2, "partitions moved between instances");
+    run_group("ev", PARTS, "reference", "ref", 1);
+    long lines = sp_expect_same_dump(&env, "ref", "sp");
+    cr_expect_gt(lines, 5000, "too little compared (%ld lines)", lines);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), total);
+}
+
+/* ---- Kafka and Redis faults -------------------------------------------------------- */
+
+/* Kafka protocol API keys (librdkafka keeps its table in a private header) */
+enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8, API_HEARTBEAT = 12 };
+
+/* Two instances on a three-broker cluster through: request errors on fetches, offset
+ * commits, heartbeats and the dead letters' produce requests; partition leaders
+ * moving; a broker down for 3 s; Redis down for 3 s. Neither instance exits by itself,
+ * and the rollups equal an uninterrupted run's. */
+Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .timeout = 600)
+{
+    sp_env_start_brokers(&env, "ev", PARTS, 3);
+    rd_kafka_mock_cluster_t *mc = sp_mock_cluster(env.mock);
+    stream s;
+    stream_open(&s, "ev", 24);
+    stream_produce(&s, 2000);
+    sp_config cfg;
+    config_for(&cfg, "ev", "g", "sp");
+    sp_runner r[2];
+    sp_runner_start(&r[0], &cfg);
+    sp_runner_start(&r[1], &cfg);
+    sleep_ms(3000);
+
+    rd_kafka_mock_push_request_errors(mc, API_FETCH, 6,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    rd_kafka_mock_push_request_errors(mc, API_OFFSET_COMMIT, 3,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                      RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    rd_kafka_mock_push_request_errors(mc, API_HEARTBEAT, 2,
+                                      RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS,
+                                      RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
+    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 3,
+                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
+    stream_produce(&s, 2000);
+    sleep_ms(2000);
+
+    for (int p = 0; p < PARTS; p++) /* every leader moves */
+        rd_kafka_mock_partition_set_leader(mc, "ev", p, 1 + (p + 1) % 3);
+    stream_produce(&s, 2000);
+    sleep_ms(1000);
+
+    cr_assert_eq(rd_kafka_mock_broker_set_down(mc, 2), 0);
+    sleep_ms(3000);
+    cr_assert_eq(rd_kafka_mock_broker_set_up(mc, 2), 0);
+    stream_produce(&s, 2000);
+    sleep_ms(1000);
+
+    stream_produce(&s, 2000);
+    sp_env_restart_redis(&env, 3000); /* while those are being read */
+    stream_produce(&s, 2000);
+    int total = s.produced;
+    stream_close(&s);
+    cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
+    for (int i = 0; i < 2; i++) {
+        cr_expect(!atomic_load(&r[i].finished), "instance %d exited by itself: %s", i, r[i].err);
+        cr_expect_gt(atomic_load(&sp_pipeline_get_stats(r[i].pl)->consumed), 0);
+    }
+    cr_expect_gt(atomic_load(&sp_pipeline_get_stats(r[0].pl)->flush_errors) +
+                     atomic_load(&sp_pipeline_get_stats(r[1].pl)->flush_errors),
+                 0, "the Redis outage was noticed");
+    for (int i = 0; i < 2; i++)
+        sp_runner_stop(&r[i]);
+    sp_config_free(&cfg);
+    run_group("ev", PARTS, "reference", "ref", 1);
+    long lines = sp_expect_same_dump(&env, "ref", "sp");
+    cr_expect_gt(lines, 5000, "too little compared (%ld lines)", lines);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), total);
+}
