@@ -62,9 +62,8 @@ void sp_env_stop(sp_env *e)
         fprintf(stderr, "could not remove %s\n", e->tmpdir);
 }
 
-void sp_env_restart_redis(sp_env *e, int down_ms)
+void sp_env_redis_down(sp_env *e)
 {
-    char err[512];
     /* SHUTDOWN SAVE writes dump.rdb as the server goes, like a Redis with persistence;
      * the new server in the same dir loads it */
     redisReply *r = redisCommand(e->rc, "SHUTDOWN SAVE");
@@ -73,11 +72,21 @@ void sp_env_restart_redis(sp_env *e, int down_ms)
     redisFree(e->rc);
     e->rc = NULL;
     sp_redis_server_stop(&e->redis);
-    sleep_ms(down_ms);
-    char dir[512];
+}
+
+void sp_env_redis_up(sp_env *e)
+{
+    char err[512], dir[512];
     snprintf(dir, sizeof dir, "%s", e->redis.dir);
     cr_assert(sp_redis_server_start(&e->redis, dir, 0, 0, err, sizeof err) == 0, "%s", err);
     redis_connect(e);
+}
+
+void sp_env_restart_redis(sp_env *e, int down_ms)
+{
+    sp_env_redis_down(e);
+    sleep_ms(down_ms);
+    sp_env_redis_up(e);
 }
 
 void sp_env_config(sp_env *e, sp_config *cfg, const char *topic, const char *group)

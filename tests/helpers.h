@@ -29,7 +29,11 @@ void sp_env_start(sp_env *e, const char *topic, int partitions);
 /* The same with a cluster of several brokers (leader changes, a broker down). */
 void sp_env_start_brokers(sp_env *e, const char *topic, int partitions, int brokers);
 void sp_env_stop(sp_env *e);
-void sp_env_restart_redis(sp_env *e, int down_ms); /* stop, wait, start again (data kept? no) */
+/* Stops Redis (saving its data, as a persistent Redis keeps it), waits, starts it again
+ * in the same directory; or the two halves alone. */
+void sp_env_restart_redis(sp_env *e, int down_ms);
+void sp_env_redis_down(sp_env *e);
+void sp_env_redis_up(sp_env *e);
 
 /* A config pointing at the env. Caller frees with sp_config_free. */
 void sp_env_config(sp_env *e, sp_config *cfg, const char *topic, const char *group);

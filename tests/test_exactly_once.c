@@ -260,6 +260,15 @@ Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown,
 
 /* ---- instances joining and leaving one group --------------------------------------- */
 
+/* 2,000 messages over ~4 s, while instances come and go. */
+static void produce_paced(stream *s)
+{
+    for (int i = 0; i < 8; i++) {
+        stream_produce(s, 250);
+        sleep_ms(500);
+    }
+}
+
 /* Four instances of one group over a paced stream: two start, a third joins, the
  * first leaves (SIGTERM), the second is killed -9 (its partitions move when its
  * session expires), a fourth joins; then the stream ends. */
@@ -277,33 +286,18 @@ Test(exactly_once, instances_joining_and_leaving_change_nothing, .fini = teardow
         cc[i] = (sp_child_conf){"ev", "g", "sp", NULL, logs[i], 100};
     pid[0] = sp_child_start(&env, &cc[0]);
     pid[1] = sp_child_start(&env, &cc[1]);
-    for (int i = 0; i < 8; i++) { /* 2,000 messages over ~4 s */
-        stream_produce(&s, 250);
-        sleep_ms(500);
-    }
+    produce_paced(&s);
     pid[2] = sp_child_start(&env, &cc[2]);
-    for (int i = 0; i < 8; i++) {
-        stream_produce(&s, 250);
-        sleep_ms(500);
-    }
+    produce_paced(&s);
     int code = sp_child_stop(pid[0], 60);
     if (code != 0)
         show_log(logs[0]);
     cr_expect_eq(code, 0, "an instance leaving the group stops cleanly");
-    for (int i = 0; i < 8; i++) {
-        stream_produce(&s, 250);
-        sleep_ms(500);
-    }
+    produce_paced(&s);
     sp_child_kill(pid[1]);
-    for (int i = 0; i < 8; i++) {
-        stream_produce(&s, 250);
-        sleep_ms(500);
-    }
+    produce_paced(&s);
     pid[3] = sp_child_start(&env, &cc[3]);
-    for (int i = 0; i < 8; i++) {
-        stream_produce(&s, 250);
-        sleep_ms(500);
-    }
+    produce_paced(&s);
     int total = s.produced;
     stream_close(&s);
     cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
@@ -378,8 +372,18 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
     stream_produce(&s, 2000);
     sleep_ms(1000);
 
+    cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
+    sp_env_redis_down(&env); /* Redis down while events arrive and are read */
+    uint64_t before = atomic_load(&sp_pipeline_get_stats(r[0].pl)->consumed) +
+                      atomic_load(&sp_pipeline_get_stats(r[1].pl)->consumed);
     stream_produce(&s, 2000);
-    sp_env_restart_redis(&env, 3000); /* while those are being read */
+    for (int t = 0; t < 200 && atomic_load(&sp_pipeline_get_stats(r[0].pl)->consumed) +
+                                       atomic_load(&sp_pipeline_get_stats(r[1].pl)->consumed) ==
+                                   before;
+         t++)
+        sleep_ms(50);
+    sleep_ms(3000);
+    sp_env_redis_up(&env);
     stream_produce(&s, 2000);
     int total = s.produced;
     stream_close(&s);
