@@ -137,6 +137,56 @@ int sp_wait_caught_up(sp_env *e, const char *prefix, const char *topic, int part
     return 0;
 }
 
+/* ---- a generated stream ------------------------------------------------------------ */
+
+void sp_stream_open(sp_env *e, sp_stream *s, const char *topic, uint64_t seed)
+{
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.seed = seed;
+    gc.arrivals_per_hour = 20000; /* a busy desk: dense windows */
+    gc.malformed = 0.01;
+    gc.duplicates = 0.01;
+    gc.out_of_order = 0.03;
+    char err[256];
+    s->g = sp_gen_new(&gc, err, sizeof err);
+    cr_assert(s->g, "%s", err);
+    s->env = e;
+    s->topic = topic;
+    s->produced = 0;
+}
+
+void sp_stream_skip(sp_stream *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        sp_gen_msg m;
+        cr_assert_eq(sp_gen_next(s->g, &m), 0);
+    }
+}
+
+void sp_stream_produce(sp_stream *s, int n)
+{
+    enum { CHUNK = 4000 };
+    static char keys[CHUNK][32], vals[CHUNK][1024];
+    const char *kp[CHUNK], *vp[CHUNK];
+    while (n > 0) {
+        int k = n > CHUNK ? CHUNK : n;
+        for (int i = 0; i < k; i++) {
+            sp_gen_msg m;
+            cr_assert_eq(sp_gen_next(s->g, &m), 0);
+            snprintf(keys[i], sizeof keys[i], "%.*s", (int)m.key_len, m.key);
+            snprintf(vals[i], sizeof vals[i], "%.*s", (int)m.value_len, m.value);
+            kp[i] = keys[i];
+            vp[i] = vals[i];
+        }
+        sp_produce(s->env, s->topic, kp, vp, k);
+        s->produced += k;
+        n -= k;
+    }
+}
+
+void sp_stream_close(sp_stream *s) { sp_gen_destroy(s->g); }
+
 /* ---- the dump ------------------------------------------------------------------------ */
 
 typedef struct {

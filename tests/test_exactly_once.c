@@ -16,7 +16,6 @@
 
 #include "helpers.h"
 #include "instances.h"
-#include "supportpulse/generator.h"
 
 static sp_env env;
 static void teardown(void) { sp_env_stop(&env); }
@@ -26,52 +25,6 @@ static inline void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
-
-/* ---- a generated stream, produced in chunks --------------------------------------- */
-
-typedef struct {
-    sp_gen *g;
-    const char *topic;
-    int produced;
-} stream;
-
-static void stream_open(stream *s, const char *topic, uint64_t seed)
-{
-    sp_gen_conf gc;
-    sp_gen_conf_defaults(&gc);
-    gc.seed = seed;
-    gc.arrivals_per_hour = 20000;
-    gc.malformed = 0.01;
-    gc.duplicates = 0.01;
-    gc.out_of_order = 0.03;
-    char err[256];
-    s->g = sp_gen_new(&gc, err, sizeof err);
-    cr_assert(s->g, "%s", err);
-    s->topic = topic;
-    s->produced = 0;
-}
-
-static void stream_produce(stream *s, int n)
-{
-    static char keys[4000][32], vals[4000][1024];
-    const char *kp[4000], *vp[4000];
-    while (n > 0) {
-        int k = n > 4000 ? 4000 : n;
-        for (int i = 0; i < k; i++) {
-            sp_gen_msg m;
-            cr_assert_eq(sp_gen_next(s->g, &m), 0);
-            snprintf(keys[i], sizeof keys[i], "%.*s", (int)m.key_len, m.key);
-            snprintf(vals[i], sizeof vals[i], "%.*s", (int)m.value_len, m.value);
-            kp[i] = keys[i];
-            vp[i] = vals[i];
-        }
-        sp_produce(&env, s->topic, kp, vp, k);
-        s->produced += k;
-        n -= k;
-    }
-}
-
-static void stream_close(stream *s) { sp_gen_destroy(s->g); }
 
 /* ---- in-process instances ---------------------------------------------------------- */
 
@@ -106,10 +59,10 @@ Test(exactly_once, one_two_or_three_instances_give_identical_rollups, .fini = te
      .timeout = 600)
 {
     sp_env_start(&env, "ev", PARTS);
-    stream s;
-    stream_open(&s, "ev", 21);
-    stream_produce(&s, 12000);
-    stream_close(&s);
+    sp_stream s;
+    sp_stream_open(&env, &s, "ev", 21);
+    sp_stream_produce(&s, 12000);
+    sp_stream_close(&s);
     run_group("ev", PARTS, "g1", "one", 1);
     run_group("ev", PARTS, "g2", "two", 2);
     run_group("ev", PARTS, "g3", "three", 3);
@@ -161,8 +114,8 @@ Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown,
     sp_env_start(&env, "ev", 4);
     char log[512], group[16];
     unsigned seed = 20261123;
-    stream s;
-    stream_open(&s, "ev", 22);
+    sp_stream s;
+    sp_stream_open(&env, &s, "ev", 22);
     int at_point = 0, by_kill = 0;
     for (int round = 0; round < ROUNDS; round++) {
         int r = rand_r(&seed);
@@ -177,11 +130,11 @@ Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown,
          * answers a new group's first join after 3 s), then 6 more while it runs, a
          * flush or more each; a revoke point needs a stop */
         for (int t = 0; t < 50 && !has_line(log, "assigned"); t++) {
-            stream_produce(&s, BURST);
+            sp_stream_produce(&s, BURST);
             sleep_ms(300);
         }
         for (int b = 0; b < 6; b++) {
-            stream_produce(&s, BURST);
+            sp_stream_produce(&s, BURST);
             sleep_ms(150);
         }
         int st, died = 0;
@@ -206,7 +159,7 @@ Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown,
         }
     }
     int total = s.produced;
-    stream_close(&s);
+    sp_stream_close(&s);
     snprintf(log, sizeof log, "%s/instance-last.log", env.tmpdir);
     sp_child_conf last = {"ev", "glast", "sp", NULL, log, 50};
     pid_t pid = sp_child_start(&env, &last);
@@ -261,10 +214,10 @@ Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown,
 /* ---- instances joining and leaving one group --------------------------------------- */
 
 /* 2,000 messages over ~4 s, while instances come and go. */
-static void produce_paced(stream *s)
+static void produce_paced(sp_stream *s)
 {
     for (int i = 0; i < 8; i++) {
-        stream_produce(s, 250);
+        sp_stream_produce(s, 250);
         sleep_ms(500);
     }
 }
@@ -275,8 +228,8 @@ static void produce_paced(stream *s)
 Test(exactly_once, instances_joining_and_leaving_change_nothing, .fini = teardown, .timeout = 600)
 {
     sp_env_start(&env, "ev", PARTS);
-    stream s;
-    stream_open(&s, "ev", 23);
+    sp_stream s;
+    sp_stream_open(&env, &s, "ev", 23);
     char logs[4][512];
     pid_t pid[4];
     for (int i = 0; i < 4; i++)
@@ -299,7 +252,7 @@ Test(exactly_once, instances_joining_and_leaving_change_nothing, .fini = teardow
     pid[3] = sp_child_start(&env, &cc[3]);
     produce_paced(&s);
     int total = s.produced;
-    stream_close(&s);
+    sp_stream_close(&s);
     cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
     for (int i = 2; i < 4; i++) {
         code = sp_child_stop(pid[i], 60);
@@ -330,9 +283,9 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
 {
     sp_env_start_brokers(&env, "ev", PARTS, 3);
     rd_kafka_mock_cluster_t *mc = sp_mock_cluster(env.mock);
-    stream s;
-    stream_open(&s, "ev", 24);
-    stream_produce(&s, 2000);
+    sp_stream s;
+    sp_stream_open(&env, &s, "ev", 24);
+    sp_stream_produce(&s, 2000);
     sp_config cfg;
     config_for(&cfg, "ev", "g", "sp");
     sp_runner r[2];
@@ -358,25 +311,25 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
                                       RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                       RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
-    stream_produce(&s, 2000);
+    sp_stream_produce(&s, 2000);
     sleep_ms(2000);
 
     for (int p = 0; p < PARTS; p++) /* every leader moves */
         rd_kafka_mock_partition_set_leader(mc, "ev", p, 1 + (p + 1) % 3);
-    stream_produce(&s, 2000);
+    sp_stream_produce(&s, 2000);
     sleep_ms(1000);
 
     cr_assert_eq(rd_kafka_mock_broker_set_down(mc, 2), 0);
     sleep_ms(3000);
     cr_assert_eq(rd_kafka_mock_broker_set_up(mc, 2), 0);
-    stream_produce(&s, 2000);
+    sp_stream_produce(&s, 2000);
     sleep_ms(1000);
 
     cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
     sp_env_redis_down(&env); /* Redis down while events arrive and are read */
     uint64_t before = atomic_load(&sp_pipeline_get_stats(r[0].pl)->consumed) +
                       atomic_load(&sp_pipeline_get_stats(r[1].pl)->consumed);
-    stream_produce(&s, 2000);
+    sp_stream_produce(&s, 2000);
     for (int t = 0; t < 200 && atomic_load(&sp_pipeline_get_stats(r[0].pl)->consumed) +
                                        atomic_load(&sp_pipeline_get_stats(r[1].pl)->consumed) ==
                                    before;
@@ -384,9 +337,9 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
         sleep_ms(50);
     sleep_ms(3000);
     sp_env_redis_up(&env);
-    stream_produce(&s, 2000);
+    sp_stream_produce(&s, 2000);
     int total = s.produced;
-    stream_close(&s);
+    sp_stream_close(&s);
     cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
     for (int i = 0; i < 2; i++) {
         cr_expect(!atomic_load(&r[i].finished), "instance %d exited by itself: %s", i, r[i].err);

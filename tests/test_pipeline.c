@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "helpers.h"
-#include "supportpulse/generator.h"
+#include "instances.h"
 
 #define BASE 1795342500000LL /* 2026-11-22T10:15:00Z */
 #define W0 "1795342500"
@@ -178,36 +178,11 @@ Test(pipeline, known_answer_in_redis, .fini = teardown, .timeout = 120)
 /* Produces messages [skip, skip + n) of the generator's stream for seed. */
 static void produce_generated_from(const char *topic, int skip, int n, uint64_t seed)
 {
-    sp_gen_conf gc;
-    sp_gen_conf_defaults(&gc);
-    gc.seed = seed;
-    gc.arrivals_per_hour = 20000; /* a busy desk: dense windows */
-    gc.malformed = 0.01;
-    gc.duplicates = 0.01;
-    gc.out_of_order = 0.03;
-    char err[256];
-    sp_gen *g = sp_gen_new(&gc, err, sizeof err);
-    cr_assert(g);
-    static char keys[30000][32];
-    static char vals[30000][1024];
-    const char **kp = calloc((size_t)n, sizeof *kp), **vp = calloc((size_t)n, sizeof *vp);
-    cr_assert(n <= 30000 && kp && vp);
-    for (int i = 0; i < skip; i++) {
-        sp_gen_msg m;
-        cr_assert_eq(sp_gen_next(g, &m), 0);
-    }
-    for (int i = 0; i < n; i++) {
-        sp_gen_msg m;
-        cr_assert_eq(sp_gen_next(g, &m), 0);
-        snprintf(keys[i], sizeof keys[i], "%.*s", (int)m.key_len, m.key);
-        snprintf(vals[i], sizeof vals[i], "%.*s", (int)m.value_len, m.value);
-        kp[i] = keys[i];
-        vp[i] = vals[i];
-    }
-    sp_produce(&env, topic, kp, vp, n);
-    free(kp);
-    free(vp);
-    sp_gen_destroy(g);
+    sp_stream s;
+    sp_stream_open(&env, &s, topic, seed);
+    sp_stream_skip(&s, skip);
+    sp_stream_produce(&s, n);
+    sp_stream_close(&s);
 }
 
 static void produce_generated(const char *topic, int n, uint64_t seed)
@@ -234,42 +209,12 @@ static void run_to_end(const char *topic, const char *group, const char *prefix,
     sp_config_free(&cfg);
 }
 
-/* Every rollup hash under prefix a equals the one under prefix b (updated_at aside). */
+/* Everything under prefix a that must not depend on restarts and outages equals b's
+ * (sp_dump_prefix: rollups, sketches, index, partials, counters, resume points). */
 static void expect_same_rollups(const char *a, const char *b)
 {
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "%s:r:*", a);
-    long long compared = 0, cursor = 0;
-    do {
-        redisReply *s = redisCommand(env.rc, "SCAN %lld MATCH %s COUNT 1000", cursor, pattern);
-        cr_assert(s && s->type == REDIS_REPLY_ARRAY);
-        cursor = strtoll(s->element[0]->str, NULL, 10);
-        for (size_t i = 0; i < s->element[1]->elements; i++) {
-            const char *ka = s->element[1]->element[i]->str;
-            char kb[1024];
-            snprintf(kb, sizeof kb, "%s%s", b, ka + strlen(a));
-            redisReply *ha = redisCommand(env.rc, "HGETALL %s", ka);
-            for (size_t j = 0; j + 1 < ha->elements; j += 2) {
-                const char *f = ha->element[j]->str;
-                if (strcmp(f, "updated_at") == 0)
-                    continue;
-                char vb[64];
-                int found = sp_hget_str(&env, kb, f, vb, sizeof vb);
-                cr_expect(found && strcmp(vb, ha->element[j + 1]->str) == 0,
-                          "%s %s: %s, but %s has %s", ka, f, ha->element[j + 1]->str, kb,
-                          found ? vb : "(absent)");
-            }
-            freeReplyObject(ha);
-            compared++;
-        }
-        freeReplyObject(s);
-    } while (cursor != 0);
-    cr_expect_gt(compared, 100, "too few rollups to compare (%lld)", compared);
-    snprintf(pattern, sizeof pattern, "%s:r:*", b);
-    redisReply *s = redisCommand(env.rc, "EVAL %s 0 %s",
-                                 "return #redis.call('KEYS', ARGV[1])", pattern);
-    cr_expect_eq(s->integer, compared, "%s has %lld rollups, %s %lld", b, s->integer, a, compared);
-    freeReplyObject(s);
+    long lines = sp_expect_same_dump(&env, a, b);
+    cr_expect_gt(lines, 100, "too few lines to compare (%ld)", lines);
 }
 
 #define GEN_N 12000
