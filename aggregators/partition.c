@@ -46,6 +46,7 @@ struct sp_partition {
     sp_dedup *dedup;
     sp_cases *cases;
     sp_attrs *attrs;         /* cases that left `cases`: who handled them */
+    sp_presence_log *presence; /* agent.status since the last publish */
     names queues, agents, tenants, dims;
     sp_u64map *combo_index; /* tenant/queue/channel -> combos[] index */
     combo *combos;
@@ -280,8 +281,9 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->agent_index = sp_u64map_new(1024);
     p->sl_override = sp_strmap_new(16);
     p->short_override = sp_strmap_new(16);
+    p->presence = sp_presence_log_new();
     if (!p->dedup || !p->cases || !p->attrs || !p->combo_index || !p->agent_index ||
-        !p->sl_override || !p->short_override)
+        !p->sl_override || !p->short_override || !p->presence)
         goto nomem;
     sp_cases_on_drop(p->cases, case_dropped, p);
     if (queue_seconds_each(conf->sl_by_queue, errstr, errstr_size, put_override,
@@ -315,6 +317,7 @@ void sp_partition_destroy(sp_partition *p)
     sp_u64map_destroy(p->agent_index);
     sp_strmap_destroy(p->sl_override);
     sp_strmap_destroy(p->short_override);
+    sp_presence_log_destroy(p->presence);
     free(p->thr);
     free(p->gauges);
     sp_u64vec_free(&p->waiting);
@@ -874,7 +877,8 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
     targets t;
     sp_case *k, before;
     if (sweep(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || targets_of(p, &a, &t) < 0 ||
-        count_event(p, ev, &a, &t) < 0 || correlate(p, ev, &a, &t, k, &before) < 0) {
+        count_event(p, ev, &a, &t) < 0 || correlate(p, ev, &a, &t, k, &before) < 0 ||
+        (ev->type == SP_EV_AGENT_STATUS && sp_presence_log_add(p->presence, ev) < 0)) {
         snprintf(errstr, errstr_size, "out of memory applying event");
         return SP_APPLY_NOMEM;
     }
@@ -896,6 +900,7 @@ sp_window_set *sp_partition_windows(sp_partition *p) { return &p->windows; }
 sp_cases *sp_partition_cases(sp_partition *p) { return p->cases; }
 sp_attrs *sp_partition_attrs(sp_partition *p) { return p->attrs; }
 sp_dedup *sp_partition_dedup(sp_partition *p) { return p->dedup; }
+const sp_presence_log *sp_partition_presence(const sp_partition *p) { return p->presence; }
 
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id)
 {
@@ -915,6 +920,7 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
     sp_cases_mark_clean(p->cases);
     sp_attrs_mark_written(p->attrs);
     sp_dedup_mark_published(p->dedup);
+    sp_presence_log_clear(p->presence);
     int64_t wm = sp_partition_watermark(p);
     if (watermark_ms > wm)
         wm = watermark_ms;

@@ -30,6 +30,8 @@ static void gen_usage(void)
            "  --max-disorder-ms MS   (default 60000)\n"
            "  --promo-day D          day (0 = start day) with a promotion surge (default none)\n"
            "  --promo-multiplier M   surge factor 9:00-23:00 on that day (default 3)\n"
+           "  --outage START,MINUTES an outage from START (RFC 3339 or epoch ms): no call is\n"
+           "                         answered before it ends (default none)\n"
            "  --bootstrap HOSTS      produce to Kafka instead of stdout\n"
            "  --topic T              topic (default support-events)\n"
            "  -X key=value           librdkafka producer property (repeatable)\n");
@@ -48,6 +50,24 @@ static int parse_ts(const char *v, int64_t *out)
         return 0;
     fprintf(stderr, "supportpulse gen: '%s' is neither RFC 3339 nor epoch ms\n", v);
     return -1;
+}
+
+/* "START,MINUTES" */
+static int parse_outage(const char *v, sp_gen_conf *g)
+{
+    char start[64];
+    const char *comma = strrchr(v, ',');
+    long long minutes;
+    if (!comma || (size_t)(comma - v) >= sizeof start) {
+        fprintf(stderr, "supportpulse gen: --outage: '%s' is not START,MINUTES\n", v);
+        return -1;
+    }
+    snprintf(start, sizeof start, "%.*s", (int)(comma - v), v);
+    if (parse_ts(start, &g->outage_start_ms) < 0 ||
+        sp_flag_int("--outage minutes", comma + 1, 1, 7 * 24 * 60, &minutes) < 0)
+        return -1;
+    g->outage_end_ms = g->outage_start_ms + minutes * 60000;
+    return 0;
 }
 
 typedef struct {
@@ -108,6 +128,9 @@ static int parse_gen(int argc, char **argv, gen_opts *o)
             if (sp_flag_double("--promo-multiplier", v, 0.1, 100, &d) < 0)
                 return -1;
             o->g.promo_multiplier = d;
+        } else if ((v = sp_flag(argc, argv, &i, "--outage"))) {
+            if (parse_outage(v, &o->g) < 0)
+                return -1;
         } else if ((v = sp_flag(argc, argv, &i, "--bootstrap"))) {
             o->k.bootstrap = v;
         } else if ((v = sp_flag(argc, argv, &i, "--topic"))) {

@@ -4,6 +4,7 @@
 #include "supportpulse/config.h"
 #include "supportpulse/forecast.h"
 #include "supportpulse/partition.h"
+#include "supportpulse/rules.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -70,6 +71,17 @@ static const option options[] = {
     {"handle_s_by_channel", S(handle_s_by_channel), "", NULL, "work per ticket on asynchronous channels: channel=seconds,... (e.g. email=480,in_app=300)"},
     {"surge_intervals", I(surge_intervals, 1, 96), "2", NULL, "consecutive 15-minute intervals above the forecast's 95% bound that make a surge"},
     {"surge_min_volume", I(surge_min_volume, 0, 1000000), "10", NULL, "an interval counts toward a surge only with at least this many arrivals"},
+    {"alert_rules", S(alert_rules), "", NULL, "alert rules file (JSON, docs/alerting.md); empty = no alerting"},
+    {"alert_eval_ms", I(alert_eval_ms, 100, 600000), "5000", NULL, "how often the alert rules are evaluated"},
+    {"alert_stream_max", I(alert_stream_max, 100, 100000000), "10000", NULL, "transitions kept in the {p}:alerts stream (approximately)"},
+    {"alert_webhook_url", S(alert_webhook_url), "", NULL, "POST each alert transition as JSON to this URL (empty = none)"},
+    {"alert_webhook_header", S(alert_webhook_header), "", NULL, "one extra webhook header, e.g. 'Authorization: Bearer ...'"},
+    {"alert_webhook_timeout_ms", I(alert_webhook_timeout_ms, 100, 600000), "5000", NULL, "webhook request timeout"},
+    {"alert_webhook_retries", I(alert_webhook_retries, 0, 100), "5", NULL, "webhook retries after a failed attempt (exponential backoff)"},
+    {"alert_webhook_backoff_ms", I(alert_webhook_backoff_ms, 10, 600000), "1000", NULL, "first webhook retry delay; doubles up to max_backoff_ms"},
+    {"alert_command", S(alert_command), "", NULL, "run by /bin/sh on each alert transition, alert in SP_ALERT_* variables (empty = none)"},
+    {"alert_command_timeout_s", I(alert_command_timeout_s, 1, 3600), "10", NULL, "the alert command is killed after this"},
+    {"alert_hook_queue", I(alert_hook_queue, 1, 1000000), "1000", NULL, "notifications waiting per hook; when full the oldest is dropped (counted)"},
     {"csat_prior_weight", I(csat_prior_weight, 0, 100000), "10", NULL, "surveys' worth of the desk-wide CSAT blended into each agent's csat_smoothed"},
     {"ttl_1m_s", I(ttl_s[0], 0, 3650 * DAY), "172800", NULL, "retention of 1m rollups (0 = keep)"},
     {"ttl_5m_s", I(ttl_s[1], 0, 3650 * DAY), "604800", NULL, "retention of 5m rollups"},
@@ -101,6 +113,12 @@ static int check_text(const option *o, const char *value, char *errstr, size_t e
         return sp_queue_seconds_check(value, errstr, errstr_size);
     if (strcmp(o->name, "sl_target_by_queue") == 0)
         return check_percents(value, errstr, errstr_size);
+    if (strcmp(o->name, "alert_rules") == 0 && *value) {
+        sp_rules rules;
+        if (sp_rules_load(value, &rules, errstr, errstr_size) < 0)
+            return -1;
+        sp_rules_free(&rules);
+    }
     if (strcmp(o->name, "forecast_events") == 0) {
         sp_fc_events ev;
         if (sp_fc_events_parse(value, &ev, errstr, errstr_size) < 0)
@@ -138,7 +156,7 @@ static int set_option(sp_config *c, const option *o, const char *value, char *er
                 return -1;
             }
         }
-        char why[200];
+        char why[1024];
         if (check_text(o, value, why, sizeof why) < 0) {
             snprintf(errstr, errstr_size, "%s: %s", o->name, why);
             return -1;

@@ -4,7 +4,8 @@
  * Model (per simulated minute): arrivals ~ Poisson(rate * daily(hour) * weekly(day) *
  * promo), split 55/45 into calls and tickets, spread over queues and channels by fixed
  * weights. A call waits Exp(6 s * load^2); the caller's patience is Exp(120 s);
- * whichever ends first decides answered or abandoned. Handle times are
+ * whichever ends first decides answered or abandoned (during an injected outage nobody
+ * answers until it ends, so nearly every caller abandons). Handle times are
  * log-normal. Tickets in chat/in-app meet the bot first; some are handed to a human.
  * Survey scores fall as waits and resolution times grow.
  */
@@ -233,6 +234,8 @@ static int schedule_call(sp_gen *g, int64_t t, double load)
      * and far more when a promotion-day surge swamps the desk. */
     double mean_wait = 6e3 * load * load;
     double wait = expo(&g->rng, mean_wait), patience = expo(&g->rng, 120e3);
+    if (t >= g->conf.outage_start_ms && t < g->conf.outage_end_ms)
+        wait += (double)(g->conf.outage_end_ms - t); /* nobody answers until it is over */
     if (patience < wait) {
         e.kind = G_CALL_ABANDONED;
         e.ts_ms = t + (int64_t)patience;

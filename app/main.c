@@ -21,7 +21,9 @@ static void usage(FILE *out)
             "  mock-kafka  run an embedded Kafka cluster for other processes\n"
             "  demo        mock Kafka + local redis-server + generated traffic + run\n"
             "  forecast    print the latest arrivals forecast and staffing of a queue/channel\n"
-            "  staffing    Erlang C what-if: agents for a service-level target\n\n"
+            "  staffing    Erlang C what-if: agents for a service-level target\n"
+            "  rules       'rules check FILE': validate an alert rules file\n"
+            "  alerts      list the alerts firing now (and recent transitions)\n\n"
             "'supportpulse <command> --help' describes each command's options.\n");
 }
 
@@ -123,6 +125,10 @@ int main(int argc, char **argv, char **envp)
         return sp_cmd_forecast(argc - 2, argv + 2);
     if (strcmp(cmd, "staffing") == 0)
         return sp_cmd_staffing(argc - 2, argv + 2);
+    if (strcmp(cmd, "rules") == 0)
+        return sp_cmd_rules(argc - 2, argv + 2);
+    if (strcmp(cmd, "alerts") == 0)
+        return sp_cmd_alerts(argc - 2, argv + 2);
     fprintf(stderr, "supportpulse: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

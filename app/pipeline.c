@@ -20,6 +20,7 @@
 #include "supportpulse/decode_pool.h"
 #include "supportpulse/dlq.h"
 #include "supportpulse/forecast_loop.h"
+#include "supportpulse/alert_loop.h"
 #include "supportpulse/kafka_consumer.h"
 #include "supportpulse/log.h"
 #include "supportpulse/partition.h"
@@ -547,13 +548,20 @@ static int final_flush(sp_pipeline *pl, char *errstr, size_t errstr_size)
 
 static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size);
 
-/* The forecaster runs on its own thread for as long as the pipeline does. */
+/* The forecaster and the alert evaluator run on their own threads for as long as the
+ * pipeline does. */
 int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     sp_forecast_loop *fl = NULL;
+    sp_alert_loop *al = NULL;
     if (pl->cfg->forecast && !(fl = sp_forecast_loop_start(pl->cfg, errstr, errstr_size)))
         return -1;
+    if (*pl->cfg->alert_rules && !(al = sp_alert_loop_start(pl->cfg, errstr, errstr_size))) {
+        sp_forecast_loop_stop(fl);
+        return -1;
+    }
     int rc = run_loop(pl, errstr, errstr_size);
+    sp_alert_loop_stop(al);
     sp_forecast_loop_stop(fl);
     return rc;
 }

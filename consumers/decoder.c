@@ -120,7 +120,8 @@ int sp_channel_parse(const char *s, sp_channel *out)
 
 /* What a type needs beyond the envelope. */
 enum { F_QUEUE = 1, F_CHANNEL = 2, F_AGENT = 4, F_TICKET = 8, F_CALL = 16, F_TO_QUEUE = 32,
-       F_AUTHOR = 64, F_FROM = 128, F_ACW = 256, F_SCORE = 512, F_STATUS = 1024 };
+       F_AUTHOR = 64, F_FROM = 128, F_ACW = 256, F_SCORE = 512, F_STATUS = 1024,
+       F_QUEUES = 2048 };
 
 typedef struct {
     unsigned required, optional;
@@ -143,7 +144,7 @@ static const type_rule rules[SP_EV__COUNT] = {
     [SP_EV_CALL_WRAPUP] = {F_CALL | F_ACW, F_QUEUE | F_CHANNEL | F_AGENT},
     [SP_EV_SURVEY_CSAT] = {F_SCORE, F_TICKET | F_CALL | F_AGENT | F_QUEUE | F_CHANNEL},
     [SP_EV_SURVEY_NPS] = {F_SCORE, F_TICKET | F_CALL | F_AGENT | F_QUEUE | F_CHANNEL},
-    [SP_EV_AGENT_STATUS] = {F_AGENT | F_STATUS, 0},
+    [SP_EV_AGENT_STATUS] = {F_AGENT | F_STATUS, F_QUEUES},
 };
 
 /* Every field the schema knows. The object's members are read in one pass into
@@ -151,12 +152,12 @@ static const type_rule rules[SP_EV__COUNT] = {
 enum {
     K_V, K_ID, K_TS, K_TYPE, K_QUEUE, K_SCORE, K_FROM, K_TENANT, K_AUTHOR, K_STATUS,
     K_CHANNEL, K_CALL_ID, K_ACW_MS, K_HOLD_MS, K_IVR_MS, K_AGENT_ID, K_TO_QUEUE,
-    K_TICKET_ID, K__COUNT
+    K_TICKET_ID, K_QUEUES, K__COUNT
 };
 
 static const char *const key_names[K__COUNT] = {
     "v", "id", "ts", "type", "queue", "score", "from", "tenant", "author", "status",
-    "channel", "call_id", "acw_ms", "hold_ms", "ivr_ms", "agent_id", "to_queue", "ticket_id",
+    "channel", "call_id", "acw_ms", "hold_ms", "ivr_ms", "agent_id", "to_queue", "ticket_id", "queues",
 };
 
 typedef struct {
@@ -175,7 +176,11 @@ static int key_index(const char *k, size_t len)
     case 2: lo = K_ID, hi = K_TS; break;
     case 4: lo = K_TYPE, hi = K_TYPE; break;
     case 5: lo = K_QUEUE, hi = K_SCORE; break;
-    case 6: lo = K_TENANT, hi = K_STATUS; break;
+    case 6:
+        if (k[0] == 'q')
+            return memcmp(k, "queues", 6) == 0 ? K_QUEUES : -1;
+        lo = K_TENANT, hi = K_STATUS;
+        break;
     default: lo = K_CHANNEL, hi = K__COUNT - 1; break;
     }
     if (len == 4 && k[0] == 'f')
@@ -358,6 +363,34 @@ static int decode_case(decode_ctx *c, const type_rule *r, sp_event *ev)
     return 0;
 }
 
+/* agent.status `queues`: an array of 1..64-byte strings, packed into ev->queues. */
+static int get_queues(decode_ctx *c, sp_event *ev)
+{
+    json_t *v = c->fields[K_QUEUES];
+    ev->nqueues = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_array(v))
+        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings", "queues");
+    size_t used = 0, i;
+    json_t *q;
+    json_array_foreach(v, i, q) {
+        if (!json_is_string(q))
+            return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings", "queues");
+        size_t n = json_string_length(q);
+        if (n == 0 || n > SP_NAME_MAX)
+            return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': each queue must be 1..64 bytes",
+                        "queues");
+        if (used + n + 1 > sizeof ev->queues || ev->nqueues == UINT8_MAX)
+            return fail(c, SP_REJ_OUT_OF_RANGE,
+                        "field '%s' lists more than 511 bytes of queue names", "queues");
+        memcpy(ev->queues + used, json_string_value(q), n + 1);
+        used += n + 1;
+        ev->nqueues++;
+    }
+    return 0;
+}
+
 static int decode_fields(decode_ctx *c, const type_rule *r, sp_event *ev)
 {
     unsigned want = r->required | r->optional;
@@ -393,6 +426,8 @@ static int decode_fields(decode_ctx *c, const type_rule *r, sp_event *ev)
                                           ev->author == SP_AUTHOR_AGENT);
     if ((want & F_AGENT) && get_string(c, K_AGENT_ID, agent_required, SP_NAME_MAX,
                                        ev->agent_id) < 0)
+        return -1;
+    if ((want & F_QUEUES) && get_queues(c, ev) < 0)
         return -1;
 #undef REQ
     return 0;
@@ -443,6 +478,7 @@ static void event_reset(sp_event *ev)
     ev->score = -1;
     ev->acw_ms = ev->hold_ms = ev->ivr_ms = -1;
     ev->case_is_call = 0;
+    ev->nqueues = 0;
 }
 
 static int parse_root(decode_ctx *c, const char *buf, size_t len)

@@ -57,6 +57,14 @@ static const char write_script[] =
     "redis.call('PUBLISH', ARGV[6 + 2 * n], KEYS[2])\n"
     "return 1\n";
 
+/* A queue's summed staffing: KEYS[1] its live hash; ARGV agents, volume, the livedims
+ * set, the dims, the updates channel. */
+static const char write_sum_script[] =
+    "redis.call('HSET', KEYS[1], 'fc_agents_required', ARGV[1], 'fc_volume', ARGV[2])\n"
+    "redis.call('SADD', ARGV[3], ARGV[4])\n"
+    "redis.call('PUBLISH', ARGV[5], KEYS[1])\n"
+    "return 1\n";
+
 void sp_forecaster_conf_defaults(sp_forecaster_conf *c)
 {
     memset(c, 0, sizeof *c);
@@ -140,26 +148,18 @@ static redisReply *checked(sp_forecaster *f, redisReply *r, char *errstr, size_t
     return r;
 }
 
-/* Newest event time of any partition ({p}:meta resume:* = "offset max_ts"), or -1. */
+/* Newest event time of any partition (redis_conn.h), -1 before any, -2 on error. */
 static int64_t event_now_ms(sp_forecaster *f, char *errstr, size_t errstr_size)
 {
-    redisReply *r = checked(f, redisCommand(f->rc, "HGETALL %s:meta", f->conf.prefix), errstr,
-                            errstr_size);
-    if (!r)
+    int64_t now;
+    char why[256];
+    if (sp_redis_event_now(f->rc, f->conf.prefix, &now, why, sizeof why) < 0) {
+        snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address, why);
+        if (f->rc->err)
+            drop_connection(f);
         return -2;
-    int64_t best = -1;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING || strncmp(k->str, "resume:", 7) != 0 ||
-            v->type != REDIS_REPLY_STRING)
-            continue;
-        const char *sp = strchr(v->str, ' ');
-        int64_t ts = sp ? strtoll(sp + 1, NULL, 10) : -1;
-        if (ts > best)
-            best = ts;
     }
-    freeReplyObject(r);
-    return best;
+    return now;
 }
 
 /* ---- series list ---------------------------------------------------------------- */
@@ -735,6 +735,80 @@ static int sync_series(sp_forecaster *f, series *s, int64_t upto, char *errstr,
     return w < 0 ? -1 : w;
 }
 
+/* ---- queue totals ---------------------------------------------------------------- */
+
+typedef struct {
+    char dims[SP_DIMS_MAX];
+    double agents, volume;
+} queue_sum;
+
+/* Adds one series' live fc_agents_required and fc_volume (as Redis has them, whoever
+ * wrote them) to its queue's sum. */
+static int add_to_queue(queue_sum **sums, size_t *n, const series *s, const redisReply *r)
+{
+    char dims[SP_DIMS_MAX];
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        sp_dims_format(s->tenant, s->queue, NULL, NULL, dims, sizeof dims) < 0)
+        return 0;
+    double agents = strtod(r->element[0]->str, NULL), volume = field_num(r->element[1]);
+    if (agents < 0)
+        return 0; /* no staffing for this series (yet) */
+    size_t i = 0;
+    while (i < *n && strcmp((*sums)[i].dims, dims) != 0)
+        i++;
+    if (i == *n) {
+        queue_sum *g = realloc(*sums, (*n + 1) * sizeof *g);
+        if (!g)
+            return -1;
+        *sums = g;
+        snprintf(g[i].dims, sizeof g[i].dims, "%s", dims);
+        g[i].agents = g[i].volume = 0;
+        (*n)++;
+    }
+    (*sums)[i].agents += agents;
+    (*sums)[i].volume += volume;
+    return 0;
+}
+
+/* Writes each queue's staffing over its channels (fc_agents_required and fc_volume
+ * summed) into the queue's live hash, where the staffing alert compares it with the
+ * agents staffed on the queue (agents have queues, not channels). */
+static int write_queue_sums(sp_forecaster *f, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < f->n; i++)
+        redisAppendCommand(f->rc, "HMGET %s:live:%s fc_agents_required fc_volume",
+                           f->conf.prefix, f->s[i].dims);
+    queue_sum *sums = NULL;
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(f->rc, (void **)&r) != REDIS_OK) {
+            snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address,
+                     f->rc->errstr);
+            drop_connection(f);
+            free(sums);
+            return -1;
+        }
+        if (rc == 0 && add_to_queue(&sums, &n, &f->s[i], r) < 0) {
+            snprintf(errstr, errstr_size, "forecaster: out of memory");
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        redisReply *r = checked(f, redisCommand(f->rc,
+            "EVAL %s 1 %s:live:%s %.0f %.3f %s:livedims %s %s:updates", write_sum_script,
+            f->conf.prefix, sums[i].dims, sums[i].agents, sums[i].volume, f->conf.prefix,
+            sums[i].dims, f->conf.prefix), errstr, errstr_size);
+        rc = r ? 0 : -1;
+        freeReplyObject(r);
+    }
+    free(sums);
+    return rc;
+}
+
 int sp_forecaster_tick(sp_forecaster *f, char *errstr, size_t errstr_size)
 {
     if (connect_redis(f, errstr, errstr_size) < 0)
@@ -757,6 +831,8 @@ int sp_forecaster_tick(sp_forecaster *f, char *errstr, size_t errstr_size)
             return -1;
         written += w;
     }
+    if (write_queue_sums(f, errstr, errstr_size) < 0)
+        return -1;
     f->done_upto = upto;
     return written;
 }

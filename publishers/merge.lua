@@ -18,7 +18,8 @@
 --      Duration sketches: bucket count changes go to {p}:sk:{res}:{dims}:{start}:{duration}
 --      (field: bucket, value: count), and the percentiles of the changed durations
 --      are recomputed from it into the rollup (<duration>_p50, _p90, _p99);
---   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), each
+--   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), agents
+--      available and staffed from agent presence ({p}:presence), each
 --      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes,
 --      last-hour and today values computed from the 1m, 5m and 1d rollups (panes), not
 --      raw events;
@@ -41,6 +42,7 @@
 --   bucket, delta, ...
 -- then NL, then NL times: dims, in_queue delta, backlog delta, noldest,
 --   "<topic>:<partition>", oldest offered ms or "-", ...
+-- then NPR, then NPR times: agent (dims form), ts, status, ndims, dims, ...
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
 -- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created;
 -- a live hash reads 16 rollups for its 15-minute and today values and at most 16 (2
@@ -367,7 +369,12 @@ local function hour_csat(dims, last, set, del)
   end
 end
 
+-- The ratios over sum, and the volumes they are taken over (for alert rules' minimums).
 local function live_ratios(sum, suffix, set, del)
+  set[#set + 1] = 'offered' .. suffix
+  set[#set + 1] = sum['offered']
+  set[#set + 1] = 'csat_responses' .. suffix
+  set[#set + 1] = sum['csat_responses']
   for _, name in ipairs(LIVE_RATIOS) do
     local value = ratio(RATIO_BY_NAME[name], function(f) return sum[f] end)
     if value then
@@ -396,6 +403,7 @@ end
 -- {p}:waiting lists the dimension sets with a waiting call on any partition, so that
 -- their oldest_wait_s keeps growing on every flush even when no event touches them.
 local waiting, refreshed = prefix .. ':waiting', {}
+local livedims = prefix .. ':livedims'   -- every dims with a live hash (alert rules' "*")
 local NL = tonumber(ARGV[i]); i = i + 1
 for _ = 1, NL do
   local dims, dq, db, no = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -421,12 +429,13 @@ for _ = 1, NL do
   for s = pane - 14 * 60, pane, 60 do
     panes[#panes + 1] = prefix .. ':r:1m:' .. dims .. ':' .. s
   end
-  local set, del = {'oldest_wait_s', wait_s, 'updated_at', now}, {}
+  local set, del = {'oldest_wait_s', wait_s, 'updated_at', now, 'as_of', now_event}, {}
   live_ratios(sum_rollups(panes), '_15m', set, del)
   live_ratios(sum_rollups({prefix .. ':r:1d:' .. dims .. ':' .. day}), '_today', set, del)
   hour_csat(dims, pane, set, del)
   redis.call('HSET', lk, unpack(set))
   if #del > 0 then redis.call('HDEL', lk, unpack(del)) end
+  redis.call('SADD', livedims, dims)
   redis.call('PUBLISH', channel, lk)
 end
 
@@ -437,6 +446,57 @@ for _, dims in ipairs(redis.call('SMEMBERS', waiting)) do
                'updated_at', now)
     redis.call('PUBLISH', channel, lk)
   end
+end
+
+-- 4b. agent presence: {p}:presence holds each agent's newest status as
+-- "<ts> <status>\n<dims>\n<dims>..." (the live dims it counts in). An update replaces
+-- it only when newer (later ts; same ts: greater status name), so a replay or a
+-- reordering changes nothing; the counts move by the difference.
+local presence = prefix .. ':presence'
+local function presence_parse(v)
+  if not v then return nil end
+  local rec, first = {dims = {}}, true
+  for line in string.gmatch(v, '[^\n]+') do
+    if first then
+      local ts, st = string.match(line, '^(%S+) (%S+)$')
+      rec.ts, rec.status, first = tonumber(ts), st, false
+    else
+      rec.dims[#rec.dims + 1] = line
+    end
+  end
+  return rec
+end
+local function presence_count(rec, sign, touched)
+  local av = rec.status == 'available' and sign or 0
+  local st = (rec.status == 'available' or rec.status == 'busy') and sign or 0
+  for _, d in ipairs(rec.dims) do
+    local lk = prefix .. ':live:' .. d
+    redis.call('HINCRBY', lk, 'agents_available', av)
+    redis.call('HINCRBY', lk, 'agents_staffed', st)
+    touched[d] = true
+  end
+end
+local NPR = tonumber(ARGV[i]); i = i + 1
+local touched = {}
+for _ = 1, NPR do
+  local agent, ts, status, nd = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], tonumber(ARGV[i + 3])
+  local new = {ts = ts, status = status, dims = {}}
+  for j = 1, nd do new.dims[j] = ARGV[i + 3 + j] end
+  i = i + 4 + nd
+  local old = presence_parse(redis.call('HGET', presence, agent))
+  if not old or ts > old.ts or (ts == old.ts and status > old.status) then
+    if old then presence_count(old, -1, touched) end
+    presence_count(new, 1, touched)
+    local v = ts .. ' ' .. status
+    for _, d in ipairs(new.dims) do v = v .. '\n' .. d end
+    redis.call('HSET', presence, agent, v)
+  end
+end
+for d in pairs(touched) do
+  local lk = prefix .. ':live:' .. d
+  redis.call('HSET', lk, 'updated_at', now)
+  redis.call('SADD', livedims, d)
+  redis.call('PUBLISH', channel, lk)
 end
 
 -- 5. resume points, flush numbers and message counts

@@ -26,3 +26,30 @@ redisContext *sp_redis_open(const char *address, int connect_timeout_ms, int com
         redisSetTimeout(rc, ms_tv(command_timeout_ms));
     return rc;
 }
+
+int sp_redis_event_now(redisContext *rc, const char *prefix, int64_t *now_ms, char *errstr,
+                       size_t errstr_size)
+{
+    redisReply *r = redisCommand(rc, "HGETALL %s:meta", prefix);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "%s", !r ? rc->errstr
+                                            : r->type == REDIS_REPLY_ERROR ? r->str
+                                                                           : "unexpected reply");
+        freeReplyObject(r);
+        return -1;
+    }
+    int64_t best = -1;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || strncmp(k->str, "resume:", 7) != 0 ||
+            v->type != REDIS_REPLY_STRING)
+            continue;
+        const char *sp = strchr(v->str, ' ');
+        int64_t ts = sp ? strtoll(sp + 1, NULL, 10) : -1;
+        if (ts > best)
+            best = ts;
+    }
+    freeReplyObject(r);
+    *now_ms = best;
+    return 0;
+}

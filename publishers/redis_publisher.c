@@ -754,6 +754,73 @@ static void build_lives(sp_publisher *pub, const char *topic)
     }
 }
 
+/* Whether the packed queue q of e was listed before it. */
+static int repeated_queue(const sp_presence *e, const char *q)
+{
+    for (const char *r = e->queues; r < q; r += strlen(r) + 1)
+        if (strcmp(r, q) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds dims of (tenant, queue) to the argv; tenant NULL = without one. */
+static void add_dims(argvb *a, const char *tenant, const char *queue)
+{
+    char dims[SP_DIMS_MAX];
+    if (sp_dims_format(tenant, queue, NULL, NULL, dims, sizeof dims) < 0)
+        a->failed = 1; /* cannot happen: names are at most 64 bytes */
+    else
+        argv_add(a, dims);
+}
+
+/* One presence update: the agent's dims key, ts, status, then the live dims it counts
+ * in: all and each distinct queue, with and without a tenant other than default. */
+static void add_presence(argvb *a, const sp_presence *e)
+{
+    const char *tenant = strcmp(e->tenant, "default") == 0 ? NULL : e->tenant;
+    char key[SP_DIMS_MAX];
+    if (sp_dims_format(tenant, NULL, NULL, e->agent, key, sizeof key) < 0) {
+        a->failed = 1;
+        return;
+    }
+    int per = tenant ? 2 : 1, nd = per;
+    const char *q = e->queues;
+    for (int k = 0; k < e->nqueues; k++, q += strlen(q) + 1)
+        nd += repeated_queue(e, q) ? 0 : per;
+    argv_add(a, key);
+    argv_addi(a, e->ts_ms);
+    argv_add(a, sp_agent_status_name(e->status));
+    argv_addi(a, nd);
+    add_dims(a, NULL, NULL);
+    if (tenant)
+        add_dims(a, tenant, NULL);
+    q = e->queues;
+    for (int k = 0; k < e->nqueues; k++, q += strlen(q) + 1) {
+        if (repeated_queue(e, q))
+            continue;
+        add_dims(a, NULL, q);
+        if (tenant)
+            add_dims(a, tenant, q);
+    }
+}
+
+/* Agent presence of every partition of the flush. */
+static void build_presence(sp_publisher *pub, const sp_flush_part *parts, int n)
+{
+    argvb *a = &pub->args;
+    size_t total = 0, m;
+    for (int i = 0; i < n; i++) {
+        sp_presence_list(sp_partition_presence(parts[i].p), &m);
+        total += m;
+    }
+    argv_addi(a, (int64_t)total);
+    for (int i = 0; i < n; i++) {
+        const sp_presence *e = sp_presence_list(sp_partition_presence(parts[i].p), &m);
+        for (size_t j = 0; j < m; j++)
+            add_presence(a, &e[j]);
+    }
+}
+
 static void reset_flush(sp_publisher *pub)
 {
     for (size_t i = 0; i < pub->ntotals; i++)
@@ -804,6 +871,7 @@ static int build_script(sp_publisher *pub, const char *topic, const sp_flush_par
     }
     build_totals(pub);
     build_lives(pub, topic);
+    build_presence(pub, parts, n);
     argv_reset(cmd);
     argv_add(cmd, "EVALSHA");
     argv_add(cmd, pub->sha);

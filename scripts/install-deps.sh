@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libhiredis-dev
-          libcriterion-dev redis-server redis-tools procps)
+          libcriterion-dev redis-server redis-tools procps libcurl4-openssl-dev
+          libmicrohttpd-dev)
 
 missing=()
 for p in "${packages[@]}"; do

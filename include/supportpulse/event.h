@@ -15,6 +15,7 @@
 
 #define SP_ID_MAX 128    /* id, ticket_id, call_id: 1..128 bytes */
 #define SP_NAME_MAX 64   /* queue, agent_id, tenant: 1..64 bytes */
+#define SP_QUEUES_MAX 512 /* agent.status queues, packed: at most 511 bytes of names + NULs */
 
 typedef enum {
     SP_EV_TICKET_CREATED, SP_EV_TICKET_ASSIGNED, SP_EV_TICKET_REPLIED,
@@ -70,6 +71,8 @@ typedef struct {
     int score;                       /* surveys; -1 when absent */
     int64_t acw_ms, hold_ms, ivr_ms; /* -1 when absent */
     uint8_t case_is_call;            /* case_id names a call (1) or a ticket (0) */
+    uint8_t nqueues;                 /* agent.status: queues listed (0 when absent) */
+    char queues[SP_QUEUES_MAX];      /* ... each NUL-terminated, one after the other */
 } sp_event;
 
 /* Decode one message value. Returns 0 and fills *ev, or returns -1 with *reason set and a

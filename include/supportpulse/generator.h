@@ -29,6 +29,9 @@ typedef struct {
     int64_t max_disorder_ms;   /* how late an out-of-order message may come */
     int promo_day;             /* day (0 = the start day) with a surge; -1 = none */
     double promo_multiplier;
+    int64_t outage_start_ms;   /* an outage (phones down, no agent can answer) over */
+    int64_t outage_end_ms;     /* [start, end) event time: callers wait it out or hang
+                                  up; 0, 0 = none */
 } sp_gen_conf;
 
 typedef struct {

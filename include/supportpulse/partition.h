@@ -19,6 +19,7 @@
 #include "supportpulse/attribution.h"
 #include "supportpulse/cases.h"
 #include "supportpulse/event.h"
+#include "supportpulse/presence.h"
 #include "supportpulse/window.h"
 
 typedef struct {
@@ -89,6 +90,8 @@ sp_window_set *sp_partition_windows(sp_partition *p);
 sp_cases *sp_partition_cases(sp_partition *p);
 sp_attrs *sp_partition_attrs(sp_partition *p);
 struct sp_dedup *sp_partition_dedup(sp_partition *p);
+/* agent.status since the last publish (presence.h); cleared by sp_partition_published. */
+const sp_presence_log *sp_partition_presence(const sp_partition *p);
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id);
 /* Gauges per dims id (n = number of dims ids), oldest_ts refreshed from the waiting
  * calls. The array is valid until the next apply. */

@@ -1,0 +1,668 @@
+/*
+ * alert_eval.c - see alert_eval.h.
+ *
+ * Flow of a tick: clock -> stored states (HGETALL) -> targets (rule x dims: the exact
+ * set, or every live/rollup set the filter selects, plus every set with a stored
+ * state) -> values (pipelined HMGET) -> sp_alert_step -> changed states written by
+ * the compare-and-set script below, which records transitions in the same call.
+ */
+#include "supportpulse/alert_eval.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "supportpulse/clock.h"
+#include "supportpulse/dims.h"
+#include "supportpulse/hashmap.h"
+#include "supportpulse/redis_conn.h"
+
+#define STATE_MAX 160
+#define KEY_MAX (SP_DIMS_MAX + 128)
+
+/* KEYS: state hash, stream, active hash. ARGV: field, expected state ("" = none), new
+ * state ("" = delete), transition ("" / firing / resolved), stream length, channel,
+ * json, n, then n stream field/value pairs. 1 written, 0 another writer was first. */
+static const char cas_script[] =
+    "local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''\n"
+    "if cur ~= ARGV[2] then return 0 end\n"
+    "if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end\n"
+    "if ARGV[4] ~= '' then\n"
+    "  local f = {}\n"
+    "  for i = 1, 2 * tonumber(ARGV[8]) do f[i] = ARGV[8 + i] end\n"
+    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', unpack(f))\n"
+    "  if ARGV[4] == 'firing' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[7])\n"
+    "  else redis.call('HDEL', KEYS[3], ARGV[1]) end\n"
+    "  redis.call('PUBLISH', ARGV[6], ARGV[7])\n"
+    "end\n"
+    "return 1\n";
+
+typedef struct {
+    const sp_rule *rule;         /* NULL: a state left by a removed rule */
+    char field[KEY_MAX];         /* "<rule>:<dims>" */
+    const char *dims;            /* inside field (set once the array stops growing) */
+    size_t name_len;             /* of the rule name at the start of field */
+    const char *stored;          /* the stored state, "" when none */
+    sp_alert_sample sample;
+} target;
+
+struct sp_alert_eval {
+    sp_alert_eval_conf conf;
+    const sp_rules *rules;
+    redisContext *rc;
+    int64_t clock;
+    redisReply *states;          /* HGETALL {p}:alerts:state of this tick */
+    sp_strmap *state_index;      /* field -> element index of its value */
+    redisReply *livedims;        /* SMEMBERS {p}:livedims of this tick */
+    char **series[5];            /* per resolution: the dims of {p}:ts:{res}:*, re-listed */
+    size_t nseries[5];
+    int64_t series_at[5];
+    target *t;
+    size_t nt, capt;
+    sp_strmap *target_index;
+};
+
+void sp_alert_eval_conf_defaults(sp_alert_eval_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    c->address = "127.0.0.1:6379";
+    c->prefix = "sp";
+    c->connect_timeout_ms = c->command_timeout_ms = 5000;
+    c->stream_max = 10000;
+    c->dims_refresh_ms = 60000;
+}
+
+sp_alert_eval *sp_alert_eval_new(const sp_alert_eval_conf *conf, const sp_rules *rules,
+                                 char *errstr, size_t errstr_size)
+{
+    sp_alert_eval *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(errstr, errstr_size, "alerts: out of memory");
+        return NULL;
+    }
+    e->conf = *conf;
+    e->rules = rules;
+    e->clock = -1;
+    return e;
+}
+
+static void drop_tick(sp_alert_eval *e)
+{
+    freeReplyObject(e->states);
+    freeReplyObject(e->livedims);
+    e->states = e->livedims = NULL;
+    sp_strmap_destroy(e->state_index);
+    sp_strmap_destroy(e->target_index);
+    e->state_index = e->target_index = NULL;
+    e->nt = 0;
+}
+
+static void free_series(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+static void drop_connection(sp_alert_eval *e)
+{
+    if (e->rc)
+        redisFree(e->rc);
+    e->rc = NULL;
+    for (int r = 0; r < 5; r++) {
+        free_series(e->series[r], e->nseries[r]);
+        e->series[r] = NULL;
+        e->nseries[r] = 0;
+        e->series_at[r] = 0;
+    }
+}
+
+void sp_alert_eval_destroy(sp_alert_eval *e)
+{
+    if (!e)
+        return;
+    drop_tick(e);
+    drop_connection(e);
+    free(e->t);
+    free(e);
+}
+
+int64_t sp_alert_eval_clock(const sp_alert_eval *e) { return e->clock; }
+
+/* ---- Redis ---------------------------------------------------------------------- */
+
+static int fail_redis(sp_alert_eval *e, const char *what, const redisReply *r, char *errstr,
+                      size_t errstr_size)
+{
+    snprintf(errstr, errstr_size, "alerts: redis %s: %s: %s", e->conf.address, what,
+             r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply")
+               : e->rc ? e->rc->errstr : "not connected");
+    if (!r)
+        drop_connection(e);
+    return -1;
+}
+
+static int connect_redis(sp_alert_eval *e, char *errstr, size_t errstr_size)
+{
+    if (e->rc)
+        return 0;
+    e->rc = sp_redis_open(e->conf.address, e->conf.connect_timeout_ms, e->conf.command_timeout_ms);
+    if (!e->rc || e->rc->err) {
+        snprintf(errstr, errstr_size, "alerts: redis %s: %s", e->conf.address,
+                 e->rc ? e->rc->errstr : "cannot allocate context");
+        drop_connection(e);
+        return -1;
+    }
+    return 0;
+}
+
+/* A reply of the expected type (array or integer), or NULL with errstr. */
+static redisReply *expect(sp_alert_eval *e, redisReply *r, int type, const char *what,
+                          char *errstr, size_t errstr_size)
+{
+    if (r && r->type == type)
+        return r;
+    fail_redis(e, what, r, errstr, errstr_size);
+    freeReplyObject(r);
+    return NULL;
+}
+
+static int load_states(sp_alert_eval *e, char *errstr, size_t errstr_size)
+{
+    e->states = expect(e, redisCommand(e->rc, "HGETALL %s:alerts:state", e->conf.prefix),
+                       REDIS_REPLY_ARRAY, "HGETALL alerts:state", errstr, errstr_size);
+    if (!e->states)
+        return -1;
+    if (!(e->state_index = sp_strmap_new(64 + e->states->elements)))
+        goto nomem;
+    for (size_t i = 0; i + 1 < e->states->elements; i += 2) {
+        const redisReply *k = e->states->element[i];
+        if (k->type == REDIS_REPLY_STRING &&
+            sp_strmap_put(e->state_index, k->str, k->len, (uint32_t)(i + 1)) < 0)
+            goto nomem;
+    }
+    return 0;
+nomem:
+    snprintf(errstr, errstr_size, "alerts: out of memory");
+    return -1;
+}
+
+static const char *stored_state(const sp_alert_eval *e, const char *field)
+{
+    uint32_t i;
+    if (!sp_strmap_get(e->state_index, field, strlen(field), &i))
+        return "";
+    const redisReply *v = e->states->element[i];
+    return v->type == REDIS_REPLY_STRING ? v->str : "";
+}
+
+/* ---- targets -------------------------------------------------------------------- */
+
+static int add_target(sp_alert_eval *e, const sp_rule *r, const char *rule_name,
+                      const char *dims)
+{
+    char field[KEY_MAX];
+    int n = snprintf(field, sizeof field, "%s:%s", rule_name, dims);
+    uint32_t idx;
+    if (n < 0 || (size_t)n >= sizeof field || sp_strmap_get(e->target_index, field, (size_t)n, &idx))
+        return 0;
+    if (e->nt == e->capt) {
+        size_t cap = e->capt ? 2 * e->capt : 64;
+        target *t = realloc(e->t, cap * sizeof *t);
+        if (!t)
+            return -1;
+        e->t = t;
+        e->capt = cap;
+    }
+    target *t = &e->t[e->nt];
+    memcpy(t->field, field, (size_t)n + 1);
+    t->name_len = strlen(rule_name);
+    t->dims = NULL;
+    t->rule = r;
+    t->stored = stored_state(e, field);
+    memset(&t->sample, 0, sizeof t->sample);
+    if (sp_strmap_put(e->target_index, field, (size_t)n, (uint32_t)e->nt) < 0)
+        return -1;
+    e->nt++;
+    return 0;
+}
+
+static int load_livedims(sp_alert_eval *e, char *errstr, size_t errstr_size)
+{
+    if (e->livedims)
+        return 0;
+    e->livedims = expect(e, redisCommand(e->rc, "SMEMBERS %s:livedims", e->conf.prefix),
+                         REDIS_REPLY_ARRAY, "SMEMBERS livedims", errstr, errstr_size);
+    return e->livedims ? 0 : -1;
+}
+
+/* Appends the dims of the keys of one SCAN page (prefix skipped). 0 or -1. */
+static int add_page(char ***list, size_t *n, const redisReply *keys, size_t skip)
+{
+    char **grown = realloc(*list, (*n + keys->elements + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    *list = grown;
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type != REDIS_REPLY_STRING || k->len <= skip)
+            continue;
+        if (!(grown[*n] = strdup(k->str + skip)))
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+/* Lists the dims of {p}:ts:{res}:* (every series of a resolution), at most every
+ * dims_refresh_ms. */
+static int load_series(sp_alert_eval *e, int res, char *errstr, size_t errstr_size)
+{
+    int64_t now = sp_mono_ms();
+    if (e->series[res] && now - e->series_at[res] < e->conf.dims_refresh_ms)
+        return 0;
+    char cursor[32] = "0", **list = NULL;
+    size_t n = 0, skip = strlen(e->conf.prefix) + 4 + strlen(sp_rule_res_name(res)) + 1;
+    do {
+        redisReply *r = expect(e, redisCommand(e->rc, "SCAN %s MATCH %s:ts:%s:* COUNT 1000", cursor,
+                                               e->conf.prefix, sp_rule_res_name(res)),
+                               REDIS_REPLY_ARRAY, "SCAN", errstr, errstr_size);
+        int rc = !r ? -1 : r->elements != 2 ? fail_redis(e, "SCAN", r, errstr, errstr_size) : 0;
+        if (rc == 0) {
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            if ((rc = add_page(&list, &n, r->element[1], skip)) < 0)
+                snprintf(errstr, errstr_size, "alerts: out of memory");
+        }
+        freeReplyObject(r);
+        if (rc < 0) {
+            free_series(list, n);
+            return -1;
+        }
+    } while (strcmp(cursor, "0") != 0);
+    free_series(e->series[res], e->nseries[res]);
+    e->series[res] = list ? list : calloc(1, sizeof *list);
+    e->nseries[res] = n;
+    e->series_at[res] = now;
+    return e->series[res] ? 0 : (snprintf(errstr, errstr_size, "alerts: out of memory"), -1);
+}
+
+/* Every dims of the rule's source its filter selects. -1 with errstr, -2 out of memory. */
+static int select_dims(sp_alert_eval *e, const sp_rule *r, char *errstr, size_t errstr_size)
+{
+    char dims[SP_DIMS_MAX];
+    if (sp_rule_exact_dims(r, dims, sizeof dims) == 0)
+        return add_target(e, r, r->name, dims) < 0 ? -2 : 0;
+    if (r->res >= 0) {
+        if (load_series(e, r->res, errstr, errstr_size) < 0)
+            return -1;
+        for (size_t i = 0; i < e->nseries[r->res]; i++)
+            if (sp_rule_matches(r, e->series[r->res][i]) &&
+                add_target(e, r, r->name, e->series[r->res][i]) < 0)
+                return -2;
+        return 0;
+    }
+    if (load_livedims(e, errstr, errstr_size) < 0)
+        return -1;
+    for (size_t i = 0; i < e->livedims->elements; i++) {
+        const redisReply *m = e->livedims->element[i];
+        if (m->type == REDIS_REPLY_STRING && sp_rule_matches(r, m->str) &&
+            add_target(e, r, r->name, m->str) < 0)
+            return -2;
+    }
+    return 0;
+}
+
+static const sp_rule *find_rule(const sp_alert_eval *e, const char *name, size_t len)
+{
+    for (size_t i = 0; i < e->rules->n; i++)
+        if (strlen(e->rules->rules[i].name) == len &&
+            memcmp(e->rules->rules[i].name, name, len) == 0)
+            return &e->rules->rules[i];
+    return NULL;
+}
+
+/* Alerts with a stored state are evaluated even when their dims is no longer listed
+ * (they resolve for lack of data); those of removed rules are resolved. */
+static int add_stored(sp_alert_eval *e)
+{
+    for (size_t i = 0; i + 1 < e->states->elements; i += 2) {
+        const redisReply *k = e->states->element[i];
+        const char *colon = k->type == REDIS_REPLY_STRING ? strchr(k->str, ':') : NULL;
+        if (!colon)
+            continue;
+        char name[SP_RULE_NAME_MAX + 1];
+        size_t len = (size_t)(colon - k->str);
+        if (len > SP_RULE_NAME_MAX)
+            continue;
+        memcpy(name, k->str, len);
+        name[len] = '\0';
+        if (add_target(e, find_rule(e, name, len), name, colon + 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int gather(sp_alert_eval *e, char *errstr, size_t errstr_size)
+{
+    if (!(e->target_index = sp_strmap_new(256)))
+        return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+    for (size_t i = 0; i < e->rules->n; i++) {
+        int rc = select_dims(e, &e->rules->rules[i], errstr, errstr_size);
+        if (rc == -2)
+            snprintf(errstr, errstr_size, "alerts: out of memory");
+        if (rc < 0)
+            return -1;
+    }
+    if (add_stored(e) < 0)
+        return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+    for (size_t i = 0; i < e->nt; i++)
+        e->t[i].dims = e->t[i].field + e->t[i].name_len + 1;
+    return 0;
+}
+
+/* ---- values --------------------------------------------------------------------- */
+
+/* The key a target's values come from. */
+static void source_key(const sp_alert_eval *e, const target *t, char *out, size_t size)
+{
+    if (t->rule->res < 0) {
+        snprintf(out, size, "%s:live:%s", e->conf.prefix, t->dims);
+        return;
+    }
+    int64_t len = sp_rule_res_seconds(t->rule->res);
+    int64_t start = (e->clock / 1000 / len - 1) * len; /* the last complete window */
+    snprintf(out, size, "%s:r:%s:%s:%" PRId64, e->conf.prefix, sp_rule_res_name(t->rule->res),
+             t->dims, start);
+}
+
+static void ask_values(sp_alert_eval *e, const target *t)
+{
+    char key[KEY_MAX + 64];
+    const sp_rule *r = t->rule;
+    source_key(e, t, key, sizeof key);
+    const char *argv[7] = {"HMGET", key, r->metric, r->metric2[0] ? r->metric2 : r->metric,
+                           r->volume[0] ? r->volume : r->metric, "as_of"};
+    redisAppendCommandArgv(e->rc, 6, argv, NULL);
+}
+
+static int field(const redisReply *r, size_t i, double *out)
+{
+    if (i >= r->elements || r->element[i]->type != REDIS_REPLY_STRING)
+        return 0;
+    char *end;
+    *out = strtod(r->element[i]->str, &end);
+    return end != r->element[i]->str && isfinite(*out);
+}
+
+/* How long a live field stays meaningful without a refresh of its hash: the window it
+ * is taken over (its dimension set had no event since); 0 for gauges. "_today" is
+ * handled by the day test. */
+static int64_t window_ms(const char *name)
+{
+    size_t n = strlen(name);
+    if (n > 4 && strcmp(name + n - 4, "_15m") == 0)
+        return 15 * 60 * 1000;
+    if (n > 3 && strcmp(name + n - 3, "_1h") == 0)
+        return 60 * 60 * 1000;
+    return 0;
+}
+
+static int stale(const sp_alert_eval *e, const char *name, double as_of)
+{
+    int64_t w = window_ms(name), a = (int64_t)as_of;
+    size_t n = strlen(name);
+    if (n > 6 && strcmp(name + n - 6, "_today") == 0)
+        return a / 86400000 != e->clock / 86400000;
+    return w && a < e->clock - w;
+}
+
+static void to_sample(const sp_alert_eval *e, target *t, const redisReply *r)
+{
+    const sp_rule *rule = t->rule;
+    double a, b = 0, as_of, vol;
+    sp_alert_sample *s = &t->sample;
+    memset(s, 0, sizeof *s);
+    if (r->type != REDIS_REPLY_ARRAY || !field(r, 0, &a) || (rule->arith && !field(r, 1, &b)))
+        return;
+    if (rule->res < 0 && field(r, 3, &as_of) &&
+        (stale(e, rule->metric, as_of) || (rule->arith && stale(e, rule->metric2, as_of))))
+        return;
+    double v = rule->arith == '+' ? a + b : rule->arith == '-' ? a - b
+             : rule->arith == '*' ? a * b : rule->arith == '/' ? (b != 0 ? a / b : NAN) : a;
+    if (!isfinite(v))
+        return;
+    s->has_value = 1;
+    s->value = v;
+    if (rule->volume[0] && field(r, 2, &vol)) {
+        s->has_volume = 1;
+        s->volume = vol;
+    }
+}
+
+static int read_values(sp_alert_eval *e, char *errstr, size_t errstr_size)
+{
+    size_t asked = 0;
+    for (size_t i = 0; i < e->nt; i++)
+        if (e->t[i].rule) {
+            ask_values(e, &e->t[i]);
+            asked++;
+        }
+    for (size_t i = 0; i < e->nt && asked; i++) {
+        if (!e->t[i].rule)
+            continue;
+        redisReply *r = NULL;
+        if (redisGetReply(e->rc, (void **)&r) != REDIS_OK)
+            return fail_redis(e, "HMGET", NULL, errstr, errstr_size);
+        to_sample(e, &e->t[i], r);
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* ---- transitions ---------------------------------------------------------------- */
+
+static void set_dims(json_t *o, const char *dims)
+{
+    static const char *const names[4] = {"tenant", "queue", "channel", "agent"};
+    char v[4][SP_DIMS_MAX];
+    if (sp_dims_parse(dims, v[0], v[1], v[2], v[3], SP_DIMS_MAX) < 0)
+        return;
+    for (int d = 0; d < 4; d++)
+        if (v[d][0])
+            json_object_set_new(o, names[d], json_string(v[d]));
+}
+
+/* The JSON of a transition: webhook body, PUBLISH payload and (firing) active entry. */
+static json_t *notice_json(const sp_alert_eval *e, const target *t, const char *state,
+                           const char *reason, const sp_alert_state *before, double value,
+                           const char *message)
+{
+    const sp_rule *r = t->rule;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "rule", json_stringn(t->field, t->name_len));
+    json_object_set_new(o, "dims", json_string(t->dims));
+    set_dims(o, t->dims);
+    json_object_set_new(o, "state", json_string(state));
+    json_object_set_new(o, "reason", json_string(reason));
+    json_object_set_new(o, "value", json_real(value));
+    if (r) {
+        char metric[2 * SP_FIELD_MAX + 8];
+        if (r->arith)
+            snprintf(metric, sizeof metric, "%s %c %s", r->metric, r->arith, r->metric2);
+        else
+            snprintf(metric, sizeof metric, "%s", r->metric);
+        json_object_set_new(o, "metric", json_string(metric));
+        json_object_set_new(o, "window", json_string(sp_rule_res_name(r->res)));
+        json_object_set_new(o, "op", json_string(sp_rule_op_name(r->op)));
+        json_object_set_new(o, "threshold", json_real(r->threshold));
+        json_object_set_new(o, "resolve", json_real(r->resolve));
+        json_object_set_new(o, "severity", json_string(sp_severity_name(r->severity)));
+        if (t->sample.has_volume)
+            json_object_set_new(o, "volume", json_real(t->sample.volume));
+        if (r->description)
+            json_object_set_new(o, "description", json_string(r->description));
+    }
+    json_object_set_new(o, "message", json_string(message));
+    json_object_set_new(o, "active_since", json_integer(before->active_since));
+    json_object_set_new(o, "fired_at", json_integer(before->fired_at));
+    json_object_set_new(o, "at", json_integer(e->clock));
+    json_object_set_new(o, "recorded_at", json_integer(sp_wall_ms()));
+    json_object_set_new(o, "prefix", json_string(e->conf.prefix));
+    return o;
+}
+
+typedef struct {
+    char field[KEY_MAX];
+    const char *old, *new_state, *transition, *json;
+    char stream[6][2][96 + KEY_MAX];
+    int nstream;
+} cas_args;
+
+/* 1 written, 0 another instance was first, -1 with errstr. */
+static int cas(sp_alert_eval *e, const cas_args *a, char *errstr, size_t errstr_size)
+{
+    char keys[3][256], len[32], chan[256], n[8];
+    snprintf(keys[0], sizeof keys[0], "%s:alerts:state", e->conf.prefix);
+    snprintf(keys[1], sizeof keys[1], "%s:alerts", e->conf.prefix);
+    snprintf(keys[2], sizeof keys[2], "%s:alerts:active", e->conf.prefix);
+    snprintf(len, sizeof len, "%" PRId64, e->conf.stream_max);
+    snprintf(chan, sizeof chan, "%s:alerts", e->conf.prefix);
+    snprintf(n, sizeof n, "%d", a->nstream);
+    const char *argv[32] = {"EVAL", cas_script, "3", keys[0], keys[1], keys[2], a->field,
+                            a->old, a->new_state, a->transition, len, chan,
+                            a->json ? a->json : "", n};
+    int argc = 14;
+    for (int i = 0; i < a->nstream; i++) {
+        argv[argc++] = a->stream[i][0];
+        argv[argc++] = a->stream[i][1];
+    }
+    redisReply *r = expect(e, redisCommandArgv(e->rc, argc, argv, NULL), REDIS_REPLY_INTEGER,
+                           "alert state", errstr, errstr_size);
+    if (!r)
+        return -1;
+    int won = r->integer == 1;
+    freeReplyObject(r);
+    return won;
+}
+
+static void stream_field(cas_args *a, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void stream_field(cas_args *a, const char *name, const char *fmt, ...)
+{
+    snprintf(a->stream[a->nstream][0], sizeof a->stream[0][0], "%s", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->stream[a->nstream][1], sizeof a->stream[0][1], fmt, ap);
+    va_end(ap);
+    a->nstream++;
+}
+
+/* Records the step of one target; notifies a transition this instance wrote. */
+static int record(sp_alert_eval *e, target *t, const sp_alert_state *before,
+                  const sp_alert_state *after, sp_transition tr, sp_alert_notify_fn fn,
+                  void *arg, char *errstr, size_t errstr_size)
+{
+    cas_args a = {.old = t->stored, .nstream = 0};
+    char next[STATE_MAX], message[1024];
+    if (sp_alert_state_format(after, next, sizeof next) < 0)
+        return 0;
+    if (!tr && strcmp(next, t->stored) == 0)
+        return 0;
+    snprintf(a.field, sizeof a.field, "%s", t->field);
+    a.new_state = next;
+    a.transition = tr == SP_TRANSITION_FIRING ? "firing" : tr == SP_TRANSITION_RESOLVED ? "resolved" : "";
+    double value = t->sample.has_value ? t->sample.value : before->value;
+    const char *reason = tr == SP_TRANSITION_FIRING ? "breached"
+                       : !t->rule ? "rule removed" : !t->sample.has_value ? "no data" : "recovered";
+    message[0] = '\0';
+    if (t->rule) {
+        sp_rule_vars v = {t->dims, a.transition, value, t->sample.volume, t->sample.has_volume};
+        sp_rule_render(t->rule, &v, message, sizeof message);
+    }
+    json_t *o = NULL;
+    char *json = NULL;
+    if (tr) {
+        o = notice_json(e, t, a.transition, reason, tr == SP_TRANSITION_FIRING ? after : before,
+                        value, message);
+        if (!o || !(json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
+            json_decref(o);
+            return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+        }
+        a.json = json;
+        stream_field(&a, "rule", "%.*s", (int)t->name_len, t->field);
+        stream_field(&a, "dims", "%s", t->dims);
+        stream_field(&a, "state", "%s", a.transition);
+        stream_field(&a, "value", "%.6g", value);
+        if (t->rule)
+            stream_field(&a, "threshold", "%.6g", t->rule->threshold);
+        else
+            stream_field(&a, "threshold", "%s", "");
+        stream_field(&a, "at", "%" PRId64, e->clock);
+    }
+    int won = cas(e, &a, errstr, errstr_size);
+    if (won == 1 && tr && fn) {
+        sp_alert_notice n = {t->rule, json_string_value(json_object_get(o, "rule")), t->dims,
+                             a.transition, reason, message, json, value, e->clock};
+        fn(arg, &n);
+    }
+    json_decref(o);
+    free(json);
+    return won < 0 ? -1 : won == 1 && tr;
+}
+
+static int step_all(sp_alert_eval *e, sp_alert_notify_fn fn, void *arg, char *errstr,
+                    size_t errstr_size)
+{
+    int notified = 0;
+    for (size_t i = 0; i < e->nt; i++) {
+        target *t = &e->t[i];
+        sp_alert_state before, after;
+        if (sp_alert_state_parse(t->stored, &before) < 0)
+            memset(&before, 0, sizeof before); /* unreadable: start over */
+        after = before;
+        sp_transition tr;
+        if (t->rule)
+            tr = sp_alert_step(t->rule, &after, &t->sample, e->clock);
+        else if (before.phase == SP_ALERT_FIRING)
+            tr = SP_TRANSITION_RESOLVED, memset(&after, 0, sizeof after);
+        else
+            tr = SP_TRANSITION_NONE, memset(&after, 0, sizeof after);
+        int rc = record(e, t, &before, &after, tr, fn, arg, errstr, errstr_size);
+        if (rc < 0)
+            return -1;
+        notified += rc;
+    }
+    return notified;
+}
+
+int sp_alert_eval_tick(sp_alert_eval *e, sp_alert_notify_fn fn, void *arg, char *errstr,
+                       size_t errstr_size)
+{
+    if (connect_redis(e, errstr, errstr_size) < 0)
+        return -1;
+    char why[256];
+    int64_t clock;
+    if (sp_redis_event_now(e->rc, e->conf.prefix, &clock, why, sizeof why) < 0) {
+        snprintf(errstr, errstr_size, "alerts: redis %s: %s", e->conf.address, why);
+        if (e->rc->err)
+            drop_connection(e);
+        return -1;
+    }
+    if (clock < 0)
+        return 0;
+    e->clock = clock;
+    int rc = load_states(e, errstr, errstr_size) < 0 || gather(e, errstr, errstr_size) < 0 ||
+                     read_values(e, errstr, errstr_size) < 0
+                 ? -1
+                 : step_all(e, fn, arg, errstr, errstr_size);
+    drop_tick(e);
+    return rc;
+}

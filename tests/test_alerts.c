@@ -1,0 +1,707 @@
+/*
+ * test_alerts.c - alerting: the rules file (the shipped seed rules, and every kind of
+ * error), the state machine on scripted series (for, hysteresis, minimum volume, no
+ * data), evaluation against a real redis-server (transitions in the stream, the
+ * active hash and PUBLISH; two evaluators racing record each transition once; rollup
+ * rules; removed rules), the webhook against a libmicrohttpd receiver that is down and
+ * then up, the command hook, and agent presence.
+ *
+ * End to end (two pipeline instances, an injected outage) is in test_alerts_e2e.c.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "receiver.h"
+#include "supportpulse/alert_eval.h"
+#include "supportpulse/alert_state.h"
+#include "supportpulse/hooks.h"
+#include "supportpulse/rules.h"
+
+/* ---- rules ---------------------------------------------------------------------- */
+
+static void parse_ok(const char *json, sp_rules *out)
+{
+    char err[4096];
+    int rc = sp_rules_parse(json, strlen(json), out, err, sizeof err);
+    cr_assert_eq(rc, 0, "rules rejected: %s", err);
+}
+
+Test(rules, seed_rules_load)
+{
+    sp_rules r;
+    char err[4096], path[1024];
+    snprintf(path, sizeof path, "%s/deploy/alert-rules.json", SP_SOURCE_DIR);
+    cr_assert_eq(sp_rules_load(path, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.n, 7);
+    const sp_rule *sl = &r.rules[0];
+    cr_assert_str_eq(sl->name, "service_level_under_target");
+    cr_assert_str_eq(sl->metric, "service_level_15m");
+    cr_assert_eq(sl->res, -1);
+    cr_assert_str_eq(sl->dim[SP_DIM_QUEUE], "*");
+    cr_assert_null(sl->dim[SP_DIM_CHANNEL]);
+    cr_assert_eq(sl->op, SP_OP_LT);
+    cr_assert_float_eq(sl->threshold, 0.80, 1e-12);
+    cr_assert_float_eq(sl->resolve, 0.85, 1e-12);
+    cr_assert_str_eq(sl->volume, "offered_15m");
+    cr_assert_float_eq(sl->min_volume, 20, 1e-12);
+    cr_assert_eq(sl->for_ms, 300000);
+    cr_assert_eq(sl->severity, SP_SEV_CRITICAL);
+    const sp_rule *st = &r.rules[6];
+    cr_assert_str_eq(st->metric, "fc_agents_required");
+    cr_assert_str_eq(st->metric2, "agents_staffed");
+    cr_assert_eq(st->arith, '-');
+    cr_assert_str_eq(r.rules[3].dim[SP_DIM_QUEUE], "security");
+    sp_rules_free(&r);
+}
+
+Test(rules, rollup_rules_and_defaults)
+{
+    sp_rules r;
+    parse_ok("{\"rules\":[{\"name\":\"aht\",\"metric\":\"handle_ms_p90\",\"window\":\"1h\","
+             "\"dims\":{\"agent\":\"*\"},\"op\":\">=\",\"threshold\":900000,\"min_volume\":5,"
+             "\"for\":90},{\"name\":\"q\",\"metric\":\"in_queue\",\"op\":\">\",\"threshold\":3}]}",
+             &r);
+    cr_assert_eq(r.n, 2);
+    cr_assert_eq(r.rules[0].res, 3);
+    cr_assert_str_eq(r.rules[0].volume, "handle_ms_count");
+    cr_assert_eq(r.rules[0].for_ms, 90000);
+    cr_assert_eq(r.rules[1].severity, SP_SEV_WARNING); /* default */
+    cr_assert_float_eq(r.rules[1].resolve, 3, 1e-12);  /* resolve = threshold */
+    cr_assert_str_eq(r.rules[1].volume, "");
+    cr_assert_not_null(r.rules[1].message);
+    sp_rules_free(&r);
+}
+
+typedef struct {
+    const char *json, *expect;
+} bad_case;
+
+#define RULE(extra) "{\"rules\":[{\"name\":\"r1\",\"metric\":\"in_queue\",\"op\":\">\"," \
+                    "\"threshold\":1" extra "}]}"
+
+static const bad_case bad[] = {
+    {"{\"rules\": [", "line 1"},
+    {"[1,2]", "\"rules\" array"},
+    {"{\"rules\":[], \"extra\":1}", "extra: unknown top-level field"},
+    {"{\"rules\":[3]}", "rules[0]: must be an object"},
+    {"{\"rules\":[{\"metric\":\"in_queue\",\"op\":\">\",\"threshold\":1}]}", "rules[0]: name: is required"},
+    {"{\"rules\":[{\"name\":\"a b\",\"metric\":\"in_queue\",\"op\":\">\",\"threshold\":1}]}", "name: must be"},
+    {"{\"rules\":[" "{\"name\":\"r1\",\"metric\":\"in_queue\",\"op\":\">\",\"threshold\":1},"
+     "{\"name\":\"r1\",\"metric\":\"in_queue\",\"op\":\">\",\"threshold\":1}]}", "r1: name: used by another rule"},
+    {RULE(",\"treshold\":2"), "r1: treshold: unknown field"},
+    {"{\"rules\":[{\"name\":\"r1\",\"op\":\">\",\"threshold\":1}]}", "r1: metric: is required"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"service_lvl_15m\",\"op\":\">\",\"threshold\":1}]}", "r1: metric: 'service_lvl_15m' is not a live field"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"in_queue %\",\"op\":\">\",\"threshold\":1}]}", "r1: metric: 'in_queue %' is not a field name"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"in_queue - nope\",\"op\":\">\",\"threshold\":1}]}", "r1: metric: 'nope' is not a live field"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"handle_ms_p95\",\"window\":\"1h\",\"op\":\">\",\"threshold\":1}]}", "is not a rollup field"},
+    {RULE(",\"window\":\"2h\""), "r1: window: must be one of"},
+    {RULE(",\"dims\":{\"team\":\"x\"}"), "r1: dims.team: unknown dimension"},
+    {RULE(",\"dims\":{\"queue\":\"\"}"), "r1: dims.queue: must be a value"},
+    {RULE(",\"dims\":[\"queue\"]"), "r1: dims: must be an object"},
+    {RULE(",\"dims\":{\"agent\":\"*\"}"), "r1: dims.agent: agents have rollups but no live hash"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"in_queue\",\"op\":\"=>\",\"threshold\":1}]}", "r1: op: must be one of"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"in_queue\",\"threshold\":1}]}", "r1: op: is required"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"in_queue\",\"op\":\">\"}]}", "r1: threshold: is required"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"in_queue\",\"op\":\">\",\"threshold\":\"5\"}]}", "r1: threshold: must be a number"},
+    {RULE(",\"resolve\":2"), "r1: resolve: 2 is on the firing side of threshold 1"},
+    {"{\"rules\":[{\"name\":\"r1\",\"metric\":\"csat_15m\",\"op\":\"<\",\"threshold\":0.7,\"resolve\":0.6}]}", "r1: resolve: 0.6 is on the firing side"},
+    {RULE(",\"min_volume\":-1"), "r1: min_volume: must be a number >= 0"},
+    {RULE(",\"min_volume\":5"), "r1: min_volume: metric 'in_queue' has no volume of its own"},
+    {RULE(",\"volume_metric\":\"calls\""), "r1: volume_metric: must name a live field"},
+    {RULE(",\"for\":\"5 minutes\""), "r1: for: must be seconds or a duration"},
+    {RULE(",\"for\":-3"), "r1: for: must be seconds"},
+    {RULE(",\"resolve_for\":\"9d\""), "r1: resolve_for: must be seconds"},
+    {RULE(",\"severity\":\"page\""), "r1: severity: must be"},
+    {RULE(",\"message\":\"{queue} at {valu}\""), "r1: message: unknown placeholder '{valu}'"},
+    {RULE(",\"message\":3"), "r1: message: must be a string"},
+    {RULE(",\"description\":false"), "r1: description: must be a string"},
+};
+
+Test(rules, each_error_names_rule_and_field)
+{
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sp_rules r;
+        char err[4096];
+        int rc = sp_rules_parse(bad[i].json, strlen(bad[i].json), &r, err, sizeof err);
+        cr_assert_eq(rc, -1, "case %zu accepted: %s", i, bad[i].json);
+        cr_assert_not_null(strstr(err, bad[i].expect), "case %zu: got '%s', want '%s'", i, err,
+                           bad[i].expect);
+        cr_assert_null(r.rules);
+    }
+}
+
+Test(rules, every_problem_is_reported)
+{
+    const char *json = "{\"rules\":[{\"name\":\"a\",\"metric\":\"nope\",\"op\":\"~\",\"threshold\":1},"
+                       "{\"name\":\"b\",\"metric\":\"in_queue\",\"op\":\">\",\"severity\":\"x\"}]}";
+    sp_rules r;
+    char err[4096];
+    cr_assert_eq(sp_rules_parse(json, strlen(json), &r, err, sizeof err), -1);
+    int lines = 1;
+    for (const char *p = err; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, 4, "%s", err);
+    cr_assert_not_null(strstr(err, "a: metric"));
+    cr_assert_not_null(strstr(err, "a: op"));
+    cr_assert_not_null(strstr(err, "b: threshold"));
+    cr_assert_not_null(strstr(err, "b: severity"));
+}
+
+Test(rules, matching_and_rendering)
+{
+    sp_rules r;
+    parse_ok("{\"rules\":[{\"name\":\"sl\",\"metric\":\"service_level_15m\",\"dims\":{\"queue\":\"*\","
+             "\"channel\":\"phone\"},\"op\":\"<\",\"threshold\":0.8,\"for\":\"5m\","
+             "\"message\":\"{rule} {state}: {queue}/{channel} at {value_pct} (target "
+             "{threshold_pct}, {volume} calls, tenant {tenant}, for {for}) {nope\"}]}",
+             &r);
+    const sp_rule *sl = &r.rules[0];
+    cr_assert(sp_rule_matches(sl, "queue=payments|channel=phone"));
+    cr_assert(!sp_rule_matches(sl, "queue=payments"));
+    cr_assert(!sp_rule_matches(sl, "queue=payments|channel=chat"));
+    cr_assert(!sp_rule_matches(sl, "tenant=acme|queue=payments|channel=phone"));
+    cr_assert(!sp_rule_matches(sl, "channel=phone"));
+    char dims[640], out[512];
+    cr_assert_eq(sp_rule_exact_dims(sl, dims, sizeof dims), -1);
+    sp_rule_vars v = {"queue=p%7Cx|channel=phone", "firing", 0.734, 41, 1};
+    sp_rule_render(sl, &v, out, sizeof out);
+    cr_assert_str_eq(out, "sl firing: p|x/phone at 73.4% (target 80.0%, 41 calls, tenant default, "
+                          "for 5m) {nope");
+    sp_rule_render(sl, &v, out, 12);
+    cr_assert_str_eq(out, "sl firing: ");
+    sp_rules_free(&r);
+}
+
+/* ---- the state machine ------------------------------------------------------------ */
+
+/* SL under 0.8 (resolve at 0.85) for `for_`, at least 20 calls, plus extra fields. */
+static sp_rules sl_rules_for(const char *for_, const char *extra)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"rules\":[{\"name\":\"sl\",\"metric\":\"service_level_15m\",\"op\":\"<\","
+             "\"threshold\":0.8,\"resolve\":0.85,\"min_volume\":20,\"for\":%s%s}]}", for_, extra);
+    sp_rules r;
+    parse_ok(json, &r);
+    return r;
+}
+
+static sp_rules sl_rules(const char *extra) { return sl_rules_for("\"5m\"", extra); }
+
+#define MIN 60000LL
+
+/* Feeds values (NAN = no data) at one-minute steps; returns the transitions. */
+static void run_series(const sp_rule *r, sp_alert_state *st, const double *v, const double *vol,
+                       int n, sp_transition *out)
+{
+    for (int i = 0; i < n; i++) {
+        sp_alert_sample s = {!isnan(v[i]), isnan(v[i]) ? 0 : v[i], 1, vol ? vol[i] : 100};
+        out[i] = sp_alert_step(r, st, &s, 1000000 * MIN + i * MIN);
+    }
+}
+
+Test(alert_state, pending_for_then_firing_with_hysteresis)
+{
+    sp_rules rs = sl_rules("");
+    const sp_rule *r = &rs.rules[0];
+    /* minute:        0    1    2    3    4    5    6    7     8     9     10    11 */
+    double v[] = {0.90, 0.70, 0.72, 0.75, 0.70, 0.60, 0.65, 0.82, 0.79, 0.84, 0.86, 0.70};
+    sp_transition t[12];
+    sp_alert_state st = {0};
+    run_series(r, &st, v, NULL, 12, t);
+    for (int i = 0; i < 12; i++) {
+        sp_transition want = i == 6 ? SP_TRANSITION_FIRING : i == 10 ? SP_TRANSITION_RESOLVED
+                                                                      : SP_TRANSITION_NONE;
+        cr_assert_eq(t[i], want, "minute %d: transition %d, want %d", i, t[i], want);
+    }
+    cr_assert_eq(st.phase, SP_ALERT_PENDING, "minute 11 starts a new pending alert");
+    cr_assert_eq(st.active_since, 1000000 * MIN + 11 * MIN);
+    sp_rules_free(&rs);
+}
+
+Test(alert_state, hovering_at_the_line_does_not_flap)
+{
+    sp_rules rs = sl_rules_for("0", "");
+    double v[40];
+    for (int i = 0; i < 40; i++)
+        v[i] = i % 2 ? 0.79 : 0.81;
+    sp_transition t[40];
+    sp_alert_state st = {0};
+    run_series(&rs.rules[0], &st, v, NULL, 40, t);
+    int fired = 0, resolved = 0;
+    for (int i = 0; i < 40; i++)
+        fired += t[i] == SP_TRANSITION_FIRING, resolved += t[i] == SP_TRANSITION_RESOLVED;
+    cr_assert_eq(fired, 1);
+    cr_assert_eq(resolved, 0);
+    cr_assert_eq(t[1], SP_TRANSITION_FIRING, "for 0 fires at once");
+    sp_rules_free(&rs);
+}
+
+Test(alert_state, volume_and_missing_data)
+{
+    sp_rules rs = sl_rules("");
+    const sp_rule *r = &rs.rules[0];
+    /* low volume interrupts a pending alert; it holds a firing one; no data resolves */
+    double v[] = {0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.9, NAN, 0.5};
+    double vol[] = {50, 50, 5, 50, 50, 50, 50, 50, 50, 3, 3, 3, 50, 50};
+    sp_transition t[14];
+    sp_alert_state st = {0};
+    run_series(r, &st, v, vol, 14, t);
+    for (int i = 0; i < 14; i++) {
+        /* pending at 0, reset at 2 (5 calls), pending again at 3, fires at 8 (5 min);
+         * held at 9-11 (3 calls, even at 0.9); no data at 12 resolves */
+        sp_transition want = i == 8 ? SP_TRANSITION_FIRING : i == 12 ? SP_TRANSITION_RESOLVED
+                                                                      : SP_TRANSITION_NONE;
+        cr_assert_eq(t[i], want, "minute %d: transition %d, want %d", i, t[i], want);
+    }
+    sp_rules_free(&rs);
+}
+
+Test(alert_state, resolve_for_and_text_round_trip)
+{
+    sp_rules rs = sl_rules_for("0", ",\"resolve_for\":\"3m\"");
+    double v[] = {0.5, 0.9, 0.9, 0.5, 0.9, 0.9, 0.9, 0.9};
+    sp_transition t[8];
+    sp_alert_state st = {0};
+    run_series(&rs.rules[0], &st, v, NULL, 8, t);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(t[i], i == 0 ? SP_TRANSITION_FIRING : i == 7 ? SP_TRANSITION_RESOLVED
+                                                                  : SP_TRANSITION_NONE,
+                     "minute %d", i);
+    sp_alert_state a = {SP_ALERT_FIRING, 123456789012, 123456799012, 0, 0.734}, b;
+    char text[160];
+    cr_assert_gt(sp_alert_state_format(&a, text, sizeof text), 0);
+    cr_assert_eq(sp_alert_state_parse(text, &b), 0);
+    cr_assert_eq(b.phase, a.phase);
+    cr_assert_eq(b.active_since, a.active_since);
+    cr_assert_eq(b.fired_at, a.fired_at);
+    cr_assert_eq(b.value, a.value);
+    cr_assert_eq(sp_alert_state_parse("firing 1 2", &b), -1);
+    cr_assert_eq(sp_alert_state_parse("", &b), 0);
+    cr_assert_eq(b.phase, SP_ALERT_INACTIVE);
+    sp_rules_free(&rs);
+}
+
+/* ---- evaluation against Redis ---------------------------------------------------- */
+
+static sp_env env;
+
+static void env_up(void) { sp_env_start(&env, "alerts", 1); }
+static void env_down(void) { sp_env_stop(&env); }
+
+static void cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cmd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(env.rc, fmt, ap);
+    va_end(ap);
+    cr_assert(r && r->type != REDIS_REPLY_ERROR, "redis: %s", r ? r->str : env.rc->errstr);
+    freeReplyObject(r);
+}
+
+/* The clock: a partition's resume point with newest event time ts. */
+static void clock_at(long long ts)
+{
+    char v[64];
+    snprintf(v, sizeof v, "100 %lld", ts);
+    cmd("HSET t:meta resume:alerts:0 %s", v);
+}
+
+static sp_alert_eval *evaluator(const sp_rules *rules)
+{
+    sp_alert_eval_conf c;
+    sp_alert_eval_conf_defaults(&c);
+    c.address = env.redis.address;
+    c.prefix = "t";
+    char err[512];
+    sp_alert_eval *e = sp_alert_eval_new(&c, rules, err, sizeof err);
+    cr_assert_not_null(e, "%s", err);
+    return e;
+}
+
+typedef struct {
+    int n;
+    char last_json[4096], last_state[16];
+} notices;
+
+static void collect(void *arg, const sp_alert_notice *n)
+{
+    notices *ns = arg;
+    ns->n++;
+    snprintf(ns->last_json, sizeof ns->last_json, "%s", n->json);
+    snprintf(ns->last_state, sizeof ns->last_state, "%s", n->state);
+}
+
+static int tick(sp_alert_eval *e, notices *ns)
+{
+    char err[512];
+    int n = sp_alert_eval_tick(e, collect, ns, err, sizeof err);
+    cr_assert_geq(n, 0, "%s", err);
+    return n;
+}
+
+static long long xlen(const char *key)
+{
+    redisReply *r = redisCommand(env.rc, "XLEN %s", key);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+static long long hlen(const char *key)
+{
+    redisReply *r = redisCommand(env.rc, "HLEN %s", key);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+#define T0 1763805600000LL /* 2025-11-22T10:00:00Z */
+
+Test(alert_eval, transitions_go_to_stream_active_hash_and_channel, .init = env_up, .fini = env_down)
+{
+    sp_rules rs = sl_rules(",\"dims\":{\"queue\":\"*\"},\"message\":\"{queue}: SL {value_pct}\"");
+    sp_alert_eval *e = evaluator(&rs);
+    notices ns = {0};
+    cr_assert_eq(tick(e, &ns), 0, "nothing consumed yet: no clock, nothing to do");
+    /* a subscriber sees what is published */
+    redisContext *sub = redisConnectUnix(env.redis.address + 5);
+    redisReply *r = redisCommand(sub, "SUBSCRIBE t:alerts");
+    freeReplyObject(r);
+    for (int m = 0; m <= 6; m++) {
+        long long now = T0 + m * MIN;
+        clock_at(now);
+        cmd("HSET t:live:queue=payments service_level_15m %s offered_15m 60 as_of %lld",
+            m == 0 ? "0.9" : "0.5", now);
+        cmd("HSET t:live:queue=refunds service_level_15m 0.95 offered_15m 60 as_of %lld", now);
+        cmd("SADD t:livedims queue=payments queue=refunds all");
+        cmd("HSET t:live:all service_level_15m 0.1 offered_15m 60 as_of %lld", now);
+        int n = tick(e, &ns);
+        cr_assert_eq(n, m == 6 ? 1 : 0, "minute %d: %d transitions", m, n);
+    }
+    cr_assert_eq(xlen("t:alerts"), 1);
+    cr_assert_eq(hlen("t:alerts:active"), 1);
+    char json[4096];
+    cr_assert(sp_hget_str(&env, "t:alerts:active", "sl:queue=payments", json, sizeof json));
+    json_t *o = json_loads(json, 0, NULL);
+    cr_assert_not_null(o);
+    cr_assert_str_eq(json_string_value(json_object_get(o, "state")), "firing");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "queue")), "payments");
+    cr_assert_str_eq(json_string_value(json_object_get(o, "message")), "payments: SL 50.0%");
+    cr_assert_eq(json_integer_value(json_object_get(o, "at")), T0 + 6 * MIN);
+    cr_assert_eq(json_integer_value(json_object_get(o, "active_since")), T0 + MIN);
+    cr_assert_float_eq(json_number_value(json_object_get(o, "threshold")), 0.8, 1e-9);
+    json_decref(o);
+    cr_assert_str_eq(ns.last_json, json);
+    /* the stream entry carries the spec's fields */
+    r = redisCommand(env.rc, "XRANGE t:alerts - +");
+    cr_assert_eq(r->elements, 1);
+    redisReply *f = r->element[0]->element[1];
+    const char *want[] = {"rule", "sl", "dims", "queue=payments", "state", "firing", "value",
+                          "0.5", "threshold", "0.8"};
+    for (int i = 0; i < 10; i++)
+        cr_assert_str_eq(f->element[i]->str, want[i]);
+    cr_assert_str_eq(f->element[10]->str, "at");
+    freeReplyObject(r);
+    /* recovered past the resolve threshold (0.82 is not enough) */
+    clock_at(T0 + 7 * MIN);
+    cmd("HSET t:live:queue=payments service_level_15m 0.82 as_of %lld", T0 + 7 * MIN);
+    cr_assert_eq(tick(e, &ns), 0);
+    clock_at(T0 + 8 * MIN);
+    cmd("HSET t:live:queue=payments service_level_15m 0.9 as_of %lld", T0 + 8 * MIN);
+    cr_assert_eq(tick(e, &ns), 1);
+    cr_assert_str_eq(ns.last_state, "resolved");
+    cr_assert_eq(xlen("t:alerts"), 2);
+    cr_assert_eq(hlen("t:alerts:active"), 0);
+    cr_assert_eq(hlen("t:alerts:state"), 0, "an inactive alert keeps no state");
+    /* the channel got both */
+    for (int k = 0; k < 2; k++) {
+        redisReply *m = NULL;
+        cr_assert_eq(redisGetReply(sub, (void **)&m), REDIS_OK);
+        cr_assert_str_eq(m->element[1]->str, "t:alerts");
+        cr_assert_not_null(strstr(m->element[2]->str, k ? "\"resolved\"" : "\"firing\""));
+        freeReplyObject(m);
+    }
+    redisFree(sub);
+    sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+}
+
+Test(alert_eval, stale_values_and_missing_series_resolve, .init = env_up, .fini = env_down)
+{
+    sp_rules rs = sl_rules_for("0", "");
+    sp_alert_eval *e = evaluator(&rs);
+    notices ns = {0};
+    clock_at(T0);
+    cmd("HSET t:live:all service_level_15m 0.5 offered_15m 60 as_of %lld", T0);
+    cr_assert_eq(tick(e, &ns), 1);
+    /* the desk went quiet: 16 minutes on, the 15-minute value is no longer about now */
+    clock_at(T0 + 16 * MIN);
+    cr_assert_eq(tick(e, &ns), 1);
+    cr_assert_str_eq(ns.last_state, "resolved");
+    cr_assert_not_null(strstr(ns.last_json, "\"reason\":\"no data\""));
+    sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+}
+
+Test(alert_eval, rollup_rules_and_removed_rules, .init = env_up, .fini = env_down)
+{
+    sp_rules rs;
+    parse_ok("{\"rules\":[{\"name\":\"aht\",\"metric\":\"handle_ms_p90\",\"window\":\"15m\","
+             "\"dims\":{\"agent\":\"*\"},\"op\":\">\",\"threshold\":600000,\"min_volume\":3}]}",
+             &rs);
+    sp_alert_eval *e = evaluator(&rs);
+    notices ns = {0};
+    long long now = T0 + 20 * MIN, last = T0; /* the last complete 15m window starts at T0 */
+    clock_at(now);
+    cmd("ZADD t:ts:15m:agent=a1 %lld %lld", last / 1000, last / 1000);
+    cmd("ZADD t:ts:15m:agent=a2 %lld %lld", last / 1000, last / 1000);
+    cmd("ZADD t:ts:15m:queue=x %lld %lld", last / 1000, last / 1000);
+    cmd("HSET t:r:15m:agent=a1:%lld handle_ms_p90 900000 handle_ms_count 4", last / 1000);
+    cmd("HSET t:r:15m:agent=a2:%lld handle_ms_p90 900000 handle_ms_count 2", last / 1000);
+    cmd("HSET t:r:15m:queue=x:%lld handle_ms_p90 900000 handle_ms_count 9", last / 1000);
+    cr_assert_eq(tick(e, &ns), 1, "a1 only: a2 has 2 calls, queue=x is not an agent");
+    cr_assert(sp_hget_str(&env, "t:alerts:active", "aht:agent=a1", ns.last_json, 16));
+    /* the rule is removed from the file: its firing alert resolves */
+    sp_alert_eval_destroy(e);
+    sp_rules none = {0};
+    e = evaluator(&none);
+    cr_assert_eq(tick(e, &ns), 1);
+    cr_assert_not_null(strstr(ns.last_json, "\"reason\":\"rule removed\""));
+    cr_assert_eq(hlen("t:alerts:active"), 0);
+    sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+}
+
+typedef struct {
+    sp_alert_eval *e;
+    atomic_int *step;
+    int notified;
+} racer;
+
+static void count_notice(void *arg, const sp_alert_notice *n)
+{
+    (void)n;
+    ((racer *)arg)->notified++;
+}
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    char err[512];
+    while (atomic_load(r->step) >= 0) {
+        if (sp_alert_eval_tick(r->e, count_notice, r, err, sizeof err) < 0)
+            fprintf(stderr, "race: %s\n", err);
+    }
+    return NULL;
+}
+
+Test(alert_eval, two_evaluators_record_each_transition_once, .init = env_up, .fini = env_down)
+{
+    sp_rules rs = sl_rules_for("\"2m\"", ",\"dims\":{\"queue\":\"*\"}");
+    atomic_int step = 0;
+    racer a = {evaluator(&rs), &step, 0}, b = {evaluator(&rs), &step, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, race, &a);
+    pthread_create(&tb, NULL, race, &b);
+    /* 3 queues, each alternating 8 minutes bad and 8 good, for 96 minutes */
+    for (int m = 0; m < 96; m++) {
+        long long now = T0 + m * MIN;
+        for (int q = 0; q < 3; q++) {
+            int bad_now = ((m + 3 * q) / 8) % 2 == 0;
+            cmd("HSET t:live:queue=q%d service_level_15m %s offered_15m 50 as_of %lld", q,
+                bad_now ? "0.5" : "0.95", now);
+            cmd("SADD t:livedims queue=q%d", q);
+        }
+        clock_at(now);
+        usleep(15000);
+    }
+    usleep(300000);
+    atomic_store(&step, -1);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    long long n = xlen("t:alerts");
+    cr_assert_gt(n, 12, "each queue fired and resolved several times (%lld)", n);
+    cr_assert_eq(a.notified + b.notified, n, "notified %d + %d, recorded %lld", a.notified,
+                 b.notified, n);
+    /* per alert, transitions alternate firing/resolved: none was recorded twice */
+    redisReply *r = redisCommand(env.rc, "XRANGE t:alerts - +");
+    char last[3][16] = {"", "", ""};
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *f = r->element[i]->element[1];
+        int q = f->element[3]->str[strlen(f->element[3]->str) - 1] - '0';
+        cr_assert_str_neq(last[q], f->element[5]->str, "q%d: %s twice", q, last[q]);
+        snprintf(last[q], sizeof last[q], "%s", f->element[5]->str);
+    }
+    freeReplyObject(r);
+    sp_alert_eval_destroy(a.e);
+    sp_alert_eval_destroy(b.e);
+    sp_rules_free(&rs);
+}
+
+/* ---- hooks ---------------------------------------------------------------------- */
+
+static void hooks_conf(sp_hooks_conf *c, const char *url)
+{
+    sp_hooks_conf_defaults(c);
+    c->webhook_url = url;
+    c->webhook_timeout_ms = 1000;
+    c->webhook_retries = 50;
+    c->backoff_ms = 50;
+    c->max_backoff_ms = 200;
+}
+
+static int wait_for(sp_receiver *rv, int n, int timeout_ms)
+{
+    for (int t = 0; t < timeout_ms; t += 20) {
+        if (sp_receiver_count(rv) >= n)
+            return 1;
+        usleep(20000);
+    }
+    return sp_receiver_count(rv) >= n;
+}
+
+Test(hooks, webhook_receiver_down_then_up)
+{
+    sp_receiver rv;
+    sp_receiver_start(&rv, 0, 200);
+    int port = rv.port;
+    sp_receiver_stop(&rv); /* down */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/alerts", port);
+    sp_hooks_conf c;
+    hooks_conf(&c, url);
+    char err[256];
+    sp_hooks *h = sp_hooks_start(&c, err, sizeof err);
+    cr_assert_not_null(h, "%s", err);
+    sp_hooks_submit(h, "{\"rule\":\"sl\",\"state\":\"firing\"}");
+    sp_hooks_submit(h, "{\"rule\":\"sl\",\"state\":\"resolved\"}");
+    usleep(400000);
+    sp_hook_stats s;
+    sp_hooks_stats(h, &s);
+    cr_assert_geq(s.webhook_retries, 2, "retried while the receiver is down");
+    cr_assert_eq(s.webhook_sent, 0);
+    sp_receiver_start(&rv, port, 200); /* up again, same port */
+    cr_assert(wait_for(&rv, 2, 5000), "both delivered once the receiver is back");
+    char body[4096];
+    sp_receiver_body(&rv, 0, body, sizeof body);
+    cr_assert_str_eq(body, "{\"rule\":\"sl\",\"state\":\"firing\"}", "in order");
+    sp_receiver_body(&rv, 1, body, sizeof body);
+    cr_assert_str_eq(body, "{\"rule\":\"sl\",\"state\":\"resolved\"}");
+    cr_assert_str_eq(rv.content_type, "application/json");
+    sp_hooks_stop(h, 1000, &s);
+    cr_assert_eq(s.webhook_sent, 2);
+    cr_assert_eq(s.webhook_failed, 0);
+    sp_receiver_free(&rv);
+}
+
+Test(hooks, webhook_statuses_retries_and_queue_bound)
+{
+    sp_receiver rv;
+    sp_receiver_start(&rv, 0, 503);
+    char url[128], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", rv.port);
+    sp_hooks_conf c;
+    hooks_conf(&c, url);
+    c.webhook_retries = 2;
+    c.queue_max = 2;
+    c.webhook_header = "Authorization: Bearer s3cret";
+    sp_hooks *h = sp_hooks_start(&c, err, sizeof err);
+    cr_assert_not_null(h, "%s", err);
+    sp_hooks_submit(h, "{\"n\":1}"); /* 503 three times: failed */
+    cr_assert(wait_for(&rv, 3, 5000));
+    usleep(100000);
+    sp_hook_stats s;
+    sp_hooks_stats(h, &s);
+    cr_assert_eq(s.webhook_failed, 1);
+    cr_assert_eq(s.webhook_retries, 2);
+    cr_assert_str_eq(rv.authorization, "Bearer s3cret");
+    rv.status = 400; /* final: no retry */
+    sp_hooks_submit(h, "{\"n\":2}");
+    cr_assert(wait_for(&rv, 4, 5000));
+    usleep(200000);
+    sp_hooks_stats(h, &s);
+    cr_assert_eq(s.webhook_failed, 2);
+    cr_assert_eq(sp_receiver_count(&rv), 4);
+    /* a slow receiver: the queue keeps the newest 2 and counts what it dropped */
+    rv.status = 200;
+    rv.delay_ms = 300;
+    for (int i = 0; i < 6; i++) {
+        char j[32];
+        snprintf(j, sizeof j, "{\"n\":%d}", 10 + i);
+        sp_hooks_submit(h, j);
+    }
+    sp_hooks_stop(h, 3000, &s);
+    cr_assert_geq(s.webhook_dropped, 3, "dropped %llu", (unsigned long long)s.webhook_dropped);
+    cr_assert_eq(s.webhook_sent + s.webhook_dropped, 6);
+    char body[64];
+    sp_receiver_body(&rv, sp_receiver_count(&rv) - 1, body, sizeof body);
+    cr_assert_str_eq(body, "{\"n\":15}", "the newest is delivered");
+    sp_receiver_free(&rv);
+}
+
+static void read_file(const char *path, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, size - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+}
+
+Test(hooks, command_gets_the_alert_in_its_environment)
+{
+    char dir[] = "/tmp/sp-cmd-XXXXXX", command[512], out[4096], err[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(command, sizeof command,
+             "printf '%%s|%%s|%%s|%%s|%%s\\n' \"$SP_ALERT_RULE\" \"$SP_ALERT_STATE\" "
+             "\"$SP_ALERT_QUEUE\" \"$SP_ALERT_VALUE\" \"$SP_ALERT_MESSAGE\" >> %s/out; "
+             "printf '%%s' \"$SP_ALERT_JSON\" > %s/json",
+             dir, dir);
+    sp_hooks_conf c;
+    sp_hooks_conf_defaults(&c);
+    c.command = command;
+    const char *json = "{\"rule\":\"sl\",\"state\":\"firing\",\"queue\":\"pay ments\","
+                       "\"value\":0.5,\"message\":\"it's $HOME; `x`\"}";
+    cr_assert_eq(sp_command_run(&c, json, err, sizeof err), SP_HOOK_OK, "%s", err);
+    char path[256];
+    snprintf(path, sizeof path, "%s/out", dir);
+    read_file(path, out, sizeof out);
+    cr_assert_str_eq(out, "sl|firing|pay ments|0.5|it's $HOME; `x`\n");
+    snprintf(path, sizeof path, "%s/json", dir);
+    read_file(path, out, sizeof out);
+    cr_assert_str_eq(out, json);
+    c.command = "exit 3";
+    cr_assert_eq(sp_command_run(&c, json, err, sizeof err), SP_HOOK_FAILED);
+    cr_assert_str_eq(err, "exit status 3");
+    c.command = "sleep 5";
+    c.command_timeout_ms = 200;
+    cr_assert_eq(sp_command_run(&c, json, err, sizeof err), SP_HOOK_FAILED);
+    cr_assert_str_eq(err, "killed after 200 ms");
+    /* through the queue: every submitted transition runs, in order */
+    snprintf(command, sizeof command, "echo \"$SP_ALERT_STATE\" >> %s/queued", dir);
+    c.command = command;
+    c.command_timeout_ms = 5000;
+    sp_hooks *h = sp_hooks_start(&c, err, sizeof err);
+    sp_hooks_submit(h, "{\"state\":\"firing\"}");
+    sp_hooks_submit(h, "{\"state\":\"resolved\"}");
+    sp_hook_stats s;
+    sp_hooks_stop(h, 5000, &s);
+    cr_assert_eq(s.command_ok, 2);
+    snprintf(path, sizeof path, "%s/queued", dir);
+    read_file(path, out, sizeof out);
+    cr_assert_str_eq(out, "firing\nresolved\n");
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    cr_assert_eq(system(rm), 0);
+}
