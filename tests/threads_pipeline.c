@@ -159,6 +159,36 @@ static long long sum_all_events(redisContext *rc)
     return total;
 }
 
+static long long hget(redisContext *rc, const char *key, const char *field)
+{
+    redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+    long long v = r && r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+/* Every transition the evaluator recorded went through both hooks once. */
+static void check_alerts(redisContext *rc, const char *hooked)
+{
+    redisReply *r = rc ? redisCommand(rc, "XLEN sp:alerts") : NULL;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    long long lines = 0;
+    FILE *f = fopen(hooked, "r");
+    for (int c; f && (c = fgetc(f)) != EOF;)
+        lines += c == '\n';
+    if (f)
+        fclose(f);
+    printf("%lld alert transitions, %lld commands run\n", n, lines);
+    check(n > 0, "alerts fired while events flowed");
+    check(lines == n && hget(rc, "sp:alerts:hooks", "command_ok") == n,
+          "the command ran once per transition");
+    check(hget(rc, "sp:alerts:hooks", "webhook_failed") == n,
+          "each webhook to a closed port failed once and was counted");
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -173,14 +203,34 @@ int main(void)
         fprintf(stderr, "set-up: %s\n", err);
         return 1;
     }
+    /* alerting beside it: the evaluator thread, a command hook and a webhook to a closed
+     * port (each transition fails once, quickly) */
+    char rules[300], hooked[300], command[400];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    snprintf(hooked, sizeof hooked, "%s/hooked", dir);
+    snprintf(command, sizeof command, "echo \"$SP_ALERT_STATE\" >> %s", hooked);
+    FILE *rf = fopen(rules, "w");
+    if (!rf || fputs("{\"rules\":[{\"name\":\"waiting\",\"metric\":\"in_queue\","
+                     "\"dims\":{\"queue\":\"*\"},\"op\":\">\",\"threshold\":0,\"for\":\"1m\","
+                     "\"resolve_for\":\"1m\"}]}", rf) < 0) {
+        fprintf(stderr, "set-up: cannot write %s\n", rules);
+        return 1;
+    }
+    fclose(rf);
     sp_config cfg;
     sp_config_init(&cfg);
     const char *opts[][2] = {{"bootstrap", sp_mock_bootstraps(mock)}, {"redis", redis.address},
                              {"topic", "ev"}, {"dlq_topic", "ev-dlq"}, {"flush_ms", "50"},
                              {"max_future_s", "0"}, {"log_level", "error"},
-                             {"decode_threads", "3"}};
+                             {"decode_threads", "3"}, {"alert_rules", rules},
+                             {"alert_eval_ms", "100"}, {"alert_command", command},
+                             {"alert_webhook_url", "http://127.0.0.1:1/"},
+                             {"alert_webhook_retries", "0"}};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        sp_config_set(&cfg, opts[i][0], opts[i][1], err, sizeof err);
+        if (sp_config_set(&cfg, opts[i][0], opts[i][1], err, sizeof err) < 0) {
+            fprintf(stderr, "set-up: %s\n", err);
+            return 1;
+        }
 
     sp_gen_conf gc;
     sp_gen_conf_defaults(&gc);
@@ -221,6 +271,7 @@ int main(void)
     redisContext *rc = redisConnectUnix(redis.socket);
     long long in_redis = rc && !rc->err ? sum_all_events(rc) : -1;
     check(in_redis == (long long)atomic_load(&s->applied), "Redis totals equal the applied events");
+    check_alerts(rc, hooked);
     if (rc)
         redisFree(rc);
     sp_pipeline_destroy(r.pl);
