@@ -23,6 +23,9 @@
  *       held-out accuracy of the arrivals forecast against seasonal naive, interval
  *       coverage, and the CPU time of a refresh and a refit of 100 series
  *       (bench_forecast.c)
+ *   spbench alerts [--runs R]
+ *       one alert evaluation of the seed rules over 351 live dimension sets: nothing
+ *       breached, all pending, all firing at once (bench_alerts.c)
  *   spbench redis [--hours H]
  *       Redis commands for H hours of traffic at two densities (x1 and x4 events):
  *       they should follow windows and dimensions, not events
@@ -689,11 +692,12 @@ static int bench_attrs(int runs)
 }
 
 int bench_forecast(int runs); /* bench_forecast.c */
+int bench_alerts(int runs, const char *rules_path); /* bench_alerts.c */
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: spbench decode|e2e|redis|sketch|cases|attrs|forecast [--events N] [--runs R] "
+        fprintf(stderr, "usage: spbench decode|e2e|redis|sketch|cases|attrs|forecast|alerts [--events N] [--runs R] "
                         "[--partitions P] [--hours H]\n");
         return 2;
     }
@@ -727,6 +731,8 @@ int main(int argc, char **argv)
         return bench_attrs(runs);
     if (strcmp(argv[1], "forecast") == 0)
         return bench_forecast(runs);
+    if (strcmp(argv[1], "alerts") == 0)
+        return bench_alerts(runs, SP_SOURCE_DIR "/deploy/alert-rules.json");
     die("unknown benchmark");
     return 2;
 }

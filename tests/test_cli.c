@@ -190,3 +190,59 @@ Test(cli, forecast_prints_what_the_pipeline_wrote, .timeout = 60)
     cr_expect(strstr(out, "table|csv|json"), "%s", out);
     sp_env_stop(&e);
 }
+
+Test(cli, rules_check_names_rule_and_field)
+{
+    char out[8192], path[256], cmd[512];
+    snprintf(cmd, sizeof cmd, SP_BINARY " rules check %s/deploy/alert-rules.json", SP_SOURCE_DIR);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "7 rule(s), no problems"), "%s", out);
+    cr_assert_not_null(strstr(out, "demand_above_staffed"), "%s", out);
+    snprintf(path, sizeof path, "/tmp/sp-rules-%d.json", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs("{\"rules\":[{\"name\":\"sl\",\"metric\":\"service_level_15m\",\"op\":\"<\","
+          "\"threshold\":0.8,\"resolve\":0.7,\"for\":\"5 min\"}]}", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, SP_BINARY " rules check %s 2>&1", path);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert_not_null(strstr(out, "sl: resolve: 0.7 is on the firing side"), "%s", out);
+    cr_assert_not_null(strstr(out, "sl: for: must be seconds"), "%s", out);
+    /* run refuses to start on it, naming the option */
+    snprintf(cmd, sizeof cmd, SP_BINARY " run --bootstrap 127.0.0.1:1 --alert-rules %s 2>&1", path);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "alert_rules: "), "%s", out);
+    cr_assert_not_null(strstr(out, "sl: resolve"), "%s", out);
+    unlink(path);
+}
+
+Test(cli, alerts_lists_what_is_firing, .timeout = 60)
+{
+    sp_env e;
+    sp_env_start(&e, "cli-alerts", 1);
+    redisReply *r = redisCommand(e.rc, "HSET t:alerts:active %s %s", "sl:queue=payments",
+        "{\"rule\":\"sl\",\"dims\":\"queue=payments\",\"state\":\"firing\",\"severity\":\"critical\","
+        "\"op\":\"<\",\"threshold\":0.8,\"value\":0.41,\"fired_at\":1763962500000,"
+        "\"message\":\"payments: SL 41.0%\"}");
+    freeReplyObject(r);
+    r = redisCommand(e.rc, "XADD t:alerts * rule sl dims queue=payments state firing value 0.41 "
+                           "threshold 0.8 at 1763962500000");
+    freeReplyObject(r);
+    r = redisCommand(e.rc, "HSET t:alerts:hooks webhook_sent 1 command_ok 1");
+    freeReplyObject(r);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, SP_BINARY " alerts --redis %s --prefix t --history 5",
+             e.redis.address);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "1 alert(s) firing"), "%s", out);
+    cr_assert_not_null(strstr(out, "critical"), "%s", out);
+    cr_assert_not_null(strstr(out, "payments: SL 41.0%"), "%s", out);
+    cr_assert_not_null(strstr(out, "2025-11-24T05:35:00.000Z"), "%s", out);
+    cr_assert_not_null(strstr(out, "last 1 transition(s)"), "%s", out);
+    cr_assert_not_null(strstr(out, "webhook_sent=1"), "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " alerts --redis %s --prefix t --json", e.redis.address);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(out[0], '{', "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " alerts --redis unix:/nonexistent 2>&1");
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 1, "%s", out);
+    sp_env_stop(&e);
+}

@@ -97,6 +97,9 @@ static const row table[] = {
     {"{\"id\":\"e1\",\"type\":\"survey.nps\"," T0 ",\"score\":-1}", SP_REJ_OUT_OF_RANGE},
     {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"agent_id\":\"a1\",\"status\":\"lunch\"}", SP_REJ_OUT_OF_RANGE},
     {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"status\":\"busy\"}", SP_REJ_MISSING_FIELD},
+    {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"agent_id\":\"a1\",\"status\":\"busy\",\"queues\":\"x\"}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"agent_id\":\"a1\",\"status\":\"busy\",\"queues\":[\"x\",3]}", SP_REJ_WRONG_TYPE},
+    {"{\"id\":\"e1\",\"type\":\"agent.status\"," T0 ",\"agent_id\":\"a1\",\"status\":\"busy\",\"queues\":[\"\"]}", SP_REJ_OUT_OF_RANGE},
 };
 
 Test(decoder, table_of_inputs)
@@ -207,4 +210,26 @@ Test(timestamp, format_round_trips)
         cr_assert_eq(sp_ts_parse_rfc3339(buf, strlen(buf), &back), 0, "%s", buf);
         cr_expect_eq(back, samples[i], "%s", buf);
     }
+}
+
+Test(decoder, agent_queues_are_packed_and_bounded)
+{
+    sp_event ev;
+    sp_reject_reason why;
+    char err[256];
+    const char *ok = "{\"id\":\"e1\",\"type\":\"agent.status\",\"ts\":1795342530123,"
+                     "\"agent_id\":\"a1\",\"status\":\"busy\",\"queues\":[\"payments\",\"技术支持\"]}";
+    cr_assert_eq(sp_event_decode(ok, strlen(ok), &ev, &why, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ev.nqueues, 2);
+    cr_assert_str_eq(ev.queues, "payments");
+    cr_assert_str_eq(ev.queues + strlen("payments") + 1, "技术支持");
+    /* 8 queues of 64 bytes fit no more: 520 bytes with their NULs */
+    char big[2048] = "{\"id\":\"e1\",\"type\":\"agent.status\",\"ts\":1795342530123,"
+                     "\"agent_id\":\"a1\",\"status\":\"busy\",\"queues\":[";
+    for (int i = 0; i < 8; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big), "%s\"%064d\"", i ? "," : "", i);
+    strcat(big, "]}");
+    cr_assert_eq(sp_event_decode(big, strlen(big), &ev, &why, err, sizeof err), -1);
+    cr_assert_eq(why, SP_REJ_OUT_OF_RANGE);
+    cr_assert_not_null(strstr(err, "queues"), "%s", err);
 }
