@@ -4,16 +4,14 @@
 #include "supportpulse/alert_loop.h"
 
 #include <hiredis/hiredis.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "supportpulse/alert_eval.h"
 #include "supportpulse/hooks.h"
 #include "supportpulse/log.h"
 #include "supportpulse/redis_conn.h"
+#include "supportpulse/ticker.h"
 
 struct sp_alert_loop {
     const sp_config *cfg;
@@ -21,17 +19,8 @@ struct sp_alert_loop {
     sp_alert_eval *eval;
     sp_hooks *hooks;
     sp_hook_stats reported;   /* what {p}:alerts:hooks has of this instance */
-    pthread_t th;
-    atomic_int stop;
+    sp_ticker *ticker;
 };
-
-static void nap(sp_alert_loop *l, int64_t ms)
-{
-    for (int64_t slept = 0; slept < ms && !atomic_load(&l->stop); slept += 50) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
 
 static void notify(void *arg, const sp_alert_notice *n)
 {
@@ -72,33 +61,18 @@ static void report_hooks(sp_alert_loop *l, sp_hook_stats s)
         l->reported = s;
 }
 
-static void *loop_main(void *arg)
+/* One evaluation, then the hooks' counters. */
+static int tick(void *arg, char *errstr, size_t errstr_size)
 {
     sp_alert_loop *l = arg;
-    int failing = 0;
-    int64_t backoff = 1000;
-    while (!atomic_load(&l->stop)) {
-        char err[512];
-        int n = sp_alert_eval_tick(l->eval, notify, l, err, sizeof err);
-        if (n < 0) {
-            if (!failing++)
-                sp_warn("%s; retrying", err);
-            nap(l, backoff);
-            backoff = backoff * 2 > l->cfg->max_backoff_ms ? l->cfg->max_backoff_ms : backoff * 2;
-            continue;
-        }
-        if (failing)
-            sp_info("alerts: Redis is back");
-        failing = 0;
-        backoff = 1000;
-        if (l->hooks) {
-            sp_hook_stats s;
-            sp_hooks_stats(l->hooks, &s);
-            report_hooks(l, s);
-        }
-        nap(l, l->cfg->alert_eval_ms);
+    if (sp_alert_eval_tick(l->eval, notify, l, errstr, errstr_size) < 0)
+        return -1;
+    if (l->hooks) {
+        sp_hook_stats s;
+        sp_hooks_stats(l->hooks, &s);
+        report_hooks(l, s);
     }
-    return NULL;
+    return 0;
 }
 
 static void hooks_conf(sp_hooks_conf *h, const sp_config *c)
@@ -139,7 +113,8 @@ sp_alert_loop *sp_alert_loop_start(const sp_config *cfg, char *errstr, size_t er
     }
     if (!(l->eval = sp_alert_eval_new(&ec, &l->rules, errstr, errstr_size)) ||
         ((*hc.webhook_url || *hc.command) && !(l->hooks = sp_hooks_start(&hc, errstr, errstr_size))) ||
-        pthread_create(&l->th, NULL, loop_main, l) != 0) {
+        !(l->ticker = sp_ticker_start("alerts", tick, l, cfg->alert_eval_ms,
+                                      cfg->max_backoff_ms))) {
         if (l->eval && (l->hooks || !(*hc.webhook_url || *hc.command)))
             snprintf(errstr, errstr_size, "alerts: cannot start their thread");
         sp_hooks_stop(l->hooks, 0, NULL);
@@ -157,8 +132,7 @@ void sp_alert_loop_stop(sp_alert_loop *l)
 {
     if (!l)
         return;
-    atomic_store(&l->stop, 1);
-    pthread_join(l->th, NULL);
+    sp_ticker_stop(l->ticker);
     if (l->hooks) { /* a few seconds to deliver what is queued, then the last counts */
         sp_hook_stats s;
         sp_hooks_stop(l->hooks, 3000, &s);

@@ -3,19 +3,16 @@
  */
 #include "supportpulse/forecast_loop.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "supportpulse/log.h"
+#include "supportpulse/ticker.h"
 
 struct sp_forecast_loop {
     const sp_config *cfg;
     sp_fc_events events;
     sp_forecaster *f;
-    pthread_t th;
-    atomic_int stop;
+    sp_ticker *ticker;
 };
 
 void sp_forecaster_conf_from_config(sp_forecaster_conf *fc, const sp_config *cfg,
@@ -38,39 +35,13 @@ void sp_forecaster_conf_from_config(sp_forecaster_conf *fc, const sp_config *cfg
     fc->surge_min_volume = cfg->surge_min_volume;
 }
 
-/* Sleeps ms in short steps, returning early when asked to stop. */
-static void nap(sp_forecast_loop *l, int64_t ms)
-{
-    for (int64_t slept = 0; slept < ms && !atomic_load(&l->stop); slept += 100) {
-        struct timespec ts = {0, 100 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static void *loop_main(void *arg)
+static int tick(void *arg, char *errstr, size_t errstr_size)
 {
     sp_forecast_loop *l = arg;
-    int failing = 0;
-    int64_t backoff = 1000;
-    while (!atomic_load(&l->stop)) {
-        char err[512];
-        int n = sp_forecaster_tick(l->f, err, sizeof err);
-        if (n < 0) {
-            if (!failing++)
-                sp_warn("%s; retrying", err);
-            nap(l, backoff);
-            backoff = backoff * 2 > l->cfg->max_backoff_ms ? l->cfg->max_backoff_ms : backoff * 2;
-            continue;
-        }
-        if (failing)
-            sp_info("forecaster: Redis is back");
-        failing = 0;
-        backoff = 1000;
-        if (n > 0)
-            sp_debug("forecaster: %d forecasts written", n);
-        nap(l, l->cfg->forecast_check_s * 1000);
-    }
-    return NULL;
+    int n = sp_forecaster_tick(l->f, errstr, errstr_size);
+    if (n > 0)
+        sp_debug("forecaster: %d forecasts written", n);
+    return n < 0 ? -1 : 0;
 }
 
 sp_forecast_loop *sp_forecast_loop_start(const sp_config *cfg, char *errstr, size_t errstr_size)
@@ -90,7 +61,8 @@ sp_forecast_loop *sp_forecast_loop_start(const sp_config *cfg, char *errstr, siz
     sp_forecaster_conf fc;
     sp_forecaster_conf_from_config(&fc, cfg, &l->events);
     if (!(l->f = sp_forecaster_new(&fc, errstr, errstr_size)) ||
-        pthread_create(&l->th, NULL, loop_main, l) != 0) {
+        !(l->ticker = sp_ticker_start("forecaster", tick, l, cfg->forecast_check_s * 1000,
+                                      cfg->max_backoff_ms))) {
         if (l->f)
             snprintf(errstr, errstr_size, "forecaster: cannot start its thread");
         sp_forecaster_destroy(l->f);
@@ -105,8 +77,7 @@ void sp_forecast_loop_stop(sp_forecast_loop *l)
 {
     if (!l)
         return;
-    atomic_store(&l->stop, 1);
-    pthread_join(l->th, NULL);
+    sp_ticker_stop(l->ticker);
     sp_forecaster_destroy(l->f);
     sp_fc_events_free(&l->events);
     free(l);
