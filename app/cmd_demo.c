@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "supportpulse/config.h"
@@ -25,7 +26,7 @@
 typedef struct {
     long long duration_s, port, partitions;
     double rate, malformed;
-    const char *dir;
+    const char *dir, *alert_rules;
 } demo_opts;
 
 typedef struct {
@@ -66,12 +67,14 @@ static int parse_demo(int argc, char **argv, demo_opts *o)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: supportpulse demo [--duration S] [--rate R] [--redis-port P]\n"
-                   "                         [--partitions N] [--malformed F] [--dir D]\n\n"
+                   "                         [--partitions N] [--malformed F] [--dir D]\n"
+                   "                         [--alert-rules FILE]\n\n"
                    "Runs the pipeline on an embedded Kafka cluster and a local redis-server\n"
                    "with generated traffic (a week of a wallet help desk, replayed fast),\n"
                    "printing a summary every second. Defaults: 60 s, 5000 events/s, Redis\n"
                    "on 127.0.0.1:6390 (left running), 4 partitions, 0.5%% malformed,\n"
-                   "state in /tmp/supportpulse-demo.\n");
+                   "state in /tmp/supportpulse-demo, alert rules deploy/alert-rules.json\n"
+                   "when it is there ('' for none).\n");
             return 1;
         }
         if ((v = sp_flag(argc, argv, &i, "--duration"))) {
@@ -91,6 +94,8 @@ static int parse_demo(int argc, char **argv, demo_opts *o)
                 return -1;
         } else if ((v = sp_flag(argc, argv, &i, "--dir"))) {
             o->dir = v;
+        } else if ((v = sp_flag(argc, argv, &i, "--alert-rules"))) {
+            o->alert_rules = v;
         } else {
             fprintf(stderr, "supportpulse demo: unknown or incomplete option '%s'\n", argv[i]);
             return -1;
@@ -200,11 +205,13 @@ static int run_demo(const demo_opts *o, sp_config *cfg, sp_mock *mock)
 int sp_cmd_demo(int argc, char **argv, char **envp)
 {
     (void)envp;
-    demo_opts o = {60, 6390, 4, 5000, 0.005, "/tmp/supportpulse-demo"};
+    demo_opts o = {60, 6390, 4, 5000, 0.005, "/tmp/supportpulse-demo", NULL};
     int rc = parse_demo(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
-    char address[64], err[512];
+    if (!o.alert_rules) /* the seed rules, when run from the source tree */
+        o.alert_rules = access("deploy/alert-rules.json", R_OK) == 0 ? "deploy/alert-rules.json" : "";
+    char address[64], err[1024];
     if (ensure_redis(&o, address, sizeof address) < 0)
         return 1;
     sp_mock *mock = sp_mock_new(1, err, sizeof err);
@@ -220,7 +227,9 @@ int sp_cmd_demo(int argc, char **argv, char **envp)
         sp_config_set(&cfg, "redis", address, err, sizeof err) < 0 ||
         sp_config_set(&cfg, "max_future_s", "0", err, sizeof err) < 0 ||
         sp_config_set(&cfg, "forecast_check_s", "1", err, sizeof err) < 0 ||
-        sp_config_set(&cfg, "log_level", "warn", err, sizeof err) < 0) {
+        sp_config_set(&cfg, "log_level", "warn", err, sizeof err) < 0 ||
+        sp_config_set(&cfg, "alert_rules", o.alert_rules, err, sizeof err) < 0 ||
+        sp_config_set(&cfg, "alert_eval_ms", "500", err, sizeof err) < 0) {
         fprintf(stderr, "supportpulse demo: %s\n", err);
         rc = 1;
     } else {
@@ -239,8 +248,11 @@ int sp_cmd_demo(int argc, char **argv, char **envp)
                "csat_smoothed, handle_ms_avg, ...)\n"
                "  supportpulse forecast --redis 127.0.0.1:%lld --queue payments --channel phone\n"
                "      (arrivals per 15 minutes for the next day, agents required, the peak)\n"
-               "  supportpulse staffing --calls-per-interval 120 --aht 240\n",
-               o.port, o.port, o.port, o.port, o.port, o.port, o.port, o.port);
+               "  supportpulse staffing --calls-per-interval 120 --aht 240\n"
+               "  supportpulse alerts --redis 127.0.0.1:%lld --history 10\n"
+               "      (alerts firing now and the last transitions; rules: %s)\n",
+               o.port, o.port, o.port, o.port, o.port, o.port, o.port, o.port, o.port,
+               *o.alert_rules ? o.alert_rules : "none");
     }
     sp_config_free(&cfg);
     sp_mock_destroy(mock);
