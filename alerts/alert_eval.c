@@ -495,10 +495,7 @@ static json_t *notice_json(const sp_alert_eval *e, const target *t, const char *
     json_object_set_new(o, "value", json_real(value));
     if (r) {
         char metric[2 * SP_FIELD_MAX + 8];
-        if (r->arith)
-            snprintf(metric, sizeof metric, "%s %c %s", r->metric, r->arith, r->metric2);
-        else
-            snprintf(metric, sizeof metric, "%s", r->metric);
+        sp_rule_metric_text(r, metric, sizeof metric);
         json_object_set_new(o, "metric", json_string(metric));
         json_object_set_new(o, "window", json_string(sp_rule_res_name(r->res)));
         json_object_set_new(o, "op", json_string(sp_rule_op_name(r->op)));

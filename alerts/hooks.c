@@ -73,11 +73,9 @@ static void deliver_webhook(lane *l, CURL *curl, const char *json)
     sp_hooks *h = l->h;
     int64_t backoff = h->conf.backoff_ms;
     for (int64_t attempt = 0;; attempt++) {
-        char why[256] = "";
+        char why[256] = "cannot create a curl handle";
         sp_hook_result r = curl ? sp_webhook_post(curl, &h->conf, json, why, sizeof why)
                                 : SP_HOOK_RETRY;
-        if (!curl)
-            snprintf(why, sizeof why, "cannot create a curl handle");
         if (r == SP_HOOK_OK) {
             atomic_fetch_add(&h->sent, 1);
             return;

@@ -393,7 +393,6 @@ static void parse_rule(report *rep, sp_rule *r, json_t *o, size_t idx)
     else
         parse_op(rep, r, op);
     parse_thresholds(rep, r, json_object_get(o, "threshold"), json_object_get(o, "resolve"));
-    r->volume[0] = json_object_get(o, "volume_metric") ? '\0' : r->volume[0];
     parse_volume(rep, r, json_object_get(o, "min_volume"), json_object_get(o, "volume_metric"));
     json_t *f = json_object_get(o, "for"), *rf = json_object_get(o, "resolve_for");
     if (f && (r->for_ms = parse_duration(f)) < 0)
@@ -520,6 +519,14 @@ void sp_rules_free(sp_rules *r)
 
 /* ---- evaluation helpers ---- */
 
+void sp_rule_metric_text(const sp_rule *r, char *out, size_t size)
+{
+    if (r->arith)
+        snprintf(out, size, "%s %c %s", r->metric, r->arith, r->metric2);
+    else
+        snprintf(out, size, "%s", r->metric);
+}
+
 int sp_rule_breaches(const sp_rule *r, double v, double t)
 {
     switch (r->op) {
@@ -582,9 +589,7 @@ static void render_one(const sp_rule *r, const sp_rule_vars *v, int i, char dv[4
     if (!strcmp(name, "rule")) snprintf(out, size, "%s", r->name);
     else if (!strcmp(name, "severity")) snprintf(out, size, "%s", sp_severity_name(r->severity));
     else if (!strcmp(name, "state")) snprintf(out, size, "%s", v->state ? v->state : "");
-    else if (!strcmp(name, "metric") && r->arith)
-        snprintf(out, size, "%s %c %s", r->metric, r->arith, r->metric2);
-    else if (!strcmp(name, "metric")) snprintf(out, size, "%s", r->metric);
+    else if (!strcmp(name, "metric")) sp_rule_metric_text(r, out, size);
     else if (!strcmp(name, "value")) fmt_number(v->value, 0, out, size);
     else if (!strcmp(name, "value_pct")) fmt_number(v->value, 1, out, size);
     else if (!strcmp(name, "threshold")) fmt_number(r->threshold, 0, out, size);

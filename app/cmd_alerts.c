@@ -33,10 +33,7 @@ int sp_cmd_rules(int argc, char **argv)
     for (size_t i = 0; i < rules.n; i++) {
         const sp_rule *r = &rules.rules[i];
         char metric[2 * SP_FIELD_MAX + 8];
-        if (r->arith)
-            snprintf(metric, sizeof metric, "%s %c %s", r->metric, r->arith, r->metric2);
-        else
-            snprintf(metric, sizeof metric, "%s", r->metric);
+        sp_rule_metric_text(r, metric, sizeof metric);
         printf("%-28s %-8s %s %s %g (resolve %g), %s%s, for %llds\n", r->name,
                sp_severity_name(r->severity), metric, sp_rule_op_name(r->op), r->threshold,
                r->resolve, r->res < 0 ? "live" : "last complete ",

@@ -210,6 +210,16 @@ static void run_series(const sp_rule *r, sp_alert_state *st, const double *v, co
     }
 }
 
+/* Asserts that minute `fired` (only) fires and minute `resolved` (only) resolves. */
+static void expect_transitions(const sp_transition *t, int n, int fired, int resolved)
+{
+    for (int i = 0; i < n; i++) {
+        sp_transition want = i == fired ? SP_TRANSITION_FIRING
+                           : i == resolved ? SP_TRANSITION_RESOLVED : SP_TRANSITION_NONE;
+        cr_assert_eq(t[i], want, "minute %d: transition %d, want %d", i, t[i], want);
+    }
+}
+
 Test(alert_state, pending_for_then_firing_with_hysteresis)
 {
     sp_rules rs = sl_rules("");
@@ -219,11 +229,7 @@ Test(alert_state, pending_for_then_firing_with_hysteresis)
     sp_transition t[12];
     sp_alert_state st = {0};
     run_series(r, &st, v, NULL, 12, t);
-    for (int i = 0; i < 12; i++) {
-        sp_transition want = i == 6 ? SP_TRANSITION_FIRING : i == 10 ? SP_TRANSITION_RESOLVED
-                                                                      : SP_TRANSITION_NONE;
-        cr_assert_eq(t[i], want, "minute %d: transition %d, want %d", i, t[i], want);
-    }
+    expect_transitions(t, 12, 6, 10);
     cr_assert_eq(st.phase, SP_ALERT_PENDING, "minute 11 starts a new pending alert");
     cr_assert_eq(st.active_since, 1000000 * MIN + 11 * MIN);
     sp_rules_free(&rs);
@@ -257,13 +263,9 @@ Test(alert_state, volume_and_missing_data)
     sp_transition t[14];
     sp_alert_state st = {0};
     run_series(r, &st, v, vol, 14, t);
-    for (int i = 0; i < 14; i++) {
-        /* pending at 0, reset at 2 (5 calls), pending again at 3, fires at 8 (5 min);
-         * held at 9-11 (3 calls, even at 0.9); no data at 12 resolves */
-        sp_transition want = i == 8 ? SP_TRANSITION_FIRING : i == 12 ? SP_TRANSITION_RESOLVED
-                                                                      : SP_TRANSITION_NONE;
-        cr_assert_eq(t[i], want, "minute %d: transition %d, want %d", i, t[i], want);
-    }
+    /* pending at 0, reset at 2 (5 calls), pending again at 3, fires at 8 (5 min);
+     * held at 9-11 (3 calls, even at 0.9); no data at 12 resolves */
+    expect_transitions(t, 14, 8, 12);
     sp_rules_free(&rs);
 }
 
@@ -274,10 +276,7 @@ Test(alert_state, resolve_for_and_text_round_trip)
     sp_transition t[8];
     sp_alert_state st = {0};
     run_series(&rs.rules[0], &st, v, NULL, 8, t);
-    for (int i = 0; i < 8; i++)
-        cr_assert_eq(t[i], i == 0 ? SP_TRANSITION_FIRING : i == 7 ? SP_TRANSITION_RESOLVED
-                                                                  : SP_TRANSITION_NONE,
-                     "minute %d", i);
+    expect_transitions(t, 8, 0, 7);
     sp_alert_state a = {SP_ALERT_FIRING, 123456789012, 123456799012, 0, 0.734}, b;
     char text[160];
     cr_assert_gt(sp_alert_state_format(&a, text, sizeof text), 0);

@@ -60,6 +60,9 @@ const char *sp_severity_name(sp_severity s);
 const char *sp_rule_res_name(int res);
 int64_t sp_rule_res_seconds(int res);
 
+/* The metric as written: "field" or "field OP field". */
+void sp_rule_metric_text(const sp_rule *r, char *out, size_t size);
+
 /* True when the condition holds for v against t (the threshold or the resolve value). */
 int sp_rule_breaches(const sp_rule *r, double v, double t);
 
