@@ -168,6 +168,18 @@ static long long hget(redisContext *rc, const char *key, const char *field)
     return v;
 }
 
+static long long alert_count(const char *socket)
+{
+    redisContext *rc = redisConnectUnix(socket);
+    redisReply *r = rc && !rc->err ? redisCommand(rc, "XLEN sp:alerts") : NULL;
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    if (rc)
+        redisFree(rc);
+    return n;
+}
+
 /* Every transition the evaluator recorded went through both hooks once. */
 static void check_alerts(redisContext *rc, const char *hooked)
 {
@@ -211,7 +223,7 @@ int main(void)
     snprintf(command, sizeof command, "echo \"$SP_ALERT_STATE\" >> %s", hooked);
     FILE *rf = fopen(rules, "w");
     if (!rf || fputs("{\"rules\":[{\"name\":\"waiting\",\"metric\":\"in_queue\","
-                     "\"dims\":{\"queue\":\"*\"},\"op\":\">\",\"threshold\":0,\"for\":\"1m\","
+                     "\"dims\":{\"queue\":\"*\"},\"op\":\">\",\"threshold\":0,"
                      "\"resolve_for\":\"1m\"}]}", rf) < 0) {
         fprintf(stderr, "set-up: cannot write %s\n", rules);
         return 1;
@@ -257,6 +269,10 @@ int main(void)
         usleep(50000);
     uint64_t f = atomic_load(&s->flushes);
     for (int i = 0; i < 100 && atomic_load(&s->flushes) < f + 2; i++)
+        usleep(50000);
+    /* calls still wait at the end of the stream: let the alert thread see them (a fast
+     * run may finish before its first evaluation) */
+    for (int i = 0; i < 200 && alert_count(redis.socket) == 0; i++)
         usleep(50000);
     sp_pipeline_stop(r.pl); /* from another thread than the pipeline's */
     pthread_join(tr, NULL);
