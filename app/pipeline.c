@@ -267,6 +267,7 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
             s->restored = 1;
             break;
         }
+        atomic_fetch_add(&pl->stats.restore_errors, 1);
         sp_warn("restoring %s[%d] from Redis: %s; retrying in %lld ms", topic, partition, err,
                 (long long)backoff);
         sleep_ms(backoff);
