@@ -153,15 +153,6 @@ size_t sp_cases_expire(sp_cases *c, int64_t now_ts)
     return n;
 }
 
-void sp_cases_each(sp_cases *c, void (*fn)(sp_case *k, void *arg), void *arg)
-{
-    for (size_t i = 0; i < c->used; i++) {
-        sp_case *k = &c->ring[(c->head + i) % c->cap];
-        if (k->key)
-            fn(k, arg);
-    }
-}
-
 size_t sp_cases_size(const sp_cases *c) { return c->count; }
 uint64_t sp_cases_evictions(const sp_cases *c) { return c->evictions; }
 

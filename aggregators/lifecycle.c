@@ -214,10 +214,16 @@ int sp_lifecycle_apply(sp_case *k, const sp_event *ev, const sp_thresholds *th,
     return o.n;
 }
 
+int64_t sp_lifecycle_timeout_due(const sp_case *k)
+{
+    if (!answered_and_ended(k) || has(k, SP_CASE_WRAPPED))
+        return INT64_MAX;
+    return k->t2 + SP_WRAPUP_WAIT_MS;
+}
+
 int sp_lifecycle_timeout(sp_case *k, int64_t now_ms, sp_done *done)
 {
-    if (!answered_and_ended(k) || has(k, SP_CASE_WRAPPED) ||
-        now_ms < k->t2 + SP_WRAPUP_WAIT_MS)
+    if (now_ms < sp_lifecycle_timeout_due(k))
         return 0;
     out o = {done, 0};
     timeout_of(k, &o);

@@ -1,8 +1,9 @@
 /*
  * partition.c - see partition.h.
  *
- * Per event: future check -> dedup -> lateness -> (once a minute of event time: sweep
- * of overdue wrap-ups and old cases) -> attribution (case record, or for a case that
+ * Per event: future check -> dedup -> lateness -> (once a minute of event time: the
+ * calls whose wrap-up became overdue, from a heap; once an expiry interval: a scan for
+ * cases to leave) -> attribution (case record, or for a case that
  * has left the case store its entry in the attribution store) -> the event's
  * dimension ids (cached per tenant/queue/channel combination, so the dims key strings
  * are formatted once per combination, not per event) -> counters in the cell of each
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "supportpulse/attribution.h"
+#include "supportpulse/deadlines.h"
 #include "supportpulse/dedup.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
@@ -58,8 +60,11 @@ struct sp_partition {
     sp_gauges *gauges;       /* per dims id */
     size_t ngauges;
     sp_u64vec waiting;       /* keys of waiting calls; case.qpos = index + 1 */
+    sp_deadlines wrapups;    /* calls waiting for a wrap-up, due when it is overdue */
     int64_t max_ts;
     int64_t last_case_sweep;
+    int64_t last_expiry;     /* newest time at the last scan for cases to leave */
+    int64_t expiry_every_ms; /* how often (event time) that scan runs */
     int sweep_failed;
     int drop_failed;         /* a dropped case found no memory in the attribution store */
     sp_partition_stats stats;
@@ -271,7 +276,8 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
         goto nomem;
     p->conf = *conf;
     p->max_ts = INT64_MIN;
-    p->last_case_sweep = INT64_MIN;
+    p->last_case_sweep = p->last_expiry = INT64_MIN;
+    p->expiry_every_ms = sp_partition_expiry_interval(conf);
     sp_window_set_init(&p->windows);
     p->conf.sl_by_queue = p->conf.short_abandon_by_queue = NULL;
     p->dedup = sp_dedup_new(conf->dedup_capacity, conf->dedup_horizon_ms);
@@ -321,6 +327,7 @@ void sp_partition_destroy(sp_partition *p)
     free(p->thr);
     free(p->gauges);
     sp_u64vec_free(&p->waiting);
+    sp_deadlines_free(&p->wrapups);
     free(p->combos);
     names_free(&p->queues);
     names_free(&p->agents);
@@ -804,20 +811,54 @@ static void timeout_case(sp_case *k, void *arg)
     sp_cases_mark_dirty(p->cases, k);
 }
 
-/* Once a minute of event time: handle times whose wrap-up is overdue, then the cases
- * that ended longer than the grace period ago or aged out. A sweep runs at the first
- * event whose newest time enters a new minute, so the same stream sweeps at the same
- * events whether or not the pipeline restarted in between (a restore sets the last
- * sweep to the restored newest time): results never depend on restarts. */
+/* Notes when a call's wrap-up becomes overdue: whenever that time changed with the
+ * event (before: the record before it). A record that changes again leaves an old entry
+ * behind, which timeout_case ignores when it comes due. */
+static int schedule_wrapup(sp_partition *p, const sp_case *before, const sp_case *k)
+{
+    int64_t due = sp_lifecycle_timeout_due(k);
+    if (due == INT64_MAX || due == sp_lifecycle_timeout_due(before))
+        return 0;
+    return sp_deadlines_push(&p->wrapups, due, k->key);
+}
+
+int64_t sp_partition_expiry_interval(const sp_partition_conf *c)
+{
+    int64_t shortest = c->case_grace_ms < c->case_max_age_ms ? c->case_grace_ms
+                                                             : c->case_max_age_ms;
+    int64_t every = shortest / 24 / 60000 * 60000;
+    return every < 60000 ? 60000 : every > 3600000 ? 3600000 : every;
+}
+
+/* Whether the newest time entered a new period of `every` ms since `last`. */
+static int new_period(int64_t now, int64_t last, int64_t every)
+{
+    return last == INT64_MIN || now / every > last / every;
+}
+
+/* Once a minute of event time: the handle times whose wrap-up became overdue (the
+ * calls in p->wrapups that are due, not every case). Once per expiry interval (an
+ * hour with the default grace; see sp_partition_expiry_interval): the cases that ended
+ * longer than the grace period ago or aged out, a scan of the whole store. Both run at
+ * the first event whose newest time enters a new period, so the same stream sweeps at
+ * the same events whether or not the pipeline restarted in between (a restore sets the
+ * last sweeps to the restored newest time): results never depend on restarts. */
 static int sweep(sp_partition *p)
 {
-    if (p->last_case_sweep != INT64_MIN &&
-        sp_window_start_of(p->max_ts) <= sp_window_start_of(p->last_case_sweep))
+    if (!new_period(p->max_ts, p->last_case_sweep, 60000))
         return 0;
     p->last_case_sweep = p->max_ts;
     p->sweep_failed = p->drop_failed = 0;
-    sp_cases_each(p->cases, timeout_case, p);
-    sp_cases_expire(p->cases, p->max_ts);
+    sp_deadline d;
+    while (sp_deadlines_pop_due(&p->wrapups, p->max_ts, &d)) {
+        sp_case *k = sp_cases_find(p->cases, d.key);
+        if (k)
+            timeout_case(k, p);
+    }
+    if (new_period(p->max_ts, p->last_expiry, p->expiry_every_ms)) {
+        p->last_expiry = p->max_ts;
+        sp_cases_expire(p->cases, p->max_ts);
+    }
     sp_attrs_expire(p->attrs, p->max_ts);
     return p->sweep_failed || p->drop_failed ? -1 : 0;
 }
@@ -850,6 +891,8 @@ static int correlate(sp_partition *p, const sp_event *ev, const attribution *a,
     for (int i = 0; i < n; i++)
         if (apply_done(p, t, &done[i]) < 0)
             return -1;
+    if (schedule_wrapup(p, before, k) < 0)
+        return -1;
     return gauges_update(p, before, k); /* last: it may build combos, moving t->cb */
 }
 
@@ -983,6 +1026,8 @@ int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *q
     k->agent = a;
     k->dirty = dirty;
     k->qpos = qpos;
+    if (schedule_wrapup(p, &before, k) < 0)
+        return -1;
     return gauges_update(p, &before, k);
 }
 
@@ -1014,5 +1059,5 @@ void sp_partition_restore_id(sp_partition *p, uint64_t hash, int64_t ts_ms)
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts)
 {
     if (max_ts > p->max_ts)
-        p->max_ts = p->last_case_sweep = max_ts; /* swept when that time was reached */
+        p->max_ts = p->last_case_sweep = p->last_expiry = max_ts; /* swept then */
 }

@@ -63,11 +63,13 @@
 #include "supportpulse/pipeline.h"
 #include "supportpulse/redis_server.h"
 
+#define NPART 4 /* partitions of the in-memory benchmarks */
 #define PEAK_START_MS 1763974800000LL /* Monday 2025-11-24T09:00:00Z: the morning peak */
 
 typedef struct {
     char **key, **val;
     size_t *klen, *vlen;
+    unsigned char *part; /* the partition of each message, as Kafka's producer chose it */
     size_t n, bytes;
 } corpus;
 
@@ -99,8 +101,8 @@ static corpus make_corpus(size_t n, double arrivals_per_hour, int64_t start_ms, 
     char err[256];
     sp_gen *g = sp_gen_new(&gc, err, sizeof err);
     corpus c = {calloc(n, sizeof(char *)), calloc(n, sizeof(char *)), calloc(n, sizeof(size_t)),
-                calloc(n, sizeof(size_t)), 0, 0};
-    if (!g || !c.key || !c.val || !c.klen || !c.vlen)
+                calloc(n, sizeof(size_t)), calloc(n, 1), 0, 0};
+    if (!g || !c.key || !c.val || !c.klen || !c.vlen || !c.part)
         die("out of memory");
     while (c.n < n) {
         sp_gen_msg m;
@@ -112,6 +114,7 @@ static corpus make_corpus(size_t n, double arrivals_per_hour, int64_t start_ms, 
         c.val[c.n] = strndup(m.value, m.value_len);
         c.klen[c.n] = m.key_len;
         c.vlen[c.n] = m.value_len;
+        c.part[c.n] = (unsigned char)(sp_hash_bytes(m.key, m.key_len) % NPART);
         c.bytes += m.value_len;
         c.n++;
     }
@@ -172,8 +175,6 @@ static double run_decode(const corpus *c)
     return dt;
 }
 
-#define NPART 4
-
 static void partitions_new(sp_partition *p[NPART])
 {
     sp_partition_conf pc;
@@ -193,13 +194,13 @@ static void partitions_destroy(sp_partition *p[NPART], size_t applied)
         die("nothing applied");
 }
 
-/* Applies event i of the corpus to its partition (by key); every 8,192 events marks
+/* Applies event i of the corpus to its partition (the one Kafka gave it); every 8,192 events marks
  * them published, as the publisher does once a second. 1 when applied. */
 static int apply_event(sp_partition *p[NPART], const corpus *c, size_t i, const sp_event *ev)
 {
     char err[256];
     sp_reject_reason r;
-    sp_partition *part = p[sp_hash_bytes(c->key[i], c->klen[i]) % NPART];
+    sp_partition *part = p[c->part[i]];
     int ok = sp_partition_apply(part, ev, 0, &r, err, sizeof err) == SP_APPLY_OK;
     if ((i & 8191) == 0)
         for (int k = 0; k < NPART; k++)
@@ -280,6 +281,57 @@ static int bench_decode(size_t n, int runs)
     report("  1 decode thread", &c, p1, j);
     report("  2 decode threads", &c, p2, j);
     printf("  2 decode threads / one thread: %.2fx; / 1 decode thread: %.2fx\n", w / p2, p1 / p2);
+    return 0;
+}
+
+/* ---- the apply step alone ---------------------------------------------------------- */
+
+/* Events decoded beforehand (outside the timing); times sp_partition_apply alone, in
+ * ns per event, for the first and the second half of the corpus: the second half runs
+ * against the state the first half built (more open cases, a fuller dedup set), as a
+ * pipeline does once it has run for a while. The bare json_loadb time per event gives
+ * the scale. */
+static int bench_apply(size_t n, int runs)
+{
+    corpus c = make_corpus(n, 60000, PEAK_START_MS, 0);
+    sp_event *ev = malloc(c.n * sizeof *ev);
+    unsigned char *ok = calloc(c.n, 1);
+    if (!ev || !ok)
+        die("out of memory");
+    char err[256];
+    for (size_t i = 0; i < c.n; i++) {
+        sp_reject_reason r;
+        ok[i] = sp_event_decode(c.val[i], c.vlen[i], &ev[i], &r, err, sizeof err) == 0;
+    }
+    double tj[64], t1[64], t2[64];
+    size_t half = c.n / 2;
+    for (int r = 0; r < runs; r++) {
+        tj[r] = run_jansson(&c);
+        sp_partition *p[NPART];
+        partitions_new(p);
+        size_t applied = 0;
+        double t0 = now_s();
+        for (size_t i = 0; i < c.n; i++) {
+            if (i == half) {
+                t1[r] = now_s() - t0;
+                t0 = now_s();
+            }
+            if (ok[i])
+                applied += apply_event(p, &c, i, &ev[i]);
+        }
+        t2[r] = now_s() - t0;
+        partitions_destroy(p, applied);
+    }
+    double j = median(tj, runs) / c.n * 1e9;
+    double a1 = median(t1, runs) / half * 1e9, a2 = median(t2, runs) / (c.n - half) * 1e9;
+    printf("apply: %zu events, median of %d runs\n", c.n, runs);
+    printf("  bare json_loadb                %6.0f ns/event\n", j);
+    printf("  apply, first half              %6.0f ns/event   %.3fx of json_loadb's time\n", a1,
+           a1 / j);
+    printf("  apply, second half             %6.0f ns/event   %.3fx of json_loadb's time\n", a2,
+           a2 / j);
+    free(ev);
+    free(ok);
     return 0;
 }
 
@@ -697,7 +749,7 @@ int bench_alerts(int runs, const char *rules_path); /* bench_alerts.c */
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: spbench decode|e2e|redis|sketch|cases|attrs|forecast|alerts [--events N] [--runs R] "
+        fprintf(stderr, "usage: spbench decode|apply|e2e|redis|sketch|cases|attrs|forecast|alerts [--events N] [--runs R] "
                         "[--partitions P] [--hours H]\n");
         return 2;
     }
@@ -719,6 +771,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (strcmp(argv[1], "decode") == 0)
         return bench_decode(n, runs);
+    if (strcmp(argv[1], "apply") == 0)
+        return bench_apply(n, runs);
     if (strcmp(argv[1], "e2e") == 0)
         return bench_e2e(n, runs, partitions);
     if (strcmp(argv[1], "redis") == 0)

@@ -2,7 +2,8 @@
  * test_surveys.c - CSAT and NPS attribution in one partition, worked by hand: a survey
  * days after its ticket closed (the case has left the case store and is found in the
  * attribution store), an unknown case, an NPS without a case, repeated surveys for one
- * case, the attribution horizon and capacity; and the attribution store on its own.
+ * case, the attribution horizon and capacity; when an ended case leaves the case store;
+ * and the attribution store on its own.
  * Restarts (attribution restored from Redis) are in test_publisher.c.
  */
 #include <criterion/criterion.h>
@@ -91,6 +92,34 @@ Test(surveys, csat_days_after_close_goes_to_the_ticket_queue_channel_and_agent)
     cr_expect_eq(cell(p, at, "agent=a1", SP_M_CSAT_RESPONSES), 1);
     cr_expect_eq(cell(p, at, "queue=unknown", SP_M_CSAT_RESPONSES), 0);
     cr_expect_eq(cell(p, at, "all", SP_M_SURVEYS_UNKNOWN_CASE), 0);
+    sp_partition_destroy(p);
+}
+
+Test(surveys, an_ended_case_leaves_at_the_first_scan_after_its_grace)
+{
+    sp_partition_conf c;
+    sp_partition_conf_defaults(&c);
+    cr_expect_eq(sp_partition_expiry_interval(&c), 60 * MIN, "a day of grace: scanned hourly");
+    c.case_grace_ms = 2 * 60 * MIN;
+    cr_expect_eq(sp_partition_expiry_interval(&c), 5 * MIN, "a 24th of the grace");
+    c.case_grace_ms = 10 * MIN;
+    cr_expect_eq(sp_partition_expiry_interval(&c), MIN, "never less than a minute");
+    c.case_grace_ms = DAY;
+    c.case_max_age_ms = 6 * 60 * MIN;
+    cr_expect_eq(sp_partition_expiry_interval(&c), 15 * MIN, "the shorter of the two");
+
+    sp_partition *p = new_partition(1000);
+    closed_ticket(p, "T1", BASE); /* last event 10:36; the grace ends 10:36 the next day */
+    const char *other = ",\"call_id\":\"other\",\"queue\":\"refunds\"";
+    cr_assert_eq(ev(p, "call.offered", BASE + DAY - 15 * MIN, other), SP_APPLY_OK); /* 10:00 */
+    cr_expect_not_null(sp_cases_find(sp_partition_cases(p), ticket_key("T1")), "within its grace");
+    cr_assert_eq(ev(p, "call.offered", BASE + DAY + 35 * MIN, other), SP_APPLY_OK); /* 10:50 */
+    cr_expect_not_null(sp_cases_find(sp_partition_cases(p), ticket_key("T1")),
+                       "past its grace, kept until the next hourly scan");
+    cr_assert_eq(ev(p, "call.offered", BASE + DAY + 45 * MIN, other), SP_APPLY_OK); /* 11:00 */
+    cr_expect_null(sp_cases_find(sp_partition_cases(p), ticket_key("T1")), "left at 11:00");
+    cr_expect_not_null(sp_attrs_find(sp_partition_attrs(p), ticket_key("T1")),
+                       "who handled it is remembered");
     sp_partition_destroy(p);
 }
 

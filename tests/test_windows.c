@@ -5,10 +5,12 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
 #include "supportpulse/cases.h"
+#include "supportpulse/deadlines.h"
 #include "supportpulse/dedup.h"
 #include "supportpulse/generator.h"
 #include "supportpulse/partition.h"
@@ -277,6 +279,43 @@ Test(generator, deterministic_for_a_seed)
     sp_gen_next(c, &mc);
     cr_expect(strncmp(first, mc.value, mc.value_len) != 0, "another seed, another stream");
     sp_gen_destroy(c);
+}
+
+static int by_due_then_key(const void *x, const void *y)
+{
+    const sp_deadline *a = x, *b = y;
+    if (a->due_ms != b->due_ms)
+        return a->due_ms < b->due_ms ? -1 : 1;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+Test(deadlines, pop_in_due_then_key_order_and_only_once_due)
+{
+    enum { N = 5000 };
+    static sp_deadline want[N];
+    sp_deadlines d = {0};
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift: many equal due times */
+        want[i] = (sp_deadline){(int64_t)(x % 500), x >> 20};
+        cr_assert_eq(sp_deadlines_push(&d, want[i].due_ms, want[i].key), 0);
+    }
+    qsort(want, N, sizeof *want, by_due_then_key);
+    sp_deadline got;
+    cr_expect_eq(sp_deadlines_pop_due(&d, -1, &got), 0, "nothing is due before 0");
+    int n = 0;
+    for (int64_t now = 0; now < 500; now += 7)
+        while (sp_deadlines_pop_due(&d, now, &got)) {
+            cr_assert_lt(n, N);
+            cr_assert_leq(got.due_ms, now, "popped before it was due");
+            cr_assert(got.due_ms == want[n].due_ms && got.key == want[n].key,
+                      "entry %d out of order", n);
+            n++;
+        }
+    while (sp_deadlines_pop_due(&d, INT64_MAX, &got))
+        cr_assert(got.due_ms == want[n].due_ms && got.key == want[n++].key);
+    cr_expect_eq(n, N);
+    sp_deadlines_free(&d);
 }
 
 Test(cases, bounded_with_counted_eviction_oldest_first)

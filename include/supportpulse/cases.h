@@ -75,10 +75,9 @@ void sp_cases_touch(sp_cases *c, sp_case *k, int64_t ts_ms);
 /* Marks a changed case for the next publish. */
 void sp_cases_mark_dirty(sp_cases *c, sp_case *k);
 /* Drops cases older than max_age, and ended cases older than grace, before now_ts
- * (event time). Walks every case: call it about once a minute. Returns how many. */
+ * (event time). Walks every case (the partition calls it once per expiry interval,
+ * sp_partition_expiry_interval). Returns how many. */
 size_t sp_cases_expire(sp_cases *c, int64_t now_ts);
-/* Calls fn for every case (restore). */
-void sp_cases_each(sp_cases *c, void (*fn)(sp_case *k, void *arg), void *arg);
 size_t sp_cases_size(const sp_cases *c);
 uint64_t sp_cases_evictions(const sp_cases *c);
 

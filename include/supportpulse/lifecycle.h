@@ -65,5 +65,8 @@ int sp_lifecycle_apply(sp_case *k, const sp_event *ev, const sp_thresholds *th,
 /* The handle time of a call whose wrap-up is overdue at now_ms: returns 1 and fills
  * *done, or 0. */
 int sp_lifecycle_timeout(sp_case *k, int64_t now_ms, sp_done *done);
+/* When sp_lifecycle_timeout will fire for k if nothing else happens to it: the first
+ * now_ms at which it returns 1; INT64_MAX when the case waits for no wrap-up. */
+int64_t sp_lifecycle_timeout_due(const sp_case *k);
 
 #endif

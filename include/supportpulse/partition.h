@@ -42,6 +42,11 @@ typedef struct {
 } sp_partition_conf;
 
 void sp_partition_conf_defaults(sp_partition_conf *c);
+/* How often, in event time, a partition scans its case store for cases to leave (ended
+ * longer than case_grace_ms ago, or idle longer than case_max_age_ms): a 24th of the
+ * shorter of the two, in whole minutes, from 1 minute to 1 hour. A case therefore
+ * leaves up to that long after its time; everything else runs once a minute. */
+int64_t sp_partition_expiry_interval(const sp_partition_conf *c);
 /* Checks a "queue=seconds,..." list (queue names may not hold ',' or '='). 0, or -1
  * with a message naming what is wrong. */
 int sp_queue_seconds_check(const char *spec, char *errstr, size_t errstr_size);
