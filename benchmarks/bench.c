@@ -194,8 +194,8 @@ static void partitions_destroy(sp_partition *p[NPART], size_t applied)
         die("nothing applied");
 }
 
-/* Applies event i of the corpus to its partition (the one Kafka gave it); every 8,192 events marks
- * them published, as the publisher does once a second. 1 when applied. */
+/* Applies event i of the corpus to its partition (the one Kafka gave it); every 8,192
+ * events marks them published, as the publisher does once a second. 1 when applied. */
 static int apply_event(sp_partition *p[NPART], const corpus *c, size_t i, const sp_event *ev)
 {
     char err[256];
