@@ -4,6 +4,8 @@
 #include "supportpulse/alert_loop.h"
 
 #include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,28 +32,40 @@ static void notify(void *arg, const sp_alert_notice *n)
         sp_hooks_submit(l->hooks, n->json);
 }
 
+static const struct {
+    const char *name;
+    size_t off;
+} hook_counters[] = {
+    {"webhook_sent", offsetof(sp_hook_stats, webhook_sent)},
+    {"webhook_failed", offsetof(sp_hook_stats, webhook_failed)},
+    {"webhook_retries", offsetof(sp_hook_stats, webhook_retries)},
+    {"webhook_dropped", offsetof(sp_hook_stats, webhook_dropped)},
+    {"command_ok", offsetof(sp_hook_stats, command_ok)},
+    {"command_failed", offsetof(sp_hook_stats, command_failed)},
+    {"command_dropped", offsetof(sp_hook_stats, command_dropped)},
+};
+
+static uint64_t counter(const sp_hook_stats *s, size_t i)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)s + hook_counters[i].off, sizeof v);
+    return v;
+}
+
 /* Adds the hooks' counters s, less what was reported before, to {p}:alerts:hooks. */
 static void report_hooks(sp_alert_loop *l, sp_hook_stats s)
 {
-    const uint64_t now[7] = {s.webhook_sent, s.webhook_failed, s.webhook_retries,
-                             s.webhook_dropped, s.command_ok, s.command_failed, s.command_dropped};
-    const uint64_t was[7] = {l->reported.webhook_sent, l->reported.webhook_failed,
-                             l->reported.webhook_retries, l->reported.webhook_dropped,
-                             l->reported.command_ok, l->reported.command_failed,
-                             l->reported.command_dropped};
-    static const char *const names[7] = {"webhook_sent", "webhook_failed", "webhook_retries",
-                                         "webhook_dropped", "command_ok", "command_failed",
-                                         "command_dropped"};
-    if (!memcmp(now, was, sizeof now))
+    if (!memcmp(&s, &l->reported, sizeof s))
         return;
     const sp_config *c = l->cfg;
     redisContext *rc = sp_redis_open(c->redis, (int)c->redis_timeout_ms, (int)c->redis_timeout_ms);
     int ok = rc && !rc->err;
-    for (int i = 0; ok && i < 7; i++) {
-        if (now[i] == was[i])
+    for (size_t i = 0; ok && i < sizeof hook_counters / sizeof *hook_counters; i++) {
+        uint64_t now = counter(&s, i), was = counter(&l->reported, i);
+        if (now == was)
             continue;
-        redisReply *r = redisCommand(rc, "HINCRBY %s:alerts:hooks %s %llu", c->prefix, names[i],
-                                     (unsigned long long)(now[i] - was[i]));
+        redisReply *r = redisCommand(rc, "HINCRBY %s:alerts:hooks %s %llu", c->prefix,
+                                     hook_counters[i].name, (unsigned long long)(now - was));
         ok = r && r->type == REDIS_REPLY_INTEGER;
         freeReplyObject(r);
     }
@@ -111,21 +125,24 @@ sp_alert_loop *sp_alert_loop_start(const sp_config *cfg, char *errstr, size_t er
         free(l);
         return NULL;
     }
+    int want_hooks = *hc.webhook_url || *hc.command;
     if (!(l->eval = sp_alert_eval_new(&ec, &l->rules, errstr, errstr_size)) ||
-        ((*hc.webhook_url || *hc.command) && !(l->hooks = sp_hooks_start(&hc, errstr, errstr_size))) ||
-        !(l->ticker = sp_ticker_start("alerts", tick, l, cfg->alert_eval_ms,
+        (want_hooks && !(l->hooks = sp_hooks_start(&hc, errstr, errstr_size))))
+        goto fail;
+    if (!(l->ticker = sp_ticker_start("alerts", tick, l, cfg->alert_eval_ms,
                                       cfg->max_backoff_ms))) {
-        if (l->eval && (l->hooks || !(*hc.webhook_url || *hc.command)))
-            snprintf(errstr, errstr_size, "alerts: cannot start their thread");
-        sp_hooks_stop(l->hooks, 0, NULL);
-        sp_alert_eval_destroy(l->eval);
-        sp_rules_free(&l->rules);
-        free(l);
-        return NULL;
+        snprintf(errstr, errstr_size, "alerts: cannot start their thread");
+        goto fail;
     }
     sp_info("alerts: %zu rule(s) from %s, evaluated every %lld ms", l->rules.n, cfg->alert_rules,
             (long long)cfg->alert_eval_ms);
     return l;
+fail:
+    sp_hooks_stop(l->hooks, 0, NULL);
+    sp_alert_eval_destroy(l->eval);
+    sp_rules_free(&l->rules);
+    free(l);
+    return NULL;
 }
 
 void sp_alert_loop_stop(sp_alert_loop *l)
