@@ -27,8 +27,9 @@
  *       one alert evaluation of the seed rules over 351 live dimension sets: nothing
  *       breached, all pending, all firing at once (bench_alerts.c)
  *   spbench redis [--hours H]
- *       Redis commands for H hours of traffic at two densities (x1 and x4 events):
- *       they should follow windows and dimensions, not events
+ *       Redis commands for H hours of traffic at two densities (x1 and x4 events), and
+ *       per rollup key left in Redis (windows x dimension sets x resolutions): they
+ *       should follow windows and dimensions, not events
  *
  * The corpus: `supportpulse gen` traffic of a busy wallet help desk (60,000 contacts an
  * hour at an average hour; ~100,000 in the Monday-morning peak the decode and e2e
@@ -558,6 +559,23 @@ static int bench_e2e(size_t n, int runs, int partitions)
     return 0;
 }
 
+/* Keys matching pattern, by SCAN (the rollups a run left: windows x dimension sets x
+ * resolutions). */
+static long long count_keys(redisContext *rc, const char *pattern)
+{
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+            die("SCAN");
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        n += (long long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
 static int bench_redis(int hours)
 {
     int64_t start = 0;
@@ -566,8 +584,8 @@ static int bench_redis(int hours)
     start = d.start_ms;
     int64_t until = start + hours * 3600000LL;
     printf("redis: commands for %d hours of traffic at two densities\n", hours);
-    printf("  %-12s %10s %12s %14s %14s\n", "contacts/h", "events", "1m windows",
-           "client cmds", "all commands");
+    printf("  %-12s %10s %12s %10s %14s %14s %14s\n", "contacts/h", "events", "1m windows",
+           "rollups", "client cmds", "all commands", "per rollup");
     for (int k = 1; k <= 4; k *= 4) {
         corpus c = make_corpus(5000000, 15000.0 * k, 0, until);
         bench_env e;
@@ -577,8 +595,10 @@ static int bench_redis(int hours)
         produce(sp_mock_bootstraps(e.mock), topic, &c);
         pipeline_run pr = run_pipeline(sp_mock_bootstraps(e.mock), topic, "r", e.redis.address,
                                        e.rc, c.n);
-        printf("  %-12d %10zu %12d %14lld %14lld\n", 15000 * k, c.n, hours * 60, pr.client_cmds,
-               pr.script_calls);
+        long long rollups = count_keys(e.rc, "r:r:*");
+        printf("  %-12d %10zu %12d %10lld %14lld %14lld %14.2f\n", 15000 * k, c.n, hours * 60,
+               rollups, pr.client_cmds, pr.script_calls,
+               rollups ? (double)pr.script_calls / (double)rollups : 0.0);
         env_stop(&e);
     }
     return 0;

@@ -11,13 +11,15 @@
 --      last flush, appended to {p}:ids:... (dedup across restarts); and who handled
 --      the cases that left its memory, in {p}:attr:...:{day} (surveys days later);
 --   3. the change since the last flush, summed by the writer over all its partitions per
---      1m, 5m, 15m, 1h and 1d total: HINCRBY, ratios recomputed from the summed counts,
+--      1m, 5m, 15m, 1h and 1d total: added here to the counts read with one HMGET and
+--      written back with one HSET, ratios recomputed from the summed counts,
 --      updated_at, PUBLISH {p}:updates <key>; then csat_smoothed of every agent of a
 --      window whose own or whose desk's CSAT counts changed (so the value depends on
 --      the counts only, never on when flushes happened);
 --      Duration sketches: bucket count changes go to {p}:sk:{res}:{dims}:{start}:{duration}
---      (field: bucket, value: count), and the percentiles of the changed durations
---      are recomputed from it into the rollup (<duration>_p50, _p90, _p99);
+--      (field: bucket, value: count; one HGETALL and one HSET per duration), and the
+--      percentiles of the changed durations are recomputed from the merged counts into
+--      the rollup (<duration>_p50, _p90, _p99);
 --   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), agents
 --      available and staffed from agent presence ({p}:presence), each
 --      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes,
@@ -44,7 +46,8 @@
 --   "<topic>:<partition>", oldest offered ms or "-", ...
 -- then NPR, then NPR times: agent (dims form), ts, status, ndims, dims, ...
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
--- Cost: O(changed fields) per key; index and TTL upkeep only when a key is created;
+-- Cost: a fixed number of commands per total key and per changed duration (the data
+-- is O(changed fields)); index and TTL upkeep only when a key is created;
 -- a live hash reads 16 rollups for its 15-minute and today values and at most 16 (2
 -- fields each) for its last hour.
 
@@ -142,51 +145,83 @@ local RATIOS = {
   {'resolution_ms_avg', {'resolution_ms_sum'}, {'resolution_ms_count'}, 1},
 }
 
+-- Each ratio's terms parsed once: {name, sign} for its numerator (num) and
+-- denominator (den), and the names of all its inputs (inputs).
+for _, r in ipairs(RATIOS) do
+  local seen = {}
+  r.inputs = {}
+  for n = 2, 3 do
+    local terms = {}
+    for _, f in ipairs(r[n]) do
+      local neg = f:sub(1, 1) == '-'
+      local name = neg and f:sub(2) or f
+      terms[#terms + 1] = {name, neg and -1 or 1}
+      if not seen[name] then
+        seen[name] = true
+        r.inputs[#r.inputs + 1] = name
+      end
+    end
+    if n == 2 then r.num = terms else r.den = terms end
+  end
+end
+
 local function term_sum(terms, get)
   local v = 0
-  for _, f in ipairs(terms) do
-    local name = f:gsub('^-', '')
-    local x = tonumber(get(name)) or 0
-    if f:sub(1, 1) == '-' then v = v - x else v = v + x end
-  end
+  for _, t in ipairs(terms) do v = v + t[2] * (tonumber(get(t[1])) or 0) end
   return v
 end
 
 -- The value of ratio r from get(field), or nil when its denominator is not positive.
 local function ratio(r, get)
-  local den = term_sum(r[3], get)
+  local den = term_sum(r.den, get)
   if den <= 0 then return nil end
-  return string.format('%.6g', r[4] * term_sum(r[2], get) / den)
+  return string.format('%.6g', r[4] * term_sum(r.num, get) / den)
 end
 
--- Recomputes the ratios whose inputs changed. known: field -> value of the fields the
--- caller knows (all of them for a new key: absent means 0; for an existing key the new
--- values HINCRBY returned); the other inputs are read with one HMGET.
-local function derive(k, changed, known, created)
-  local touched, missing, seen = {}, {}, {}
+-- The ratios that the changed fields move, and the names of all their inputs.
+local function moved_ratios(changed)
+  local touched, inputs, seen = {}, {}, {}
   for _, r in ipairs(RATIOS) do
     local hit = false
-    for _, list in ipairs({r[2], r[3]}) do
-      for _, f in ipairs(list) do hit = hit or changed[(f:gsub('^-', ''))] end
-    end
+    for _, name in ipairs(r.inputs) do hit = hit or changed[name] end
     if hit then
       touched[#touched + 1] = r
-      for _, list in ipairs({r[2], r[3]}) do
-        for _, f in ipairs(list) do
-          local name = f:gsub('^-', '')
-          if known[name] == nil and not created and not seen[name] then
-            seen[name] = true
-            missing[#missing + 1] = name
-          end
+      for _, name in ipairs(r.inputs) do
+        if not seen[name] then
+          seen[name] = true
+          inputs[#inputs + 1] = name
         end
       end
     end
   end
-  if #missing > 0 then
-    local v = redis.call('HMGET', k, unpack(missing))
-    for n, name in ipairs(missing) do known[name] = v[n] end
+  return touched, inputs
+end
+
+-- Adds one rollup's deltas (names[n] changes by deltas[n]) and returns the fields to
+-- set (the new counts, then the ratios they move) and the ratios to delete. A new
+-- rollup's counts are its deltas (absent inputs count 0). An existing rollup's counts,
+-- and the other inputs of the moved ratios, are read with one HMGET and added to here:
+-- one command per rollup whatever the number of changed fields (a HINCRBY each would
+-- make Redis work grow with the variety of events). Counts stay exact below 2^53.
+local function add_counts(k, names, deltas, created)
+  local changed, known = {}, {}
+  for _, f in ipairs(names) do changed[f] = true end
+  local touched, inputs = moved_ratios(changed)
+  if not created then
+    local read = {}
+    for _, f in ipairs(names) do read[#read + 1] = f end
+    for _, f in ipairs(inputs) do
+      if not changed[f] then read[#read + 1] = f end
+    end
+    local v = redis.call('HMGET', k, unpack(read))
+    for n, f in ipairs(read) do known[f] = tonumber(v[n]) or 0 end
   end
   local set, del = {}, {}
+  for n, f in ipairs(names) do
+    known[f] = (known[f] or 0) + tonumber(deltas[n])
+    set[#set + 1] = f
+    set[#set + 1] = string.format('%.0f', known[f])
+  end
   for _, r in ipairs(touched) do
     local value = ratio(r, function(f) return known[f] end)
     if value then
@@ -208,29 +243,49 @@ local function bucket_value(idx)
   return 2 ^ e + ((idx - 128) % 64) * width + width / 2
 end
 
--- Percentiles of one duration from its sketch hash (field: bucket, value: count),
+-- Percentiles of one duration from its bucket counts (bucket index -> count),
 -- appended to set as <duration>_p50, _p90, _p99.
 local QUANTILES = {{'_p50', 0.5}, {'_p90', 0.9}, {'_p99', 0.99}}
-local function percentiles(sk, d, set)
-  local flat = redis.call('HGETALL', sk)
-  local bins, n = {}, 0
-  for j = 1, #flat, 2 do
-    local c = tonumber(flat[j + 1])
-    bins[#bins + 1] = {tonumber(flat[j]), c}
+local function percentiles(counts, d, set)
+  local idx, n = {}, 0
+  for b, c in pairs(counts) do
+    idx[#idx + 1] = b
     n = n + c
   end
-  table.sort(bins, function(a, b) return a[1] < b[1] end)
-  for _, q in ipairs(QUANTILES) do
-    local rank, seen = math.floor(q[2] * (n - 1)), 0
-    for _, b in ipairs(bins) do
-      seen = seen + b[2]
-      if seen > rank then
-        set[#set + 1] = d .. q[1]
-        set[#set + 1] = string.format('%.0f', bucket_value(b[1]))
-        break
-      end
+  table.sort(idx) -- numbers: compared in C, no Lua comparator
+  local q, seen = 1, 0
+  for _, b in ipairs(idx) do
+    seen = seen + counts[b]
+    while q <= #QUANTILES and seen > math.floor(QUANTILES[q][2] * (n - 1)) do
+      set[#set + 1] = d .. QUANTILES[q][1]
+      set[#set + 1] = string.format('%.0f', bucket_value(b))
+      q = q + 1
     end
+    if q > #QUANTILES then break end
   end
+end
+
+-- Adds one duration's bucket deltas (nb pairs from ARGV[at]) to its sketch hash dk:
+-- one HGETALL, the sums made here, one HSET of the changed buckets (two commands
+-- whatever the number of buckets), the percentiles from the merged counts. A new
+-- hash gets the TTL of its rollup.
+local function add_buckets(dk, at, nb, ttl, d, set)
+  local flat = redis.call('HGETALL', dk)
+  local counts = {}
+  for j = 1, #flat, 2 do counts[tonumber(flat[j])] = tonumber(flat[j + 1]) end
+  local out = {}
+  for j = 0, nb - 1 do
+    local name = ARGV[at + 2 * j]
+    local b = tonumber(name)
+    counts[b] = (counts[b] or 0) + tonumber(ARGV[at + 2 * j + 1])
+    out[#out + 1] = name
+    out[#out + 1] = string.format('%.0f', counts[b])
+  end
+  for c = 1, #out, 4000 do -- unpack is limited to a few thousand values
+    redis.call('HSET', dk, unpack(out, c, math.min(c + 3999, #out)))
+  end
+  if #flat == 0 and nb > 0 and ttl > 0 then redis.call('EXPIRE', dk, ttl) end
+  percentiles(counts, d, set)
 end
 
 -- 3. totals
@@ -242,16 +297,11 @@ for _ = 1, NT do
   local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   i = i + 5
   local created = redis.call('EXISTS', k) == 0
-  local changed, known = {}, {}
+  local names, deltas = {}, {}
   for j = 0, nf - 1 do
-    local f, d = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
-    changed[f] = true
-    known[f] = created and d or redis.call('HINCRBY', k, f, d)
+    names[j + 1], deltas[j + 1] = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
   end
-  local set, del = derive(k, changed, known, created)
-  if created then -- one HSET of the counts, the ratios and updated_at
-    for j = 0, 2 * nf - 1 do set[#set + 1] = ARGV[i + j] end
-  end
+  local set, del = add_counts(k, names, deltas, created)
   i = i + 2 * nf
   local ag, desk = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
   if ag > 0 then
@@ -270,18 +320,8 @@ for _ = 1, NT do
   i = i + 2
   for _ = 1, nd do
     local d, nb = ARGV[i], tonumber(ARGV[i + 1])
-    local dk = sk .. ':' .. d
-    i = i + 2
-    if redis.call('EXISTS', dk) == 0 then -- new: one HSET of every bucket
-      for c = i, i + 2 * nb - 1, 4000 do
-        redis.call('HSET', dk, unpack(ARGV, c, math.min(c + 3999, i + 2 * nb - 1)))
-      end
-      if ttl > 0 then redis.call('EXPIRE', dk, ttl) end
-    else
-      for j = 0, nb - 1 do redis.call('HINCRBY', dk, ARGV[i + 2 * j], ARGV[i + 2 * j + 1]) end
-    end
-    i = i + 2 * nb
-    percentiles(dk, d, set)
+    add_buckets(sk .. ':' .. d, i + 2, nb, ttl, d, set)
+    i = i + 2 + 2 * nb
   end
   set[#set + 1] = 'updated_at'
   set[#set + 1] = now

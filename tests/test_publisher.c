@@ -9,6 +9,7 @@
 
 #include "helpers.h"
 #include "supportpulse/redis_publisher.h"
+#include "supportpulse/sketch.h"
 
 #define BASE 1795342500000LL /* 2026-11-22T10:15:00Z */
 
@@ -112,6 +113,19 @@ Test(publisher, rollups_at_every_resolution, .init = setup, .fini = teardown)
     sp_publisher_destroy(pub);
 }
 
+/* Calls of one command (lower case) since the last CONFIG RESETSTAT, from INFO commandstats. */
+static long command_calls(const char *name)
+{
+    char tag[64];
+    snprintf(tag, sizeof tag, "cmdstat_%s:calls=", name);
+    redisReply *r = redisCommand(env.rc, "INFO commandstats");
+    cr_assert(r && r->type == REDIS_REPLY_STRING);
+    const char *at = strstr(r->str, tag);
+    long n = at ? atol(at + strlen(tag)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
 Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = setup, .fini = teardown)
 {
     sp_publisher *pub = publisher();
@@ -167,14 +181,11 @@ Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = set
     sp_partition_published(p0, INT64_MIN);
     sp_partition_published(p1, INT64_MIN);
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 6);
-    char stats[64];
-    redisReply *ci = redisCommand(env.rc, "INFO commandstats");
-    const char *h = strstr(ci->str, "cmdstat_hincrby:calls=");
-    snprintf(stats, sizeof stats, "%s", h ? h + 22 : "0");
-    freeReplyObject(ci);
-    /* 4 dims sets x 5 resolutions x 2 changed fields (events, offered) = 40 HINCRBY,
-     * not twice that for two partitions; plus in_queue and backlog of the 4 live hashes */
-    cr_expect_eq(atoi(stats), 40 + 8, "HINCRBY calls: %s", stats);
+    /* one total per key, not one per partition: EXISTS once for each of the 4 dims sets
+     * x 5 resolutions (then one HMGET and one HSET each, whatever the number of changed
+     * fields); HINCRBY only for in_queue and backlog of the 4 live hashes */
+    cr_expect_eq(command_calls("exists"), 20);
+    cr_expect_eq(command_calls("hincrby"), 8);
     cr_expect_eq(sp_hget_ll(&env, "sp:live:all", "in_queue", -1), 2,
                  "call C1 waits on each partition (its repeated offers are one call)");
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1d:all:1795305600", "offered", -1), 6);
@@ -184,6 +195,74 @@ Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = set
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1h:all:1795341600", "offered", -1), 7);
     sp_partition_destroy(p0);
     sp_partition_destroy(p1);
+    sp_publisher_destroy(pub);
+}
+
+/* One answered call on p: offered at t, answered wait_ms later. */
+static void answered_call(sp_partition *p, unsigned call, long long t, long long wait_ms)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "{\"id\":\"k%u\",\"type\":\"call.offered\",\"ts\":%lld,"
+             "\"call_id\":\"K%u\",\"queue\":\"payments\"}", call, t, call);
+    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
+    snprintf(buf, sizeof buf, "{\"id\":\"a%u\",\"type\":\"call.answered\",\"ts\":%lld,"
+             "\"call_id\":\"K%u\",\"agent_id\":\"ann\"}", call, t + wait_ms, call);
+    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
+}
+
+/* The sketch hashes and percentiles of the coarse rollups after several flushes from two
+ * partitions: the script adds each flush's bucket changes to what Redis holds, so the
+ * buckets are those of every wait and the percentiles are the sketch's of all of them. */
+Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *part[2] = {partition(), partition()};
+    sp_sketch all;
+    sp_sketch_init(&all);
+    static uint32_t expect[65536];
+    memset(expect, 0, sizeof expect);
+    long long sum = 0, next[2] = {1, 1};
+    unsigned call = 0;
+    for (int round = 0; round < 6; round++) { /* six flushes, alternating partitions */
+        int k = round % 2;
+        for (int i = 0; i < 40; i++, call++) {
+            long long wait = 300 + (long long)(call * call * 7919u % 600000u); /* 0.3 s .. 10 min */
+            answered_call(part[k], call, BASE + round * 240000LL + i * 1000, wait);
+            cr_assert_eq(sp_sketch_add(&all, wait), 0);
+            expect[sp_sketch_index(wait)]++;
+            sum += wait;
+        }
+        next[k] += 80;
+        flush(pub, k, part[k], next[k]);
+    }
+    const char *sk = "sp:sk:1h:all:1795341600:wait_ms";
+    redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 2);
+    long long total = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        int idx = atoi(r->element[i]->str);
+        long long n = atoll(r->element[i + 1]->str);
+        cr_expect_eq(n, expect[idx], "bucket %d: %lld in Redis, %u waits", idx, n, expect[idx]);
+        expect[idx] = 0;
+        total += n;
+    }
+    freeReplyObject(r);
+    for (int i = 0; i < 65536; i++)
+        cr_expect_eq(expect[i], 0, "bucket %d missing from %s", i, sk);
+    cr_expect_eq(total, call);
+    const char *key[2] = {"sp:r:1h:all:1795341600", "sp:r:1d:all:1795305600"};
+    static const char *const q[3] = {"wait_ms_p50", "wait_ms_p90", "wait_ms_p99"};
+    static const double qv[3] = {0.5, 0.9, 0.99};
+    for (int k = 0; k < 2; k++) {
+        cr_expect_eq(sp_hget_ll(&env, key[k], "wait_ms_count", -1), call);
+        cr_expect_eq(sp_hget_ll(&env, key[k], "wait_ms_sum", -1), sum);
+        for (int i = 0; i < 3; i++)
+            cr_expect_eq(sp_hget_ll(&env, key[k], q[i], -1), sp_sketch_quantile(&all, qv[i]),
+                         "%s %s", key[k], q[i]);
+    }
+    sp_sketch_free(&all);
+    sp_partition_destroy(part[0]);
+    sp_partition_destroy(part[1]);
     sp_publisher_destroy(pub);
 }
 
