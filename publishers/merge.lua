@@ -197,19 +197,21 @@ local function moved_ratios(changed)
   return touched, inputs
 end
 
--- Adds one rollup's deltas (names[n] changes by deltas[n]) and returns the fields to
+-- Adds one rollup's deltas (nf field, delta pairs from ARGV[at]) and returns the fields to
 -- set (the new counts, then the ratios they move) and the ratios to delete. A new
 -- rollup's counts are its deltas (absent inputs count 0). An existing rollup's counts,
 -- and the other inputs of the moved ratios, are read with one HMGET and added to here:
 -- one command per rollup whatever the number of changed fields (a HINCRBY each would
 -- make Redis work grow with the variety of events). Counts stay exact below 2^53.
-local function add_counts(k, names, deltas, created)
-  local changed, known = {}, {}
-  for _, f in ipairs(names) do changed[f] = true end
+local function add_counts(k, at, nf, created)
+  local changed, read, known = {}, {}, {}
+  for j = 0, nf - 1 do
+    local f = ARGV[at + 2 * j]
+    changed[f] = true
+    read[#read + 1] = f
+  end
   local touched, inputs = moved_ratios(changed)
   if not created then
-    local read = {}
-    for _, f in ipairs(names) do read[#read + 1] = f end
     for _, f in ipairs(inputs) do
       if not changed[f] then read[#read + 1] = f end
     end
@@ -217,8 +219,9 @@ local function add_counts(k, names, deltas, created)
     for n, f in ipairs(read) do known[f] = tonumber(v[n]) or 0 end
   end
   local set, del = {}, {}
-  for n, f in ipairs(names) do
-    known[f] = (known[f] or 0) + tonumber(deltas[n])
+  for j = 0, nf - 1 do
+    local f = ARGV[at + 2 * j]
+    known[f] = (known[f] or 0) + tonumber(ARGV[at + 2 * j + 1])
     set[#set + 1] = f
     set[#set + 1] = string.format('%.0f', known[f])
   end
@@ -297,11 +300,7 @@ for _ = 1, NT do
   local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
   i = i + 5
   local created = redis.call('EXISTS', k) == 0
-  local names, deltas = {}, {}
-  for j = 0, nf - 1 do
-    names[j + 1], deltas[j + 1] = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
-  end
-  local set, del = add_counts(k, names, deltas, created)
+  local set, del = add_counts(k, i, nf, created)
   i = i + 2 * nf
   local ag, desk = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
   if ag > 0 then
