@@ -213,6 +213,16 @@ static void answered_call(sp_partition *p, unsigned call, long long t, long long
 /* The sketch hashes and percentiles of the coarse rollups after several flushes from two
  * partitions: the script adds each flush's bucket changes to what Redis holds, so the
  * buckets are those of every wait and the percentiles are the sketch's of all of them. */
+/* The wait percentiles of a rollup are those of the sketch of every wait. */
+static void expect_percentiles(const char *key, sp_sketch *all)
+{
+    static const char *const q[3] = {"wait_ms_p50", "wait_ms_p90", "wait_ms_p99"};
+    static const double qv[3] = {0.5, 0.9, 0.99};
+    for (int i = 0; i < 3; i++)
+        cr_expect_eq(sp_hget_ll(&env, key, q[i], -1), sp_sketch_quantile(all, qv[i]), "%s %s",
+                     key, q[i]);
+}
+
 Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fini = teardown)
 {
     sp_publisher *pub = publisher();
@@ -223,17 +233,20 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
     memset(expect, 0, sizeof expect);
     long long sum = 0, next[2] = {1, 1};
     unsigned call = 0;
-    for (int round = 0; round < 6; round++) { /* six flushes, alternating partitions */
+    for (int round = 0; round < 6; round++) { /* six flushes, alternating partitions; each
+                                                * spans four 1-minute cells */
         int k = round % 2;
         for (int i = 0; i < 40; i++, call++) {
             long long wait = 300 + (long long)(call * call * 7919u % 600000u); /* 0.3 s .. 10 min */
-            answered_call(part[k], call, BASE + round * 240000LL + i * 1000, wait);
+            answered_call(part[k], call, BASE + round * 240000LL + i * 6000, wait);
             cr_assert_eq(sp_sketch_add(&all, wait), 0);
             expect[sp_sketch_index(wait)]++;
             sum += wait;
         }
         next[k] += 80;
         flush(pub, k, part[k], next[k]);
+        if (round == 0) /* the hashes were created by this flush (merge.lua's new_buckets) */
+            expect_percentiles("sp:r:1h:all:1795341600", &all);
     }
     const char *sk = "sp:sk:1h:all:1795341600:wait_ms";
     redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
@@ -251,14 +264,10 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
         cr_expect_eq(expect[i], 0, "bucket %d missing from %s", i, sk);
     cr_expect_eq(total, call);
     const char *key[2] = {"sp:r:1h:all:1795341600", "sp:r:1d:all:1795305600"};
-    static const char *const q[3] = {"wait_ms_p50", "wait_ms_p90", "wait_ms_p99"};
-    static const double qv[3] = {0.5, 0.9, 0.99};
     for (int k = 0; k < 2; k++) {
         cr_expect_eq(sp_hget_ll(&env, key[k], "wait_ms_count", -1), call);
         cr_expect_eq(sp_hget_ll(&env, key[k], "wait_ms_sum", -1), sum);
-        for (int i = 0; i < 3; i++)
-            cr_expect_eq(sp_hget_ll(&env, key[k], q[i], -1), sp_sketch_quantile(&all, qv[i]),
-                         "%s %s", key[k], q[i]);
+        expect_percentiles(key[k], &all);
     }
     sp_sketch_free(&all);
     sp_partition_destroy(part[0]);
