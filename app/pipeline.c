@@ -54,6 +54,9 @@ struct sp_pipeline {
     int fatal;                           /* a callback failed; the run loop returns it */
     char fatal_err[512];
     int failing;                         /* last flush failed */
+    char fail_msg[256];                  /* what the last failure warning said */
+    int64_t fail_logged_mono;            /* and when */
+    int64_t failing_since_mono;          /* the first failed flush of this run of them */
     sp_flush_part flush[SP_MAX_PARTITIONS]; /* scratch for one flush (not on the stack) */
     int32_t commit_parts[SP_MAX_PARTITIONS];
     int64_t commit_offsets[SP_MAX_PARTITIONS];
@@ -196,11 +199,28 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
     return 0;
 }
 
+/* Warns on the first failed flush; while flushes keep failing, again when the reason
+ * changes (at most every 5 s) and every 30 s otherwise, so a pause that lasts says why. */
+static void warn_failing(sp_pipeline *pl, const char *why)
+{
+    int64_t now = sp_mono_ms(), since = now - pl->fail_logged_mono;
+    if (!pl->failing)
+        sp_warn("%s; pausing consumption and retrying", why);
+    else if (since >= (strncmp(why, pl->fail_msg, sizeof pl->fail_msg - 1) ? 5000 : 30000))
+        sp_warn("%s; consumption paused for %lld s, still retrying", why,
+                (long long)((now - pl->failing_since_mono) / 1000));
+    else
+        return;
+    snprintf(pl->fail_msg, sizeof pl->fail_msg, "%.255s", why);
+    pl->fail_logged_mono = now;
+}
+
 static void flush_failed(sp_pipeline *pl, const char *why)
 {
     atomic_fetch_add(&pl->stats.flush_errors, 1);
+    warn_failing(pl, why);
     if (!pl->failing)
-        sp_warn("%s; pausing consumption and retrying", why);
+        pl->failing_since_mono = sp_mono_ms();
     pl->failing = 1;
     sp_consumer_pause(pl->consumer, 1);
     atomic_store(&pl->stats.paused, 1);

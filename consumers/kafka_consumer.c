@@ -48,8 +48,14 @@ static void assign_partitions(sp_consumer *c, rd_kafka_topic_partition_list_t *p
     } else if (err) {
         sp_err("assign: %s", rd_kafka_err2str(err));
     }
-    if (c->paused) /* keep new partitions paused while Redis is away */
+    /* librdkafka keeps a partition's pause across a revoke and a later assign. A
+     * partition paused, revoked, then assigned again after sp_consumer_pause(c, 0) ran
+     * (which resumes only what is assigned at the time) would stay paused for good; so
+     * every assigned partition is set to the consumer's state here. */
+    if (c->paused)
         rd_kafka_pause_partitions(c->rk, parts);
+    else
+        rd_kafka_resume_partitions(c->rk, parts);
 }
 
 static void revoke_partitions(sp_consumer *c, rd_kafka_topic_partition_list_t *parts,

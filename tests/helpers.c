@@ -103,7 +103,9 @@ void sp_env_config(sp_env *e, sp_config *cfg, const char *topic, const char *gro
     cr_assert(sp_config_set(cfg, "max_future_s", "0", err, sizeof err) == 0);
     cr_assert(sp_config_set(cfg, "redis_timeout_ms", "1000", err, sizeof err) == 0);
     cr_assert(sp_config_set(cfg, "max_backoff_ms", "500", err, sizeof err) == 0);
-    cr_assert(sp_config_set(cfg, "log_level", "warn", err, sizeof err) == 0);
+    const char *level = getenv("SP_TEST_LOG_LEVEL"); /* info or debug to trace a failure */
+    cr_assert(sp_config_set(cfg, "log_level", level ? level : "warn", err, sizeof err) == 0,
+              "%s", err);
     cr_assert(sp_config_add_kafka(cfg, "session.timeout.ms=6000", err, sizeof err) == 0);
     cr_assert(sp_config_add_kafka(cfg, "heartbeat.interval.ms=500", err, sizeof err) == 0);
     cr_assert(sp_config_add_kafka(cfg, "topic.metadata.refresh.interval.ms=1000", err,

@@ -134,6 +134,13 @@ int sp_wait_caught_up(sp_env *e, const char *prefix, const char *topic, int part
             return 1;
         sleep_ms(100);
     }
+    for (int p = 0; p < partitions; p++) { /* what was left, for the failure's report */
+        snprintf(field, sizeof field, "resume:%s:%d", topic, p);
+        if (!sp_hget_str(e, meta, field, v, sizeof v))
+            snprintf(v, sizeof v, "(none)");
+        fprintf(stderr, "not caught up? %s[%d]: end offset %lld, resume point in Redis %s\n",
+                topic, p, end[p], v);
+    }
     return 0;
 }
 

@@ -275,6 +275,31 @@ Test(exactly_once, instances_joining_and_leaving_change_nothing, .fini = teardow
 /* Kafka protocol API keys (librdkafka keeps its table in a private header) */
 enum { API_PRODUCE = 0, API_FETCH = 1, API_OFFSET_COMMIT = 8, API_HEARTBEAT = 12 };
 
+/* Each instance's counters, printed when the test is about to fail. */
+static void report(sp_runner *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const sp_pipeline_stats *st = sp_pipeline_get_stats(r[i].pl);
+        fprintf(stderr,
+                "instance %d: partitions %d paused %d consumed %llu flushes %llu "
+                "flush_errors %llu restore_errors %llu finished %d %s\n",
+                i, atomic_load(&st->partitions), atomic_load(&st->paused),
+                (unsigned long long)atomic_load(&st->consumed),
+                (unsigned long long)atomic_load(&st->flushes),
+                (unsigned long long)atomic_load(&st->flush_errors),
+                (unsigned long long)atomic_load(&st->restore_errors),
+                atomic_load(&r[i].finished), r[i].err);
+    }
+}
+
+static int caught_up(sp_runner *r, int n)
+{
+    if (sp_wait_caught_up(&env, "sp", "ev", PARTS, 240))
+        return 1;
+    report(r, n);
+    return 0;
+}
+
 /* Two instances on a three-broker cluster through: request errors on fetches, offset
  * commits, heartbeats and the dead letters' produce requests; partition leaders
  * moving; a broker down for 3 s; Redis down for 3 s. Neither instance exits by itself,
@@ -325,7 +350,7 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
     sp_stream_produce(&s, 2000);
     sleep_ms(1000);
 
-    cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
+    cr_assert(caught_up(r, 2), "did not catch up after the Kafka faults");
     sp_env_redis_down(&env); /* Redis down while events arrive and are read */
     uint64_t before = atomic_load(&sp_pipeline_get_stats(r[0].pl)->consumed) +
                       atomic_load(&sp_pipeline_get_stats(r[1].pl)->consumed);
@@ -340,7 +365,7 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
     sp_stream_produce(&s, 2000);
     int total = s.produced;
     sp_stream_close(&s);
-    cr_assert(sp_wait_caught_up(&env, "sp", "ev", PARTS, 240), "did not catch up");
+    cr_assert(caught_up(r, 2), "did not catch up after the Redis outage");
     for (int i = 0; i < 2; i++) {
         cr_expect(!atomic_load(&r[i].finished), "instance %d exited by itself: %s", i, r[i].err);
         cr_expect_gt(atomic_load(&sp_pipeline_get_stats(r[i].pl)->consumed), 0);
