@@ -42,7 +42,8 @@ rd_kafka_message_t *sp_consumer_poll(sp_consumer *c, int timeout_ms);
 int sp_consumer_commit(sp_consumer *c, const char *topic, const int32_t *partitions,
                        const int64_t *offsets, int n, int async, char *errstr,
                        size_t errstr_size);
-/* Pauses or resumes every assigned partition (bounding memory while Redis is away). */
+/* Pauses or resumes every assigned partition (bounding memory while Redis is away);
+ * partitions assigned later are set to the same state. */
 void sp_consumer_pause(sp_consumer *c, int pause);
 
 /* Applies extra properties to a conf; shared with the DLQ producer and generator. */
