@@ -220,15 +220,10 @@ local function add_counts(k, at, nf, created)
   end
   local set, del = {}, {}
   for j = 0, nf - 1 do
-    local f, delta = ARGV[at + 2 * j], ARGV[at + 2 * j + 1]
+    local f = ARGV[at + 2 * j]
+    known[f] = (known[f] or 0) + tonumber(ARGV[at + 2 * j + 1])
     set[#set + 1] = f
-    if created then -- the count is the delta, already an integer string
-      known[f] = tonumber(delta)
-      set[#set + 1] = delta
-    else
-      known[f] = (known[f] or 0) + tonumber(delta)
-      set[#set + 1] = string.format('%.0f', known[f])
-    end
+    set[#set + 1] = string.format('%.0f', known[f])
   end
   for _, r in ipairs(touched) do
     local value = ratio(r, function(f) return known[f] end)
@@ -251,21 +246,9 @@ local function bucket_value(idx)
   return 2 ^ e + ((idx - 128) % 64) * width + width / 2
 end
 
-local QUANTILES = {{'_p50', 0.5}, {'_p90', 0.9}, {'_p99', 0.99}}
-
--- Appends a quantile's field to set when the cumulative count passes its rank: the
--- next quantile index to look for.
-local function quantile_hits(q, seen, n, idx, d, set)
-  while q <= #QUANTILES and seen > math.floor(QUANTILES[q][2] * (n - 1)) do
-    set[#set + 1] = d .. QUANTILES[q][1]
-    set[#set + 1] = string.format('%.0f', bucket_value(idx))
-    q = q + 1
-  end
-  return q
-end
-
 -- Percentiles of one duration from its bucket counts (bucket index -> count),
 -- appended to set as <duration>_p50, _p90, _p99.
+local QUANTILES = {{'_p50', 0.5}, {'_p90', 0.9}, {'_p99', 0.99}}
 local function percentiles(counts, d, set)
   local idx, n = {}, 0
   for b, c in pairs(counts) do
@@ -276,40 +259,21 @@ local function percentiles(counts, d, set)
   local q, seen = 1, 0
   for _, b in ipairs(idx) do
     seen = seen + counts[b]
-    q = quantile_hits(q, seen, n, b, d, set)
-    if q > #QUANTILES then break end
-  end
-end
-
--- A new sketch hash: the deltas (nb pairs from ARGV[at], in bucket order, as the writer
--- sends them) are its counts. They are written as they came, and the percentiles are
--- read from them in one ordered pass: no table of buckets, no sort, no formatting.
-local function new_buckets(dk, at, nb, ttl, d, set)
-  local last = at + 2 * nb - 1
-  for c = at, last, 4000 do -- unpack is limited to a few thousand values
-    redis.call('HSET', dk, unpack(ARGV, c, math.min(c + 3999, last)))
-  end
-  if ttl > 0 then redis.call('EXPIRE', dk, ttl) end
-  local counts, n = {}, 0
-  for j = 1, nb do
-    counts[j] = tonumber(ARGV[at + 2 * j - 1])
-    n = n + counts[j]
-  end
-  local q, seen = 1, 0
-  for j = 1, nb do
-    seen = seen + counts[j]
-    q = quantile_hits(q, seen, n, tonumber(ARGV[at + 2 * j - 2]), d, set)
+    while q <= #QUANTILES and seen > math.floor(QUANTILES[q][2] * (n - 1)) do
+      set[#set + 1] = d .. QUANTILES[q][1]
+      set[#set + 1] = string.format('%.0f', bucket_value(b))
+      q = q + 1
+    end
     if q > #QUANTILES then break end
   end
 end
 
 -- Adds one duration's bucket deltas (nb pairs from ARGV[at]) to its sketch hash dk:
 -- one HGETALL, the sums made here, one HSET of the changed buckets (two commands
--- whatever the number of buckets), the percentiles from the merged counts. A hash
--- that does not exist yet is created by new_buckets, with the TTL of its rollup.
+-- whatever the number of buckets), the percentiles from the merged counts. A new
+-- hash gets the TTL of its rollup.
 local function add_buckets(dk, at, nb, ttl, d, set)
   local flat = redis.call('HGETALL', dk)
-  if #flat == 0 then return new_buckets(dk, at, nb, ttl, d, set) end
   local counts = {}
   for j = 1, #flat, 2 do counts[tonumber(flat[j])] = tonumber(flat[j + 1]) end
   local out = {}
@@ -323,6 +287,7 @@ local function add_buckets(dk, at, nb, ttl, d, set)
   for c = 1, #out, 4000 do -- unpack is limited to a few thousand values
     redis.call('HSET', dk, unpack(out, c, math.min(c + 3999, #out)))
   end
+  if #flat == 0 and nb > 0 and ttl > 0 then redis.call('EXPIRE', dk, ttl) end
   percentiles(counts, d, set)
 end
 

@@ -688,15 +688,14 @@ static void add_smoothing(sp_publisher *pub, const total_delta *t, const char *r
 
 /* Totals: NT, m (the prior weight of csat_smoothed), then per total its rollup, index,
  * ttl, start, changed counts, smoothing keys (add_smoothing) and its sketch bucket
- * changes in bucket order (merge.lua reads the percentiles of a new sketch hash from
- * them in one ordered pass). */
+ * changes. */
 static void build_totals(sp_publisher *pub)
 {
     argvb *k = &pub->keys, *a = &pub->args;
     argv_addi(a, (int64_t)pub->ntotals);
     argv_addi(a, pub->conf.csat_prior_weight);
     for (size_t i = 0; i < pub->ntotals; i++) {
-        total_delta *t = &pub->totals[i];
+        const total_delta *t = &pub->totals[i];
         const char *res = sp_res_names[t->res];
         argv_addf(k, "%s:r:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
         argv_addi(a, (int64_t)k->argc);
@@ -717,7 +716,6 @@ static void build_totals(sp_publisher *pub)
         for (int d = 0; d < SP_D__COUNT; d++) {
             if (!t->dsk[d].nb)
                 continue;
-            sp_sketch_sort(&t->dsk[d]);
             argv_add(a, sp_duration_name((sp_duration)d));
             argv_addi(a, t->dsk[d].nb);
             for (uint32_t j = 0; j < t->dsk[d].nb; j++) {
