@@ -88,7 +88,7 @@ Test(consumer, a_partition_paused_before_a_rebalance_is_read_after_it, .fini = t
     cr_assert(m.c, "%s", err);
 
     int read_while_paused = 0;
-    for (int i = 0; i < 200 && m.rebalances < 1; i++) {
+    for (int i = 0; i < 600 && m.rebalances < 1; i++) { /* 30 s */
         rd_kafka_message_t *msg = sp_consumer_poll(m.c, 50);
         if (msg && !msg->err)
             read_while_paused++;
@@ -107,7 +107,7 @@ Test(consumer, a_partition_paused_before_a_rebalance_is_read_after_it, .fini = t
 
     rd_kafka_t *other = plain_member("g"); /* joins: a rebalance */
     int read = 0;
-    for (int i = 0; i < 600 && read < 10; i++) {
+    for (int i = 0; i < 1200 && read < 10; i++) { /* 60 s */
         rd_kafka_message_t *msg = sp_consumer_poll(m.c, 25);
         if (msg && !msg->err && m.rebalances >= 2)
             read++;
