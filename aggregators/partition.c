@@ -65,7 +65,6 @@ struct sp_partition {
     int64_t last_case_sweep;
     int64_t last_expiry;     /* newest time at the last scan for cases to leave */
     int64_t expiry_every_ms; /* how often (event time) that scan runs */
-    int sweep_failed;
     int drop_failed;         /* a dropped case found no memory in the attribution store */
     sp_partition_stats stats;
 };
@@ -798,17 +797,18 @@ static attribution case_attribution(const sp_case *k)
     return (attribution){k->tenant, k->queue, k->agent, (sp_channel)k->channel, 0};
 }
 
-static void timeout_case(sp_case *k, void *arg)
+/* The handle time of a call whose wrap-up is overdue, if it is: 0, or -1 when out of
+ * memory (the case is marked for publishing either way). */
+static int timeout_case(sp_partition *p, sp_case *k)
 {
-    sp_partition *p = arg;
     sp_done d;
     if (!sp_lifecycle_timeout(k, p->max_ts, &d))
-        return;
+        return 0;
     attribution a = case_attribution(k);
     targets t;
-    if (targets_of(p, &a, &t) < 0 || apply_done(p, &t, &d) < 0)
-        p->sweep_failed = 1;
+    int rc = targets_of(p, &a, &t) < 0 || apply_done(p, &t, &d) < 0 ? -1 : 0;
     sp_cases_mark_dirty(p->cases, k);
+    return rc;
 }
 
 /* Notes when a call's wrap-up becomes overdue: whenever that time changed with the
@@ -848,19 +848,20 @@ static int sweep(sp_partition *p)
     if (!new_period(p->max_ts, p->last_case_sweep, 60000))
         return 0;
     p->last_case_sweep = p->max_ts;
-    p->sweep_failed = p->drop_failed = 0;
+    p->drop_failed = 0;
+    int failed = 0;
     sp_deadline d;
     while (sp_deadlines_pop_due(&p->wrapups, p->max_ts, &d)) {
         sp_case *k = sp_cases_find(p->cases, d.key);
-        if (k)
-            timeout_case(k, p);
+        if (k && timeout_case(p, k) < 0)
+            failed = 1;
     }
     if (new_period(p->max_ts, p->last_expiry, p->expiry_every_ms)) {
         p->last_expiry = p->max_ts;
         sp_cases_expire(p->cases, p->max_ts);
     }
     sp_attrs_expire(p->attrs, p->max_ts);
-    return p->sweep_failed || p->drop_failed ? -1 : 0;
+    return failed || p->drop_failed ? -1 : 0;
 }
 
 static int count_event(sp_partition *p, const sp_event *ev, const attribution *a,

@@ -85,6 +85,14 @@ for p = 1, NP do
 end
 if NP > 0 and applied == NP then return 0 end
 
+-- redis.call(cmd, key, t[from], ..., t[to]) in slices: unpack is limited to a few
+-- thousand values.
+local function call_sliced(cmd, key, t, from, to)
+  for c = from, to, 4000 do
+    redis.call(cmd, key, unpack(t, c, math.min(c + 3999, to)))
+  end
+end
+
 -- 2. partials
 for _, part in ipairs(parts) do
   local j = part.start
@@ -92,9 +100,7 @@ for _, part in ipairs(parts) do
     local k, start, nf = KEYS[tonumber(ARGV[j])], ARGV[j + 1], tonumber(ARGV[j + 2])
     j = j + 3
     if nf > 0 then
-      for c = j, j + 2 * nf - 1, 4000 do -- unpack is limited to a few thousand values
-        redis.call('HSET', k, unpack(ARGV, c, math.min(c + 3999, j + 2 * nf - 1)))
-      end
+      call_sliced('HSET', k, ARGV, j, j + 2 * nf - 1)
       redis.call('EXPIRE', k, partial_ttl)
       redis.call('ZADD', part.pidx, start, start)
     end
@@ -102,12 +108,8 @@ for _, part in ipairs(parts) do
   end
   if part.nw > 0 then redis.call('EXPIRE', part.pidx, partial_ttl) end
   -- the partition's cases, and the event ids it saw (dedup across restarts)
-  for c = part.set_at, part.set_at + 2 * part.nset - 1, 4000 do
-    redis.call('HSET', part.cases, unpack(ARGV, c, math.min(c + 3999, part.set_at + 2 * part.nset - 1)))
-  end
-  for c = part.del_at, part.del_at + part.ndel - 1, 4000 do
-    redis.call('HDEL', part.cases, unpack(ARGV, c, math.min(c + 3999, part.del_at + part.ndel - 1)))
-  end
+  call_sliced('HSET', part.cases, ARGV, part.set_at, part.set_at + 2 * part.nset - 1)
+  call_sliced('HDEL', part.cases, ARGV, part.del_at, part.del_at + part.ndel - 1)
   if #part.blob > 0 then
     redis.call('RPUSH', part.ids, part.blob)
     redis.call('LTRIM', part.ids, -part.keep, -1)
@@ -117,9 +119,7 @@ for _, part in ipairs(parts) do
   for _ = 1, part.na do
     local ak, ttl, n = KEYS[tonumber(ARGV[j])], ARGV[j + 1], tonumber(ARGV[j + 2])
     j = j + 3
-    for c = j, j + 2 * n - 1, 4000 do
-      redis.call('HSET', ak, unpack(ARGV, c, math.min(c + 3999, j + 2 * n - 1)))
-    end
+    call_sliced('HSET', ak, ARGV, j, j + 2 * n - 1)
     redis.call('EXPIRE', ak, ttl)
     j = j + 2 * n
   end
@@ -284,9 +284,7 @@ local function add_buckets(dk, at, nb, ttl, d, set)
     out[#out + 1] = name
     out[#out + 1] = string.format('%.0f', counts[b])
   end
-  for c = 1, #out, 4000 do -- unpack is limited to a few thousand values
-    redis.call('HSET', dk, unpack(out, c, math.min(c + 3999, #out)))
-  end
+  call_sliced('HSET', dk, out, 1, #out)
   if #flat == 0 and nb > 0 and ttl > 0 then redis.call('EXPIRE', dk, ttl) end
   percentiles(counts, d, set)
 end

@@ -210,9 +210,6 @@ static void answered_call(sp_partition *p, unsigned call, long long t, long long
     cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
 }
 
-/* The sketch hashes and percentiles of the coarse rollups after several flushes from two
- * partitions: the script adds each flush's bucket changes to what Redis holds, so the
- * buckets are those of every wait and the percentiles are the sketch's of all of them. */
 /* The wait percentiles of a rollup are those of the sketch of every wait. */
 static void expect_percentiles(const char *key, sp_sketch *all)
 {
@@ -223,6 +220,9 @@ static void expect_percentiles(const char *key, sp_sketch *all)
                      key, q[i]);
 }
 
+/* The sketch hashes and percentiles of the coarse rollups after several flushes from two
+ * partitions: the script adds each flush's bucket changes to what Redis holds, so the
+ * buckets are those of every wait and the percentiles are the sketch's of all of them. */
 Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fini = teardown)
 {
     sp_publisher *pub = publisher();
@@ -245,7 +245,7 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
         }
         next[k] += 80;
         flush(pub, k, part[k], next[k]);
-        if (round == 0) /* the hashes were created by this flush (merge.lua's new_buckets) */
+        if (round == 0) /* the hashes were created by this flush */
             expect_percentiles("sp:r:1h:all:1795341600", &all);
     }
     const char *sk = "sp:sk:1h:all:1795341600:wait_ms";
