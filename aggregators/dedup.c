@@ -1,6 +1,8 @@
 /*
- * dedup.c - see dedup.h. A ring in arrival order (hash, event time) plus a fixed-size
- * sp_u64map of hashes; both sized once at creation, so the hot path never allocates.
+ * dedup.c - see dedup.h. A ring in arrival order (hash, event time), sized once at
+ * creation, plus an sp_u64set of the same hashes that grows with what it holds (up to
+ * the capacity). An event's check is one probe of the set (and, once the horizon or the
+ * capacity is reached, the removal of the oldest id).
  */
 #include "supportpulse/dedup.h"
 #include "supportpulse/hashmap.h"
@@ -15,7 +17,7 @@ typedef struct {
 struct sp_dedup {
     entry *ring;
     size_t cap, head, count;
-    sp_u64map *seen;
+    sp_u64set *seen;
     int64_t horizon_ms, max_ts;
     uint64_t evictions;
     size_t fresh; /* the newest `fresh` entries are not published yet */
@@ -28,7 +30,7 @@ sp_dedup *sp_dedup_new(size_t capacity, int64_t horizon_ms)
         return NULL;
     d->cap = capacity ? capacity : 1;
     d->ring = calloc(d->cap, sizeof *d->ring);
-    d->seen = sp_u64map_new(d->cap);
+    d->seen = sp_u64set_new(d->cap);
     if (!d->ring || !d->seen) {
         sp_dedup_destroy(d);
         return NULL;
@@ -43,13 +45,13 @@ void sp_dedup_destroy(sp_dedup *d)
     if (!d)
         return;
     free(d->ring);
-    sp_u64map_destroy(d->seen);
+    sp_u64set_destroy(d->seen);
     free(d);
 }
 
 static void pop_oldest(sp_dedup *d)
 {
-    sp_u64map_del(d->seen, d->ring[d->head].hash);
+    sp_u64set_del(d->seen, d->ring[d->head].hash);
     d->head = (d->head + 1) % d->cap;
     d->count--;
 }
@@ -62,12 +64,12 @@ static int remember(sp_dedup *d, uint64_t h, int64_t ts_ms)
     while (d->count && d->ring[d->head].ts_ms < d->max_ts - d->horizon_ms)
         pop_oldest(d);
     if (d->count == d->cap) {
-        if (sp_u64map_get(d->seen, h, NULL))
+        if (sp_u64set_has(d->seen, h))
             return 1;
         pop_oldest(d);
         d->evictions++;
     }
-    int rc = sp_u64map_insert(d->seen, h, 0, NULL);
+    int rc = sp_u64set_add(d->seen, h);
     if (rc == 1)
         return 1;
     if (rc < 0)

@@ -46,6 +46,13 @@ uint64_t sp_hash_bytes(const void *data, size_t len)
     return h;
 }
 
+/* Backward-shift deletion: whether the member at j, whose home slot is `home`, may stay
+ * where it is after slot i (earlier in its probe run) was emptied. */
+static int stays(size_t i, size_t j, size_t home)
+{
+    return i <= j ? (home > i && home <= j) : (home > i || home <= j);
+}
+
 sp_strmap *sp_strmap_new(size_t initial_capacity)
 {
     sp_strmap *m = calloc(1, sizeof *m);
@@ -150,9 +157,7 @@ int sp_strmap_del(sp_strmap *m, const char *key, size_t len)
     m->size--;
     /* backward shift: move later run members whose home is not in (i, j] into the hole */
     for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
-        size_t home = m->slots[j].hash & mask;
-        int between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (between)
+        if (stays(i, j, m->slots[j].hash & mask))
             continue;
         m->slots[i] = m->slots[j];
         m->slots[j].key = NULL;
@@ -296,9 +301,7 @@ int sp_u64map_del(sp_u64map *m, uint64_t key)
     m->slots[i].key = 0;
     m->size--;
     for (size_t j = (i + 1) & m->mask; m->slots[j].key; j = (j + 1) & m->mask) {
-        size_t home = m->slots[j].key & m->mask;
-        int between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (between)
+        if (stays(i, j, m->slots[j].key & m->mask))
             continue;
         m->slots[i] = m->slots[j];
         m->slots[j].key = 0;
@@ -308,6 +311,97 @@ int sp_u64map_del(sp_u64map *m, uint64_t key)
 }
 
 size_t sp_u64map_size(const sp_u64map *m) { return m->size; }
+
+/* ---- sp_u64set ------------------------------------------------------------------ */
+
+struct sp_u64set {
+    uint64_t *slots; /* 0 = empty */
+    size_t mask, size, max;
+};
+
+sp_u64set *sp_u64set_new(size_t max_entries)
+{
+    sp_u64set *s = calloc(1, sizeof *s);
+    if (!s || !(s->slots = calloc(64, sizeof *s->slots))) {
+        free(s);
+        return NULL;
+    }
+    s->mask = 63;
+    s->max = max_entries;
+    return s;
+}
+
+void sp_u64set_destroy(sp_u64set *s)
+{
+    if (!s)
+        return;
+    free(s->slots);
+    free(s);
+}
+
+/* The slot holding key, or the empty slot that ends its probe run. */
+static size_t set_find(const sp_u64set *s, uint64_t key)
+{
+    size_t i = key & s->mask;
+    while (s->slots[i] && s->slots[i] != key)
+        i = (i + 1) & s->mask;
+    return i;
+}
+
+static int set_grow(sp_u64set *s)
+{
+    size_t ncap = (s->mask + 1) * 2;
+    uint64_t *old = s->slots;
+    size_t omask = s->mask;
+    if (!(s->slots = calloc(ncap, sizeof *s->slots))) {
+        s->slots = old;
+        return -1;
+    }
+    s->mask = ncap - 1;
+    for (size_t i = 0; i <= omask; i++)
+        if (old[i])
+            s->slots[set_find(s, old[i])] = old[i];
+    free(old);
+    return 0;
+}
+
+int sp_u64set_add(sp_u64set *s, uint64_t key)
+{
+    size_t i = set_find(s, key);
+    if (s->slots[i])
+        return 1;
+    if (s->size >= s->max)
+        return -1;
+    if ((s->size + 1) * 2 > s->mask + 1) {
+        if (set_grow(s) < 0)
+            return -1;
+        i = set_find(s, key);
+    }
+    s->slots[i] = key;
+    s->size++;
+    return 0;
+}
+
+int sp_u64set_has(const sp_u64set *s, uint64_t key) { return s->slots[set_find(s, key)] != 0; }
+
+int sp_u64set_del(sp_u64set *s, uint64_t key)
+{
+    size_t i = set_find(s, key);
+    if (!s->slots[i])
+        return 0;
+    s->slots[i] = 0;
+    s->size--;
+    for (size_t j = (i + 1) & s->mask; s->slots[j]; j = (j + 1) & s->mask) {
+        if (stays(i, j, s->slots[j] & s->mask))
+            continue;
+        s->slots[i] = s->slots[j];
+        s->slots[j] = 0;
+        i = j;
+    }
+    return 1;
+}
+
+size_t sp_u64set_size(const sp_u64set *s) { return s->size; }
 
 int sp_u64vec_push(sp_u64vec *v, uint64_t x)
 {

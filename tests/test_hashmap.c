@@ -91,3 +91,48 @@ Test(hashmap, u64map_insert_if_absent)
     cr_expect_eq(sp_u64map_insert(m, 9, 91, NULL), 1, "a present key is found even when full");
     sp_u64map_destroy(m);
 }
+
+/* Keys whose low bits crowd the last slots of the table, so probe runs wrap around the
+ * end and deletions shift members back across it; checked against an array model. */
+Test(hashmap, u64set_matches_a_model_under_churn_and_wrap_around)
+{
+    enum { N = 2000 };
+    static int present[N];
+    memset(present, 0, sizeof present);
+    sp_u64set *s = sp_u64set_new(N);
+    uint64_t r = 7;
+    for (int step = 0; step < 80000; step++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        int k = (int)((r >> 33) % N), op = (int)((r >> 20) % 3);
+        uint64_t key = ((uint64_t)(k + 1) << 32) | (uint64_t)(0xffffffffu - (unsigned)(k % 5));
+        if (op < 2) {
+            cr_assert_eq(sp_u64set_add(s, key), present[k], "step %d key %d", step, k);
+            present[k] = 1;
+        } else {
+            cr_assert_eq(sp_u64set_del(s, key), present[k], "step %d key %d", step, k);
+            present[k] = 0;
+        }
+    }
+    size_t count = 0;
+    for (int k = 0; k < N; k++) {
+        uint64_t key = ((uint64_t)(k + 1) << 32) | (uint64_t)(0xffffffffu - (unsigned)(k % 5));
+        cr_assert_eq(sp_u64set_has(s, key), present[k], "key %d", k);
+        count += (size_t)present[k];
+    }
+    cr_expect_eq(sp_u64set_size(s), count);
+    sp_u64set_destroy(s);
+}
+
+Test(hashmap, u64set_is_bounded)
+{
+    sp_u64set *s = sp_u64set_new(100);
+    for (uint64_t k = 1; k <= 100; k++)
+        cr_assert_eq(sp_u64set_add(s, k * 0x9e3779b97f4a7c15ULL), 0);
+    cr_expect_eq(sp_u64set_add(s, 12345), -1, "full: refuses, never grows past the cap");
+    cr_expect_eq(sp_u64set_add(s, 7 * 0x9e3779b97f4a7c15ULL), 1, "a present key is found when full");
+    cr_expect_eq(sp_u64set_del(s, 12345), 0);
+    cr_expect_eq(sp_u64set_del(s, 3 * 0x9e3779b97f4a7c15ULL), 1);
+    cr_expect_eq(sp_u64set_add(s, 12345), 0, "room again after a removal");
+    cr_expect_eq(sp_u64set_size(s), 100);
+    sp_u64set_destroy(s);
+}

@@ -27,7 +27,7 @@ int sp_strmap_put(sp_strmap *m, const char *key, size_t len, uint32_t value);
 int sp_strmap_del(sp_strmap *m, const char *key, size_t len);
 size_t sp_strmap_size(const sp_strmap *m);
 
-/* A map from non-zero 64-bit hashes to uint32 values (dedup ids, open cases, combos).
+/* A map from non-zero 64-bit hashes to uint32 values (open cases, combos, agents).
  * It grows by doubling at 50% load, so memory follows what it holds; put fails (-1)
  * beyond max_entries (or when growing finds no memory), never silently. */
 typedef struct sp_u64map sp_u64map;
@@ -40,6 +40,19 @@ int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value);
 int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *existing);
 int sp_u64map_del(sp_u64map *m, uint64_t key);
 size_t sp_u64map_size(const sp_u64map *m);
+
+/* A set of non-zero 64-bit hashes (the dedup horizon's event ids): 8 bytes a slot, half
+ * of sp_u64map's, so twice as many fit in each cache line and in the caches. Grows by
+ * doubling at 50% load; add fails (-1) beyond max_entries or when out of memory. */
+typedef struct sp_u64set sp_u64set;
+sp_u64set *sp_u64set_new(size_t max_entries);
+void sp_u64set_destroy(sp_u64set *s); /* NULL is a no-op */
+/* 0 added, 1 already there, -1 full or out of memory (the set is unchanged). */
+int sp_u64set_add(sp_u64set *s, uint64_t key);
+int sp_u64set_has(const sp_u64set *s, uint64_t key);
+/* 1 when removed, 0 when absent. */
+int sp_u64set_del(sp_u64set *s, uint64_t key);
+size_t sp_u64set_size(const sp_u64set *s);
 
 /* A growable array of 64-bit keys (case keys waiting, dirty, removed). Zero-initialise;
  * sp_u64vec_free releases it. */
