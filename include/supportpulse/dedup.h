@@ -1,8 +1,9 @@
 /*
  * dedup.h - drops repeated event ids within a horizon of event time, per partition.
  *
- * Remembers the 64-bit hash of each id (so memory is 24 bytes an id whatever its length;
- * two different ids collide with probability ~n/2^64) in arrival order. An id leaves
+ * Remembers the 64-bit hash of each id in arrival order: 16 bytes of ring plus 8-16
+ * bytes of hash set an id, whatever its length; two different ids collide with
+ * probability ~n/2^64. An id leaves
  * when its event time is older than the partition's newest event time minus the
  * horizon, or when the capacity is reached (the oldest leaves first; counted as an
  * eviction, which shortens the horizon for that burst).
