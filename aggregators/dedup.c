@@ -79,10 +79,15 @@ static int remember(sp_dedup *d, uint64_t h, int64_t ts_ms)
     return 0;
 }
 
-int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms)
+uint64_t sp_dedup_hash(const char *id, size_t len)
 {
     uint64_t h = sp_hash_bytes(id, len);
-    int rc = remember(d, h ? h : 1, ts_ms);
+    return h ? h : 1;
+}
+
+int sp_dedup_check(sp_dedup *d, uint64_t hash, int64_t ts_ms)
+{
+    int rc = remember(d, hash ? hash : 1, ts_ms);
     d->fresh += rc == 0;
     return rc == 1;
 }

@@ -462,7 +462,8 @@ static int find_case(sp_partition *p, const sp_event *ev, sp_case *tmp, sp_case 
     *out = NULL;
     if (!ev->case_id[0])
         return 0;
-    uint64_t key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
+    uint64_t key = ev->case_key ? ev->case_key
+                                : sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
     int start = is_case_start(ev->type), survey = is_survey(ev->type);
     sp_case *k = start ? NULL : sp_cases_find(p->cases, key);
     sp_attr *e = start || k ? NULL : sp_attrs_find(p->attrs, key);
@@ -907,7 +908,8 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
         p->stats.rejected++;
         return SP_APPLY_REJECT;
     }
-    if (sp_dedup_check(p->dedup, ev->id, strlen(ev->id), ev->ts_ms)) {
+    uint64_t id_hash = ev->id_hash ? ev->id_hash : sp_dedup_hash(ev->id, strlen(ev->id));
+    if (sp_dedup_check(p->dedup, id_hash, ev->ts_ms)) {
         p->stats.duplicates++;
         return SP_APPLY_DUPLICATE;
     }

@@ -4,10 +4,14 @@
  *
  * Flow: json_loadb (jansson validates UTF-8, \u escapes and surrogate pairs, rejects NUL)
  * -> envelope (v, id, type, ts, tenant) -> the type's own fields from a per-type rule
- * table -> strings copied into the event's fixed buffers -> the JSON tree is freed.
+ * table -> strings copied into the event's fixed buffers -> the JSON tree is freed ->
+ * the hashes of the id and the case (on the decoding thread, so the applying thread,
+ * the pipeline's one serial stage, does not compute them).
  * Every failure names the field in errstr and sets a reason for the dead-letter header.
  */
 #include "supportpulse/event.h"
+#include "supportpulse/cases.h"
+#include "supportpulse/dedup.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -479,6 +483,7 @@ static void event_reset(sp_event *ev)
     ev->acw_ms = ev->hold_ms = ev->ivr_ms = -1;
     ev->case_is_call = 0;
     ev->nqueues = 0;
+    ev->id_hash = ev->case_key = 0;
 }
 
 static int parse_root(decode_ctx *c, const char *buf, size_t len)
@@ -515,6 +520,9 @@ int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason 
         ev->case_is_call = 1;
     if (ev->type == SP_EV_CALL_OFFERED && ev->channel == SP_CH_NONE)
         ev->channel = SP_CH_PHONE; /* events.md: a call's channel defaults to phone */
+    ev->id_hash = sp_dedup_hash(ev->id, strlen(ev->id));
+    if (ev->case_id[0])
+        ev->case_key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
     rc = 0;
 out:
     json_decref(c.obj); /* NULL-safe */

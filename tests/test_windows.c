@@ -120,18 +120,60 @@ Test(windows, duplicates_inside_the_horizon_are_dropped)
     sp_partition_destroy(p);
 }
 
+/* The decoder hashes the id and the case on its own thread; an event built by hand
+ * carries no hashes and the partition computes them. Both must name the same id and
+ * the same case, or a repeat would pass and a case would split in two. */
+Test(windows, decoded_and_hand_built_events_share_ids_and_cases)
+{
+    sp_event ev;
+    sp_reject_reason r;
+    char err[256];
+    const char *offer = "{\"id\":\"e1\",\"type\":\"call.offered\",\"ts\":1795342500000,"
+                        "\"call_id\":\"C1\",\"queue\":\"q\"}";
+    cr_assert_eq(sp_event_decode(offer, strlen(offer), &ev, &r, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(ev.id_hash, sp_dedup_hash("e1", 2));
+    cr_expect_eq(ev.case_key, sp_case_key(1, "C1", 2));
+    const char *nps = "{\"id\":\"n1\",\"type\":\"survey.nps\",\"ts\":1795342500000,\"score\":9}";
+    sp_event ev2;
+    cr_assert_eq(sp_event_decode(nps, strlen(nps), &ev2, &r, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(ev2.case_key, 0, "no case named: no key");
+
+    sp_partition *p = new_partition();
+    cr_expect_eq(sp_partition_apply(p, &ev, 0, &r, err, sizeof err), SP_APPLY_OK);
+    ev.id_hash = ev.case_key = 0; /* the same event, as if built by hand */
+    cr_expect_eq(sp_partition_apply(p, &ev, 0, &r, err, sizeof err), SP_APPLY_DUPLICATE);
+    cr_expect_eq(apply(p, "{\"id\":\"e2\",\"type\":\"call.answered\",\"ts\":1795342510000,"
+                          "\"call_id\":\"C1\",\"agent_id\":\"a1\"}"),
+                 SP_APPLY_OK);
+    sp_event ans = {.type = SP_EV_CALL_ANSWERED, .ts_ms = 1795342512000LL, .id = "e3",
+                    .case_id = "C1", .tenant = "default", .case_is_call = 1, .score = -1,
+                    .acw_ms = -1, .hold_ms = -1, .ivr_ms = -1};
+    cr_expect_eq(sp_partition_apply(p, &ans, 0, &r, err, sizeof err), SP_APPLY_OK);
+    cr_expect_eq(sp_cases_size(sp_partition_cases(p)), 1, "one record for the call");
+    cr_expect_eq(cell(p, BASE, "queue=q", SP_M_OFFERED), 1);
+    cr_expect_eq(cell(p, BASE, "queue=q", SP_M_ANSWERED), 2,
+                 "both answers under the queue only the offer named");
+    cr_expect_eq(cell(p, BASE, "queue=unknown", SP_M_ANSWERED), -1);
+    sp_partition_destroy(p);
+}
+
+static int check(sp_dedup *d, const char *id, int64_t ts_ms)
+{
+    return sp_dedup_check(d, sp_dedup_hash(id, strlen(id)), ts_ms);
+}
+
 Test(dedup, horizon_and_capacity)
 {
     sp_dedup *d = sp_dedup_new(3, 10000);
-    cr_expect_eq(sp_dedup_check(d, "a", 1, 0), 0);
-    cr_expect_eq(sp_dedup_check(d, "a", 1, 5000), 1);
-    cr_expect_eq(sp_dedup_check(d, "b", 1, 20000), 0, "moves time past a's horizon");
-    cr_expect_eq(sp_dedup_check(d, "a", 1, 20000), 0, "a was forgotten after 10 s");
-    cr_expect_eq(sp_dedup_check(d, "c", 1, 20000), 0);
-    cr_expect_eq(sp_dedup_check(d, "d", 1, 20000), 0, "evicts the oldest (b)");
+    cr_expect_eq(check(d, "a", 0), 0);
+    cr_expect_eq(check(d, "a", 5000), 1);
+    cr_expect_eq(check(d, "b", 20000), 0, "moves time past a's horizon");
+    cr_expect_eq(check(d, "a", 20000), 0, "a was forgotten after 10 s");
+    cr_expect_eq(check(d, "c", 20000), 0);
+    cr_expect_eq(check(d, "d", 20000), 0, "evicts the oldest (b)");
     cr_expect_eq(sp_dedup_evictions(d), 1);
-    cr_expect_eq(sp_dedup_check(d, "b", 1, 20000), 0, "b was evicted");
-    cr_expect_eq(sp_dedup_check(d, "d", 1, 20000), 1);
+    cr_expect_eq(check(d, "b", 20000), 0, "b was evicted");
+    cr_expect_eq(check(d, "d", 20000), 1);
     cr_expect_eq(sp_dedup_size(d), 3);
     sp_dedup_destroy(d);
 }

@@ -4,11 +4,11 @@
  *
  * Data flow: the pipeline thread submits each message value (job i goes to worker
  * i % W, into slot (i / W) % depth of that worker's ring); the worker decodes it into
- * the slot (sp_event_decode: JSON parsing, validation, timestamps: about 3/4 of the
- * per-event work); the pipeline thread collects the jobs in the order it submitted
- * them and applies them to the window state, which it alone writes. So the events of
- * every partition are applied in Kafka order, and the window, case and dedup state has
- * a single writer and no lock.
+ * the slot (sp_event_decode: JSON parsing, validation, timestamps, the hashes of the
+ * id and the case: about 3/4 of the per-event work); the pipeline thread collects the
+ * jobs in the order it submitted them and applies them to the window state, which it
+ * alone writes. So the events of every partition are applied in Kafka order, and the
+ * window, case and dedup state has a single writer and no lock.
  *
  * Threading model and memory ordering. Each worker ring is single-producer (the
  * pipeline thread) / single-consumer (the worker), with two counters:

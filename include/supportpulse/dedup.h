@@ -26,8 +26,11 @@ typedef struct sp_dedup sp_dedup;
 /* Returns NULL when out of memory. capacity >= 1. */
 sp_dedup *sp_dedup_new(size_t capacity, int64_t horizon_ms);
 void sp_dedup_destroy(sp_dedup *d); /* NULL is a no-op */
-/* 1 if id was seen within the horizon (a duplicate), else 0 and it is remembered. */
-int sp_dedup_check(sp_dedup *d, const char *id, size_t len, int64_t ts_ms);
+/* The hash an id is remembered by (never 0). */
+uint64_t sp_dedup_hash(const char *id, size_t len);
+/* 1 if the id of this hash (sp_dedup_hash) was seen within the horizon (a duplicate),
+ * else 0 and it is remembered. */
+int sp_dedup_check(sp_dedup *d, uint64_t hash, int64_t ts_ms);
 size_t sp_dedup_size(const sp_dedup *d);
 /* Calls fn for each id remembered since the last sp_dedup_mark_published, oldest
  * first; returns how many. */

@@ -73,6 +73,12 @@ typedef struct {
     uint8_t case_is_call;            /* case_id names a call (1) or a ticket (0) */
     uint8_t nqueues;                 /* agent.status: queues listed (0 when absent) */
     char queues[SP_QUEUES_MAX];      /* ... each NUL-terminated, one after the other */
+    /* The hashes the window state looks events up by, computed by sp_event_decode on the
+     * decoding thread so the applying thread does not: sp_dedup_hash(id) and, when the
+     * event names a case, sp_case_key(case_is_call, case_id). 0 = not computed (an event
+     * built by hand): sp_partition_apply computes it. Code that changes id, case_id or
+     * case_is_call after decoding must set them to 0. */
+    uint64_t id_hash, case_key;
 } sp_event;
 
 /* Decode one message value. Returns 0 and fills *ev, or returns -1 with *reason set and a
