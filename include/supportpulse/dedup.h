@@ -3,10 +3,9 @@
  *
  * Remembers the 64-bit hash of each id in arrival order: 16 bytes of ring plus 8-16
  * bytes of hash set an id, whatever its length; two different ids collide with
- * probability ~n/2^64. An id leaves
- * when its event time is older than the partition's newest event time minus the
- * horizon, or when the capacity is reached (the oldest leaves first; counted as an
- * eviction, which shortens the horizon for that burst).
+ * probability ~n/2^64. An id leaves when its event time is older than the partition's
+ * newest event time minus the horizon, or when the capacity is reached (the oldest
+ * leaves first; counted as an eviction, which shortens the horizon for that burst).
  *
  * The ids remembered since the last publish are kept apart (they are the newest part of
  * the ring) so the publisher can journal them in Redis with the flush, and a restarted

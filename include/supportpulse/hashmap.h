@@ -1,9 +1,11 @@
 /*
- * hashmap.h - an open-addressing map from byte-string keys to uint32 values, used to
- * intern dimension keys and to index open cases. Linear probing with backward-shift
- * deletion (no tombstones), capacity a power of two, grown at 70% load.
+ * hashmap.h - the open-addressing tables of the window state: sp_strmap from byte-string
+ * keys to uint32 values (interned names and dimension keys), sp_u64map from 64-bit
+ * hashes to uint32 values (the case index, combos, agents) and sp_u64set of 64-bit
+ * hashes (the dedup horizon). All use linear probing with backward-shift deletion (no
+ * tombstones) and a power-of-two capacity.
  *
- * Ownership: the map copies each key on insert and frees it on delete or destroy.
+ * Ownership: sp_strmap copies each key on insert and frees it on delete or destroy.
  * Single-threaded: one map belongs to one partition's state, touched by one thread.
  */
 #ifndef SUPPORTPULSE_HASHMAP_H
