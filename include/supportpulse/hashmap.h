@@ -3,7 +3,8 @@
  * keys to uint32 values (interned names and dimension keys), sp_u64map from 64-bit
  * hashes to uint32 values (the case index, combos, agents) and sp_u64set of 64-bit
  * hashes (the dedup horizon). All use linear probing with backward-shift deletion (no
- * tombstones) and a power-of-two capacity.
+ * tombstones) and a power-of-two capacity (sp_strmap grows at 70% load, the others at
+ * 50%).
  *
  * Ownership: sp_strmap copies each key on insert and frees it on delete or destroy.
  * Single-threaded: one map belongs to one partition's state, touched by one thread.
