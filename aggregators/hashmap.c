@@ -1,7 +1,9 @@
 /*
- * hashmap.c - see hashmap.h. Slots hold (hash, key, len, value); an empty slot has
- * key == NULL. Deletion shifts later members of the probe run back so lookups never
- * need tombstones and the table never degrades under churn (open cases come and go).
+ * hashmap.c - see hashmap.h. sp_strmap's slots hold (hash, key, len, value), an empty
+ * slot has key == NULL; sp_u64map and sp_u64set share one implementation over 64-bit
+ * keys (keytab below), an empty slot has key 0. Deletion shifts later members of the
+ * probe run back so lookups never need tombstones and the tables never degrade under
+ * churn (open cases come and go).
  */
 #include "supportpulse/hashmap.h"
 
@@ -168,32 +170,104 @@ int sp_strmap_del(sp_strmap *m, const char *key, size_t len)
 
 size_t sp_strmap_size(const sp_strmap *m) { return m->size; }
 
+/* ---- tables of 64-bit keys: sp_u64map and sp_u64set ------------------------------- */
+
+/* One probing implementation for both: slot i is `stride` words at w[i * stride], its
+ * key the first word (0 = empty); sp_u64map keeps its value in the second word,
+ * sp_u64set has no second word (half the memory). Starts at 64 slots and doubles at 50%
+ * load, up to 2 * max entries' worth: memory follows what is stored, not the cap. The
+ * stride is a constant at every call, so the inlined code is as if written for each. */
+typedef struct {
+    uint64_t *w;
+    size_t mask, size, max;
+} keytab;
+
+static int kt_init(keytab *t, size_t stride, size_t max_entries)
+{
+    if (!(t->w = calloc(64 * stride, sizeof *t->w)))
+        return -1;
+    t->mask = 63;
+    t->size = 0;
+    t->max = max_entries;
+    return 0;
+}
+
+/* The slot holding key, or the empty slot that ends its probe run. */
+static inline size_t kt_find(const keytab *t, size_t stride, uint64_t key)
+{
+    size_t i = key & t->mask;
+    while (t->w[i * stride] && t->w[i * stride] != key)
+        i = (i + 1) & t->mask;
+    return i;
+}
+
+static int kt_grow(keytab *t, size_t stride)
+{
+    size_t ncap = (t->mask + 1) * 2, omask = t->mask;
+    uint64_t *old = t->w, *nw = calloc(ncap * stride, sizeof *nw);
+    if (!nw)
+        return -1;
+    t->w = nw;
+    t->mask = ncap - 1;
+    for (size_t i = 0; i <= omask; i++)
+        if (old[i * stride])
+            memcpy(&nw[kt_find(t, stride, old[i * stride]) * stride], &old[i * stride],
+                   stride * sizeof *nw);
+    free(old);
+    return 0;
+}
+
+/* The slot of key, claimed for it (key set, size counted) when it was absent: *found
+ * tells which. -1 when absent and the table is full or cannot grow. */
+static inline long kt_claim(keytab *t, size_t stride, uint64_t key, int *found)
+{
+    size_t i = kt_find(t, stride, key);
+    if ((*found = t->w[i * stride] != 0))
+        return (long)i;
+    if (t->size >= t->max)
+        return -1;
+    if ((t->size + 1) * 2 > t->mask + 1) {
+        if (kt_grow(t, stride) < 0)
+            return -1;
+        i = kt_find(t, stride, key);
+    }
+    t->w[i * stride] = key;
+    t->size++;
+    return (long)i;
+}
+
+static int kt_del(keytab *t, size_t stride, uint64_t key)
+{
+    size_t i = kt_find(t, stride, key);
+    if (!t->w[i * stride])
+        return 0;
+    t->w[i * stride] = 0;
+    t->size--;
+    for (size_t j = (i + 1) & t->mask; t->w[j * stride]; j = (j + 1) & t->mask) {
+        if (stays(i, j, t->w[j * stride] & t->mask))
+            continue;
+        memcpy(&t->w[i * stride], &t->w[j * stride], stride * sizeof *t->w);
+        t->w[j * stride] = 0;
+        i = j;
+    }
+    return 1;
+}
+
 /* ---- sp_u64map ------------------------------------------------------------------ */
 
-typedef struct {
-    uint64_t key; /* 0 = empty */
-    uint32_t value;
-} u64slot;
+#define MAP 2 /* words a slot: key, value */
 
 struct sp_u64map {
-    u64slot *slots;
-    size_t mask, size, max;
+    keytab t;
 };
 
-/* Starts small and doubles at 50% load, up to 2 * max_entries slots: memory follows
- * what is stored, not the cap. */
 sp_u64map *sp_u64map_new(size_t max_entries)
 {
     sp_u64map *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
-    m->slots = calloc(64, sizeof *m->slots);
-    if (!m->slots) {
+    if (!m || kt_init(&m->t, MAP, max_entries) < 0) {
         free(m);
         return NULL;
     }
-    m->mask = 63;
-    m->max = max_entries;
     return m;
 }
 
@@ -201,133 +275,62 @@ void sp_u64map_destroy(sp_u64map *m)
 {
     if (!m)
         return;
-    free(m->slots);
+    free(m->t.w);
     free(m);
-}
-
-static size_t u64_find(const sp_u64map *m, uint64_t key, int *found)
-{
-    size_t i = key & m->mask;
-    while (m->slots[i].key) {
-        if (m->slots[i].key == key) {
-            *found = 1;
-            return i;
-        }
-        i = (i + 1) & m->mask;
-    }
-    *found = 0;
-    return i;
-}
-
-static int u64_grow(sp_u64map *m)
-{
-    size_t ncap = (m->mask + 1) * 2;
-    u64slot *ns = calloc(ncap, sizeof *ns);
-    if (!ns)
-        return -1;
-    for (size_t i = 0; i <= m->mask; i++) {
-        if (!m->slots[i].key)
-            continue;
-        size_t j = m->slots[i].key & (ncap - 1);
-        while (ns[j].key)
-            j = (j + 1) & (ncap - 1);
-        ns[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = ns;
-    m->mask = ncap - 1;
-    return 0;
 }
 
 int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value)
 {
-    int found;
-    size_t i = u64_find(m, key, &found);
+    size_t i = kt_find(&m->t, MAP, key);
+    int found = m->t.w[i * MAP] != 0;
     if (found && value)
-        *value = m->slots[i].value;
+        *value = (uint32_t)m->t.w[i * MAP + 1];
     return found;
-}
-
-/* The slot of key, claimed for it (key set, size counted) when it was absent: *found
- * tells which. -1 when absent and the map is full or cannot grow. */
-static long u64_claim(sp_u64map *m, uint64_t key, int *found)
-{
-    size_t i = u64_find(m, key, found);
-    if (*found)
-        return (long)i;
-    if (m->size >= m->max)
-        return -1;
-    if ((m->size + 1) * 2 > m->mask + 1) {
-        if (u64_grow(m) < 0)
-            return -1;
-        i = u64_find(m, key, found);
-    }
-    m->slots[i].key = key;
-    m->size++;
-    return (long)i;
 }
 
 int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *existing)
 {
     int found;
-    long i = u64_claim(m, key, &found);
+    long i = kt_claim(&m->t, MAP, key, &found);
     if (i < 0)
         return -1;
     if (found) {
         if (existing)
-            *existing = m->slots[i].value;
+            *existing = (uint32_t)m->t.w[i * MAP + 1];
         return 1;
     }
-    m->slots[i].value = value;
+    m->t.w[i * MAP + 1] = value;
     return 0;
 }
 
 int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value)
 {
     int found;
-    long i = u64_claim(m, key, &found);
+    long i = kt_claim(&m->t, MAP, key, &found);
     if (i < 0)
         return -1;
-    m->slots[i].value = value;
+    m->t.w[i * MAP + 1] = value;
     return 0;
 }
 
-int sp_u64map_del(sp_u64map *m, uint64_t key)
-{
-    int found;
-    size_t i = u64_find(m, key, &found);
-    if (!found)
-        return 0;
-    m->slots[i].key = 0;
-    m->size--;
-    for (size_t j = (i + 1) & m->mask; m->slots[j].key; j = (j + 1) & m->mask) {
-        if (stays(i, j, m->slots[j].key & m->mask))
-            continue;
-        m->slots[i] = m->slots[j];
-        m->slots[j].key = 0;
-        i = j;
-    }
-    return 1;
-}
-
-size_t sp_u64map_size(const sp_u64map *m) { return m->size; }
+int sp_u64map_del(sp_u64map *m, uint64_t key) { return kt_del(&m->t, MAP, key); }
+size_t sp_u64map_size(const sp_u64map *m) { return m->t.size; }
 
 /* ---- sp_u64set ------------------------------------------------------------------ */
 
+#define SET 1 /* words a slot: key */
+
 struct sp_u64set {
-    uint64_t *slots; /* 0 = empty */
-    size_t mask, size, max;
+    keytab t;
 };
 
 sp_u64set *sp_u64set_new(size_t max_entries)
 {
     sp_u64set *s = calloc(1, sizeof *s);
-    if (!s || !(s->slots = calloc(64, sizeof *s->slots))) {
+    if (!s || kt_init(&s->t, SET, max_entries) < 0) {
         free(s);
         return NULL;
     }
-    s->mask = 63;
-    s->max = max_entries;
     return s;
 }
 
@@ -335,73 +338,24 @@ void sp_u64set_destroy(sp_u64set *s)
 {
     if (!s)
         return;
-    free(s->slots);
+    free(s->t.w);
     free(s);
-}
-
-/* The slot holding key, or the empty slot that ends its probe run. */
-static size_t set_find(const sp_u64set *s, uint64_t key)
-{
-    size_t i = key & s->mask;
-    while (s->slots[i] && s->slots[i] != key)
-        i = (i + 1) & s->mask;
-    return i;
-}
-
-static int set_grow(sp_u64set *s)
-{
-    size_t ncap = (s->mask + 1) * 2;
-    uint64_t *old = s->slots;
-    size_t omask = s->mask;
-    if (!(s->slots = calloc(ncap, sizeof *s->slots))) {
-        s->slots = old;
-        return -1;
-    }
-    s->mask = ncap - 1;
-    for (size_t i = 0; i <= omask; i++)
-        if (old[i])
-            s->slots[set_find(s, old[i])] = old[i];
-    free(old);
-    return 0;
 }
 
 int sp_u64set_add(sp_u64set *s, uint64_t key)
 {
-    size_t i = set_find(s, key);
-    if (s->slots[i])
-        return 1;
-    if (s->size >= s->max)
-        return -1;
-    if ((s->size + 1) * 2 > s->mask + 1) {
-        if (set_grow(s) < 0)
-            return -1;
-        i = set_find(s, key);
-    }
-    s->slots[i] = key;
-    s->size++;
-    return 0;
+    int found;
+    long i = kt_claim(&s->t, SET, key, &found);
+    return i < 0 ? -1 : found;
 }
 
-int sp_u64set_has(const sp_u64set *s, uint64_t key) { return s->slots[set_find(s, key)] != 0; }
-
-int sp_u64set_del(sp_u64set *s, uint64_t key)
+int sp_u64set_has(const sp_u64set *s, uint64_t key)
 {
-    size_t i = set_find(s, key);
-    if (!s->slots[i])
-        return 0;
-    s->slots[i] = 0;
-    s->size--;
-    for (size_t j = (i + 1) & s->mask; s->slots[j]; j = (j + 1) & s->mask) {
-        if (stays(i, j, s->slots[j] & s->mask))
-            continue;
-        s->slots[i] = s->slots[j];
-        s->slots[j] = 0;
-        i = j;
-    }
-    return 1;
+    return s->t.w[kt_find(&s->t, SET, key)] != 0;
 }
 
-size_t sp_u64set_size(const sp_u64set *s) { return s->size; }
+int sp_u64set_del(sp_u64set *s, uint64_t key) { return kt_del(&s->t, SET, key); }
+size_t sp_u64set_size(const sp_u64set *s) { return s->t.size; }
 
 int sp_u64vec_push(sp_u64vec *v, uint64_t x)
 {
