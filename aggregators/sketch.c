@@ -143,6 +143,39 @@ int64_t sp_sketch_quantile(sp_sketch *s, double q)
     return sp_sketch_value(s->b[s->nb - 1].idx);
 }
 
+int sp_sketch_quantiles(sp_sketch *s, const double *q, int n, int64_t *out)
+{
+    sp_sketch_sort(s);
+    uint64_t total = sp_sketch_count(s), seen = 0;
+    if (total == 0)
+        return -1;
+    int k = 0;
+    for (uint32_t i = 0; i < s->nb && k < n; i++) {
+        seen += s->b[i].n;
+        while (k < n) {
+            double qk = q[k] < 0 ? 0 : q[k] > 1 ? 1 : q[k];
+            if (seen <= (uint64_t)(qk * (double)(total - 1)))
+                break;
+            out[k++] = sp_sketch_value(s->b[i].idx);
+        }
+    }
+    for (; k < n; k++)
+        out[k] = sp_sketch_value(s->b[s->nb - 1].idx);
+    return 0;
+}
+
+uint32_t sp_sketch_get(const sp_sketch *s, uint16_t idx)
+{
+    if (!s->slot) {
+        for (uint32_t i = 0; i < s->nb; i++)
+            if (s->b[i].idx == idx)
+                return s->b[i].n;
+        return 0;
+    }
+    uint32_t h = slot_of(s, idx);
+    return s->slot[h] ? s->b[s->slot[h] - 1].n : 0;
+}
+
 void sp_sketch_mark_clean(sp_sketch *s)
 {
     for (uint32_t i = 0; i < s->nb; i++)

@@ -398,7 +398,35 @@ typedef struct {
     double seconds;       /* first message consumed .. last message consumed */
     double flush_seconds; /* .. and written to Redis by the next flush */
     long long client_cmds, script_calls;
+    long long flushes, longest_call_us; /* Redis is busy for readers that long */
 } pipeline_run;
+
+/* The longest command Redis ran since the slow log was reset (µs); readers wait that long. */
+static long long longest_call_us(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "SLOWLOG GET 100000");
+    long long max = 0;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 3 &&
+            e->element[2]->type == REDIS_REPLY_INTEGER && e->element[2]->integer > max)
+            max = e->element[2]->integer;
+    }
+    if (r)
+        freeReplyObject(r);
+    return max;
+}
+
+static void reset_redis_stats(redisContext *rc)
+{
+    const char *cmds[] = {"CONFIG RESETSTAT", "CONFIG SET slowlog-log-slower-than 10000",
+                          "CONFIG SET slowlog-max-len 100000", "SLOWLOG RESET"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        redisReply *r = redisCommand(rc, cmds[i]);
+        if (r)
+            freeReplyObject(r);
+    }
+}
 
 static long long info_field(redisContext *rc, const char *section, const char *field)
 {
@@ -437,6 +465,23 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
+/* SPBENCH_SET="name=value,name=value": pipeline settings for a tuning experiment. */
+static void set_extra(sp_config *cfg, const char *list)
+{
+    char buf[512], err[512];
+    if (!list)
+        return;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            die("SPBENCH_SET: expected name=value");
+        *eq = '\0';
+        if (sp_config_set(cfg, kv, eq + 1, err, sizeof err) < 0)
+            die(err);
+    }
+}
+
 static pipeline_run run_pipeline(const char *bootstrap, const char *topic, const char *group,
                                  const char *redis_addr, redisContext *rc, size_t n)
 {
@@ -451,14 +496,14 @@ static pipeline_run run_pipeline(const char *bootstrap, const char *topic, const
     sp_config_set(&cfg, "redis", redis_addr, err, sizeof err);
     sp_config_set(&cfg, "max_future_s", "0", err, sizeof err);
     sp_config_set(&cfg, "log_level", "error", err, sizeof err);
-    redisReply *r = redisCommand(rc, "CONFIG RESETSTAT");
-    freeReplyObject(r);
+    set_extra(&cfg, getenv("SPBENCH_SET"));
+    reset_redis_stats(rc);
     sp_pipeline *pl = sp_pipeline_new(&cfg, err, sizeof err);
     if (!pl)
         die(err);
     const sp_pipeline_stats *s = sp_pipeline_get_stats(pl);
     /* the pipeline runs on its own thread; this one only samples its stats */
-    pipeline_run out = {0, 0, 0, 0};
+    pipeline_run out = {0, 0, 0, 0, 0, 0};
     double t0 = 0, t_end = 0;
     pthread_t th;
     run_ctx c = {pl, ""};
@@ -479,6 +524,8 @@ static pipeline_run run_pipeline(const char *bootstrap, const char *topic, const
     out.flush_seconds = t_end - t_consumed;
     out.client_cmds = info_field(rc, "stats", "total_commands_processed");
     out.script_calls = info_field(rc, "commandstats", "cmdstat_");
+    out.flushes = (long long)atomic_load(&s->flushes);
+    out.longest_call_us = longest_call_us(rc);
     if (getenv("SPBENCH_CMDSTATS")) { /* the breakdown by command, for tuning */
         redisReply *r = redisCommand(rc, "INFO commandstats");
         if (r && r->type == REDIS_REPLY_STRING)
@@ -530,8 +577,8 @@ static int bench_e2e(size_t n, int runs, int partitions)
     env_start(&e, "bench", partitions);
     const char *bs = sp_mock_bootstraps(e.mock);
     produce(bs, "bench", &c);
-    double tb[64], tp[64], tf[64];
-    long long cmds = 0, calls = 0;
+    double tb[64], tp[64], tf[64], tt[64], tl[64];
+    long long cmds = 0, calls = 0, flushes = 0;
     for (int r = 0; r < runs; r++) {
         char g[32];
         snprintf(g, sizeof g, "bare%d", r);
@@ -540,6 +587,9 @@ static int bench_e2e(size_t n, int runs, int partitions)
         pipeline_run pr = run_pipeline(bs, "bench", g, e.redis.address, e.rc, c.n);
         tp[r] = pr.seconds;
         tf[r] = pr.flush_seconds;
+        tt[r] = pr.seconds + pr.flush_seconds;
+        tl[r] = (double)pr.longest_call_us / 1e6;
+        flushes = pr.flushes;
         cmds = pr.client_cmds;
         calls = pr.script_calls;
     }
@@ -550,8 +600,12 @@ static int bench_e2e(size_t n, int runs, int partitions)
            c.bytes / b / 1e6);
     printf("  %-26s %10.0f events/s %8.1f MB/s   %.3fx bare consumer\n",
            "pipeline into Redis", c.n / p, c.bytes / p / 1e6, b / p);
-    printf("  last event to Redis: median %.2f s after it was consumed (flush_ms 1000)\n",
-           median(tf, runs));
+    double t = median(tt, runs);
+    printf("  %-26s %10.0f events/s %8.1f MB/s   %.3fx bare consumer\n",
+           "  ... until all in Redis", c.n / t, c.bytes / t / 1e6, b / t);
+    printf("  last event to Redis: median %.2f s after it was consumed\n", median(tf, runs));
+    printf("  longest script call (Redis busy for readers): median %.2f s; %lld flushes in the "
+           "last run\n", median(tl, runs), flushes);
     printf("  redis: %lld commands (incl. inside scripts) in the last run, %.2f per event\n",
            calls, (double)calls / (double)c.n);
     (void)cmds;

@@ -16,10 +16,15 @@
 --      updated_at, PUBLISH {p}:updates <key>; then csat_smoothed of every agent of a
 --      window whose own or whose desk's CSAT counts changed (so the value depends on
 --      the counts only, never on when flushes happened);
---      Duration sketches: bucket count changes go to {p}:sk:{res}:{dims}:{start}:{duration}
---      (field: bucket, value: count; one HGETALL and one HSET per duration), and the
---      percentiles of the changed durations are recomputed from the merged counts into
---      the rollup (<duration>_p50, _p90, _p99);
+--      Duration sketches: {p}:sk:{res}:{dims}:{start}:{duration} (field: bucket, value:
+--      count). The writer keeps a copy of the sketches it last wrote (sketch_cache.h)
+--      and sends, per changed bucket, the change and the new count, and the new
+--      percentiles. When {p}:skv:{res}:{dims}:{start} still holds the version the
+--      writer expects, those are written as they are (one HSET); otherwise the changes
+--      are added to the stored counts here (one HGETALL, one HSET), the percentiles
+--      recomputed from the merged counts, and the rollup named in the reply so the
+--      writer reloads its copy. Either way the version becomes the writer's new one;
+--      percentiles go to the rollup as <duration>_p50, _p90, _p99;
 --   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), agents
 --      available and staffed from agent presence ({p}:presence), each
 --      partition's oldest waiting call in {p}:oldest:{dims}, and the last-15-minutes,
@@ -40,14 +45,17 @@
 --   journal length, NA, then NA times: attribution key#, ttl, n, field, value, ...
 -- then NT, m, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
 --   field, delta, ..., csat agents key# (0 = none), desk key# (0 = none: a desk or
---   not smoothed), sketch key#, ndurations, then per duration: name, nbuckets,
---   bucket, delta, ...
+--   not smoothed), sketch key#, version key#, expected version ("-" = none yet),
+--   new version, ndurations, then per duration: name, nbuckets, fresh (1: the
+--   writer's copy was empty), p50, p90, p99 (the writer's; "-" when it has no copy),
+--   then nbuckets times: bucket, delta, new count
 -- then NL, then NL times: dims, in_queue delta, backlog delta, noldest,
 --   "<topic>:<partition>", oldest offered ms or "-", ...
 -- then NPR, then NPR times: agent (dims form), ts, status, ndims, dims, ...
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
 -- Cost: a fixed number of commands per total key and per changed duration (the data
--- is O(changed fields)); index and TTL upkeep only when a key is created;
+-- is O(changed fields); a sketch the writer's copy vouches for is written without being
+-- read); index and TTL upkeep only when a key is created;
 -- a live hash reads 16 rollups for its 15-minute and today values and at most 16 (2
 -- fields each) for its last hour.
 
@@ -268,7 +276,7 @@ local function percentiles(counts, d, set)
   end
 end
 
--- Adds one duration's bucket deltas (nb pairs from ARGV[at]) to its sketch hash dk:
+-- Adds one duration's bucket deltas (nb triples from ARGV[at]) to its sketch hash dk:
 -- one HGETALL, the sums made here, one HSET of the changed buckets (two commands
 -- whatever the number of buckets), the percentiles from the merged counts. A new
 -- hash gets the TTL of its rollup.
@@ -278,9 +286,9 @@ local function add_buckets(dk, at, nb, ttl, d, set)
   for j = 1, #flat, 2 do counts[tonumber(flat[j])] = tonumber(flat[j + 1]) end
   local out = {}
   for j = 0, nb - 1 do
-    local name = ARGV[at + 2 * j]
+    local name = ARGV[at + 3 * j]
     local b = tonumber(name)
-    counts[b] = (counts[b] or 0) + tonumber(ARGV[at + 2 * j + 1])
+    counts[b] = (counts[b] or 0) + tonumber(ARGV[at + 3 * j + 1])
     out[#out + 1] = name
     out[#out + 1] = string.format('%.0f', counts[b])
   end
@@ -289,10 +297,28 @@ local function add_buckets(dk, at, nb, ttl, d, set)
   percentiles(counts, d, set)
 end
 
+-- The writer's copy is what the hash holds: its new counts (nb triples from ARGV[at])
+-- go in with one HSET, its percentiles (ARGV[pat], +1, +2) to the rollup. No read, no
+-- parse, no sort.
+local function put_buckets(dk, at, nb, ttl, d, set, pat, fresh)
+  local out = {}
+  for j = 0, nb - 1 do
+    out[2 * j + 1] = ARGV[at + 3 * j]
+    out[2 * j + 2] = ARGV[at + 3 * j + 2]
+  end
+  call_sliced('HSET', dk, out, 1, #out)
+  if fresh and nb > 0 and ttl > 0 then redis.call('EXPIRE', dk, ttl) end
+  for q = 1, #QUANTILES do
+    set[#set + 1] = d .. QUANTILES[q][1]
+    set[#set + 1] = ARGV[pat + q - 1]
+  end
+end
+
 -- 3. totals
 local NT, prior_weight = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
 -- csat_smoothed due: csat agents set -> desk rollup key, and the set's TTL
 local smooth, smooth_ttl, nsmooth = {}, {}, {}
+local reply = {1} -- then the rollups whose sketches the writer must reload
 for _ = 1, NT do
   local k, idx = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
   local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
@@ -313,12 +339,27 @@ for _ = 1, NT do
     smooth_ttl[ag] = ttl
   end
   -- sketch buckets: one hash per duration, {p}:sk:{res}:{dims}:{start}:{duration}
-  local sk, nd = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1])
-  i = i + 2
+  local sk, vk = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
+  local expect, newv, nd = ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  i = i + 5
+  local have, trusted = false, false
+  if nd > 0 then
+    have = redis.call('GET', vk)
+    trusted = have == expect or (not have and expect == '-' and created)
+    if not trusted then reply[#reply + 1] = k end
+  end
   for _ = 1, nd do
-    local d, nb = ARGV[i], tonumber(ARGV[i + 1])
-    add_buckets(sk .. ':' .. d, i + 2, nb, ttl, d, set)
-    i = i + 2 + 2 * nb
+    local d, nb, fresh = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
+    if trusted then
+      put_buckets(sk .. ':' .. d, i + 6, nb, ttl, d, set, i + 3, fresh)
+    else
+      add_buckets(sk .. ':' .. d, i + 6, nb, ttl, d, set)
+    end
+    i = i + 6 + 3 * nb
+  end
+  if nd > 0 then
+    redis.call('SET', vk, newv, 'KEEPTTL')
+    if not have and ttl > 0 then redis.call('EXPIRE', vk, ttl) end
   end
   set[#set + 1] = 'updated_at'
   set[#set + 1] = now
@@ -551,4 +592,4 @@ for _, part in ipairs(parts) do
   end
   redis.call('HSET', meta, part.resume, part.value, part.seq, part.newseq)
 end
-return 1
+return reply

@@ -6,6 +6,12 @@
  * ids seen since the last flush; then the total deltas summed over the partitions, and
  * the gauge changes. An error leaves every partition dirty, so the next flush sends it
  * again; the fence recognises one that was applied but whose reply was lost.
+ *
+ * Sketches: building a flush merges each total's bucket changes into the writer's copy
+ * (sketch_cache.h) and sends the new counts and percentiles with the copy's version; the
+ * reply names the rollups whose version had changed, and those copies are read back
+ * (reload_copies) before the flush returns. A flush whose outcome is unknown drops
+ * every copy.
  */
 #include "supportpulse/redis_publisher.h"
 #include "supportpulse/crashpoint.h"
@@ -19,11 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "supportpulse/dedup.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
 #include "supportpulse/log.h"
+#include "supportpulse/sketch_cache.h"
 
 extern const char sp_merge_lua[];
 
@@ -164,6 +173,12 @@ struct sp_publisher {
     attr_ref *arefs;        /* scratch: a partition's fresh attribution entries */
     size_t narefs, caparefs;
     int64_t now_event_ms;   /* newest event time of the flush's partitions */
+    sp_skcache *skc;        /* the merged sketches this writer last wrote */
+    uint64_t flush_no;      /* flushes built, for the versions and cache ageing */
+    char token[24];         /* this writer's random part of a version */
+    sp_skcache_entry **reload; /* copies to read back after this flush */
+    size_t nreload, capreload;
+    sp_publisher_stats stats;
     char count_names[1024]; /* the {p}:meta fields of sp_part_count, space-separated */
 };
 
@@ -206,8 +221,21 @@ sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size
     pub->conf.address = pub->address;
     pub->conf.prefix = pub->prefix;
     count_names(pub->count_names, sizeof pub->count_names);
+    if (!(pub->skc = sp_skcache_new(0))) {
+        snprintf(errstr, errstr_size, "out of memory creating the Redis publisher");
+        sp_publisher_destroy(pub);
+        return NULL;
+    }
+    uint64_t r;
+    /* 64 random bits name this writer in the sketch versions: two writers must never
+     * share one, or one could trust a copy the other has outdated */
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint64_t)sp_wall_ms() * 1000003u ^ (uint64_t)getpid() << 40;
+    snprintf(pub->token, sizeof pub->token, "%016" PRIx64, r);
     return pub;
 }
+
+const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub) { return &pub->stats; }
 
 
 static void disconnect(sp_publisher *pub)
@@ -235,6 +263,8 @@ void sp_publisher_destroy(sp_publisher *pub)
     free(pub->oldest);
     free(pub->text);
     free(pub->arefs);
+    sp_skcache_destroy(pub->skc);
+    free(pub->reload);
     free(pub->address);
     free(pub->prefix);
     free(pub);
@@ -268,10 +298,13 @@ int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size)
     return 0;
 }
 
+typedef void (*reply_fn)(sp_publisher *pub, const redisReply *r);
+
 /* Reads n replies; -1 and errstr on the first error (all are read regardless, so the
  * connection stays in step; a broken connection is closed). A reply starting SPSTALE
- * sets *stale. */
-static int read_replies(sp_publisher *pub, int n, int *stale, char *errstr, size_t errstr_size)
+ * sets *stale. on_reply (may be NULL) sees each good reply. */
+static int read_replies(sp_publisher *pub, int n, int *stale, reply_fn on_reply, char *errstr,
+                        size_t errstr_size)
 {
     int rc = 0;
     for (int i = 0; i < n; i++) {
@@ -291,6 +324,8 @@ static int read_replies(sp_publisher *pub, int n, int *stale, char *errstr, size
             if (bad && stale && strncmp(bad->str, "SPSTALE", 7) == 0)
                 *stale = 1;
             rc = -1;
+        } else if (on_reply) {
+            on_reply(pub, r);
         }
         freeReplyObject(r);
     }
@@ -686,9 +721,80 @@ static void add_smoothing(sp_publisher *pub, const total_delta *t, const char *r
     argv_addi(a, (int64_t)k->argc);
 }
 
+/* Merges a total's bucket changes into the writer's copy of the rollup's sketches (e)
+ * and works out the percentiles to send. -1 when out of memory: the copy is then
+ * dropped and the rollup goes uncached. */
+static const double quantiles[3] = {0.5, 0.9, 0.99};
+
+static int merge_copy(sp_skcache_entry *e, const total_delta *t, int64_t pct[][3],
+                      int *fresh)
+{
+    for (int d = 0; d < SP_D__COUNT; d++) {
+        if (!t->dsk[d].nb)
+            continue;
+        fresh[d] = e->sk[d].nb == 0;
+        if (sp_sketch_merge(&e->sk[d], &t->dsk[d]) < 0 ||
+            sp_sketch_quantiles(&e->sk[d], quantiles, 3, pct[d]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The sketch part of a total (see merge.lua): sketch key#, version key#, expected and
+ * new version, then per changed duration its name, bucket count, fresh flag,
+ * percentiles and (bucket, change, new count) triples. With no usable copy of the
+ * rollup's sketches the expected version is "*", which never matches: the script
+ * merges the changes itself. */
+static void add_sketches(sp_publisher *pub, const total_delta *t, const char *res,
+                         const char *rollup, size_t rollup_len)
+{
+    argvb *k = &pub->keys, *a = &pub->args;
+    argv_addf(k, "%s:sk:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
+    argv_addi(a, (int64_t)k->argc);
+    argv_addf(k, "%s:skv:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
+    argv_addi(a, (int64_t)k->argc);
+    int nd = sketch_durations(t), fresh[SP_D__COUNT] = {0};
+    int64_t pct[SP_D__COUNT][3];
+    sp_skcache_entry *e = nd && pub->skc ? sp_skcache_get(pub->skc, rollup, rollup_len,
+                                                          pub->flush_no) : NULL;
+    if (e && e->shared && pub->flush_no - e->shared >= SP_SKCACHE_SHARED_FLUSHES)
+        e->shared = 0, e->misses = 0; /* try again: the other writer may have gone */
+    if (e && e->shared)
+        e = NULL;
+    if (e && merge_copy(e, t, pct, fresh) < 0) {
+        sp_skcache_forget(pub->skc, rollup, rollup_len);
+        e = NULL;
+    }
+    pub->stats.sketch_rollups += nd > 0;
+    pub->stats.sketch_copies += e != NULL;
+    argv_add(a, e ? e->version : "*");
+    argv_addf(a, "%s:%" PRIu64, pub->token, pub->flush_no);
+    if (e)
+        snprintf(e->version, sizeof e->version, "%s:%" PRIu64, pub->token, pub->flush_no);
+    argv_addi(a, nd);
+    for (int d = 0; d < SP_D__COUNT; d++) {
+        if (!t->dsk[d].nb)
+            continue;
+        argv_add(a, sp_duration_name((sp_duration)d));
+        argv_addi(a, t->dsk[d].nb);
+        argv_addi(a, fresh[d]);
+        for (int q = 0; q < 3; q++)
+            if (e)
+                argv_addi(a, pct[d][q]);
+            else
+                argv_add(a, "-");
+        for (uint32_t j = 0; j < t->dsk[d].nb; j++) {
+            uint16_t idx = t->dsk[d].b[j].idx;
+            argv_addi(a, idx);
+            argv_addi(a, t->dsk[d].b[j].n);
+            argv_addi(a, e ? sp_sketch_get(&e->sk[d], idx) : t->dsk[d].b[j].n);
+        }
+    }
+}
+
 /* Totals: NT, m (the prior weight of csat_smoothed), then per total its rollup, index,
  * ttl, start, changed counts, smoothing keys (add_smoothing) and its sketch bucket
- * changes. */
+ * changes (add_sketches). */
 static void build_totals(sp_publisher *pub)
 {
     argvb *k = &pub->keys, *a = &pub->args;
@@ -697,7 +803,14 @@ static void build_totals(sp_publisher *pub)
     for (size_t i = 0; i < pub->ntotals; i++) {
         const total_delta *t = &pub->totals[i];
         const char *res = sp_res_names[t->res];
-        argv_addf(k, "%s:r:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
+        char rollup[SP_DIMS_MAX + 256];
+        int rl = snprintf(rollup, sizeof rollup, "%s:r:%s:%s:%" PRId64, pub->prefix, res,
+                          t->dims, t->start);
+        if (rl < 0 || (size_t)rl >= sizeof rollup) {
+            k->failed = 1;
+            return;
+        }
+        argv_addn(k, rollup, (size_t)rl);
         argv_addi(a, (int64_t)k->argc);
         argv_addf(k, "%s:ts:%s:%s", pub->prefix, res, t->dims);
         argv_addi(a, (int64_t)k->argc);
@@ -710,19 +823,7 @@ static void build_totals(sp_publisher *pub)
                 argv_addi(a, t->d.v[m]);
             }
         add_smoothing(pub, t, res);
-        argv_addf(k, "%s:sk:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
-        argv_addi(a, (int64_t)k->argc);
-        argv_addi(a, sketch_durations(t));
-        for (int d = 0; d < SP_D__COUNT; d++) {
-            if (!t->dsk[d].nb)
-                continue;
-            argv_add(a, sp_duration_name((sp_duration)d));
-            argv_addi(a, t->dsk[d].nb);
-            for (uint32_t j = 0; j < t->dsk[d].nb; j++) {
-                argv_addi(a, t->dsk[d].b[j].idx);
-                argv_addi(a, t->dsk[d].b[j].n);
-            }
-        }
+        add_sketches(pub, t, res, rollup, (size_t)rl);
     }
 }
 
@@ -844,6 +945,7 @@ static int build_script(sp_publisher *pub, const char *topic, const sp_flush_par
     reset_flush(pub);
     if (!pub->total_index || !pub->live_index)
         return -1;
+    pub->flush_no++; /* a new version for every flush built */
     int64_t state_s = (pub->conf.lateness_ms + pub->conf.retention_ms) / 1000;
     int64_t partial_ttl = pub->conf.ttl_s[0] > 2 * state_s + 600 ? pub->conf.ttl_s[0]
                                                                  : 2 * state_s + 600;
@@ -881,6 +983,125 @@ static int build_script(sp_publisher *pub, const char *topic, const sp_flush_par
     return cmd->failed ? -1 : 0;
 }
 
+/* ---- the writer's sketch copies after a flush ---------------------------------------- */
+
+/* A rollup the script did not trust: its copy is emptied and read back after the flush,
+ * unless it missed too often lately (another writer writes it too). */
+static void copy_missed(sp_publisher *pub, const char *key, size_t len)
+{
+    sp_skcache_entry *e = sp_skcache_find(pub->skc, key, len);
+    if (!e || e->shared) /* sent without a copy: the script was expected to merge */
+        return;
+    pub->stats.sketch_misses++;
+    sp_skcache_reset(e);
+    e->misses = e->last_miss && pub->flush_no - e->last_miss <= 64 ? e->misses + 1 : 1;
+    e->last_miss = pub->flush_no;
+    if (e->misses >= SP_SKCACHE_SHARED_AFTER) {
+        e->shared = pub->flush_no;
+        pub->stats.sketch_shared++;
+        return;
+    }
+    if (grow((void **)&pub->reload, &pub->capreload, pub->nreload + 1, sizeof *pub->reload) < 0)
+        sp_skcache_forget(pub->skc, key, len);
+    else
+        pub->reload[pub->nreload++] = e;
+}
+
+/* The flush's reply: 0 when it had been applied already (what Redis holds is then not
+ * what the copies say: all are dropped), else {1, rollups the script did not trust}. */
+static void drop_copies(sp_publisher *pub);
+
+static void on_flush_reply(sp_publisher *pub, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY) {
+        drop_copies(pub);
+        return;
+    }
+    for (size_t j = 1; j < r->elements; j++)
+        if (r->element[j]->type == REDIS_REPLY_STRING)
+            copy_missed(pub, r->element[j]->str, r->element[j]->len);
+}
+
+/* Fills e from the replies of GET {p}:skv:... and HGETALL {p}:sk:...:<duration>. -1 on
+ * a malformed reply or no memory. */
+static int fill_copy(sp_skcache_entry *e, const redisReply *x)
+{
+    if (x->type != REDIS_REPLY_ARRAY || x->elements != 1 + SP_D__COUNT)
+        return -1;
+    const redisReply *v = x->element[0];
+    if (v->type == REDIS_REPLY_STRING && v->len < sizeof e->version)
+        memcpy(e->version, v->str, v->len + 1);
+    else if (v->type != REDIS_REPLY_NIL)
+        return -1;
+    for (int d = 0; d < SP_D__COUNT; d++) {
+        const redisReply *h = x->element[1 + d];
+        if (h->type != REDIS_REPLY_ARRAY)
+            return -1;
+        for (size_t j = 0; j + 1 < h->elements; j += 2) {
+            char *end;
+            unsigned long idx = strtoul(h->element[j]->str, &end, 10);
+            unsigned long long n = strtoull(h->element[j + 1]->str, NULL, 10);
+            if (*end || idx >= SP_SKETCH_NBUCKETS || n > UINT32_MAX ||
+                sp_sketch_add_bucket(&e->sk[d], (uint16_t)idx, (uint32_t)n) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Appends MULTI, GET of the version, HGETALL of each duration's sketch, EXEC for the
+ * rollup key (prefix:r:rest). 0 or -1. */
+static int append_reload(sp_publisher *pub, const sp_skcache_entry *e)
+{
+    const char *rest = e->key + strlen(pub->prefix) + 3;
+    int ok = redisAppendCommand(pub->rc, "MULTI") == REDIS_OK &&
+             redisAppendCommand(pub->rc, "GET %s:skv:%s", pub->prefix, rest) == REDIS_OK;
+    for (int d = 0; ok && d < SP_D__COUNT; d++)
+        ok = redisAppendCommand(pub->rc, "HGETALL %s:sk:%s:%s", pub->prefix, rest,
+                                sp_duration_name((sp_duration)d)) == REDIS_OK;
+    return ok && redisAppendCommand(pub->rc, "EXEC") == REDIS_OK ? 0 : -1;
+}
+
+/* Reads back the copies of the rollups the flush's script did not trust, in one round
+ * trip (each in its own MULTI, so its version and buckets agree). The flush has
+ * succeeded already: a failure here only drops copies. */
+static void drop_copies(sp_publisher *pub)
+{
+    sp_skcache_clear(pub->skc);
+    pub->stats.sketch_clears++;
+    pub->nreload = 0;
+}
+
+static void reload_copies(sp_publisher *pub)
+{
+    for (size_t i = 0; i < pub->nreload; i++)
+        if (append_reload(pub, pub->reload[i]) < 0) { /* no memory: out of step now */
+            disconnect(pub);
+            drop_copies(pub);
+            return;
+        }
+    for (size_t i = 0; i < pub->nreload; i++) {
+        sp_skcache_entry *e = pub->reload[i];
+        int ok = 1;
+        for (int c = 0; c < 3 + SP_D__COUNT; c++) {
+            redisReply *r = NULL;
+            if (redisGetReply(pub->rc, (void **)&r) != REDIS_OK || !r) {
+                disconnect(pub); /* the next flush reconnects */
+                drop_copies(pub);
+                return;
+            }
+            if (c == 2 + SP_D__COUNT && (r->type != REDIS_REPLY_ARRAY || fill_copy(e, r) < 0))
+                ok = 0;
+            freeReplyObject(r);
+        }
+        if (ok)
+            pub->stats.sketch_reloads++;
+        else
+            sp_skcache_forget(pub->skc, e->key, e->len);
+    }
+    pub->nreload = 0;
+}
+
 int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
                        int n, int32_t *stale_partition, char *errstr, size_t errstr_size)
 {
@@ -888,6 +1109,7 @@ int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part
     if (sp_publisher_connect(pub, errstr, errstr_size) < 0)
         return -1;
     if (build_script(pub, topic, parts, n) < 0) {
+        drop_copies(pub); /* versions were set that no flush carried */
         snprintf(errstr, errstr_size, "out of memory building a flush of %d partitions", n);
         return -1;
     }
@@ -898,13 +1120,16 @@ int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part
         snprintf(errstr, errstr_size, "redis %s: cannot send a flush of %d partitions",
                  pub->address, n);
         disconnect(pub); /* a half-sent pipeline must not be completed */
+        drop_copies(pub);
         return -1;
     }
     while (!written && redisBufferWrite(pub->rc, &written) == REDIS_OK)
         ; /* on to the socket now (an error shows when the reply is read) */
     sp_crashpoint(SP_CRASH_FLUSH_SENT);
     int stale = 0;
-    if (read_replies(pub, pending, &stale, errstr, errstr_size) < 0) {
+    pub->nreload = 0;
+    if (read_replies(pub, pending, &stale, on_flush_reply, errstr, errstr_size) < 0) {
+        drop_copies(pub); /* what Redis holds now is not known */
         const char *seq = stale ? strstr(errstr, "seq:") : NULL;
         const char *colon = seq ? strrchr(seq, ':') : NULL;
         if (colon) /* "seq:<topic>:<partition> is at ..." */
@@ -913,6 +1138,9 @@ int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part
     }
     for (int i = 0; i < n; i++)
         (*parts[i].seq)++;
+    reload_copies(pub);
+    if (pub->flush_no % 64 == 0)
+        sp_skcache_trim(pub->skc, pub->flush_no, SP_SKCACHE_IDLE_FLUSHES);
     return 0;
 }
 
@@ -941,7 +1169,7 @@ int sp_publisher_meta(sp_publisher *pub, const char *const *counters, const int6
             return -1;
         }
     }
-    return read_replies(pub, pending, NULL, errstr, errstr_size);
+    return read_replies(pub, pending, NULL, NULL, errstr, errstr_size);
 }
 
 /* ---- restore ----------------------------------------------------------------------- */

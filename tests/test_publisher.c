@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -273,6 +274,111 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
     sp_partition_destroy(part[0]);
     sp_partition_destroy(part[1]);
     sp_publisher_destroy(pub);
+}
+
+/* Every bucket of a sketch hash in Redis equals the reference's, and no other is there. */
+static void expect_sketch_hash(const char *sk, const sp_sketch *ref)
+{
+    redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY);
+    uint64_t total = 0;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        int idx = atoi(r->element[i]->str);
+        long long n = atoll(r->element[i + 1]->str);
+        cr_expect_eq(n, (long long)sp_sketch_get(ref, (uint16_t)idx), "%s bucket %d", sk, idx);
+        total += (uint64_t)n;
+    }
+    cr_expect_eq(total, sp_sketch_count(ref), "%s: %zu buckets", sk, r->elements / 2);
+    freeReplyObject(r);
+}
+
+/* The writer's copy of its sketches (sketch_cache.h) is trusted only while nobody else
+ * wrote the rollup: two writers (two instances, each with its own partition) write the
+ * same hour and day in turns, one restarts, one retries a flush that had been applied.
+ * After every flush the hour's and the day's buckets and percentiles are those of every
+ * wait so far, and the counters show which path each flush took. */
+Test(publisher, sketch_copies_are_trusted_only_while_nobody_else_wrote, .init = setup,
+     .fini = teardown)
+{
+    sp_publisher *pub[2] = {publisher(), publisher()};
+    sp_partition *part[2] = {partition(), partition()};
+    sp_sketch all;
+    sp_sketch_init(&all);
+    long long next[2] = {1, 1};
+    unsigned call = 0;
+    static const int who[] = {0, 0, 1, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0};
+    const char *key[2] = {"sp:r:1h:all:1795341600", "sp:r:1d:all:1795305600"};
+    const char *sk[2] = {"sp:sk:1h:all:1795341600:wait_ms", "sp:sk:1d:all:1795305600:wait_ms"};
+    uint64_t misses_before = 0;
+    for (size_t round = 0; round < sizeof who / sizeof *who; round++) {
+        int w = who[round];
+        for (int i = 0; i < 12; i++, call++) {
+            long long wait = 200 + (long long)(call * call * 7919u % 900000u);
+            answered_call(part[w], call, BASE + (long long)(round % 8) * 240000LL + i * 9000, wait);
+            cr_assert_eq(sp_sketch_add(&all, wait), 0);
+        }
+        next[w] += 24;
+        flush(pub[w], w, part[w], next[w]);
+        for (int k = 0; k < 2; k++) {
+            expect_sketch_hash(sk[k], &all);
+            expect_percentiles(key[k], &all);
+        }
+        const sp_publisher_stats *st = sp_publisher_get_stats(pub[0]);
+        if (round < 2) /* writer 0 alone: its copies hold, new rollups included */
+            cr_expect_eq(st->sketch_misses, 0, "round %zu", round);
+        if (round == 1)
+            cr_expect_gt(st->sketch_copies, 0);
+        if (round == 3) { /* writer 1 wrote the hour and the day in between */
+            cr_expect_gt(st->sketch_misses, 0);
+            cr_expect_eq(st->sketch_reloads, st->sketch_misses);
+            misses_before = st->sketch_misses;
+        }
+        if (round == 4) /* the copies read back after round 3 hold */
+            cr_expect_eq(st->sketch_misses, misses_before);
+    }
+    const sp_publisher_stats *a = sp_publisher_get_stats(pub[0]);
+    cr_expect_gt(a->sketch_copies, 0);
+    cr_expect_gt(a->sketch_reloads, 0, "a miss reads the copy back");
+    cr_expect_gt(a->sketch_shared, 0, "three close misses: the hour is written by two writers");
+    cr_expect_eq(a->sketch_clears, 0);
+
+    /* a restarted writer has no copies: its first flush is merged by the script */
+    sp_publisher_destroy(pub[0]);
+    pub[0] = publisher();
+    for (int i = 0; i < 12; i++, call++) {
+        long long wait = 5000 + 977LL * i;
+        answered_call(part[0], call, BASE + 60000 + i * 9000, wait);
+        cr_assert_eq(sp_sketch_add(&all, wait), 0);
+    }
+    next[0] += 24;
+    flush(pub[0], 0, part[0], next[0]);
+    cr_expect_gt(sp_publisher_get_stats(pub[0])->sketch_misses, 0);
+    cr_expect_gt(sp_publisher_get_stats(pub[0])->sketch_reloads, 0);
+    for (int k = 0; k < 2; k++) {
+        expect_sketch_hash(sk[k], &all);
+        expect_percentiles(key[k], &all);
+    }
+
+    /* a retried flush that Redis had applied (its reply lost) drops every copy */
+    seqs[0]--;
+    flush(pub[0], 0, part[0], next[0]);
+    cr_expect_eq(sp_publisher_get_stats(pub[0])->sketch_clears, 1);
+    for (int i = 0; i < 12; i++, call++) {
+        long long wait = 70000 + 1313LL * i;
+        answered_call(part[0], call, BASE + 120000 + i * 9000, wait);
+        cr_assert_eq(sp_sketch_add(&all, wait), 0);
+    }
+    next[0] += 24;
+    flush(pub[0], 0, part[0], next[0]);
+    for (int k = 0; k < 2; k++) {
+        expect_sketch_hash(sk[k], &all);
+        expect_percentiles(key[k], &all);
+    }
+    sp_sketch_free(&all);
+    for (int w = 0; w < 2; w++) {
+        sp_partition_destroy(part[w]);
+        sp_publisher_destroy(pub[w]);
+    }
 }
 
 Test(publisher, state_and_resume_point_restore, .init = setup, .fini = teardown)

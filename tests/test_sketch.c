@@ -193,3 +193,29 @@ Test(sketch, empty_and_published_counts)
     cr_assert_eq(s.b[0].n - s.b[0].pub, 1, "the change since the last publish");
     sp_sketch_free(&s);
 }
+
+/* The one-pass quantiles (what the publisher sends) equal sp_sketch_quantile, for sizes
+ * where the rank falls on a bucket's first and last value; sp_sketch_get finds counts. */
+Test(sketch, quantiles_in_one_pass_equal_quantile)
+{
+    static const double q[3] = {0.5, 0.9, 0.99};
+    for (int n = 1; n <= 400; n += 13) {
+        sp_sketch s;
+        sp_sketch_init(&s);
+        for (int i = 0; i < n; i++)
+            cr_assert_eq(sp_sketch_add(&s, (int64_t)(uniform01() * 100000)), 0);
+        for (int i = 0; i < 5; i++) /* a heavy bucket: ranks land inside and at its edges */
+            cr_assert_eq(sp_sketch_add_bucket(&s, sp_sketch_index(40000), (uint32_t)n / 3 + 1), 0);
+        int64_t out[3];
+        cr_assert_eq(sp_sketch_quantiles(&s, q, 3, out), 0);
+        for (int k = 0; k < 3; k++)
+            cr_expect_eq(out[k], sp_sketch_quantile(&s, q[k]), "n %d q %g", n, q[k]);
+        cr_expect_eq(sp_sketch_get(&s, sp_sketch_index(40000)) >= 5 * ((uint32_t)n / 3 + 1), 1);
+        cr_expect_eq(sp_sketch_get(&s, SP_SKETCH_NBUCKETS - 1), 0);
+        sp_sketch_free(&s);
+    }
+    sp_sketch empty;
+    sp_sketch_init(&empty);
+    int64_t out[3];
+    cr_expect_eq(sp_sketch_quantiles(&empty, q, 3, out), -1);
+}

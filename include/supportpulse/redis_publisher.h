@@ -12,6 +12,10 @@
  * event time) and flush number in {p}:meta, all atomically. Totals are therefore the sum of every
  * partition's partial whatever the number of partitions or instances.
  *
+ * The publisher keeps a copy of the merged sketches it last wrote (sketch_cache.h) so
+ * the script need not read them back; the script uses the copy only while the rollup's
+ * version in Redis is this publisher's, so the copy changes the cost, never the result.
+ *
  * A restarted or rebalanced consumer restores exactly that state and resumes there; the
  * flush number fences it: a flush applied twice (its reply lost) changes nothing, and
  * a writer that lost the partition cannot overwrite its new owner.
@@ -84,6 +88,19 @@ typedef struct {
  * owner has written since: nothing was written; drop that partition and flush again. */
 int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
                        int n, int32_t *stale_partition, char *errstr, size_t errstr_size);
+
+/* How the writer's copies of its rollups' sketches fared (sketch_cache.h). Only the
+ * pipeline thread reads them. */
+typedef struct {
+    uint64_t sketch_rollups;  /* rollups whose changed sketches a flush sent */
+    uint64_t sketch_copies;   /* ... with the writer's merged counts and percentiles */
+    uint64_t sketch_misses;   /* ... that the script did not trust (merged them itself) */
+    uint64_t sketch_reloads;  /* copies read back from Redis after a miss */
+    uint64_t sketch_shared;   /* rollups found written by another writer too */
+    uint64_t sketch_clears;   /* times every copy was dropped (a flush of unknown outcome) */
+} sp_publisher_stats;
+
+const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub);
 
 /* Restores a partition's state, its flush number and (when counts is not NULL) its
  * SP_PC__COUNT counts. *next_offset = -1 when Redis has no resume point for it (counts

@@ -75,6 +75,11 @@ uint64_t sp_sketch_count(const sp_sketch *s);
 void sp_sketch_sort(sp_sketch *s);
 /* Value of quantile q in [0, 1]; -1 when the sketch is empty. Sorts the buckets. */
 int64_t sp_sketch_quantile(sp_sketch *s, double q);
+/* Values of the quantiles q[0..n) (ascending) in one pass: out[i] as sp_sketch_quantile
+ * would give. 0, or -1 when the sketch is empty. Sorts the buckets. */
+int sp_sketch_quantiles(sp_sketch *s, const double *q, int n, int64_t *out);
+/* The count of bucket idx (0 when absent). */
+uint32_t sp_sketch_get(const sp_sketch *s, uint16_t idx);
 /* Marks every bucket published (pub = n). */
 void sp_sketch_mark_clean(sp_sketch *s);
 
