@@ -721,11 +721,11 @@ static void add_smoothing(sp_publisher *pub, const total_delta *t, const char *r
     argv_addi(a, (int64_t)k->argc);
 }
 
-/* Merges a total's bucket changes into the writer's copy of the rollup's sketches (e)
- * and works out the percentiles to send. -1 when out of memory: the copy is then
- * dropped and the rollup goes uncached. */
-static const double quantiles[3] = {0.5, 0.9, 0.99};
+static const double quantiles[3] = {0.5, 0.9, 0.99}; /* _p50, _p90, _p99 */
 
+/* Merges a total's bucket changes into the writer's copy of the rollup's sketches (e)
+ * and works out the percentiles to send. -1 when out of memory: the caller then drops
+ * the copy and sends the rollup uncached. */
 static int merge_copy(sp_skcache_entry *e, const total_delta *t, int64_t pct[][3],
                       int *fresh)
 {
@@ -757,8 +757,10 @@ static void add_sketches(sp_publisher *pub, const total_delta *t, const char *re
     int64_t pct[SP_D__COUNT][3];
     sp_skcache_entry *e = nd && pub->skc ? sp_skcache_get(pub->skc, rollup, rollup_len,
                                                           pub->flush_no) : NULL;
-    if (e && e->shared && pub->flush_no - e->shared >= SP_SKCACHE_SHARED_FLUSHES)
-        e->shared = 0, e->misses = 0; /* try again: the other writer may have gone */
+    if (e && e->shared && pub->flush_no - e->shared >= SP_SKCACHE_SHARED_FLUSHES) {
+        e->shared = 0; /* try again: the other writer may have gone */
+        e->misses = 0;
+    }
     if (e && e->shared)
         e = NULL;
     if (e && merge_copy(e, t, pct, fresh) < 0) {
@@ -1062,9 +1064,8 @@ static int append_reload(sp_publisher *pub, const sp_skcache_entry *e)
     return ok && redisAppendCommand(pub->rc, "EXEC") == REDIS_OK ? 0 : -1;
 }
 
-/* Reads back the copies of the rollups the flush's script did not trust, in one round
- * trip (each in its own MULTI, so its version and buckets agree). The flush has
- * succeeded already: a failure here only drops copies. */
+/* Drops every copy: the next flush sends each rollup as new, and the script's reply
+ * names those it must read back. */
 static void drop_copies(sp_publisher *pub)
 {
     sp_skcache_clear(pub->skc);
@@ -1072,6 +1073,9 @@ static void drop_copies(sp_publisher *pub)
     pub->nreload = 0;
 }
 
+/* Reads back the copies of the rollups the flush's script did not trust, in one round
+ * trip (each in its own MULTI, so its version and buckets agree). The flush has
+ * succeeded already: a failure here only drops copies. */
 static void reload_copies(sp_publisher *pub)
 {
     for (size_t i = 0; i < pub->nreload; i++)
