@@ -191,8 +191,8 @@ static void parse_metric(report *rep, sp_rule *r, const char *text)
                 text);
         return;
     }
-    snprintf(r->metric, sizeof r->metric, "%s", a);
-    snprintf(r->metric2, sizeof r->metric2, "%s", n == 3 ? b : "");
+    snprintf(r->metric, sizeof r->metric, "%.*s", SP_FIELD_MAX, a); /* lengths checked */
+    snprintf(r->metric2, sizeof r->metric2, "%.*s", SP_FIELD_MAX, n == 3 ? b : "");
     r->arith = n == 3 ? op[0] : 0;
     char vol[SP_FIELD_MAX + 1];
     const char *src = r->res < 0 ? "a live field" : "a rollup field";
