@@ -1144,7 +1144,7 @@ int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part
         (*parts[i].seq)++;
     reload_copies(pub);
     if (pub->flush_no % 64 == 0)
-        sp_skcache_trim(pub->skc, pub->flush_no, SP_SKCACHE_IDLE_FLUSHES);
+        sp_skcache_trim(pub->skc, pub->flush_no, SP_SKCACHE_IDLE_FLUSHES, SP_SKCACHE_BUCKETS);
     return 0;
 }
 

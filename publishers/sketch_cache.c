@@ -126,11 +126,50 @@ void sp_skcache_clear(sp_skcache *c)
         drop_at(c, c->n - 1);
 }
 
-void sp_skcache_trim(sp_skcache *c, uint64_t flush, uint64_t idle)
+static size_t entry_buckets(const sp_skcache_entry *e)
+{
+    size_t n = 0;
+    for (int d = 0; d < SP_D__COUNT; d++)
+        n += e->sk[d].nb;
+    return n;
+}
+
+size_t sp_skcache_buckets(const sp_skcache *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        n += entry_buckets(c->e[i]);
+    return n;
+}
+
+static int by_use(const void *a, const void *b)
+{
+    const sp_skcache_entry *x = *(sp_skcache_entry *const *)a, *y = *(sp_skcache_entry *const *)b;
+    return (x->used > y->used) - (x->used < y->used);
+}
+
+void sp_skcache_trim(sp_skcache *c, uint64_t flush, uint64_t idle, size_t max_buckets)
 {
     for (size_t i = c->n; i-- > 0;)
         if (c->e[i]->used + idle < flush)
             drop_at(c, i);
+    size_t held = sp_skcache_buckets(c);
+    if (held <= max_buckets)
+        return;
+    /* least recently used first: sort, drop a prefix, then renumber the index (replacing
+     * the value of a present key needs no memory) */
+    qsort(c->e, c->n, sizeof *c->e, by_use);
+    size_t drop = 0;
+    while (drop < c->n && held > max_buckets)
+        held -= entry_buckets(c->e[drop++]);
+    for (size_t i = 0; i < drop; i++) {
+        sp_strmap_del(c->index, c->e[i]->key, c->e[i]->len);
+        free_entry(c->e[i]);
+    }
+    memmove(c->e, c->e + drop, (c->n - drop) * sizeof *c->e);
+    c->n -= drop;
+    for (size_t i = 0; i < c->n; i++)
+        (void)sp_strmap_put(c->index, c->e[i]->key, c->e[i]->len, (uint32_t)i);
 }
 
 size_t sp_skcache_size(const sp_skcache *c) { return c->n; }

@@ -12,8 +12,11 @@
  * rollup that several instances write). A wrong cache can therefore cost speed, never
  * correctness.
  *
- * Entries unused for a while are dropped (sp_skcache_trim); memory is bounded by
- * max_entries entries of at most five sketches (12 bytes a bucket).
+ * Entries unused for a while are dropped (sp_skcache_trim), and the least recently used
+ * ones while the copies hold more buckets than the budget (checked every 64 flushes, so
+ * a few flushes' new buckets can pass it). A bucket costs 12 to 32 bytes with its share
+ * of a sketch's lookup table: the default budget, 4 million buckets, is 50-130 MB at the
+ * most; an entry adds ~250 bytes.
  *
  * Not thread-safe: the pipeline thread's publisher owns it. Ownership: the cache owns its
  * entries and their sketches; an entry pointer is valid until the next call that adds or
@@ -32,6 +35,7 @@
 #define SP_SKCACHE_SHARED_AFTER 3    /* close misses before a rollup counts as shared */
 #define SP_SKCACHE_SHARED_FLUSHES 600 /* flushes it then goes uncached before a retry */
 #define SP_SKCACHE_IDLE_FLUSHES 600   /* flushes unused before an entry is dropped */
+#define SP_SKCACHE_BUCKETS 4000000    /* bucket budget of all copies */
 
 typedef struct {
     char *key;                          /* the rollup key (owned) */
@@ -62,8 +66,11 @@ void sp_skcache_forget(sp_skcache *c, const char *key, size_t len);
 void sp_skcache_reset(sp_skcache_entry *e);
 /* Drops every entry (after a flush whose outcome is unknown). */
 void sp_skcache_clear(sp_skcache *c);
-/* Drops the entries last used before flush - idle. */
-void sp_skcache_trim(sp_skcache *c, uint64_t flush, uint64_t idle);
+/* Drops the entries last used before flush - idle, then the least recently used while
+ * the copies hold more than max_buckets buckets. */
+void sp_skcache_trim(sp_skcache *c, uint64_t flush, uint64_t idle, size_t max_buckets);
+/* Buckets held by all copies. */
+size_t sp_skcache_buckets(const sp_skcache *c);
 size_t sp_skcache_size(const sp_skcache *c);
 
 #endif
