@@ -551,6 +551,16 @@ static void env_start(bench_env *e, const char *topic, int partitions)
     if (sp_tmpdir(e->dir, sizeof e->dir, "spbench") < 0 || sp_redis_server_start(&e->redis, e->dir, 0, 0, err, sizeof err) < 0)
         die("redis-server");
     e->rc = redisConnectUnix(e->redis.socket);
+    const char *extra = getenv("SPBENCH_REDIS"); /* "name value": a Redis setting to try */
+    if (extra && *extra) {
+        char name[128], value[128];
+        if (sscanf(extra, "%127s %127s", name, value) != 2)
+            die("SPBENCH_REDIS: expected \"name value\"");
+        redisReply *r = redisCommand(e->rc, "CONFIG SET %s %s", name, value);
+        if (!r || r->type == REDIS_REPLY_ERROR)
+            die("SPBENCH_REDIS: CONFIG SET failed");
+        freeReplyObject(r);
+    }
     if (!(e->mock = sp_mock_new(1, err, sizeof err)) ||
         sp_mock_create_topic(e->mock, topic, partitions, err, sizeof err) < 0)
         die(err);
