@@ -297,6 +297,31 @@ static void expect_sketch_hash(const char *sk, const sp_sketch *ref)
  * same hour and day in turns, one restarts, one retries a flush that had been applied.
  * After every flush the hour's and the day's buckets and percentiles are those of every
  * wait so far, and the counters show which path each flush took. */
+/* Twelve answered calls on partition w, 9 s apart from t0, with the given waits (added
+ * to the reference too), then a flush of it by pub. */
+static void twelve_calls_flushed(sp_publisher *pub, int w, sp_partition *p, long long *next,
+                                 unsigned *call, sp_sketch *all, long long t0,
+                                 const long long *waits)
+{
+    for (int i = 0; i < 12; i++, (*call)++) {
+        answered_call(p, *call, t0 + i * 9000, waits[i]);
+        cr_assert_eq(sp_sketch_add(all, waits[i]), 0);
+    }
+    *next += 24;
+    flush(pub, w, p, *next);
+}
+
+/* The hour's and the day's wait sketches and percentiles are the reference's. */
+static void expect_hour_and_day(sp_sketch *all)
+{
+    const char *hour_day[2] = {"sp:r:1h:all:1795341600", "sp:r:1d:all:1795305600"};
+    const char *sk[2] = {"sp:sk:1h:all:1795341600:wait_ms", "sp:sk:1d:all:1795305600:wait_ms"};
+    for (int k = 0; k < 2; k++) {
+        expect_sketch_hash(sk[k], all);
+        expect_percentiles(hour_day[k], all);
+    }
+}
+
 Test(publisher, sketch_copies_are_trusted_only_while_nobody_else_wrote, .init = setup,
      .fini = teardown)
 {
@@ -307,22 +332,15 @@ Test(publisher, sketch_copies_are_trusted_only_while_nobody_else_wrote, .init = 
     long long next[2] = {1, 1};
     unsigned call = 0;
     static const int who[] = {0, 0, 1, 0, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0};
-    const char *key[2] = {"sp:r:1h:all:1795341600", "sp:r:1d:all:1795305600"};
-    const char *sk[2] = {"sp:sk:1h:all:1795341600:wait_ms", "sp:sk:1d:all:1795305600:wait_ms"};
+    long long waits[12];
     uint64_t misses_before = 0;
     for (size_t round = 0; round < sizeof who / sizeof *who; round++) {
         int w = who[round];
-        for (int i = 0; i < 12; i++, call++) {
-            long long wait = 200 + (long long)(call * call * 7919u % 900000u);
-            answered_call(part[w], call, BASE + (long long)(round % 8) * 240000LL + i * 9000, wait);
-            cr_assert_eq(sp_sketch_add(&all, wait), 0);
-        }
-        next[w] += 24;
-        flush(pub[w], w, part[w], next[w]);
-        for (int k = 0; k < 2; k++) {
-            expect_sketch_hash(sk[k], &all);
-            expect_percentiles(key[k], &all);
-        }
+        for (unsigned i = 0, c = call; i < 12; i++, c++)
+            waits[i] = 200 + (long long)(c * c * 7919u % 900000u);
+        twelve_calls_flushed(pub[w], w, part[w], &next[w], &call, &all,
+                             BASE + (long long)(round % 8) * 240000LL, waits);
+        expect_hour_and_day(&all);
         const sp_publisher_stats *st = sp_publisher_get_stats(pub[0]);
         if (round < 2) /* writer 0 alone: its copies hold, new rollups included */
             cr_expect_eq(st->sketch_misses, 0, "round %zu", round);
@@ -345,35 +363,21 @@ Test(publisher, sketch_copies_are_trusted_only_while_nobody_else_wrote, .init = 
     /* a restarted writer has no copies: its first flush is merged by the script */
     sp_publisher_destroy(pub[0]);
     pub[0] = publisher();
-    for (int i = 0; i < 12; i++, call++) {
-        long long wait = 5000 + 977LL * i;
-        answered_call(part[0], call, BASE + 60000 + i * 9000, wait);
-        cr_assert_eq(sp_sketch_add(&all, wait), 0);
-    }
-    next[0] += 24;
-    flush(pub[0], 0, part[0], next[0]);
+    for (int i = 0; i < 12; i++)
+        waits[i] = 5000 + 977LL * i;
+    twelve_calls_flushed(pub[0], 0, part[0], &next[0], &call, &all, BASE + 60000, waits);
     cr_expect_gt(sp_publisher_get_stats(pub[0])->sketch_misses, 0);
     cr_expect_gt(sp_publisher_get_stats(pub[0])->sketch_reloads, 0);
-    for (int k = 0; k < 2; k++) {
-        expect_sketch_hash(sk[k], &all);
-        expect_percentiles(key[k], &all);
-    }
+    expect_hour_and_day(&all);
 
     /* a retried flush that Redis had applied (its reply lost) drops every copy */
     seqs[0]--;
     flush(pub[0], 0, part[0], next[0]);
     cr_expect_eq(sp_publisher_get_stats(pub[0])->sketch_clears, 1);
-    for (int i = 0; i < 12; i++, call++) {
-        long long wait = 70000 + 1313LL * i;
-        answered_call(part[0], call, BASE + 120000 + i * 9000, wait);
-        cr_assert_eq(sp_sketch_add(&all, wait), 0);
-    }
-    next[0] += 24;
-    flush(pub[0], 0, part[0], next[0]);
-    for (int k = 0; k < 2; k++) {
-        expect_sketch_hash(sk[k], &all);
-        expect_percentiles(key[k], &all);
-    }
+    for (int i = 0; i < 12; i++)
+        waits[i] = 70000 + 1313LL * i;
+    twelve_calls_flushed(pub[0], 0, part[0], &next[0], &call, &all, BASE + 120000, waits);
+    expect_hour_and_day(&all);
     sp_sketch_free(&all);
     for (int w = 0; w < 2; w++) {
         sp_partition_destroy(part[w]);
