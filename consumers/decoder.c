@@ -172,41 +172,43 @@ typedef struct {
     size_t errstr_size;
 } decode_ctx;
 
+/* The K_ index of a member name, or -1 for a name the schema does not know. The length
+ * and one or two letters leave a single candidate; one memcmp confirms it (the
+ * candidate's name has exactly len bytes). */
 static int key_index(const char *k, size_t len)
 {
-    int lo, hi; /* candidates by length (key_names is grouped by length below) */
+    int cand = -1;
     switch (len) {
-    case 1: lo = K_V, hi = K_V; break;
-    case 2: lo = K_ID, hi = K_TS; break;
-    case 4: lo = K_TYPE, hi = K_TYPE; break;
-    case 5: lo = K_QUEUE, hi = K_SCORE; break;
+    case 1: cand = K_V; break;
+    case 2: cand = k[0] == 'i' ? K_ID : K_TS; break;
+    case 4: cand = k[0] == 'f' ? K_FROM : K_TYPE; break;
+    case 5: cand = k[0] == 's' ? K_SCORE : K_QUEUE; break;
     case 6:
-        if (k[0] == 'q')
-            return memcmp(k, "queues", 6) == 0 ? K_QUEUES : -1;
-        lo = K_TENANT, hi = K_STATUS;
+        switch (k[0]) {
+        case 'a': cand = k[1] == 'c' ? K_ACW_MS : K_AUTHOR; break;
+        case 'i': cand = K_IVR_MS; break;
+        case 'q': cand = K_QUEUES; break;
+        case 's': cand = K_STATUS; break;
+        default: cand = K_TENANT; break;
+        }
         break;
-    default: lo = K_CHANNEL, hi = K__COUNT - 1; break;
+    case 7: cand = k[0] == 'h' ? K_HOLD_MS : k[1] == 'a' ? K_CALL_ID : K_CHANNEL; break;
+    case 8: cand = k[0] == 'a' ? K_AGENT_ID : K_TO_QUEUE; break;
+    case 9: cand = K_TICKET_ID; break;
+    default: return -1;
     }
-    if (len == 4 && k[0] == 'f')
-        return memcmp(k, "from", 4) == 0 ? K_FROM : -1;
-    if (len == 6 && (k[0] == 'a' || k[0] == 'i')) /* acw_ms, ivr_ms, author */
-        lo = K_AUTHOR, hi = K_IVR_MS;
-    for (int i = lo; i <= hi; i++)
-        if (strlen(key_names[i]) == len && memcmp(k, key_names[i], len) == 0)
-            return i;
-    return -1;
+    return memcmp(k, key_names[cand], len) == 0 ? cand : -1;
 }
 
+/* One pass over the object's members (iterator calls, not the foreach macro, which
+ * converts each key back to an iterator three times). */
 static void collect_fields(decode_ctx *c)
 {
-    const char *k;
-    size_t klen;
-    json_t *v;
     memset(c->fields, 0, sizeof c->fields);
-    json_object_keylen_foreach(c->obj, k, klen, v) {
-        int i = key_index(k, klen);
+    for (void *it = json_object_iter(c->obj); it; it = json_object_iter_next(c->obj, it)) {
+        int i = key_index(json_object_iter_key(it), json_object_iter_key_len(it));
         if (i >= 0)
-            c->fields[i] = v;
+            c->fields[i] = json_object_iter_value(it);
     }
 }
 

@@ -128,6 +128,36 @@ Test(decoder, fields_of_an_accepted_event)
     cr_expect_str_eq(ev.tenant, "wallet-hk");
 }
 
+/* The member names are matched by length and a letter or two, then compared whole: a
+ * name that differs from a schema field in any other letter is an unknown member
+ * (ignored), never taken for the field. */
+Test(decoder, only_exact_member_names_are_fields)
+{
+    sp_event ev;
+    cr_assert_eq(decode("{\"id\":\"e1\",\"type\":\"call.ended\",\"ts\":1795342530123,\"call_id\":\"C1\","
+                        "\"queue\":\"payments\",\"channel\":\"chat\",\"agent_id\":\"a7\","
+                        "\"hold_ms\":30,\"tenant\":\"t1\","
+                        "\"callid\":\"X\",\"call_iD\":\"X\",\"queuE\":\"X\",\"chanel\":\"X\",\"channeL\":\"X\","
+                        "\"agent_iD\":\"X\",\"hold_mS\":1,\"hold_ms_\":1,\"ivr_mz\":1,\"tenanT\":\"X\","
+                        "\"t\":1,\"iD\":\"X\",\"tS\":1,\"typ\":\"X\",\"vv\":2,\"V\":2}", &ev),
+                 SP_REJ_NONE);
+    cr_expect_str_eq(ev.case_id, "C1");
+    cr_expect_str_eq(ev.queue, "payments");
+    cr_expect_eq(ev.channel, SP_CH_CHAT);
+    cr_expect_str_eq(ev.agent_id, "a7");
+    cr_expect_eq(ev.hold_ms, 30);
+    cr_expect_str_eq(ev.tenant, "t1");
+    cr_expect_str_eq(ev.id, "e1");
+    cr_expect_eq(ev.ts_ms, TS_MS);
+    /* a near miss of a required field leaves it missing */
+    cr_expect_eq(decode("{\"id\":\"e1\",\"type\":\"call.ended\",\"ts\":1795342530123,\"cal_id\":\"C1\"}", &ev),
+                 SP_REJ_MISSING_FIELD);
+    cr_expect_eq(decode("{\"id\":\"e1\",\"type\":\"ticket.solved\",\"ts\":1795342530123,\"ticket_iD\":\"T1\"}", &ev),
+                 SP_REJ_MISSING_FIELD);
+    cr_expect_eq(decode("{\"id\":\"e1\",\"type\":\"call.wrapup\",\"ts\":1795342530123,\"call_id\":\"C1\",\"acw_mss\":1}", &ev),
+                 SP_REJ_MISSING_FIELD);
+}
+
 Test(decoder, call_defaults)
 {
     sp_event ev;
