@@ -20,8 +20,8 @@
 #include <string.h>
 
 /* ---- the message arena --------------------------------------------------------------
- * jansson allocates every value of the tree, and the decoder frees the whole tree before
- * it returns. While a message is decoded, jansson's allocations on this thread come from
+ * jansson allocates every value of the tree, and the decoder releases the whole tree
+ * before it returns. While a message is decoded, jansson's allocations on this thread come from
  * a bump arena that is simply reset afterwards; outside a decode, or when a message
  * needs more than the arena, they go to malloc. A pointer is freed to malloc unless it
  * lies inside this thread's arena, so nothing allocated outside the arena is affected.
@@ -38,6 +38,7 @@ typedef struct {
     _Alignas(16) char buf[ARENA_SIZE];
     size_t used;
     int active;
+    int spilled; /* a malloc fallback happened during this decode */
 } arena;
 
 static _Thread_local arena tl_arena;
@@ -51,6 +52,7 @@ static void *arena_malloc(size_t n)
         a->used += need;
         return p;
     }
+    a->spilled |= a->active;
     return malloc(n);
 }
 
@@ -73,10 +75,18 @@ __attribute__((constructor)) static void arena_install(void)
 static void arena_begin(void)
 {
     tl_arena.used = 0;
+    tl_arena.spilled = 0;
     tl_arena.active = SP_ARENA;
 }
 
-static void arena_end(void) { tl_arena.active = 0; }
+/* Releases the message's tree. When every value came from the arena (the common case)
+ * resetting it is the release: walking the tree to free each value is skipped. */
+static void arena_end(json_t *tree)
+{
+    tl_arena.active = 0;
+    if (!SP_ARENA || tl_arena.spilled)
+        json_decref(tree); /* NULL-safe; frees the values that went to malloc */
+}
 
 static const char *const type_names[SP_EV__COUNT] = {
     "ticket.created", "ticket.assigned", "ticket.replied", "ticket.escalated",
@@ -527,7 +537,6 @@ int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason 
         ev->case_key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
     rc = 0;
 out:
-    json_decref(c.obj); /* NULL-safe */
-    arena_end();
+    arena_end(c.obj);
     return rc;
 }

@@ -3,7 +3,9 @@
  * rejected messages, each rejection with its reason, plus the event-time parser.
  */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "supportpulse/event.h"
@@ -262,4 +264,33 @@ Test(decoder, agent_queues_are_packed_and_bounded)
     cr_assert_eq(sp_event_decode(big, strlen(big), &ev, &why, err, sizeof err), -1);
     cr_assert_eq(why, SP_REJ_OUT_OF_RANGE);
     cr_assert_not_null(strstr(err, "queues"), "%s", err);
+}
+
+/* A message whose tree outgrows the decoder's 32 KB arena: the values that spill to
+ * malloc are freed (the heap does not grow over many decodes), and the fields are
+ * read as from a small one. Under AddressSanitizer the arena is off and its leak
+ * check covers the same path. */
+Test(decoder, a_message_larger_than_the_arena_is_decoded_and_freed)
+{
+    size_t cap = 128 * 1024, n = 0;
+    char *big = malloc(cap);
+    cr_assert_not_null(big);
+    n += (size_t)snprintf(big, cap, "{\"id\":\"e1\",\"type\":\"ticket.created\"," T0
+                          ",\"ticket_id\":\"T1\",\"queue\":\"payments\",\"channel\":\"email\"");
+    for (int i = 0; i < 2000; i++)
+        n += (size_t)snprintf(big + n, cap - n, ",\"extra_%d\":\"%032d\"", i, i);
+    n += (size_t)snprintf(big + n, cap - n, "}");
+    cr_assert_lt(n, cap);
+    sp_event ev;
+    cr_assert_eq(decode(big, &ev), SP_REJ_NONE);
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < 200; i++) {
+        cr_assert_eq(decode(big, &ev), SP_REJ_NONE);
+        cr_assert_str_eq(ev.case_id, "T1");
+        cr_assert_eq(ev.channel, SP_CH_EMAIL);
+    }
+    size_t after = mallinfo2().uordblks;
+    /* one leaked tree is > 100 KB; 200 would be > 20 MB */
+    cr_expect_lt(after, before + 64 * 1024, "heap grew from %zu to %zu bytes", before, after);
+    free(big);
 }
