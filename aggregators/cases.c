@@ -70,6 +70,8 @@ uint64_t sp_case_key(int is_call, const char *id, size_t len)
     return h ? h : 1;
 }
 
+void sp_cases_prefetch(const sp_cases *c, uint64_t key) { sp_u64map_prefetch(c->index, key); }
+
 sp_case *sp_cases_find(sp_cases *c, uint64_t key)
 {
     uint32_t slot;

@@ -79,6 +79,11 @@ static int remember(sp_dedup *d, uint64_t h, int64_t ts_ms)
     return 0;
 }
 
+void sp_dedup_prefetch(const sp_dedup *d, uint64_t hash)
+{
+    sp_u64set_prefetch(d->seen, hash ? hash : 1);
+}
+
 uint64_t sp_dedup_hash(const char *id, size_t len)
 {
     uint64_t h = sp_hash_bytes(id, len);

@@ -201,6 +201,12 @@ static inline size_t kt_find(const keytab *t, size_t stride, uint64_t key)
     return i;
 }
 
+/* The home slot of key, for a later lookup (prefetching for read and write). */
+static inline void kt_prefetch(const keytab *t, size_t stride, uint64_t key)
+{
+    __builtin_prefetch(&t->w[(key & t->mask) * stride], 1, 3);
+}
+
 static int kt_grow(keytab *t, size_t stride)
 {
     size_t ncap = (t->mask + 1) * 2, omask = t->mask;
@@ -315,6 +321,7 @@ int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value)
 
 int sp_u64map_del(sp_u64map *m, uint64_t key) { return kt_del(&m->t, MAP, key); }
 size_t sp_u64map_size(const sp_u64map *m) { return m->t.size; }
+void sp_u64map_prefetch(const sp_u64map *m, uint64_t key) { kt_prefetch(&m->t, MAP, key); }
 
 /* ---- sp_u64set ------------------------------------------------------------------ */
 
@@ -356,6 +363,7 @@ int sp_u64set_has(const sp_u64set *s, uint64_t key)
 
 int sp_u64set_del(sp_u64set *s, uint64_t key) { return kt_del(&s->t, SET, key); }
 size_t sp_u64set_size(const sp_u64set *s) { return s->t.size; }
+void sp_u64set_prefetch(const sp_u64set *s, uint64_t key) { kt_prefetch(&s->t, SET, key); }
 
 int sp_u64vec_push(sp_u64vec *v, uint64_t x)
 {

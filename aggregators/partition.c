@@ -898,6 +898,14 @@ static int correlate(sp_partition *p, const sp_event *ev, const attribution *a,
     return gauges_update(p, before, k); /* last: it may build combos, moving t->cb */
 }
 
+void sp_partition_prefetch(const sp_partition *p, const sp_event *ev)
+{
+    if (ev->id_hash)
+        sp_dedup_prefetch(p->dedup, ev->id_hash);
+    if (ev->case_key)
+        sp_cases_prefetch(p->cases, ev->case_key);
+}
+
 sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t now_wall_ms,
                                    sp_reject_reason *reason, char *errstr, size_t errstr_size)
 {

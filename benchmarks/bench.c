@@ -65,6 +65,7 @@
 #include "supportpulse/redis_server.h"
 
 #define NPART 4 /* partitions of the in-memory benchmarks */
+#define PREFETCH_AHEAD 3 /* as SP_PREFETCH_AHEAD in app/pipeline.c */
 #define PEAK_START_MS 1763974800000LL /* Monday 2025-11-24T09:00:00Z: the morning peak */
 
 typedef struct {
@@ -244,6 +245,9 @@ static double run_pool(const corpus *c, int threads)
             next++;
         sp_decode_job *j;
         while ((j = sp_decode_pool_peek(pool, next == c->n || sp_decode_pool_pending(pool) >= 1024))) {
+            const sp_decode_job *n = sp_decode_pool_peek_ahead(pool, PREFETCH_AHEAD);
+            if (n && n->rc == 0) /* as the pipeline does (app/pipeline.c) */
+                sp_partition_prefetch(p[c->part[(size_t)(uintptr_t)n->opaque]], &n->ev);
             if (j->rc == 0)
                 applied += apply_event(p, c, (size_t)(uintptr_t)j->opaque, &j->ev);
             sp_decode_pool_release(pool);
@@ -287,11 +291,36 @@ static int bench_decode(size_t n, int runs)
 
 /* ---- the apply step alone ---------------------------------------------------------- */
 
+/* Applies every decoded event of the corpus to fresh partitions; with `ahead`, first
+ * prefetches the table entries of the event that many places on (as the pipeline does
+ * with decoded jobs). Times the first and the second half into t[0], t[1]. */
+static void apply_all(const corpus *c, const sp_event *ev, const unsigned char *ok,
+                      size_t ahead, double t[2])
+{
+    sp_partition *p[NPART];
+    partitions_new(p);
+    size_t applied = 0, half = c->n / 2;
+    double t0 = now_s();
+    for (size_t i = 0; i < c->n; i++) {
+        if (i == half) {
+            t[0] = now_s() - t0;
+            t0 = now_s();
+        }
+        if (ahead && i + ahead < c->n && ok[i + ahead])
+            sp_partition_prefetch(p[c->part[i + ahead]], &ev[i + ahead]);
+        if (ok[i])
+            applied += apply_event(p, c, i, &ev[i]);
+    }
+    t[1] = now_s() - t0;
+    partitions_destroy(p, applied);
+}
+
 /* Events decoded beforehand (outside the timing); times sp_partition_apply alone, in
  * ns per event, for the first and the second half of the corpus: the second half runs
  * against the state the first half built (more open cases, a fuller dedup set), as a
- * pipeline does once it has run for a while. The bare json_loadb time per event gives
- * the scale. */
+ * pipeline does once it has run for a while. Each run applies the corpus twice, without
+ * and with the look-ahead prefetch. The bare json_loadb time per event gives the
+ * scale. */
 static int bench_apply(size_t n, int runs)
 {
     corpus c = make_corpus(n, 60000, PEAK_START_MS, 0);
@@ -304,33 +333,26 @@ static int bench_apply(size_t n, int runs)
         sp_reject_reason r;
         ok[i] = sp_event_decode(c.val[i], c.vlen[i], &ev[i], &r, err, sizeof err) == 0;
     }
-    double tj[64], t1[64], t2[64];
-    size_t half = c.n / 2;
+    double tj[64], t[2][2][64];
     for (int r = 0; r < runs; r++) {
+        double h[2] = {0, 0};
         tj[r] = run_jansson(&c);
-        sp_partition *p[NPART];
-        partitions_new(p);
-        size_t applied = 0;
-        double t0 = now_s();
-        for (size_t i = 0; i < c.n; i++) {
-            if (i == half) {
-                t1[r] = now_s() - t0;
-                t0 = now_s();
-            }
-            if (ok[i])
-                applied += apply_event(p, &c, i, &ev[i]);
+        for (int v = 0; v < 2; v++) {
+            apply_all(&c, ev, ok, v ? PREFETCH_AHEAD : 0, h);
+            t[v][0][r] = h[0];
+            t[v][1][r] = h[1];
         }
-        t2[r] = now_s() - t0;
-        partitions_destroy(p, applied);
     }
     double j = median(tj, runs) / c.n * 1e9;
-    double a1 = median(t1, runs) / half * 1e9, a2 = median(t2, runs) / (c.n - half) * 1e9;
+    size_t half = c.n / 2;
     printf("apply: %zu events, median of %d runs\n", c.n, runs);
-    printf("  bare json_loadb                %6.0f ns/event\n", j);
-    printf("  apply, first half              %6.0f ns/event   %.3fx of json_loadb's time\n", a1,
-           a1 / j);
-    printf("  apply, second half             %6.0f ns/event   %.3fx of json_loadb's time\n", a2,
-           a2 / j);
+    printf("  bare json_loadb                        %6.0f ns/event\n", j);
+    for (int v = 0; v < 2; v++)
+        for (int hf = 0; hf < 2; hf++) {
+            double a = median(t[v][hf], runs) / (double)(hf ? c.n - half : half) * 1e9;
+            printf("  apply%-19s %s half %6.0f ns/event   %.3fx of json_loadb's time\n",
+                   v ? ", prefetch 3 ahead" : "", hf ? "second" : "first ", a, a / j);
+        }
     free(ev);
     free(ok);
     return 0;

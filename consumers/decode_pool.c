@@ -135,15 +135,22 @@ int sp_decode_pool_submit(sp_decode_pool *p, const void *payload, size_t len, vo
     return 0;
 }
 
+/* Job i (a submission number), when its worker has decoded it; else NULL. */
+static sp_decode_job *job_if_decoded(sp_decode_pool *p, size_t i)
+{
+    worker *w = &p->w[i % (size_t)p->nw];
+    size_t idx = i / (size_t)p->nw;
+    if (atomic_load_explicit(&w->decoded, memory_order_acquire) <= idx)
+        return NULL;
+    return &w->slots[idx % w->depth];
+}
+
 sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
 {
     if (p->next_collect == p->next_submit)
         return NULL;
-    size_t i = p->next_collect;
-    worker *w = &p->w[i % (size_t)p->nw];
-    size_t idx = i / (size_t)p->nw;
-    for (unsigned spins = 0;
-         atomic_load_explicit(&w->decoded, memory_order_acquire) <= idx; spins++) {
+    sp_decode_job *j;
+    for (unsigned spins = 0; !(j = job_if_decoded(p, p->next_collect)); spins++) {
         if (!wait)
             return NULL;
         if (spins > 64 && spins <= 96) {
@@ -153,7 +160,13 @@ sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
             nanosleep(&ts, NULL);
         }
     }
-    return &w->slots[idx % w->depth];
+    return j;
+}
+
+sp_decode_job *sp_decode_pool_peek_ahead(sp_decode_pool *p, size_t ahead)
+{
+    size_t i = p->next_collect + ahead;
+    return i < p->next_submit ? job_if_decoded(p, i) : NULL;
 }
 
 void sp_decode_pool_release(sp_decode_pool *p)

@@ -5,7 +5,7 @@
  * First the decode pool alone: four decode threads write results into small rings
  * (so every slot is reused thousands of times) while the submitting thread collects
  * them; every result must arrive in submission order and equal a decode done on one
- * thread. Then the pipeline, with three decode threads, on its own thread against the
+ * thread, and a look-ahead (sp_decode_pool_peek_ahead) must see the right job or none. Then the pipeline, with three decode threads, on its own thread against the
  * mock cluster and a real redis-server, while a generator thread produces, three
  * reader threads poll sp_pipeline_stats continuously (as the demo's display does), and
  * the main thread stops it. It checks that every message was consumed, that the totals
@@ -119,6 +119,7 @@ static void stress_decode_pool(void)
         return;
     }
     size_t next = 0, total = (size_t)NMSG * ROUNDS, bad = 0, collected = 0;
+    size_t seen_ahead = 0, none_beyond = 0;
     uint64_t r = 1;
     while (collected < total) {
         r = r * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -131,6 +132,18 @@ static void stress_decode_pool(void)
         sp_decode_job *j = sp_decode_pool_peek(pool, (r >> 59) & 1);
         if (!j)
             continue;
+        /* a look-ahead (as the pipeline prefetches): a decoded job, the right one */
+        size_t ahead = 1 + (size_t)((r >> 32) % 20);
+        const sp_decode_job *a = sp_decode_pool_peek_ahead(pool, ahead);
+        if (a) {
+            size_t ai = (size_t)(uintptr_t)a->opaque, ak = ai % NMSG;
+            seen_ahead++;
+            if (ai != collected + ahead || ai >= next || a->rc != expect_rc[ak] ||
+                (a->rc == 0 && strcmp(a->ev.id, expect[ak].id) != 0))
+                bad++;
+        } else if (collected + ahead >= next) {
+            none_beyond++; /* nothing submitted there: NULL, as it must be */
+        }
         size_t i = (size_t)(uintptr_t)j->opaque;
         size_t k = i % NMSG;
         if (i != collected || j->rc != expect_rc[k] ||
@@ -140,7 +153,10 @@ static void stress_decode_pool(void)
         sp_decode_pool_release(pool);
     }
     sp_decode_pool_destroy(pool);
-    check(bad == 0, "decode pool: 204,800 results in order, equal to one-thread decoding");
+    check(bad == 0, "decode pool: 204,800 results in order, equal to one-thread decoding, "
+                    "and every job seen ahead of the oldest is the right one");
+    check(seen_ahead > 1000 && none_beyond > 0,
+          "decode pool: look-ahead finds decoded jobs, and none past the last submitted");
 }
 
 static long long sum_all_events(redisContext *rc)

@@ -66,6 +66,8 @@ sp_cases *sp_cases_new(size_t capacity, int64_t max_age_ms, int64_t grace_ms);
 void sp_cases_on_drop(sp_cases *c, void (*fn)(sp_case *k, void *arg), void *arg);
 void sp_cases_destroy(sp_cases *c); /* NULL is a no-op */
 uint64_t sp_case_key(int is_call, const char *id, size_t len);
+/* Starts loading the index entry a lookup of key will read; no other effect. */
+void sp_cases_prefetch(const sp_cases *c, uint64_t key);
 /* The case, or NULL when unknown. The pointer is valid until the next sp_cases_open. */
 sp_case *sp_cases_find(sp_cases *c, uint64_t key);
 /* Finds or creates the case (marked dirty); when full the oldest leaves. NULL only

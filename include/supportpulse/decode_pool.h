@@ -58,6 +58,11 @@ int sp_decode_pool_submit(sp_decode_pool *p, const void *payload, size_t len, vo
  * wait = 0) it is not decoded yet. With wait != 0 it waits for it. The job stays valid
  * until sp_decode_pool_release. */
 sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait);
+/* The job `ahead` places after the oldest (1 = the next), if it is decoded; NULL when
+ * it is not (yet) or was not submitted. Never waits. For looking ahead while the oldest
+ * is applied (sp_partition_prefetch); read-only use, valid as long as that job is not
+ * released. */
+sp_decode_job *sp_decode_pool_peek_ahead(sp_decode_pool *p, size_t ahead);
 void sp_decode_pool_release(sp_decode_pool *p);
 /* Jobs submitted and not released. */
 size_t sp_decode_pool_pending(const sp_decode_pool *p);

@@ -30,6 +30,8 @@ uint64_t sp_dedup_hash(const char *id, size_t len);
 /* 1 if the id of this hash (sp_dedup_hash) was seen within the horizon (a duplicate),
  * else 0 and it is remembered. */
 int sp_dedup_check(sp_dedup *d, uint64_t hash, int64_t ts_ms);
+/* Starts loading what sp_dedup_check(d, hash, ...) will read; no other effect. */
+void sp_dedup_prefetch(const sp_dedup *d, uint64_t hash);
 size_t sp_dedup_size(const sp_dedup *d);
 /* Calls fn for each id remembered since the last sp_dedup_mark_published, oldest
  * first; returns how many. */

@@ -43,6 +43,9 @@ int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value);
 int sp_u64map_insert(sp_u64map *m, uint64_t key, uint32_t value, uint32_t *existing);
 int sp_u64map_del(sp_u64map *m, uint64_t key);
 size_t sp_u64map_size(const sp_u64map *m);
+/* Asks the CPU to start loading the slot where key's probe begins (no effect on the
+ * map's contents): called a few events ahead, the lookup later finds it in cache. */
+void sp_u64map_prefetch(const sp_u64map *m, uint64_t key);
 
 /* A set of non-zero 64-bit hashes (the dedup horizon's event ids): 8 bytes a slot, half
  * of sp_u64map's, so twice as many fit in each cache line and in the caches. Grows by
@@ -56,6 +59,7 @@ int sp_u64set_has(const sp_u64set *s, uint64_t key);
 /* 1 when removed, 0 when absent. */
 int sp_u64set_del(sp_u64set *s, uint64_t key);
 size_t sp_u64set_size(const sp_u64set *s);
+void sp_u64set_prefetch(const sp_u64set *s, uint64_t key); /* as sp_u64map_prefetch */
 
 /* A growable array of 64-bit keys (case keys waiting, dirty, removed). Zero-initialise;
  * sp_u64vec_free releases it. */

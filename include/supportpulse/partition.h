@@ -85,6 +85,12 @@ void sp_partition_destroy(sp_partition *p); /* NULL is a no-op */
 sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t now_wall_ms,
                                    sp_reject_reason *reason, char *errstr, size_t errstr_size);
 
+/* Starts loading the table entries sp_partition_apply(p, ev) will look up first (the
+ * event id's dedup slot, the case's index slot), so they are in cache when it runs.
+ * Called for an event a few events ahead of the one being applied, it hides those
+ * memory latencies behind the work on the current one. Changes nothing; optional. */
+void sp_partition_prefetch(const sp_partition *p, const sp_event *ev);
+
 /* Newest event time seen (INT64_MIN before any) and the watermark derived from it. */
 int64_t sp_partition_max_ts(const sp_partition *p);
 int64_t sp_partition_watermark(const sp_partition *p);
