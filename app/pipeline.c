@@ -561,12 +561,14 @@ static void print_stats(sp_pipeline *pl)
     int64_t w = atomic_load(&s->watermark_ms);
     if (w != INT64_MIN)
         sp_ts_format(w, wm, sizeof wm);
+    /* the publisher's counters: this thread is the one that updates them */
+    const sp_publisher_stats *ps = sp_publisher_get_stats(pl->pub);
     sp_info("consumed=%" PRIuFAST64 " applied=%" PRIuFAST64 " rejected=%" PRIuFAST64
             " duplicates=%" PRIuFAST64 " late=%" PRIuFAST64 " flushes=%" PRIuFAST64
-            " watermark=%s%s",
+            " sketch_copies=%" PRIu64 " sketch_misses=%" PRIu64 " watermark=%s%s",
             atomic_load(&s->consumed), atomic_load(&s->applied), atomic_load(&s->rejected),
-            atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes), wm,
-            atomic_load(&s->paused) ? " PAUSED" : "");
+            atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes),
+            ps->sketch_copies, ps->sketch_misses, wm, atomic_load(&s->paused) ? " PAUSED" : "");
 }
 
 /* At shutdown: keep trying to flush for up to 30 s (Redis may be restarting). */

@@ -1,7 +1,8 @@
 /*
  * test_cli.c - the supportpulse binary as a user runs it: flag errors name the field
  * and exit 2; `gen` writes valid events; `mock-kafka` serves other processes; `run`
- * consumes, and on SIGTERM flushes to Redis, commits and exits 0.
+ * consumes, and on SIGTERM flushes to Redis, commits, prints its summary line and
+ * exits 0.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -94,14 +95,19 @@ Test(cli, run_flushes_and_exits_0_on_sigterm, .fini = teardown, .timeout = 120)
     snprintf(cmd, sizeof cmd, SP_BINARY " gen --count 3000 --seed 5 --bootstrap %s --topic cli 2>&1",
              sp_mock_bootstraps(env.mock));
     cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    char logpath[] = "/tmp/sp-cli-log-XXXXXX";
+    int logfd = mkstemp(logpath);
+    cr_assert(logfd >= 0);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        dup2(logfd, 2);
         execl(SP_BINARY, SP_BINARY, "run", "--bootstrap", sp_mock_bootstraps(env.mock), "--topic",
               "cli", "--dlq-topic", "cli-dlq", "--redis", env.redis.address, "--max-future-s",
-              "0", "--flush-ms", "60000", "--log-level", "warn", (char *)NULL);
+              "0", "--flush-ms", "60000", "--log-level", "info", (char *)NULL);
         _exit(127);
     }
+    close(logfd);
     /* flush_ms is a minute: only the shutdown flush can put the events in Redis */
     for (int i = 0; i < 300; i++) {
         struct timespec ts = {0, 100000000};
@@ -116,6 +122,23 @@ Test(cli, run_flushes_and_exits_0_on_sigterm, .fini = teardown, .timeout = 120)
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), 3000,
                  "SIGTERM flushed every consumed event");
+    /* the summary line after the last flush: what was consumed, and that the one
+     * writer's sketch copies went with that flush, none refused */
+    FILE *log = fopen(logpath, "r");
+    cr_assert(log);
+    char line[1024], last[1024] = "";
+    while (fgets(line, sizeof line, log))
+        if (strstr(line, "consumed="))
+            snprintf(last, sizeof last, "%s", line);
+    fclose(log);
+    unlink(logpath);
+    unsigned long long copies = 0, misses = 1;
+    const char *c = strstr(last, "sketch_copies="), *m = strstr(last, "sketch_misses=");
+    cr_assert(strstr(last, "consumed=3000 ") && c && m, "summary line: %s", last);
+    sscanf(c, "sketch_copies=%llu", &copies);
+    sscanf(m, "sketch_misses=%llu", &misses);
+    cr_expect_gt(copies, 0, "%s", last);
+    cr_expect_eq(misses, 0, "%s", last);
 }
 
 Test(cli, staffing_what_if)
