@@ -21,9 +21,9 @@
 
 /* ---- the message arena --------------------------------------------------------------
  * jansson allocates every value of the tree, and the decoder releases the whole tree
- * before it returns. While a message is decoded, jansson's allocations on this thread come from
- * a bump arena that is simply reset afterwards; outside a decode, or when a message
- * needs more than the arena, they go to malloc. A pointer is freed to malloc unless it
+ * before it returns. While a message is decoded, jansson's allocations on this thread
+ * come from a bump arena that is simply reset afterwards (which releases the tree);
+ * outside a decode, or when a message needs more than the arena, they go to malloc. A pointer is freed to malloc unless it
  * lies inside this thread's arena, so nothing allocated outside the arena is affected.
  * Trees never leave the decoding thread. Under AddressSanitizer the arena is off, so
  * ASan keeps checking every jansson allocation. */
