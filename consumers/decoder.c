@@ -23,9 +23,9 @@
  * jansson allocates every value of the tree, and the decoder releases the whole tree
  * before it returns. While a message is decoded, jansson's allocations on this thread
  * come from a bump arena that is simply reset afterwards (which releases the tree);
- * outside a decode, or when a message needs more than the arena, they go to malloc. A pointer is freed to malloc unless it
- * lies inside this thread's arena, so nothing allocated outside the arena is affected.
- * Trees never leave the decoding thread. Under AddressSanitizer the arena is off, so
+ * outside a decode, or when a message needs more than the arena, they go to malloc. A
+ * pointer is freed to malloc unless it lies inside this thread's arena, so nothing
+ * allocated outside the arena is affected. Trees never leave the decoding thread. Under AddressSanitizer the arena is off, so
  * ASan keeps checking every jansson allocation. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SP_ARENA 0
