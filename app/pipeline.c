@@ -396,10 +396,7 @@ static int handle_message(sp_pipeline *pl, const rd_kafka_message_t *m, char *er
 
 /* While a job is applied, the table entries of the job SP_PREFETCH_AHEAD places behind
  * it are loaded (sp_partition_prefetch), if it is decoded already: by its turn they
- * are in cache. One job's apply (~0.5 us) covers a memory load; a few keep the loads
- * ahead when jobs are cheaper (duplicates, late events). */
-#define SP_PREFETCH_AHEAD 3
-
+ * are in cache. */
 static void prefetch_ahead(sp_pipeline *pl)
 {
     const sp_decode_job *n = sp_decode_pool_peek_ahead(pl->pool, SP_PREFETCH_AHEAD);

@@ -65,7 +65,8 @@
 #include "supportpulse/redis_server.h"
 
 #define NPART 4 /* partitions of the in-memory benchmarks */
-#define PREFETCH_AHEAD 3 /* as SP_PREFETCH_AHEAD in app/pipeline.c */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define PEAK_START_MS 1763974800000LL /* Monday 2025-11-24T09:00:00Z: the morning peak */
 
 typedef struct {
@@ -245,7 +246,7 @@ static double run_pool(const corpus *c, int threads)
             next++;
         sp_decode_job *j;
         while ((j = sp_decode_pool_peek(pool, next == c->n || sp_decode_pool_pending(pool) >= 1024))) {
-            const sp_decode_job *n = sp_decode_pool_peek_ahead(pool, PREFETCH_AHEAD);
+            const sp_decode_job *n = sp_decode_pool_peek_ahead(pool, SP_PREFETCH_AHEAD);
             if (n && n->rc == 0) /* as the pipeline does (app/pipeline.c) */
                 sp_partition_prefetch(p[c->part[(size_t)(uintptr_t)n->opaque]], &n->ev);
             if (j->rc == 0)
@@ -338,7 +339,7 @@ static int bench_apply(size_t n, int runs)
         double h[2] = {0, 0};
         tj[r] = run_jansson(&c);
         for (int v = 0; v < 2; v++) {
-            apply_all(&c, ev, ok, v ? PREFETCH_AHEAD : 0, h);
+            apply_all(&c, ev, ok, v ? SP_PREFETCH_AHEAD : 0, h);
             t[v][0][r] = h[0];
             t[v][1][r] = h[1];
         }
@@ -351,7 +352,8 @@ static int bench_apply(size_t n, int runs)
         for (int hf = 0; hf < 2; hf++) {
             double a = median(t[v][hf], runs) / (double)(hf ? c.n - half : half) * 1e9;
             printf("  apply%-19s %s half %6.0f ns/event   %.3fx of json_loadb's time\n",
-                   v ? ", prefetch 3 ahead" : "", hf ? "second" : "first ", a, a / j);
+                   v ? ", prefetch " STR(SP_PREFETCH_AHEAD) " ahead" : "",
+                   hf ? "second" : "first ", a, a / j);
         }
     free(ev);
     free(ok);

@@ -63,6 +63,10 @@ sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait);
  * is applied (sp_partition_prefetch); read-only use, valid as long as that job is not
  * released. */
 sp_decode_job *sp_decode_pool_peek_ahead(sp_decode_pool *p, size_t ahead);
+/* How far ahead the pipeline thread looks (app/pipeline.c, and spbench as it does): one
+ * job's apply (~0.5 us) covers a memory load; a few keep the loads ahead when jobs are
+ * cheaper (duplicates, late events). */
+#define SP_PREFETCH_AHEAD 3
 void sp_decode_pool_release(sp_decode_pool *p);
 /* Jobs submitted and not released. */
 size_t sp_decode_pool_pending(const sp_decode_pool *p);
