@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# install-deps.sh - installs what supportpulse needs to build, run and test, from Debian's
-# packages. Skips apt entirely when everything is already there; otherwise needs root.
+# install-deps.sh [PACKAGE...] - installs what supportpulse needs to build, run and test,
+# from Debian's packages, plus any PACKAGE named (scripts/leakcheck.sh adds valgrind).
+# Skips apt entirely when everything is already there; otherwise needs root.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libhiredis-dev
           libcriterion-dev redis-server redis-tools procps libcurl4-openssl-dev
-          libmicrohttpd-dev)
+          libmicrohttpd-dev "$@")
 
 missing=()
 for p in "${packages[@]}"; do
