@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "supportpulse/attribution.h"
+#include "supportpulse/cases.h"
 #include "supportpulse/crashpoint.h"
+#include "supportpulse/dedup.h"
 #include "supportpulse/decode_pool.h"
 #include "supportpulse/dlq.h"
 #include "supportpulse/forecast_loop.h"
@@ -37,6 +40,8 @@ typedef struct {
     int64_t last_event_mono;
     int64_t seq;           /* flush number in Redis (the fence) */
     uint64_t counts[SP_PC__COUNT]; /* messages counted, restored with the resume point */
+    uint64_t evictions_seen[3];    /* the stores' eviction counters when last counted */
+    int64_t evictions_warned_mono[3]; /* when each full store was last warned about */
 } slot;
 
 struct sp_pipeline {
@@ -112,14 +117,44 @@ static int64_t pipeline_watermark(const sp_pipeline *pl, int64_t now)
     return active != INT64_MAX ? active : any != INT64_MAX ? any : INT64_MIN;
 }
 
+/* Adds what the partition's full stores forgot since the last call to its counts (they
+ * reach {p}:meta with the next flush), and warns, at most once a minute per store and
+ * partition, naming the setting that would have kept it. */
+static void count_evictions(sp_pipeline *pl, slot *s, int32_t partition)
+{
+    static const char *const what[3] = {"cases (tickets and calls)", "event ids",
+                                        "closed-case attributions"};
+    static const char *const setting[3] = {"max_cases", "dedup_capacity", "max_attributions"};
+    static const char *const field[3] = {"evicted_cases", "evicted_ids", "evicted_attributions"};
+    const uint64_t now[3] = {sp_cases_evictions(sp_partition_cases(s->st)),
+                             sp_dedup_evictions(sp_partition_dedup(s->st)),
+                             sp_attrs_evictions(sp_partition_attrs(s->st))};
+    for (int i = 0; i < 3; i++) {
+        uint64_t n = now[i] - s->evictions_seen[i];
+        if (n == 0)
+            continue;
+        s->counts[SP_PC_EVICTED_CASES + i] += n;
+        s->evictions_seen[i] = now[i];
+        int64_t mono = sp_mono_ms();
+        if (s->evictions_warned_mono[i] && mono - s->evictions_warned_mono[i] < 60000)
+            continue;
+        s->evictions_warned_mono[i] = mono;
+        sp_warn("%s[%d]: %" PRIu64 " %s forgotten before their time because the store is "
+                "full (counted in %s:meta as %s); raise %s", pl->cfg->topic, partition, n,
+                what[i], pl->cfg->prefix, field[i], setting[i]);
+    }
+}
+
 /* Builds the list of partitions that moved since their last flush. */
 static int moved_partitions(sp_pipeline *pl, sp_flush_part *parts, int max)
 {
     int n = 0;
     for (int i = 0; i < pl->nslots && n < max; i++) {
         slot *s = &pl->slots[i];
-        if (s->st && s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset)
+        if (s->st && s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
+            count_evictions(pl, s, i);
             parts[n++] = (sp_flush_part){i, s->st, s->next_offset, &s->seq, s->counts};
+        }
     }
     return n;
 }
@@ -308,6 +343,7 @@ static void on_revoke(void *arg, const char *topic, int32_t partition)
     char err[512];
     sp_crashpoint(SP_CRASH_REVOKE);
     if (s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
+        count_evictions(pl, s, partition);
         sp_flush_part fp = {partition, s->st, s->next_offset, &s->seq, s->counts};
         if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
             flush_parts(pl, &fp, 1, INT64_MIN, sp_mono_ms(), err, sizeof err) != 1)

@@ -201,12 +201,20 @@ static void count_names(char *out, size_t size)
 {
     static const char *const base[SP_PC_REJECTED] = {"consumed", "applied", "duplicates",
                                                      "late_dropped"};
+    static const char *const evicted[SP_PC__COUNT - SP_PC_EVICTED_CASES] = {
+        "evicted_cases", "evicted_ids", "evicted_attributions"};
     size_t used = 0;
-    for (int i = 0; i < SP_PC__COUNT && used < size; i++)
-        used += (size_t)snprintf(out + used, size - used, i < SP_PC_REJECTED ? "%s%s" : "%srejected:%s",
-                                 i ? " " : "",
-                                 i < SP_PC_REJECTED ? base[i]
-                                                    : sp_reject_reason_name((sp_reject_reason)(i - SP_PC_REJECTED)));
+    for (int i = 0; i < SP_PC__COUNT && used < size; i++) {
+        const char *sep = i ? " " : "";
+        if (i < SP_PC_REJECTED)
+            used += (size_t)snprintf(out + used, size - used, "%s%s", sep, base[i]);
+        else if (i < SP_PC_EVICTED_CASES)
+            used += (size_t)snprintf(out + used, size - used, "%srejected:%s", sep,
+                                     sp_reject_reason_name((sp_reject_reason)(i - SP_PC_REJECTED)));
+        else
+            used += (size_t)snprintf(out + used, size - used, "%s%s", sep,
+                                     evicted[i - SP_PC_EVICTED_CASES]);
+    }
 }
 
 sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size_t errstr_size)

@@ -226,7 +226,8 @@ static int meta_field_kept(const char *f)
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         if (strcmp(f, keep[i]) == 0)
             return 1;
-    return strncmp(f, "rejected:", 9) == 0 || strncmp(f, "resume:", 7) == 0;
+    return strncmp(f, "rejected:", 9) == 0 || strncmp(f, "evicted_", 8) == 0 ||
+           strncmp(f, "resume:", 7) == 0;
 }
 
 static void dump_key(sp_env *e, lines *l, const char *key, const char *rel)

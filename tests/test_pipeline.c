@@ -322,6 +322,65 @@ Test(pipeline, redis_outage_loses_nothing, .fini = teardown, .timeout = 300)
     expect_same_rollups("ref", "sp");
 }
 
+/* Produces tickets [from, to) of a stream of new tickets, one per 10 ms from BASE,
+ * none of them ever ending: every one stays in the case store until it is full. */
+static void produce_new_tickets(const char *topic, int from, int to)
+{
+    enum { MAX = 1200 };
+    static char bufs[MAX][256], keys[MAX][16];
+    const char *k[MAX], *v[MAX];
+    cr_assert(to - from <= MAX);
+    for (int i = from; i < to; i++) {
+        snprintf(keys[i - from], sizeof keys[0], "T%d", i);
+        snprintf(bufs[i - from], sizeof bufs[0],
+                 "{\"id\":\"n%d\",\"type\":\"ticket.created\",\"ticket_id\":\"T%d\","
+                 "\"queue\":\"payments\",\"channel\":\"email\",\"ts\":%lld}",
+                 i, i, BASE + 10LL * i);
+        k[i - from] = keys[i - from];
+        v[i - from] = bufs[i - from];
+    }
+    sp_produce(&env, topic, k, v, to - from);
+}
+
+/* 2,300 new tickets into stores of 1,000: 1,300 cases and 1,300 ids are forgotten, and
+ * the 1,300 cases that leave fill the attribution store past its 1,000 by 300. Counted
+ * in {p}:meta exactly once across a restart (the second run starts from the restored
+ * stores), and warned about in the log, naming the setting. */
+Test(pipeline, full_stores_count_their_evictions_in_meta, .fini = teardown, .timeout = 180)
+{
+    sp_env_start(&env, "full", 1);
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "full", "g1");
+    cr_assert_eq(sp_config_set(&cfg, "max_cases", "1000", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_config_set(&cfg, "dedup_capacity", "1000", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_config_set(&cfg, "max_attributions", "1000", err, sizeof err), 0, "%s", err);
+    char log[512];
+    snprintf(log, sizeof log, "%s/evictions.log", env.tmpdir);
+    int saved = log_to(log);
+    for (int half = 0; half < 2; half++) {
+        produce_new_tickets("full", half * 1150, (half + 1) * 1150);
+        sp_runner r;
+        sp_runner_start(&r, &cfg);
+        int done = sp_runner_wait(&r, 1150, 60);
+        sp_runner_stop(&r);
+        if (!done)
+            break;
+    }
+    sp_config_free(&cfg);
+    log_back(saved, log);
+    cr_assert_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), 2300);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "applied", 0), 2300);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "evicted_cases", 0), 1300);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "evicted_ids", 0), 1300);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "evicted_attributions", 0), 300);
+    cr_expect_geq(count_in_file(log, "raise max_cases"), 1);
+    cr_expect_geq(count_in_file(log, "raise dedup_capacity"), 1);
+    cr_expect_geq(count_in_file(log, "raise max_attributions"), 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1d:all:1795305600", "created", 0), 2300,
+                 "an evicted case still counted where it happened");
+}
+
 Test(pipeline, idle_partition_does_not_hold_the_watermark, .fini = teardown, .timeout = 120)
 {
     sp_env_start(&env, "idle", 2);

@@ -58,18 +58,24 @@ void sp_publisher_destroy(sp_publisher *pub); /* NULL is a no-op */
 int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size);
 
 /* What a partition counted (messages consumed, applied, ..., dead-lettered per
- * reason). Each partition's counts travel with its resume point, and the script adds
- * their change to the totals in {p}:meta, so a replay after a crash counts nothing
- * twice: the meta counters are exactly once, like the rollups. */
+ * reason, and what its full stores had to forget). Each partition's counts travel with
+ * its resume point, and the script adds their change to the totals in {p}:meta, so a
+ * replay after a crash counts nothing twice: the meta counters are exactly once, like
+ * the rollups. New counters go at the end: a resume point written before them reads
+ * as 0 for them. */
 typedef enum {
     SP_PC_CONSUMED,
     SP_PC_APPLIED,
     SP_PC_DUPLICATES,
     SP_PC_LATE,
-    SP_PC_REJECTED /* + sp_reject_reason: one counter per reason */
+    SP_PC_REJECTED, /* + sp_reject_reason: one counter per reason */
+    SP_PC_EVICTED_CASES = SP_PC_REJECTED + SP_REJ__COUNT, /* max_cases reached */
+    SP_PC_EVICTED_IDS,   /* dedup_capacity reached before the ids' horizon */
+    SP_PC_EVICTED_ATTRS, /* max_attributions reached */
+    SP_PC__COUNT         /* {p}:meta: consumed, applied, duplicates, late_dropped,
+                          * rejected:<reason>, evicted_cases, evicted_ids,
+                          * evicted_attributions */
 } sp_part_count;
-#define SP_PC__COUNT (SP_PC_REJECTED + SP_REJ__COUNT) /* {p}:meta: consumed, applied,
-    duplicates, late_dropped, rejected:<reason> */
 
 /* One partition of a flush. */
 typedef struct {
