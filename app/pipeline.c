@@ -123,9 +123,9 @@ static int64_t pipeline_watermark(const sp_pipeline *pl, int64_t now)
 static void count_evictions(sp_pipeline *pl, slot *s, int32_t partition)
 {
     static const char *const what[3] = {"cases (tickets and calls)", "event ids",
-                                        "closed-case attributions"};
+                                        "attributions of cases that left the case store"};
     static const char *const setting[3] = {"max_cases", "dedup_capacity", "max_attributions"};
-    static const char *const field[3] = {"evicted_cases", "evicted_ids", "evicted_attributions"};
+    static const char *const field[3] = SP_PC_EVICTED_FIELDS;
     const uint64_t now[3] = {sp_cases_evictions(sp_partition_cases(s->st)),
                              sp_dedup_evictions(sp_partition_dedup(s->st)),
                              sp_attrs_evictions(sp_partition_attrs(s->st))};
@@ -139,8 +139,9 @@ static void count_evictions(sp_pipeline *pl, slot *s, int32_t partition)
         if (s->evictions_warned_mono[i] && mono - s->evictions_warned_mono[i] < 60000)
             continue;
         s->evictions_warned_mono[i] = mono;
-        sp_warn("%s[%d]: %" PRIu64 " %s forgotten before their time because the store is "
-                "full (counted in %s:meta as %s); raise %s", pl->cfg->topic, partition, n,
+        sp_warn("%s[%d]: %" PRIu64 " %s forgotten since the last flush, before their time, "
+                "because the store is full (counted in %s:meta as %s); raise %s",
+                pl->cfg->topic, partition, n,
                 what[i], pl->cfg->prefix, field[i], setting[i]);
     }
 }

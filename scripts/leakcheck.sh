@@ -62,13 +62,17 @@ valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
     --max-attributions 3000 > "$T/run.log" 2>&1 &
 run=$!
 
-consumed() { grep -o 'consumed=[0-9]*' "$T/run.log" | tail -1 | cut -d= -f2; }
+consumed() { # the last summary line's count, 0 before the first
+    local c
+    c=$(grep -o 'consumed=[0-9]*' "$T/run.log" | tail -1 | cut -d= -f2)
+    echo "${c:-0}"
+}
 wait "$gen" || { echo "leakcheck.sh: the generator failed (see $T/gen.log)" >&2; exit 1; }
 gen=
 echo "leakcheck.sh: $events messages produced; waiting for the pipeline to consume them"
 for _ in $(seq 720); do # up to an hour for the drain
     kill -0 "$run" 2>/dev/null || break
-    [ "$(consumed)" -ge "$events" ] 2>/dev/null && break
+    [ "$(consumed)" -ge "$events" ] && break
     sleep 5
 done
 kill -TERM "$run" 2>/dev/null || true

@@ -76,6 +76,8 @@ typedef enum {
                           * rejected:<reason>, evicted_cases, evicted_ids,
                           * evicted_attributions */
 } sp_part_count;
+/* The {p}:meta fields of SP_PC_EVICTED_CASES .. SP_PC_EVICTED_ATTRS, in that order. */
+#define SP_PC_EVICTED_FIELDS {"evicted_cases", "evicted_ids", "evicted_attributions"}
 
 /* One partition of a flush. */
 typedef struct {
