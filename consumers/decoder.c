@@ -25,8 +25,9 @@
  * come from a bump arena that is simply reset afterwards (which releases the tree);
  * outside a decode, or when a message needs more than the arena, they go to malloc. A
  * pointer is freed to malloc unless it lies inside this thread's arena, so nothing
- * allocated outside the arena is affected. Trees never leave the decoding thread. Under AddressSanitizer the arena is off, so
- * ASan keeps checking every jansson allocation. */
+ * allocated outside the arena is affected. Trees never leave the decoding thread.
+ * Under AddressSanitizer the arena is off, so ASan keeps checking every jansson
+ * allocation. */
 #if defined(__SANITIZE_ADDRESS__)
 #define SP_ARENA 0
 #else

@@ -34,7 +34,10 @@ done
 SP=$PWD/build/supportpulse
 T=$(mktemp -d /tmp/spleak.XXXXXX)
 cleanup() {
-    for p in ${gen:-} ${run:-} ${mock:-}; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    for p in ${gen:-} ${run:-} ${mock:-}; do
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true # reaped quietly: no "Killed" line
+    done
     redis-cli -s "$T/redis.sock" shutdown nosave >/dev/null 2>&1 || true
     echo "logs in $T"
 }

@@ -5,10 +5,11 @@
  * First the decode pool alone: four decode threads write results into small rings
  * (so every slot is reused thousands of times) while the submitting thread collects
  * them; every result must arrive in submission order and equal a decode done on one
- * thread, and a look-ahead (sp_decode_pool_peek_ahead) must see the right job or none. Then the pipeline, with three decode threads, on its own thread against the
- * mock cluster and a real redis-server, while a generator thread produces, three
- * reader threads poll sp_pipeline_stats continuously (as the demo's display does), and
- * the main thread stops it. It checks that every message was consumed, that the totals
+ * thread, and a look-ahead (sp_decode_pool_peek_ahead) must see the right job or none.
+ * Then the pipeline, with three decode threads, on its own thread against the mock
+ * cluster and a real redis-server, while a generator thread produces, three reader
+ * threads poll sp_pipeline_stats continuously (as the demo's display does), and the
+ * main thread stops it. It checks that every message was consumed, that the totals
  * in Redis add up to what was applied, and prints "N passed, M failed". Exit 0 when
  * all passed.
  */
