@@ -283,7 +283,9 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms, conf->case_grace_ms);
     p->attrs = sp_attrs_new(conf->max_attributions, conf->attribution_horizon_ms);
     p->combo_index = sp_u64map_new(1u << 24);
-    p->agent_index = sp_u64map_new(1024);
+    /* grow with what they hold: max_agents (+ "other") per tenant seen, combos per
+     * tenant, queue and channel; the caps only stop a runaway */
+    p->agent_index = sp_u64map_new(1u << 24);
     p->sl_override = sp_strmap_new(16);
     p->short_override = sp_strmap_new(16);
     p->presence = sp_presence_log_new();

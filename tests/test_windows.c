@@ -248,6 +248,38 @@ Test(attribution, queue_cardinality_is_bounded)
     sp_partition_destroy(p);
 }
 
+/* A big desk: more agents answer in one partition than any fixed table size (every
+ * partition sees every agent, since events are keyed by case). Up to max_agents each
+ * gets its own rollup, under its tenant too; beyond it they count as agent=other. */
+Test(attribution, thousands_of_agents_each_get_their_rollup)
+{
+    sp_partition_conf c;
+    sp_partition_conf_defaults(&c);
+    c.max_future_ms = 0;
+    c.max_agents = 3000;
+    char err[128];
+    sp_partition *p = sp_partition_new(&c, err, sizeof err);
+    cr_assert(p, "%s", err);
+    char id[32], extra[96];
+    for (int a = 1; a <= 3200; a++) {
+        snprintf(id, sizeof id, "K%d", a);
+        snprintf(extra, sizeof extra, ",\"queue\":\"payments\",\"tenant\":\"brand%d\"", a % 3);
+        cr_assert_eq(call(p, "call.offered", BASE, id, extra), SP_APPLY_OK, "offer %d", a);
+        snprintf(extra, sizeof extra, ",\"agent_id\":\"agent-%04d\"", a);
+        cr_assert_eq(call(p, "call.answered", BASE + 1000, id, extra), SP_APPLY_OK,
+                     "agent %d", a);
+    }
+    cr_expect_eq(cell(p, BASE, "agent=agent-0001", SP_M_ANSWERED), 1);
+    cr_expect_eq(cell(p, BASE, "agent=agent-2999", SP_M_ANSWERED), 1);
+    cr_expect_eq(cell(p, BASE, "tenant=brand1|agent=agent-2998", SP_M_ANSWERED), 1);
+    cr_expect_eq(cell(p, BASE, "agent=agent-3000", SP_M_ANSWERED), 1, "the last one in");
+    cr_expect_eq(cell(p, BASE, "agent=agent-3001", SP_M_ANSWERED), -1, "past max_agents");
+    cr_expect_eq(cell(p, BASE, "agent=other", SP_M_ANSWERED), 200);
+    cr_expect_eq(cell(p, BASE, "all", SP_M_ANSWERED), 3200);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_agent, 200);
+    sp_partition_destroy(p);
+}
+
 /* Over a generated week-day of traffic, the values of each dimension add up to `all`,
  * and `all` counts every applied event once. */
 Test(windows, dimensions_add_up_on_generated_traffic)
