@@ -375,7 +375,8 @@ static int combo_build(sp_partition *p, uint32_t tenant, uint32_t queue, sp_chan
 
 static const combo *combo_get(sp_partition *p, uint32_t tenant, uint32_t queue, sp_channel ch)
 {
-    uint64_t key = ((uint64_t)tenant << 40 | (uint64_t)queue << 8 | (uint64_t)ch) + 1;
+    uint64_t packed = ((uint64_t)tenant << 40 | (uint64_t)queue << 8 | (uint64_t)ch) + 1;
+    uint64_t key = sp_hash_u64(packed);
     uint32_t idx;
     if (sp_u64map_get(p->combo_index, key, &idx))
         return &p->combos[idx];
@@ -553,7 +554,8 @@ static int attribute(sp_partition *p, const sp_event *ev, attribution *a, sp_cas
 static int agent_dims_id(sp_partition *p, uint32_t tenant, uint32_t agent, int with_tenant,
                          uint32_t *id)
 {
-    uint64_t key = ((uint64_t)with_tenant << 62 | (uint64_t)tenant << 32 | agent) + 1;
+    uint64_t packed = ((uint64_t)with_tenant << 62 | (uint64_t)tenant << 32 | agent) + 1;
+    uint64_t key = sp_hash_u64(packed);
     if (sp_u64map_get(p->agent_index, key, id))
         return 0;
     char k[SP_DIMS_MAX];

@@ -18,6 +18,15 @@
 typedef struct sp_strmap sp_strmap;
 
 uint64_t sp_hash_bytes(const void *data, size_t len);
+/* A bijection of 64-bit values (splitmix64's finaliser) that keeps 0 at 0 and spreads
+ * every input bit over the low bits: for keys that are packed numbers, not hashes
+ * (the u64 tables take a key's low bits as its home slot). */
+static inline uint64_t sp_hash_u64(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
 
 /* Returns a new map or NULL when out of memory. */
 sp_strmap *sp_strmap_new(size_t initial_capacity);
@@ -31,6 +40,8 @@ int sp_strmap_del(sp_strmap *m, const char *key, size_t len);
 size_t sp_strmap_size(const sp_strmap *m);
 
 /* A map from non-zero 64-bit hashes to uint32 values (open cases, combos, agents).
+ * A key's low bits pick its home slot: pass a hash (sp_hash_bytes, sp_hash_u64), not
+ * a packed number, or keys that differ only in high bits share one probe run.
  * It grows by doubling at 50% load, so memory follows what it holds; put fails (-1)
  * beyond max_entries (or when growing finds no memory), never silently. */
 typedef struct sp_u64map sp_u64map;
