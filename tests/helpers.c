@@ -233,6 +233,13 @@ static void header(const rd_kafka_message_t *m, const char *name, char *out, siz
         snprintf(out, size, "%.*s", (int)len, (const char *)val);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int expect,
                 int timeout_s)
 {
@@ -241,6 +248,7 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
     rd_kafka_conf_set(conf, "bootstrap.servers", sp_mock_bootstraps(e->mock), err, sizeof err);
     rd_kafka_conf_set(conf, "group.id", "dlq-reader", err, sizeof err);
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     cr_assert(rk, "%s", err);
     rd_kafka_poll_set_consumer(rk);
@@ -249,10 +257,12 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     int n = 0;
-    for (int i = 0; i < timeout_s * 10 && n < expect && n < max; i++) {
+    double deadline = mono_s() + timeout_s;
+    while (n < max && mono_s() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
+        int at_end = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
         if (!m->err) {
             sp_dead_letter *d = &out[n++];
             header(m, "sp.reason", d->reason, sizeof d->reason);
@@ -263,6 +273,8 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
             snprintf(d->value, sizeof d->value, "%.*s", (int)m->len, (const char *)m->payload);
         }
         rd_kafka_message_destroy(m);
+        if (at_end && n >= expect)
+            break;
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);

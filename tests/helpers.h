@@ -64,7 +64,9 @@ long long sp_hget_ll(sp_env *e, const char *key, const char *field, long long df
 int sp_hget_str(sp_env *e, const char *key, const char *field, char *out, size_t size);
 long long sp_zcard(sp_env *e, const char *key);
 
-/* Reads every message of topic partition 0..parts-1 from the beginning. */
+/* Reads partition 0 of topic from the beginning into out (at most max messages) until
+ * it has read at least `expect` and reached the end of the partition, or timeout_s
+ * seconds have passed (messages may still be arriving). Returns how many it read. */
 typedef struct {
     char reason[64], detail[256], topic[128], partition[16], offset[32];
     char value[2048];

@@ -193,7 +193,7 @@ Test(exactly_once, kill_9_at_24_seeded_points_changes_nothing, .fini = teardown,
     enum { MAXDL = 4000 };
     sp_dead_letter *dl = calloc(MAXDL, sizeof *dl);
     cr_assert(dl);
-    int n = sp_read_dlq(&env, "ev-dlq", dl, MAXDL, MAXDL, 20);
+    int n = sp_read_dlq(&env, "ev-dlq", dl, MAXDL, (int)rejected, 20);
     char(*seen)[48] = calloc(MAXDL, sizeof *seen);
     int distinct = 0;
     for (int i = 0; i < n; i++) {
