@@ -7,7 +7,9 @@
  * whichever ends first decides answered or abandoned (during an injected outage nobody
  * answers until it ends, so nearly every caller abandons). Handle times are
  * log-normal. Tickets in chat/in-app meet the bot first; some are handed to a human.
- * Survey scores fall as waits and resolution times grow.
+ * Survey scores fall as waits and resolution times grow. Each queue has its own agents,
+ * as many as its share of the contacts needs (roster_init): a desk ten times busier has
+ * ten times the agents.
  */
 #include "supportpulse/generator.h"
 
@@ -70,7 +72,12 @@ static int pick(uint64_t *s, const double *w, int n)
 static const char *const queues[NQ] = {"payments", "account", "security", "refunds",
                                        "technical", "feedback", "技术支持"};
 static const double queue_w[NQ] = {0.30, 0.18, 0.08, 0.15, 0.12, 0.07, 0.10};
-static const int agents_per_queue = 12;
+/* Agents a queue needs per contact an hour it receives: ~330 s of agent work a
+ * contact (a call's talk and wrap-up, a ticket's replies) at 80% occupancy is 0.11 at
+ * an average hour; the roster covers the daily peak (~1.8x the average). */
+#define AGENTS_PER_CONTACT_HOUR 0.2
+#define MIN_AGENTS_PER_QUEUE 4
+#define MAX_AGENTS 60000 /* with the rounding up, ids stay below the bot's 0xffff */
 
 static const char *const call_ch[3] = {"phone", "chat", "video"};
 static const double call_ch_w[3] = {0.70, 0.26, 0.04};
@@ -113,6 +120,8 @@ struct sp_gen {
     uint64_t seq, event_no;
     uint32_t case_no;
     int64_t next_minute;      /* start of the next minute to draw arrivals for */
+    uint16_t roster_first[NQ], roster_n[NQ]; /* queue q's agents: first .. first + n - 1 */
+    uint32_t roster_total;
     char key[160], value[1024], dup_value[1024], dup_key[160];
     size_t dup_len, dup_key_len;
     int dup_pending;
@@ -217,6 +226,12 @@ static int survey_later(sp_gen *g, gev base, int64_t after_ms, double badness, d
     return 0;
 }
 
+/* A random agent of queue q. */
+static uint16_t agent_of(sp_gen *g, int q)
+{
+    return (uint16_t)(g->roster_first[q] + next_u64(&g->rng) % g->roster_n[q]);
+}
+
 static int schedule_call(sp_gen *g, int64_t t, double load)
 {
     gev e = {0};
@@ -253,7 +268,7 @@ static int schedule_call(sp_gen *g, int64_t t, double load)
     }
     e.kind = G_CALL_ANSWERED;
     e.ts_ms = ans;
-    e.agent = (uint16_t)(e.queue * agents_per_queue + next_u64(&g->rng) % agents_per_queue);
+    e.agent = agent_of(g, e.queue);
     if (at(g, e) < 0)
         return -1;
     int64_t end = ans + (int64_t)lognormal(&g->rng, 240e3, 0.6);
@@ -311,7 +326,7 @@ static int schedule_ticket(sp_gen *g, int64_t t)
         e.queue = e.extra;
     }
     e.kind = G_T_ASSIGNED;
-    e.agent = (uint16_t)(e.queue * agents_per_queue + next_u64(&g->rng) % agents_per_queue);
+    e.agent = agent_of(g, e.queue);
     double first_reply = lognormal(&g->rng, e.channel == 0 ? 2 * 3600e3 : 600e3, 0.8);
     e.ts_ms = now += (int64_t)(first_reply * 0.3);
     if (at(g, e) < 0)
@@ -359,14 +374,15 @@ static int schedule_ticket(sp_gen *g, int64_t t)
 
 static int schedule_presence(sp_gen *g, int64_t t)
 {
-    /* every 5 minutes a few agents change state */
-    int k = 1 + (int)(next_u64(&g->rng) % 4);
+    /* every 5 minutes a few agents change state: about one in twenty-five */
+    int k = 1 + (int)(next_u64(&g->rng) % (1 + g->roster_total / 12));
     for (int i = 0; i < k; i++) {
         gev e = {0};
         e.kind = G_AGENT_STATUS;
         e.no_case = 1;
-        e.agent = (uint16_t)(next_u64(&g->rng) % (NQ * agents_per_queue));
-        e.queue = (uint8_t)(e.agent / agents_per_queue);
+        e.agent = (uint16_t)(next_u64(&g->rng) % g->roster_total);
+        while (e.queue + 1 < NQ && e.agent >= g->roster_first[e.queue + 1])
+            e.queue++;
         e.extra = (uint8_t)(next_u64(&g->rng) % 4);
         e.ts_ms = t + (int64_t)(uniform(&g->rng) * 300e3);
         if (at(g, e) < 0)
@@ -528,6 +544,24 @@ void sp_gen_conf_defaults(sp_gen_conf *c)
     c->promo_multiplier = 3.0;
 }
 
+/* Sizes each queue's roster from its share of conf.arrivals_per_hour. */
+static void roster_init(sp_gen *g)
+{
+    double per_hour = g->conf.arrivals_per_hour > 0 ? g->conf.arrivals_per_hour : 0;
+    double total = 0;
+    for (int q = 0; q < NQ; q++)
+        total += fmax(MIN_AGENTS_PER_QUEUE, ceil(per_hour * queue_w[q] * AGENTS_PER_CONTACT_HOUR));
+    double scale = total > MAX_AGENTS ? MAX_AGENTS / total : 1;
+    uint32_t first = 0;
+    for (int q = 0; q < NQ; q++) {
+        double n = ceil(per_hour * queue_w[q] * AGENTS_PER_CONTACT_HOUR * scale);
+        g->roster_first[q] = (uint16_t)first;
+        g->roster_n[q] = (uint16_t)fmax(MIN_AGENTS_PER_QUEUE, n);
+        first += g->roster_n[q];
+    }
+    g->roster_total = first;
+}
+
 sp_gen *sp_gen_new(const sp_gen_conf *c, char *errstr, size_t errstr_size)
 {
     sp_gen *g = calloc(1, sizeof *g);
@@ -536,6 +570,7 @@ sp_gen *sp_gen_new(const sp_gen_conf *c, char *errstr, size_t errstr_size)
         return NULL;
     }
     g->conf = *c;
+    roster_init(g);
     g->rng = c->seed ^ 0x5eed5eed5eedULL;
     g->next_minute = c->start_ms - (c->start_ms % 60000 + 60000) % 60000;
     return g;

@@ -4,7 +4,10 @@
  * every channel; a daily curve and a weekly pattern; an optional promotion-day surge;
  * callers who abandon more as waits grow; transfers; bot-to-human handoffs; reopens;
  * surveys that arrive minutes to hours later; agent presence; and, on request, a
- * fraction of malformed, duplicate and out-of-order messages.
+ * fraction of malformed, duplicate and out-of-order messages. Each queue has its own
+ * agents, as many as its share of the traffic needs at the daily peak: 0.2 agents per
+ * contact an hour (242 agents at the default 1,200 contacts an hour, ~12,000 at 60,000),
+ * at least 4 a queue, at most 60,000 in all.
  *
  * The generator simulates minute by minute: each minute's arrivals are drawn, their
  * whole life cycle (answer, end, wrap-up, replies, solve, survey...) is scheduled into a
