@@ -355,6 +355,42 @@ Test(generator, deterministic_for_a_seed)
     sp_gen_destroy(c);
 }
 
+/* Distinct agent ids among the first n messages of a desk of `per_hour` contacts. */
+static int distinct_agents(double per_hour, int n)
+{
+    sp_gen_conf gc;
+    sp_gen_conf_defaults(&gc);
+    gc.arrivals_per_hour = per_hour;
+    gc.start_ms = BASE;
+    char err[128];
+    sp_gen *g = sp_gen_new(&gc, err, sizeof err);
+    cr_assert(g, "%s", err);
+    static unsigned char seen[65536];
+    memset(seen, 0, sizeof seen);
+    int distinct = 0;
+    for (int i = 0; i < n; i++) {
+        sp_gen_msg m;
+        cr_assert_eq(sp_gen_next(g, &m), 0);
+        const char *a = strstr(m.value, "\"agent_id\":\"agent-");
+        if (a) {
+            unsigned id = (unsigned)strtoul(a + strlen("\"agent_id\":\"agent-"), NULL, 10);
+            cr_assert_lt(id, 65535u);
+            distinct += !seen[id]++;
+        }
+    }
+    sp_gen_destroy(g);
+    return distinct;
+}
+
+/* The roster follows the traffic, as a capacity planner would staff it: ten times the
+ * contacts, about ten times the agents (0.2 per contact an hour). */
+Test(generator, agents_scale_with_the_traffic)
+{
+    int small = distinct_agents(1200, 30000), big = distinct_agents(12000, 300000);
+    cr_expect(small >= 230 && small <= 242, "%d agents at 1,200 contacts an hour", small);
+    cr_expect(big >= 2300 && big <= 2410, "%d agents at 12,000 contacts an hour", big);
+}
+
 static int by_due_then_key(const void *x, const void *y)
 {
     const sp_deadline *a = x, *b = y;
