@@ -70,6 +70,20 @@ void sp_window_set_free(sp_window_set *s)
     memset(s, 0, sizeof *s);
 }
 
+/* A new window will hold about as many cells as its neighbour: with thousands of agents
+ * a minute, growing the cell array by doubling copied it ~log2(n) times (each cell is
+ * ~640 bytes). Best effort: without memory now, the window grows as cells come. */
+static void presize(sp_window *w, const sp_window *like)
+{
+    if (!like || like->ncells <= 8)
+        return;
+    size_t n = like->ncells + like->ncells / 4; /* room for a busier minute */
+    if ((w->cells = malloc(n * sizeof *w->cells)))
+        w->capcells = n;
+    if ((w->cell_of = calloc(like->cell_of_cap, sizeof *w->cell_of)))
+        w->cell_of_cap = like->cell_of_cap;
+}
+
 sp_window *sp_window_get(sp_window_set *s, int64_t start)
 {
     size_t i = s->n;
@@ -89,6 +103,7 @@ sp_window *sp_window_get(sp_window_set *s, int64_t start)
     memset(&s->w[i], 0, sizeof *s->w);
     s->w[i].start = start;
     s->n++;
+    presize(&s->w[i], i > 0 ? &s->w[i - 1] : i + 1 < s->n ? &s->w[i + 1] : NULL);
     return &s->w[i];
 }
 
