@@ -549,8 +549,10 @@ static void roster_init(sp_gen *g)
 {
     double per_hour = g->conf.arrivals_per_hour > 0 ? g->conf.arrivals_per_hour : 0;
     double total = 0;
-    for (int q = 0; q < NQ; q++)
-        total += fmax(MIN_AGENTS_PER_QUEUE, ceil(per_hour * queue_w[q] * AGENTS_PER_CONTACT_HOUR));
+    for (int q = 0; q < NQ; q++) {
+        double need = ceil(per_hour * queue_w[q] * AGENTS_PER_CONTACT_HOUR);
+        total += fmax(MIN_AGENTS_PER_QUEUE, need);
+    }
     double scale = total > MAX_AGENTS ? MAX_AGENTS / total : 1;
     uint32_t first = 0;
     for (int q = 0; q < NQ; q++) {
