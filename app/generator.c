@@ -548,17 +548,16 @@ void sp_gen_conf_defaults(sp_gen_conf *c)
 static void roster_init(sp_gen *g)
 {
     double per_hour = g->conf.arrivals_per_hour > 0 ? g->conf.arrivals_per_hour : 0;
-    double total = 0;
+    double need[NQ], total = 0;
     for (int q = 0; q < NQ; q++) {
-        double need = ceil(per_hour * queue_w[q] * AGENTS_PER_CONTACT_HOUR);
-        total += fmax(MIN_AGENTS_PER_QUEUE, need);
+        need[q] = per_hour * queue_w[q] * AGENTS_PER_CONTACT_HOUR;
+        total += fmax(MIN_AGENTS_PER_QUEUE, ceil(need[q]));
     }
     double scale = total > MAX_AGENTS ? MAX_AGENTS / total : 1;
     uint32_t first = 0;
     for (int q = 0; q < NQ; q++) {
-        double n = ceil(per_hour * queue_w[q] * AGENTS_PER_CONTACT_HOUR * scale);
         g->roster_first[q] = (uint16_t)first;
-        g->roster_n[q] = (uint16_t)fmax(MIN_AGENTS_PER_QUEUE, n);
+        g->roster_n[q] = (uint16_t)fmax(MIN_AGENTS_PER_QUEUE, ceil(need[q] * scale));
         first += g->roster_n[q];
     }
     g->roster_total = first;

@@ -18,15 +18,27 @@
 #define MIN 60000LL
 #define BASE 1795342500000LL /* 2026-11-22T10:15:00Z, a window start */
 
-static sp_partition *new_partition(void)
+/* The defaults, with no "future" limit (the tests' events are in 2026). */
+static sp_partition_conf test_conf(void)
 {
     sp_partition_conf c;
     sp_partition_conf_defaults(&c);
     c.max_future_ms = 0;
+    return c;
+}
+
+static sp_partition *partition_with(const sp_partition_conf *c)
+{
     char err[128];
-    sp_partition *p = sp_partition_new(&c, err, sizeof err);
+    sp_partition *p = sp_partition_new(c, err, sizeof err);
     cr_assert(p, "%s", err);
     return p;
+}
+
+static sp_partition *new_partition(void)
+{
+    sp_partition_conf c = test_conf();
+    return partition_with(&c);
 }
 
 static sp_apply_result apply(sp_partition *p, const char *json) { return sp_test_apply(p, json); }
@@ -232,12 +244,9 @@ Test(attribution, tickets_bot_handoff_and_tenant)
 
 Test(attribution, queue_cardinality_is_bounded)
 {
-    sp_partition_conf c;
-    sp_partition_conf_defaults(&c);
-    c.max_future_ms = 0;
+    sp_partition_conf c = test_conf();
     c.max_queues = 2;
-    char err[128];
-    sp_partition *p = sp_partition_new(&c, err, sizeof err);
+    sp_partition *p = partition_with(&c);
     call(p, "call.offered", BASE, "C1", ",\"queue\":\"a\"");
     call(p, "call.offered", BASE, "C2", ",\"queue\":\"b\"");
     call(p, "call.offered", BASE, "C3", ",\"queue\":\"c\"");
@@ -253,13 +262,9 @@ Test(attribution, queue_cardinality_is_bounded)
  * gets its own rollup, under its tenant too; beyond it they count as agent=other. */
 Test(attribution, thousands_of_agents_each_get_their_rollup)
 {
-    sp_partition_conf c;
-    sp_partition_conf_defaults(&c);
-    c.max_future_ms = 0;
+    sp_partition_conf c = test_conf();
     c.max_agents = 3000;
-    char err[128];
-    sp_partition *p = sp_partition_new(&c, err, sizeof err);
-    cr_assert(p, "%s", err);
+    sp_partition *p = partition_with(&c);
     char id[32], extra[96];
     for (int a = 1; a <= 3200; a++) {
         snprintf(id, sizeof id, "K%d", a);
