@@ -173,76 +173,110 @@ for _, r in ipairs(RATIOS) do
   end
 end
 
-local function term_sum(terms, get)
-  local v = 0
-  for _, t in ipairs(terms) do v = v + t[2] * (tonumber(get(t[1])) or 0) end
-  return v
-end
-
--- The value of ratio r from get(field), or nil when its denominator is not positive.
-local function ratio(r, get)
-  local den = term_sum(r.den, get)
+-- The value of ratio r from the counts in t (field -> number), or nil when its
+-- denominator is not positive.
+local function ratio(r, t)
+  local num, den = 0, 0
+  for x = 1, #r.den do
+    local term = r.den[x]
+    den = den + term[2] * (tonumber(t[term[1]]) or 0)
+  end
   if den <= 0 then return nil end
-  return string.format('%.6g', r[4] * term_sum(r.num, get) / den)
+  for x = 1, #r.num do
+    local term = r.num[x]
+    num = num + term[2] * (tonumber(t[term[1]]) or 0)
+  end
+  return string.format('%.6g', r[4] * num / den)
 end
 
--- The ratios that the changed fields move, and the names of all their inputs.
-local function moved_ratios(changed)
-  local touched, inputs, seen = {}, {}, {}
-  for _, r in ipairs(RATIOS) do
-    local hit = false
-    for _, name in ipairs(r.inputs) do hit = hit or changed[name] end
-    if hit then
-      touched[#touched + 1] = r
-      for _, name in ipairs(r.inputs) do
-        if not seen[name] then
-          seen[name] = true
-          inputs[#inputs + 1] = name
+-- The ratios each field is an input of, so that a rollup looks only at the ratios its
+-- changed fields move (not at every ratio and input).
+local RATIOS_OF = {}
+for _, r in ipairs(RATIOS) do
+  for _, name in ipairs(r.inputs) do
+    RATIOS_OF[name] = RATIOS_OF[name] or {}
+    table.insert(RATIOS_OF[name], r)
+  end
+end
+
+-- Scratch space reused by every rollup of the flush. Lua 5.1 grows a table by
+-- rehashing it, so a few new tables per rollup cost more than its Redis commands.
+-- set[1..ns] are the field, value pairs the rollup's HSET writes, del[1..ndel] the
+-- fields its HDEL removes; read[1..nr] the fields its HMGET reads; known holds the
+-- counts read (only those read for the current rollup are ever looked at); mark[x] ==
+-- gen when field or ratio x was taken for the current rollup.
+local set, ns, del, ndel = {}, 0, {}, 0
+local read, touched, known, mark, gen = {}, {}, {}, {}, 0
+
+local function set_add(f, v)
+  set[ns + 1] = f
+  set[ns + 2] = v
+  ns = ns + 2
+end
+
+-- Adds one rollup's deltas (nf field, delta pairs from ARGV[at]): fills set with the new
+-- counts and the ratios they move, del with the ratios that became undefined, and
+-- returns whether the rollup is new. One HMGET reads the changed counts, the other
+-- inputs of the moved ratios and updated_at (which every rollup has: absent, the rollup
+-- is new and its counts are its deltas): one command per rollup whatever the number of
+-- changed fields (a HINCRBY each would make Redis work grow with the variety of
+-- events). Counts stay exact below 2^53.
+local function add_counts(k, at, nf)
+  gen = gen + 1
+  local nr, nt = 0, 0
+  for j = 0, nf - 1 do
+    local f = ARGV[at + 2 * j]
+    mark[f] = gen
+    nr = nr + 1
+    read[nr] = f
+  end
+  for j = 0, nf - 1 do
+    local rs = RATIOS_OF[ARGV[at + 2 * j]]
+    for x = 1, rs and #rs or 0 do
+      local r = rs[x]
+      if mark[r] ~= gen then
+        mark[r] = gen
+        nt = nt + 1
+        touched[nt] = r
+        for y = 1, #r.inputs do
+          local name = r.inputs[y]
+          if mark[name] ~= gen then
+            mark[name] = gen
+            nr = nr + 1
+            read[nr] = name
+          end
         end
       end
     end
   end
-  return touched, inputs
-end
-
--- Adds one rollup's deltas (nf field, delta pairs from ARGV[at]) and returns the fields to
--- set (the new counts, then the ratios they move) and the ratios to delete. A new
--- rollup's counts are its deltas (absent inputs count 0). An existing rollup's counts,
--- and the other inputs of the moved ratios, are read with one HMGET and added to here:
--- one command per rollup whatever the number of changed fields (a HINCRBY each would
--- make Redis work grow with the variety of events). Counts stay exact below 2^53.
-local function add_counts(k, at, nf, created)
-  local changed, read, known = {}, {}, {}
+  nr = nr + 1
+  read[nr] = 'updated_at'
+  local v = redis.call('HMGET', k, unpack(read, 1, nr))
+  for n = 1, nr - 1 do known[read[n]] = tonumber(v[n]) or 0 end
+  ns, ndel = 0, 0
   for j = 0, nf - 1 do
-    local f = ARGV[at + 2 * j]
-    changed[f] = true
-    read[#read + 1] = f
-  end
-  local touched, inputs = moved_ratios(changed)
-  if not created then
-    for _, f in ipairs(inputs) do
-      if not changed[f] then read[#read + 1] = f end
-    end
-    local v = redis.call('HMGET', k, unpack(read))
-    for n, f in ipairs(read) do known[f] = tonumber(v[n]) or 0 end
-  end
-  local set, del = {}, {}
-  for j = 0, nf - 1 do
-    local f = ARGV[at + 2 * j]
-    known[f] = (known[f] or 0) + tonumber(ARGV[at + 2 * j + 1])
-    set[#set + 1] = f
-    set[#set + 1] = string.format('%.0f', known[f])
-  end
-  for _, r in ipairs(touched) do
-    local value = ratio(r, function(f) return known[f] end)
-    if value then
-      set[#set + 1] = r[1]
-      set[#set + 1] = value
+    local f, delta = ARGV[at + 2 * j], ARGV[at + 2 * j + 1]
+    local c = known[f]
+    if c == 0 then -- the count is the delta, as the writer formatted it
+      known[f] = tonumber(delta)
+      set_add(f, delta)
     else
-      del[#del + 1] = r[1]
+      c = c + tonumber(delta)
+      known[f] = c
+      set_add(f, string.format('%.0f', c))
     end
   end
-  return set, del
+  for x = 1, nt do
+    local r = touched[x]
+    local value = ratio(r, known)
+    if value then
+      set_add(r[1], value)
+    else
+      ndel = ndel + 1
+      del[ndel] = r[1]
+    end
+  end
+  return not v[nr]
 end
 
 -- The value a sketch bucket reports (sketch.h): exact below 128, else the middle of
@@ -255,21 +289,29 @@ local function bucket_value(idx)
 end
 
 -- Percentiles of one duration from its bucket counts (bucket index -> count),
--- appended to set as <duration>_p50, _p90, _p99.
+-- added to set as <duration>_p50, _p90, _p99.
 local QUANTILES = {{'_p50', 0.5}, {'_p90', 0.9}, {'_p99', 0.99}}
-local function percentiles(counts, d, set)
+local PCT_NAMES = {} -- duration -> its three field names, made once
+local function pct_names(d)
+  local names = PCT_NAMES[d]
+  if not names then
+    names = {d .. QUANTILES[1][1], d .. QUANTILES[2][1], d .. QUANTILES[3][1]}
+    PCT_NAMES[d] = names
+  end
+  return names
+end
+local function percentiles(counts, d)
   local idx, n = {}, 0
   for b, c in pairs(counts) do
     idx[#idx + 1] = b
     n = n + c
   end
   table.sort(idx) -- numbers: compared in C, no Lua comparator
-  local q, seen = 1, 0
+  local names, q, seen = pct_names(d), 1, 0
   for _, b in ipairs(idx) do
     seen = seen + counts[b]
     while q <= #QUANTILES and seen > math.floor(QUANTILES[q][2] * (n - 1)) do
-      set[#set + 1] = d .. QUANTILES[q][1]
-      set[#set + 1] = string.format('%.0f', bucket_value(b))
+      set_add(names[q], string.format('%.0f', bucket_value(b)))
       q = q + 1
     end
     if q > #QUANTILES then break end
@@ -280,7 +322,7 @@ end
 -- one HGETALL, the sums made here, one HSET of the changed buckets (two commands
 -- whatever the number of buckets), the percentiles from the merged counts. A new
 -- hash gets the TTL of its rollup.
-local function add_buckets(dk, at, nb, ttl, d, set)
+local function add_buckets(dk, at, nb, ttl, d)
   local flat = redis.call('HGETALL', dk)
   local counts = {}
   for j = 1, #flat, 2 do counts[tonumber(flat[j])] = tonumber(flat[j + 1]) end
@@ -293,24 +335,53 @@ local function add_buckets(dk, at, nb, ttl, d, set)
     out[#out + 1] = string.format('%.0f', counts[b])
   end
   call_sliced('HSET', dk, out, 1, #out)
-  if #flat == 0 and nb > 0 and ttl > 0 then redis.call('EXPIRE', dk, ttl) end
-  percentiles(counts, d, set)
+  if #flat == 0 and nb > 0 and ttl ~= '0' then redis.call('EXPIRE', dk, ttl) end
+  percentiles(counts, d)
 end
 
 -- The writer's copy is what the hash holds: its new counts (nb triples from ARGV[at])
 -- go in with one HSET, its percentiles (ARGV[pat], +1, +2) to the rollup. No read, no
 -- parse, no sort.
-local function put_buckets(dk, at, nb, ttl, d, set, pat, fresh)
-  local out = {}
+local buckets = {} -- scratch: bucket, count pairs
+local function put_buckets(dk, at, nb, ttl, d, pat, fresh)
   for j = 0, nb - 1 do
-    out[2 * j + 1] = ARGV[at + 3 * j]
-    out[2 * j + 2] = ARGV[at + 3 * j + 2]
+    buckets[2 * j + 1] = ARGV[at + 3 * j]
+    buckets[2 * j + 2] = ARGV[at + 3 * j + 2]
   end
-  call_sliced('HSET', dk, out, 1, #out)
-  if fresh and nb > 0 and ttl > 0 then redis.call('EXPIRE', dk, ttl) end
-  for q = 1, #QUANTILES do
-    set[#set + 1] = d .. QUANTILES[q][1]
-    set[#set + 1] = ARGV[pat + q - 1]
+  call_sliced('HSET', dk, buckets, 1, 2 * nb)
+  if fresh and nb > 0 and ttl ~= '0' then redis.call('EXPIRE', dk, ttl) end
+  local names = pct_names(d)
+  for q = 1, 3 do set_add(names[q], ARGV[pat + q - 1]) end
+end
+
+-- The series indexes ({p}:ts:...) of the rollups this flush creates, each kept up once
+-- per flush: one ZADD of all its new windows, one trim of the windows older than the
+-- TTL (from the newest), one EXPIRE. A catch-up creates several windows of a series per
+-- flush.
+local index_members, index_newest, index_ttl, index_order = {}, {}, {}, {}
+local function index_add(idx, start, ttl)
+  local m, s = index_members[idx], tonumber(start)
+  if not m then
+    m = {}
+    index_members[idx] = m
+    index_ttl[idx] = ttl
+    index_newest[idx] = s
+    index_order[#index_order + 1] = idx
+  elseif s > index_newest[idx] then
+    index_newest[idx] = s
+  end
+  m[#m + 1] = start
+  m[#m + 1] = start
+end
+local function index_flush()
+  for _, idx in ipairs(index_order) do
+    local m, ttl = index_members[idx], index_ttl[idx]
+    call_sliced('ZADD', idx, m, 1, #m)
+    if ttl ~= '0' then
+      redis.call('ZREMRANGEBYSCORE', idx, '-inf',
+                 '(' .. string.format('%d', index_newest[idx] - tonumber(ttl)))
+      redis.call('EXPIRE', idx, ttl)
+    end
   end
 end
 
@@ -321,10 +392,10 @@ local smooth, smooth_ttl, nsmooth = {}, {}, {}
 local reply = {1} -- then the rollups whose sketches the writer must reload
 for _ = 1, NT do
   local k, idx = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
-  local ttl, start, nf = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
+  -- ttl and start stay strings: Redis would format a Lua number with %.17g
+  local ttl, start, nf = ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   i = i + 5
-  local created = redis.call('EXISTS', k) == 0
-  local set, del = add_counts(k, i, nf, created)
+  local created = add_counts(k, i, nf)
   i = i + 2 * nf
   local ag, desk = tonumber(ARGV[i]), tonumber(ARGV[i + 1]); i = i + 2
   if ag > 0 then
@@ -342,39 +413,42 @@ for _ = 1, NT do
   local sk, vk = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
   local expect, newv, nd = ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
   i = i + 5
-  local have, trusted = false, false
-  if nd > 0 then
+  -- A new rollup has no sketches yet, and its version key (same TTL) none either: a
+  -- writer that has no copy (expect "-") sends all its counts, written as they are.
+  local have, trusted = false, created and expect == '-'
+  if nd > 0 and not trusted then
     have = redis.call('GET', vk)
-    trusted = have == expect or (not have and expect == '-' and created)
+    trusted = have == expect
     if not trusted then reply[#reply + 1] = k end
   end
   for _ = 1, nd do
     local d, nb, fresh = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
     if trusted then
-      put_buckets(sk .. ':' .. d, i + 6, nb, ttl, d, set, i + 3, fresh)
+      put_buckets(sk .. ':' .. d, i + 6, nb, ttl, d, i + 3, fresh)
     else
-      add_buckets(sk .. ':' .. d, i + 6, nb, ttl, d, set)
+      add_buckets(sk .. ':' .. d, i + 6, nb, ttl, d)
     end
     i = i + 6 + 3 * nb
   end
   if nd > 0 then
-    redis.call('SET', vk, newv, 'KEEPTTL')
-    if not have and ttl > 0 then redis.call('EXPIRE', vk, ttl) end
-  end
-  set[#set + 1] = 'updated_at'
-  set[#set + 1] = now
-  redis.call('HSET', k, unpack(set))
-  if #del > 0 then redis.call('HDEL', k, unpack(del)) end
-  if created then
-    redis.call('ZADD', idx, start, start)
-    if ttl > 0 then
-      redis.call('EXPIRE', k, ttl)
-      redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. string.format('%d', start - ttl))
-      redis.call('EXPIRE', idx, ttl)
+    if have then
+      redis.call('SET', vk, newv, 'KEEPTTL')
+    elseif ttl ~= '0' then
+      redis.call('SET', vk, newv, 'EX', ttl)
+    else
+      redis.call('SET', vk, newv)
     end
+  end
+  set_add('updated_at', now)
+  redis.call('HSET', k, unpack(set, 1, ns))
+  if ndel > 0 then redis.call('HDEL', k, unpack(del, 1, ndel)) end
+  if created then
+    if ttl ~= '0' then redis.call('EXPIRE', k, ttl) end
+    index_add(idx, start, ttl)
   end
   redis.call('PUBLISH', channel, k)
 end
+index_flush()
 
 -- An agent's CSAT leaning toward the desk's: (positive + m * desk) / (responses + m),
 -- desk = csat_positive / csat_responses of the same window over all agents (or over the
@@ -393,7 +467,7 @@ for _, ag in ipairs(nsmooth) do
       redis.call('HDEL', k, 'csat_smoothed')
     end
   end
-  if smooth_ttl[ag] > 0 then redis.call('EXPIRE', ag, smooth_ttl[ag]) end
+  if smooth_ttl[ag] ~= '0' then redis.call('EXPIRE', ag, smooth_ttl[ag]) end
 end
 
 -- 4. live hashes
@@ -454,7 +528,7 @@ local function live_ratios(sum, suffix, set, del)
   set[#set + 1] = 'csat_responses' .. suffix
   set[#set + 1] = sum['csat_responses']
   for _, name in ipairs(LIVE_RATIOS) do
-    local value = ratio(RATIO_BY_NAME[name], function(f) return sum[f] end)
+    local value = ratio(RATIO_BY_NAME[name], sum)
     if value then
       set[#set + 1] = name .. suffix
       set[#set + 1] = value

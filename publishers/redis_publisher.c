@@ -751,19 +751,27 @@ static int merge_copy(sp_skcache_entry *e, const total_delta *t, int64_t pct[][3
  * new version, then per changed duration its name, bucket count, fresh flag,
  * percentiles and (bucket, change, new count) triples. With no usable copy of the
  * rollup's sketches the expected version is "*", which never matches: the script
- * merges the changes itself. */
+ * merges the changes itself. A total with no changed duration sends no keys (0, 0). */
 static void add_sketches(sp_publisher *pub, const total_delta *t, const char *res,
                          const char *rollup, size_t rollup_len)
 {
     argvb *k = &pub->keys, *a = &pub->args;
+    int nd = sketch_durations(t), fresh[SP_D__COUNT] = {0};
+    if (!nd) {
+        argv_add(a, "0");
+        argv_add(a, "0");
+        argv_add(a, "-");
+        argv_add(a, "-");
+        argv_add(a, "0");
+        return;
+    }
     argv_addf(k, "%s:sk:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
     argv_addi(a, (int64_t)k->argc);
     argv_addf(k, "%s:skv:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
     argv_addi(a, (int64_t)k->argc);
-    int nd = sketch_durations(t), fresh[SP_D__COUNT] = {0};
     int64_t pct[SP_D__COUNT][3];
-    sp_skcache_entry *e = nd && pub->skc ? sp_skcache_get(pub->skc, rollup, rollup_len,
-                                                          pub->flush_no) : NULL;
+    sp_skcache_entry *e =
+        pub->skc ? sp_skcache_get(pub->skc, rollup, rollup_len, pub->flush_no) : NULL;
     if (e && e->shared && pub->flush_no - e->shared >= SP_SKCACHE_SHARED_FLUSHES) {
         e->shared = 0; /* try again: the other writer may have gone */
         e->misses = 0;
@@ -774,7 +782,7 @@ static void add_sketches(sp_publisher *pub, const total_delta *t, const char *re
         sp_skcache_forget(pub->skc, rollup, rollup_len);
         e = NULL;
     }
-    pub->stats.sketch_rollups += nd > 0;
+    pub->stats.sketch_rollups++;
     pub->stats.sketch_copies += e != NULL;
     argv_add(a, e ? e->version : "*");
     argv_addf(a, "%s:%" PRIu64, pub->token, pub->flush_no);

@@ -19,11 +19,12 @@ static sp_env env;
 static void setup(void) { sp_env_start(&env, "t", 1); }
 static void teardown(void) { sp_env_stop(&env); }
 
-static sp_publisher *publisher(void)
+/* A publisher whose 1m and 5m rollups live ttl_1m and ttl_5m seconds. */
+static sp_publisher *publisher_ttl(int64_t ttl_1m, int64_t ttl_5m)
 {
     sp_publisher_conf c = {.address = env.redis.address,
                            .prefix = "sp",
-                           .ttl_s = {172800, 604800, 3024000, 34560000, 0},
+                           .ttl_s = {ttl_1m, ttl_5m, 3024000, 34560000, 0},
                            .connect_timeout_ms = 1000,
                            .command_timeout_ms = 1000,
                            .lateness_ms = 120000,
@@ -34,6 +35,8 @@ static sp_publisher *publisher(void)
     cr_assert(p, "%s", err);
     return p;
 }
+
+static sp_publisher *publisher(void) { return publisher_ttl(172800, 604800); }
 
 static sp_partition *partition(void)
 {
@@ -127,6 +130,49 @@ static long command_calls(const char *name)
     return n;
 }
 
+static long long ttl_of(const char *key)
+{
+    redisReply *r = redisCommand(env.rc, "TTL %s", key);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
+    long long t = r->integer;
+    freeReplyObject(r);
+    return t;
+}
+
+/* A catch-up flush creates many windows of one series: its index gets them all with one
+ * ZADD, is trimmed once to the windows within the TTL of the newest, and gets the TTL. */
+Test(publisher, a_flush_keeps_each_series_index_once, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher_ttl(600, 1200);
+    sp_partition *p = partition();
+    for (int m = 0; m < 30; m++) /* 10:15 .. 10:44, one offer a minute */
+        apply(p, OFFER, BASE + m * 60000LL);
+    redisReply *cs = redisCommand(env.rc, "CONFIG RESETSTAT");
+    freeReplyObject(cs);
+    flush(pub, 0, p, 30);
+    long long newest = BASE / 1000 + 29 * 60;
+    cr_expect_eq(sp_zcard(&env, "sp:ts:1m:all"), 11, "10:34 .. 10:44: within 600 s of 10:44");
+    cr_expect_eq(sp_zcard(&env, "sp:ts:5m:all"), 5, "10:20 .. 10:40: within 1200 s of 10:40");
+    cr_expect_eq(sp_zcard(&env, "sp:ts:15m:queue=payments"), 2);
+    cr_expect_eq(sp_zcard(&env, "sp:ts:1d:all"), 1);
+    redisReply *r = redisCommand(env.rc, "ZRANGE sp:ts:1m:all 0 0");
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    cr_expect_eq(atoll(r->element[0]->str), newest - 600);
+    freeReplyObject(r);
+    long long t = ttl_of("sp:ts:1m:all");
+    cr_expect(t > 590 && t <= 600, "the index lives as long as its rollups: %lld", t);
+    t = ttl_of("sp:r:1m:all:1795344240");
+    cr_expect(t > 590 && t <= 600, "each new rollup gets its TTL: %lld", t);
+    cr_expect_eq(ttl_of("sp:ts:1d:all"), -1, "1d is kept");
+    /* 4 dims sets (all, queue, channel, queue|channel): one ZADD per series index (x 5
+     * resolutions) and one per partial window (30); one trim per index with a TTL (x 4) */
+    cr_expect_eq(command_calls("zadd"), 4 * 5 + 30);
+    cr_expect_eq(command_calls("zremrangebyscore"), 4 * 4);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:5m:all:1795344000", "offered", -1), 5, "10:40 .. 10:44");
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
+
 Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = setup, .fini = teardown)
 {
     sp_publisher *pub = publisher();
@@ -182,10 +228,13 @@ Test(publisher, resending_a_partial_adds_zero_and_partitions_add_up, .init = set
     sp_partition_published(p0, INT64_MIN);
     sp_partition_published(p1, INT64_MIN);
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 6);
-    /* one total per key, not one per partition: EXISTS once for each of the 4 dims sets
-     * x 5 resolutions (then one HMGET and one HSET each, whatever the number of changed
-     * fields); HINCRBY only for in_queue and backlog of the 4 live hashes */
-    cr_expect_eq(command_calls("exists"), 20);
+    /* one total per key, not one per partition: one HMGET (counts, ratio inputs and
+     * updated_at, which tells a new rollup) for each of the 4 dims sets x 5 resolutions,
+     * whatever the number of changed fields; the 4 live hashes read 32 rollups each
+     * (15 one-minute panes, the day, and 16 rollups for the last hour); HINCRBY only for
+     * in_queue and backlog of the live hashes */
+    cr_expect_eq(command_calls("hmget"), 4 * 5 + 4 * 32);
+    cr_expect_eq(command_calls("exists"), 0);
     cr_expect_eq(command_calls("hincrby"), 8);
     cr_expect_eq(sp_hget_ll(&env, "sp:live:all", "in_queue", -1), 2,
                  "call C1 waits on each partition (its repeated offers are one call)");
@@ -234,6 +283,8 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
     memset(expect, 0, sizeof expect);
     long long sum = 0, next[2] = {1, 1};
     unsigned call = 0;
+    redisReply *cs = redisCommand(env.rc, "CONFIG RESETSTAT");
+    freeReplyObject(cs);
     for (int round = 0; round < 6; round++) { /* six flushes, alternating partitions; each
                                                 * spans four 1-minute cells */
         int k = round % 2;
@@ -246,8 +297,13 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
         }
         next[k] += 80;
         flush(pub, k, part[k], next[k]);
-        if (round == 0) /* the hashes were created by this flush */
+        if (round == 0) { /* the hashes were created by this flush: a new rollup's
+                           * sketches are the writer's, no version key is read */
             expect_percentiles("sp:r:1h:all:1795341600", &all);
+            cr_expect_eq(command_calls("get"), 0);
+            cr_expect_eq(ttl_of("sp:skv:1h:all:1795341600"), ttl_of("sp:r:1h:all:1795341600"));
+            cr_expect_eq(ttl_of("sp:skv:1d:all:1795305600"), -1, "kept, as the 1d rollup");
+        }
     }
     const char *sk = "sp:sk:1h:all:1795341600:wait_ms";
     redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
