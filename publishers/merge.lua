@@ -20,7 +20,8 @@
 --      count). The writer keeps a copy of the sketches it last wrote (sketch_cache.h)
 --      and sends, per changed bucket, the change and the new count, and the new
 --      percentiles. When {p}:skv:{res}:{dims}:{start} still holds the version the
---      writer expects, those are written as they are (one HSET); otherwise the changes
+--      writer expects (or the rollup is new and the writer had no copy: nothing to
+--      read), those are written as they are (one HSET); otherwise the changes
 --      are added to the stored counts here (one HGETALL, one HSET), the percentiles
 --      recomputed from the merged counts, and the rollup named in the reply so the
 --      writer reloads its copy. Either way the version becomes the writer's new one;
@@ -55,7 +56,10 @@
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
 -- Cost: a fixed number of commands per total key and per changed duration (the data
 -- is O(changed fields); a sketch the writer's copy vouches for is written without being
--- read); index and TTL upkeep only when a key is created;
+-- read); TTL upkeep only when a key is created, and each series index ({p}:ts:...) once
+-- per flush whatever the number of windows it gains;
+-- the Lua work per rollup reuses scratch tables (a new table costs more than a command
+-- here) and passes numbers to Redis as the strings they came as;
 -- a live hash reads 16 rollups for its 15-minute and today values and at most 16 (2
 -- fields each) for its last hour.
 
