@@ -179,18 +179,16 @@ end
 
 -- The value of ratio r from the counts in t (field -> number), or nil when its
 -- denominator is not positive.
+local function term_sum(terms, t)
+  local v = 0
+  for x = 1, #terms do v = v + terms[x][2] * (tonumber(t[terms[x][1]]) or 0) end
+  return v
+end
+
 local function ratio(r, t)
-  local num, den = 0, 0
-  for x = 1, #r.den do
-    local term = r.den[x]
-    den = den + term[2] * (tonumber(t[term[1]]) or 0)
-  end
+  local den = term_sum(r.den, t)
   if den <= 0 then return nil end
-  for x = 1, #r.num do
-    local term = r.num[x]
-    num = num + term[2] * (tonumber(t[term[1]]) or 0)
-  end
-  return string.format('%.6g', r[4] * num / den)
+  return string.format('%.6g', r[4] * term_sum(r.num, t) / den)
 end
 
 -- The ratios each field is an input of, so that a rollup looks only at the ratios its

@@ -3,6 +3,7 @@
  * that did not come up must not let a test pass.
  */
 #include "helpers.h"
+#include "supportpulse/clock.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -233,13 +234,6 @@ static void header(const rd_kafka_message_t *m, const char *name, char *out, siz
         snprintf(out, size, "%.*s", (int)len, (const char *)val);
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int expect,
                 int timeout_s)
 {
@@ -257,8 +251,8 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     int n = 0;
-    double deadline = mono_s() + timeout_s;
-    while (n < max && mono_s() < deadline) {
+    int64_t deadline = sp_mono_ms() + timeout_s * 1000LL;
+    while (n < max && sp_mono_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m)
             continue;
