@@ -292,6 +292,17 @@ static void report(sp_runner *r, int n)
     }
 }
 
+/* Flushes and restores that failed, over n instances: how an outage of Redis shows. */
+static uint64_t failures(sp_runner *r, int n)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        const sp_pipeline_stats *st = sp_pipeline_get_stats(r[i].pl);
+        sum += atomic_load(&st->flush_errors) + atomic_load(&st->restore_errors);
+    }
+    return sum;
+}
+
 static int caught_up(sp_runner *r, int n)
 {
     if (sp_wait_caught_up(&env, "sp", "ev", PARTS, 240))
@@ -360,7 +371,11 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
                                    before;
          t++)
         sleep_ms(50);
-    sleep_ms(3000);
+    /* keep Redis down until an instance has failed a flush or a restore on it (or 60 s);
+     * a fixed wait could end before a flush fell inside it while a rebalance ran */
+    for (int t = 0; t < 1200 && failures(r, 2) == 0; t++)
+        sleep_ms(50);
+    sleep_ms(1000);
     sp_env_redis_up(&env);
     sp_stream_produce(&s, 2000);
     int total = s.produced;
@@ -372,12 +387,7 @@ Test(exactly_once, kafka_and_redis_faults_change_nothing, .fini = teardown, .tim
     }
     /* the outage shows as failed flushes, or as failed restores when a rebalance left
      * partitions being assigned while Redis was down */
-    uint64_t noticed = 0;
-    for (int i = 0; i < 2; i++) {
-        const sp_pipeline_stats *st = sp_pipeline_get_stats(r[i].pl);
-        noticed += atomic_load(&st->flush_errors) + atomic_load(&st->restore_errors);
-    }
-    cr_expect_gt(noticed, 0, "the Redis outage was noticed");
+    cr_expect_gt(failures(r, 2), 0, "the Redis outage was noticed");
     for (int i = 0; i < 2; i++)
         sp_runner_stop(&r[i]);
     sp_config_free(&cfg);
