@@ -16,15 +16,17 @@
 --      updated_at, PUBLISH {p}:updates <key>; then csat_smoothed of every agent of a
 --      window whose own or whose desk's CSAT counts changed (so the value depends on
 --      the counts only, never on when flushes happened);
---      Duration sketches: {p}:sk:{res}:{dims}:{start}:{duration} (field: bucket, value:
---      count). The writer keeps a copy of the sketches it last wrote (sketch_cache.h)
---      and sends, per changed bucket, the change and the new count, and the new
---      percentiles. When {p}:skv:{res}:{dims}:{start} still holds the version the
---      writer expects (or the rollup is new and the writer had no copy: nothing to
---      read), those are written as they are (one HSET); otherwise the changes
---      are added to the stored counts here (one HGETALL, one HSET), the percentiles
---      recomputed from the merged counts, and the rollup named in the reply so the
---      writer reloads its copy. Either way the version becomes the writer's new one;
+--      Duration sketches: one hash per rollup, {p}:sk:{res}:{dims}:{start} (field
+--      "<duration>:<bucket>": count; field "v": the version). The writer keeps a copy
+--      of the sketches it last wrote (sketch_cache.h) and sends, per changed bucket,
+--      the change and the new count, and the new percentiles. When the hash's version
+--      is the one the writer expects (or the rollup is new and the writer had no copy:
+--      nothing to read), those are written as they are (one HSET with the new
+--      version); otherwise the changes are added to the stored counts here (one
+--      HGETALL, one HSET), the percentiles recomputed from the merged counts, and the
+--      rollup named in the reply so the writer reloads its copy. Either way the
+--      version becomes the writer's new one. Sketches an earlier build left (a hash
+--      per duration and a {p}:skv:... key) are moved into the one hash then;
 --      percentiles go to the rollup as <duration>_p50, _p90, _p99;
 --   4. the live hashes {p}:live:{dims}: gauge deltas (in_queue, backlog), agents
 --      available and staffed from agent presence ({p}:presence), each
@@ -46,18 +48,18 @@
 --   journal length, NA, then NA times: attribution key#, ttl, n, field, value, ...
 -- then NT, m, then NT times: key#, index key#, ttl (0 = keep), window start, nfields,
 --   field, delta, ..., csat agents key# (0 = none), desk key# (0 = none: a desk or
---   not smoothed), sketch key#, version key#, expected version ("-" = none yet),
---   new version, ndurations, then per duration: name, nbuckets, fresh (1: the
---   writer's copy was empty), p50, p90, p99 (the writer's; "-" when it has no copy),
---   then nbuckets times: bucket, delta, new count
+--   not smoothed), sketch key# (0 = no duration changed), expected version ("-" =
+--   none yet), new version, ndurations, then per duration: name, nbuckets, p50, p90,
+--   p99 (the writer's; "-" when it has no copy), then nbuckets times: field
+--   ("<duration>:<bucket>"), delta, new count
 -- then NL, then NL times: dims, in_queue delta, backlog delta, noldest,
 --   "<topic>:<partition>", oldest offered ms or "-", ...
 -- then NPR, then NPR times: agent (dims form), ts, status, ndims, dims, ...
 -- Live keys are built here from the prefix (Redis Cluster is not supported).
--- Cost: a fixed number of commands per total key and per changed duration (the data
--- is O(changed fields); a sketch the writer's copy vouches for is written without being
--- read); TTL upkeep only when a key is created, and each series index ({p}:ts:...) once
--- per flush whatever the number of windows it gains;
+-- Cost: a fixed number of commands per total key, whatever its changed durations (the
+-- data is O(changed fields); sketches the writer's copy vouches for are written without
+-- being read); TTL upkeep only when a key is created, and each series index
+-- ({p}:ts:...) once per flush whatever the number of windows it gains;
 -- the Lua work per rollup reuses scratch tables (a new table costs more than a command
 -- here) and passes numbers to Redis as the strings they came as;
 -- a live hash reads 16 rollups for its 15-minute and today values and at most 16 (2
@@ -320,40 +322,124 @@ local function percentiles(counts, d)
   end
 end
 
--- Adds one duration's bucket deltas (nb triples from ARGV[at]) to its sketch hash dk:
--- one HGETALL, the sums made here, one HSET of the changed buckets (two commands
--- whatever the number of buckets), the percentiles from the merged counts. A new
--- hash gets the TTL of its rollup.
-local function add_buckets(dk, at, nb, ttl, d)
-  local flat = redis.call('HGETALL', dk)
-  local counts = {}
-  for j = 1, #flat, 2 do counts[tonumber(flat[j])] = tonumber(flat[j + 1]) end
-  local out = {}
+-- A rollup's sketches live in one hash, {p}:sk:{res}:{dims}:{start}: field
+-- "<duration>:<bucket>" holds a bucket's count, field "v" the version (which writer's
+-- flush left them). The writer sends each changed bucket as its field name.
+local buckets = {} -- scratch: field, count pairs for the one HSET
+
+-- Adds one duration's bucket deltas (nb triples from ARGV[at]) to its stored counts
+-- (bucket -> count), queues the sums for the HSET after buckets[n], and adds the
+-- percentiles of the merged counts. Returns the new n.
+local function add_buckets(counts, d, at, nb, n)
+  local skip = #d + 2
   for j = 0, nb - 1 do
-    local name = ARGV[at + 3 * j]
-    local b = tonumber(name)
+    local field = ARGV[at + 3 * j]
+    local b = tonumber(string.sub(field, skip))
     counts[b] = (counts[b] or 0) + tonumber(ARGV[at + 3 * j + 1])
-    out[#out + 1] = name
-    out[#out + 1] = string.format('%.0f', counts[b])
+    buckets[n + 1] = field
+    buckets[n + 2] = string.format('%.0f', counts[b])
+    n = n + 2
   end
-  call_sliced('HSET', dk, out, 1, #out)
-  if #flat == 0 and nb > 0 and ttl ~= '0' then redis.call('EXPIRE', dk, ttl) end
   percentiles(counts, d)
+  return n
 end
 
 -- The writer's copy is what the hash holds: its new counts (nb triples from ARGV[at])
--- go in with one HSET, its percentiles (ARGV[pat], +1, +2) to the rollup. No read, no
--- parse, no sort.
-local buckets = {} -- scratch: bucket, count pairs
-local function put_buckets(dk, at, nb, ttl, d, pat, fresh)
+-- are queued as they are, its percentiles (ARGV[pat], +1, +2) go to the rollup. No
+-- read, no parse, no sort. Returns the new n.
+local function put_buckets(d, at, nb, pat, n)
   for j = 0, nb - 1 do
-    buckets[2 * j + 1] = ARGV[at + 3 * j]
-    buckets[2 * j + 2] = ARGV[at + 3 * j + 2]
+    buckets[n + 1] = ARGV[at + 3 * j]
+    buckets[n + 2] = ARGV[at + 3 * j + 2]
+    n = n + 2
   end
-  call_sliced('HSET', dk, buckets, 1, 2 * nb)
-  if fresh and nb > 0 and ttl ~= '0' then redis.call('EXPIRE', dk, ttl) end
   local names = pct_names(d)
   for q = 1, 3 do set_add(names[q], ARGV[pat + q - 1]) end
+  return n
+end
+
+-- Sketches an earlier build wrote: one hash per duration ({sk}:<duration>, field:
+-- bucket) and the version in {p}:skv:.... Their buckets move into sk and into stored
+-- (duration -> bucket -> count); the old keys go. Only a rollup that existed before
+-- this flush and has no sk yet can have them. Returns whether there were any.
+local DURATIONS = {'wait_ms', 'abandon_wait_ms', 'handle_ms', 'first_reply_ms',
+                   'resolution_ms'}
+local function migrate(sk, stored)
+  local old = {prefix .. ':skv:' .. string.sub(sk, #prefix + 5)}
+  if redis.call('EXISTS', old[1]) == 0 then return false end
+  for _, d in ipairs(DURATIONS) do
+    local dk, counts, out = sk .. ':' .. d, {}, {}
+    local flat = redis.call('HGETALL', dk)
+    for j = 1, #flat, 2 do
+      counts[tonumber(flat[j])] = tonumber(flat[j + 1])
+      out[j], out[j + 1] = d .. ':' .. flat[j], flat[j + 1]
+    end
+    if #flat > 0 then
+      call_sliced('HSET', sk, out, 1, #out)
+      stored[d] = counts
+    end
+    old[#old + 1] = dk
+  end
+  redis.call('DEL', unpack(old))
+  return true
+end
+
+-- The counts sk holds, duration -> bucket -> count, with one HGETALL.
+local function stored_counts(sk)
+  local stored = {}
+  local flat = redis.call('HGETALL', sk)
+  for j = 1, #flat, 2 do
+    local d, b = string.match(flat[j], '^(.-):(%d+)$')
+    if d then
+      local c = stored[d]
+      if not c then
+        c = {}
+        stored[d] = c
+      end
+      c[tonumber(b)] = tonumber(flat[j + 1])
+    end
+  end
+  return stored
+end
+
+-- Writes a total's nd changed durations (from ARGV[at]) into its sketch hash sk with
+-- one HSET, and the new version newv with them. The writer's counts go in as they are
+-- when sk holds the version it expects, or when sk does not exist and the writer had
+-- no copy (expect "-": its counts are all there is; a new rollup's sk, which has the
+-- rollup's TTL, cannot exist, so nothing is read). Otherwise the changes are added to
+-- the stored counts here and the rollup k is named in the reply (the writer reloads
+-- its copy). A new sk gets the rollup's TTL. Returns the ARGV index after.
+local function write_sketches(k, sk, at, nd, created, expect, newv, ttl, reply)
+  local have, trusted, stored = false, created and expect == '-', {}
+  if not trusted then
+    have = redis.call('HGET', sk, 'v')
+    trusted = have == expect
+    local moved = not have and not created and migrate(sk, stored)
+    if not have and not moved and expect == '-' then trusted = true end
+    if not trusted then
+      reply[#reply + 1] = k
+      if have then stored = stored_counts(sk) end
+    end
+  end
+  local n = 0
+  for _ = 1, nd do
+    local d, nb = ARGV[at], tonumber(ARGV[at + 1])
+    if trusted then
+      n = put_buckets(d, at + 5, nb, at + 2, n)
+    else
+      local counts = stored[d]
+      if not counts then
+        counts = {}
+        stored[d] = counts
+      end
+      n = add_buckets(counts, d, at + 5, nb, n)
+    end
+    at = at + 5 + 3 * nb
+  end
+  buckets[n + 1], buckets[n + 2] = 'v', newv
+  call_sliced('HSET', sk, buckets, 1, n + 2)
+  if not have and ttl ~= '0' then redis.call('EXPIRE', sk, ttl) end
+  return at
 end
 
 -- The series indexes ({p}:ts:...) of the rollups this flush creates, each kept up once
@@ -411,35 +497,12 @@ for _ = 1, NT do
     end
     smooth_ttl[ag] = ttl
   end
-  -- sketch buckets: one hash per duration, {p}:sk:{res}:{dims}:{start}:{duration}
-  local sk, vk = KEYS[tonumber(ARGV[i])], KEYS[tonumber(ARGV[i + 1])]
-  local expect, newv, nd = ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  i = i + 5
-  -- A new rollup has no sketches yet, and its version key (same TTL) none either: a
-  -- writer that has no copy (expect "-") sends all its counts, written as they are.
-  local have, trusted = false, created and expect == '-'
-  if nd > 0 and not trusted then
-    have = redis.call('GET', vk)
-    trusted = have == expect
-    if not trusted then reply[#reply + 1] = k end
-  end
-  for _ = 1, nd do
-    local d, nb, fresh = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
-    if trusted then
-      put_buckets(sk .. ':' .. d, i + 6, nb, ttl, d, i + 3, fresh)
-    else
-      add_buckets(sk .. ':' .. d, i + 6, nb, ttl, d)
-    end
-    i = i + 6 + 3 * nb
-  end
+  -- sketch buckets of its durations, in one hash (write_sketches)
+  local sk, expect, newv = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]
+  local nd = tonumber(ARGV[i + 3])
+  i = i + 4
   if nd > 0 then
-    if have then
-      redis.call('SET', vk, newv, 'KEEPTTL')
-    elseif ttl ~= '0' then
-      redis.call('SET', vk, newv, 'EX', ttl)
-    else
-      redis.call('SET', vk, newv)
-    end
+    i = write_sketches(k, KEYS[sk], i, nd, created, expect, newv, ttl, reply)
   end
   set_add('updated_at', now)
   redis.call('HSET', k, unpack(set, 1, ns))

@@ -733,13 +733,11 @@ static const double quantiles[3] = {0.5, 0.9, 0.99}; /* _p50, _p90, _p99 */
 /* Merges a total's bucket changes into the writer's copy of the rollup's sketches (e)
  * and works out the percentiles to send. -1 when out of memory: the caller then drops
  * the copy and sends the rollup uncached. */
-static int merge_copy(sp_skcache_entry *e, const total_delta *t, int64_t pct[][3],
-                      int *fresh)
+static int merge_copy(sp_skcache_entry *e, const total_delta *t, int64_t pct[][3])
 {
     for (int d = 0; d < SP_D__COUNT; d++) {
         if (!t->dsk[d].nb)
             continue;
-        fresh[d] = e->sk[d].nb == 0;
         if (sp_sketch_merge(&e->sk[d], &t->dsk[d]) < 0 ||
             sp_sketch_quantiles(&e->sk[d], quantiles, 3, pct[d]) < 0)
             return -1;
@@ -747,18 +745,18 @@ static int merge_copy(sp_skcache_entry *e, const total_delta *t, int64_t pct[][3
     return 0;
 }
 
-/* The sketch part of a total (see merge.lua): sketch key#, version key#, expected and
- * new version, then per changed duration its name, bucket count, fresh flag,
- * percentiles and (bucket, change, new count) triples. With no usable copy of the
+/* The sketch part of a total (see merge.lua): sketch key#, expected and new version,
+ * then per changed duration its name, bucket count, percentiles and (field
+ * "<duration>:<bucket>", change, new count) triples. All durations of a rollup share one hash, {p}:sk:{res}:{dims}:
+ * {start}, which also holds their version (field "v"). With no usable copy of the
  * rollup's sketches the expected version is "*", which never matches: the script
- * merges the changes itself. A total with no changed duration sends no keys (0, 0). */
+ * merges the changes itself. A total with no changed duration sends no key (0). */
 static void add_sketches(sp_publisher *pub, const total_delta *t, const char *res,
                          const char *rollup, size_t rollup_len)
 {
     argvb *k = &pub->keys, *a = &pub->args;
-    int nd = sketch_durations(t), fresh[SP_D__COUNT] = {0};
+    int nd = sketch_durations(t);
     if (!nd) {
-        argv_add(a, "0");
         argv_add(a, "0");
         argv_add(a, "-");
         argv_add(a, "-");
@@ -766,8 +764,6 @@ static void add_sketches(sp_publisher *pub, const total_delta *t, const char *re
         return;
     }
     argv_addf(k, "%s:sk:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
-    argv_addi(a, (int64_t)k->argc);
-    argv_addf(k, "%s:skv:%s:%s:%" PRId64, pub->prefix, res, t->dims, t->start);
     argv_addi(a, (int64_t)k->argc);
     int64_t pct[SP_D__COUNT][3];
     sp_skcache_entry *e =
@@ -778,7 +774,7 @@ static void add_sketches(sp_publisher *pub, const total_delta *t, const char *re
     }
     if (e && e->shared)
         e = NULL;
-    if (e && merge_copy(e, t, pct, fresh) < 0) {
+    if (e && merge_copy(e, t, pct) < 0) {
         sp_skcache_forget(pub->skc, rollup, rollup_len);
         e = NULL;
     }
@@ -794,7 +790,6 @@ static void add_sketches(sp_publisher *pub, const total_delta *t, const char *re
             continue;
         argv_add(a, sp_duration_name((sp_duration)d));
         argv_addi(a, t->dsk[d].nb);
-        argv_addi(a, fresh[d]);
         for (int q = 0; q < 3; q++)
             if (e)
                 argv_addi(a, pct[d][q]);
@@ -802,7 +797,7 @@ static void add_sketches(sp_publisher *pub, const total_delta *t, const char *re
                 argv_add(a, "-");
         for (uint32_t j = 0; j < t->dsk[d].nb; j++) {
             uint16_t idx = t->dsk[d].b[j].idx;
-            argv_addi(a, idx);
+            argv_addf(a, "%s:%u", sp_duration_name((sp_duration)d), (unsigned)idx);
             argv_addi(a, t->dsk[d].b[j].n);
             argv_addi(a, e ? sp_sketch_get(&e->sk[d], idx) : t->dsk[d].b[j].n);
         }
@@ -1039,44 +1034,54 @@ static void on_flush_reply(sp_publisher *pub, const redisReply *r)
             copy_missed(pub, r->element[j]->str, r->element[j]->len);
 }
 
-/* Fills e from the replies of GET {p}:skv:... and HGETALL {p}:sk:...:<duration>. -1 on
- * a malformed reply or no memory. */
-static int fill_copy(sp_skcache_entry *e, const redisReply *x)
+/* Adds one field of a sketch hash, "<duration>:<bucket>" = count, to e. -1 when the
+ * field or the count is malformed, or on no memory. */
+static int fill_bucket(sp_skcache_entry *e, const redisReply *f, const redisReply *c)
 {
-    if (x->type != REDIS_REPLY_ARRAY || x->elements != 1 + SP_D__COUNT)
+    const char *colon = memchr(f->str, ':', f->len);
+    if (!colon || (size_t)(colon - f->str) >= 32)
         return -1;
-    const redisReply *v = x->element[0];
-    if (v->type == REDIS_REPLY_STRING && v->len < sizeof e->version)
-        memcpy(e->version, v->str, v->len + 1);
-    else if (v->type != REDIS_REPLY_NIL)
+    char name[32];
+    memcpy(name, f->str, (size_t)(colon - f->str));
+    name[colon - f->str] = '\0';
+    int d = sp_duration_parse(name);
+    char *end;
+    unsigned long idx = strtoul(colon + 1, &end, 10);
+    unsigned long long n = strtoull(c->str, NULL, 10);
+    if (d < 0 || end == colon + 1 || *end || idx >= SP_SKETCH_NBUCKETS || n > UINT32_MAX)
         return -1;
-    for (int d = 0; d < SP_D__COUNT; d++) {
-        const redisReply *h = x->element[1 + d];
-        if (h->type != REDIS_REPLY_ARRAY)
+    return sp_sketch_add_bucket(&e->sk[d], (uint16_t)idx, (uint32_t)n);
+}
+
+/* Fills e from the reply of HGETALL {p}:sk:... (its version in field "v"). -1 on a
+ * malformed reply or no memory. */
+static int fill_copy(sp_skcache_entry *e, const redisReply *h)
+{
+    if (h->type != REDIS_REPLY_ARRAY || h->elements % 2)
+        return -1;
+    for (size_t j = 0; j < h->elements; j += 2) {
+        const redisReply *f = h->element[j], *c = h->element[j + 1];
+        if (f->type != REDIS_REPLY_STRING || c->type != REDIS_REPLY_STRING)
             return -1;
-        for (size_t j = 0; j + 1 < h->elements; j += 2) {
-            char *end;
-            unsigned long idx = strtoul(h->element[j]->str, &end, 10);
-            unsigned long long n = strtoull(h->element[j + 1]->str, NULL, 10);
-            if (*end || idx >= SP_SKETCH_NBUCKETS || n > UINT32_MAX ||
-                sp_sketch_add_bucket(&e->sk[d], (uint16_t)idx, (uint32_t)n) < 0)
+        if (f->len == 1 && f->str[0] == 'v') {
+            if (c->len >= sizeof e->version)
                 return -1;
+            memcpy(e->version, c->str, c->len + 1);
+        } else if (fill_bucket(e, f, c) < 0) {
+            return -1;
         }
     }
     return 0;
 }
 
-/* Appends MULTI, GET of the version, HGETALL of each duration's sketch, EXEC for the
- * rollup key (prefix:r:rest). 0 or -1. */
+/* Appends HGETALL of the sketch hash of the rollup key (prefix:r:rest): its buckets and
+ * version in one read, so they agree. 0 or -1. */
 static int append_reload(sp_publisher *pub, const sp_skcache_entry *e)
 {
     const char *rest = e->key + strlen(pub->prefix) + 3;
-    int ok = redisAppendCommand(pub->rc, "MULTI") == REDIS_OK &&
-             redisAppendCommand(pub->rc, "GET %s:skv:%s", pub->prefix, rest) == REDIS_OK;
-    for (int d = 0; ok && d < SP_D__COUNT; d++)
-        ok = redisAppendCommand(pub->rc, "HGETALL %s:sk:%s:%s", pub->prefix, rest,
-                                sp_duration_name((sp_duration)d)) == REDIS_OK;
-    return ok && redisAppendCommand(pub->rc, "EXEC") == REDIS_OK ? 0 : -1;
+    return redisAppendCommand(pub->rc, "HGETALL %s:sk:%s", pub->prefix, rest) == REDIS_OK
+               ? 0
+               : -1;
 }
 
 /* Drops every copy: the next flush sends each rollup as new, and the script's reply
@@ -1089,8 +1094,7 @@ static void drop_copies(sp_publisher *pub)
 }
 
 /* Reads back the copies of the rollups the flush's script did not trust, in one round
- * trip (each in its own MULTI, so its version and buckets agree). The flush has
- * succeeded already: a failure here only drops copies. */
+ * trip. The flush has succeeded already: a failure here only drops copies. */
 static void reload_copies(sp_publisher *pub)
 {
     for (size_t i = 0; i < pub->nreload; i++)
@@ -1101,18 +1105,14 @@ static void reload_copies(sp_publisher *pub)
         }
     for (size_t i = 0; i < pub->nreload; i++) {
         sp_skcache_entry *e = pub->reload[i];
-        int ok = 1;
-        for (int c = 0; c < 3 + SP_D__COUNT; c++) {
-            redisReply *r = NULL;
-            if (redisGetReply(pub->rc, (void **)&r) != REDIS_OK || !r) {
-                disconnect(pub); /* the next flush reconnects */
-                drop_copies(pub);
-                return;
-            }
-            if (c == 2 + SP_D__COUNT && (r->type != REDIS_REPLY_ARRAY || fill_copy(e, r) < 0))
-                ok = 0;
-            freeReplyObject(r);
+        redisReply *r = NULL;
+        if (redisGetReply(pub->rc, (void **)&r) != REDIS_OK || !r) {
+            disconnect(pub); /* the next flush reconnects */
+            drop_copies(pub);
+            return;
         }
+        int ok = fill_copy(e, r) == 0;
+        freeReplyObject(r);
         if (ok)
             pub->stats.sketch_reloads++;
         else

@@ -232,7 +232,7 @@ static int meta_field_kept(const char *f)
 
 static void dump_key(sp_env *e, lines *l, const char *key, const char *rel)
 {
-    int is_meta = strcmp(rel, "meta") == 0;
+    int is_meta = strcmp(rel, "meta") == 0, is_sketch = strncmp(rel, "sk:", 3) == 0;
     if (!is_meta && strncmp(rel, "r:", 2) && strncmp(rel, "sk:", 3) && strncmp(rel, "ts:", 3) &&
         strncmp(rel, "pw:", 3))
         return;
@@ -246,7 +246,8 @@ static void dump_key(sp_env *e, lines *l, const char *key, const char *rel)
     cr_assert(r && r->type == REDIS_REPLY_ARRAY, "reading %s", key);
     for (size_t j = 0; j + 1 < r->elements; j += 2) {
         const char *f = r->element[j]->str, *v = r->element[j + 1]->str;
-        if (strcmp(f, "updated_at") == 0 || (is_meta && !meta_field_kept(f)))
+        if (strcmp(f, "updated_at") == 0 || (is_meta && !meta_field_kept(f)) ||
+            (is_sketch && strcmp(f, "v") == 0)) /* the version: which writer, which flush */
             continue;
         add_line(l, rel, f, v);
     }

@@ -298,19 +298,24 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
         next[k] += 80;
         flush(pub, k, part[k], next[k]);
         if (round == 0) { /* the hashes were created by this flush: a new rollup's
-                           * sketches are the writer's, no version key is read */
+                           * sketches are the writer's, no version is read (the two
+                           * HGETs are the partition's fence and resume point) */
+            cr_expect_eq(command_calls("hget"), 2);
+            cr_expect_eq(command_calls("hgetall"), 0);
             expect_percentiles("sp:r:1h:all:1795341600", &all);
-            cr_expect_eq(command_calls("get"), 0);
-            cr_expect_eq(ttl_of("sp:skv:1h:all:1795341600"), ttl_of("sp:r:1h:all:1795341600"));
-            cr_expect_eq(ttl_of("sp:skv:1d:all:1795305600"), -1, "kept, as the 1d rollup");
+            cr_expect_eq(ttl_of("sp:sk:1h:all:1795341600"), ttl_of("sp:r:1h:all:1795341600"));
+            cr_expect_eq(ttl_of("sp:sk:1d:all:1795305600"), -1, "kept, as the 1d rollup");
         }
     }
-    const char *sk = "sp:sk:1h:all:1795341600:wait_ms";
+    const char *sk = "sp:sk:1h:all:1795341600";
     redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 2);
     long long total = 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        int idx = atoi(r->element[i]->str);
+        if (strcmp(r->element[i]->str, "v") == 0)
+            continue; /* the version */
+        cr_assert(strncmp(r->element[i]->str, "wait_ms:", 8) == 0, "%s", r->element[i]->str);
+        int idx = atoi(r->element[i]->str + 8);
         long long n = atoll(r->element[i + 1]->str);
         cr_expect_eq(n, expect[idx], "bucket %d: %lld in Redis, %u waits", idx, n, expect[idx]);
         expect[idx] = 0;
@@ -332,19 +337,28 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
     sp_publisher_destroy(pub);
 }
 
-/* Every bucket of a sketch hash in Redis equals the reference's, and no other is there. */
+/* Every wait_ms bucket of a rollup's sketch hash in Redis equals the reference's, no
+ * other is there, and the hash has a version. */
 static void expect_sketch_hash(const char *sk, const sp_sketch *ref)
 {
     redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY);
     uint64_t total = 0;
+    int versions = 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        int idx = atoi(r->element[i]->str);
+        const char *f = r->element[i]->str;
+        if (strcmp(f, "v") == 0) {
+            versions++;
+            continue;
+        }
+        cr_assert(strncmp(f, "wait_ms:", 8) == 0, "%s: field %s", sk, f);
+        int idx = atoi(f + 8);
         long long n = atoll(r->element[i + 1]->str);
         cr_expect_eq(n, (long long)sp_sketch_get(ref, (uint16_t)idx), "%s bucket %d", sk, idx);
         total += (uint64_t)n;
     }
-    cr_expect_eq(total, sp_sketch_count(ref), "%s: %zu buckets", sk, r->elements / 2);
+    cr_expect_eq(versions, 1, "%s has its version", sk);
+    cr_expect_eq(total, sp_sketch_count(ref), "%s: %zu fields", sk, r->elements / 2);
     freeReplyObject(r);
 }
 
@@ -371,7 +385,7 @@ static void twelve_calls_flushed(sp_publisher *pub, int w, sp_partition *p, long
 static void expect_hour_and_day(sp_sketch *all)
 {
     const char *hour_day[2] = {"sp:r:1h:all:1795341600", "sp:r:1d:all:1795305600"};
-    const char *sk[2] = {"sp:sk:1h:all:1795341600:wait_ms", "sp:sk:1d:all:1795305600:wait_ms"};
+    const char *sk[2] = {"sp:sk:1h:all:1795341600", "sp:sk:1d:all:1795305600"};
     for (int k = 0; k < 2; k++) {
         expect_sketch_hash(sk[k], all);
         expect_percentiles(hour_day[k], all);
@@ -439,6 +453,122 @@ Test(publisher, sketch_copies_are_trusted_only_while_nobody_else_wrote, .init = 
         sp_partition_destroy(part[w]);
         sp_publisher_destroy(pub[w]);
     }
+}
+
+static long long key_exists(const char *key)
+{
+    redisReply *r = redisCommand(env.rc, "EXISTS %s", key);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+/* A rollup that exists without sketches (its first events had no duration) gets its
+ * first durations from a writer with no copy: nothing is stored, so the writer's counts
+ * are all there is. The script writes them without merging, names nothing for a
+ * reload, and the hash is right. */
+Test(publisher, first_durations_of_an_existing_rollup_need_no_reload, .init = setup,
+     .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    char buf[256];
+    for (unsigned c = 0; c < 5; c++) { /* offers only: counts, no duration */
+        snprintf(buf, sizeof buf, "{\"id\":\"k%u\",\"type\":\"call.offered\",\"ts\":%lld,"
+                 "\"call_id\":\"K%u\",\"queue\":\"payments\"}", c, BASE + c * 1000LL, c);
+        cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
+    }
+    flush(pub, 0, p, 5);
+    cr_assert_eq(key_exists("sp:r:1h:all:1795341600"), 1);
+    cr_assert_eq(key_exists("sp:sk:1h:all:1795341600"), 0);
+    sp_sketch all;
+    sp_sketch_init(&all);
+    for (unsigned c = 0; c < 5; c++) { /* the answers, in the same windows */
+        long long wait = 2000 + 3000LL * c;
+        snprintf(buf, sizeof buf, "{\"id\":\"a%u\",\"type\":\"call.answered\",\"ts\":%lld,"
+                 "\"call_id\":\"K%u\",\"agent_id\":\"ann\"}", c, BASE + c * 1000LL + wait, c);
+        cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
+        cr_assert_eq(sp_sketch_add(&all, wait), 0);
+    }
+    flush(pub, 0, p, 10);
+    const sp_publisher_stats *st = sp_publisher_get_stats(pub);
+    cr_expect_gt(st->sketch_copies, 0);
+    cr_expect_eq(st->sketch_misses, 0, "no rollup named for a reload");
+    expect_hour_and_day(&all);
+    long long sk_ttl = ttl_of("sp:sk:1h:all:1795341600");
+    long long rollup_ttl = ttl_of("sp:r:1h:all:1795341600");
+    cr_expect(sk_ttl > 0 && sk_ttl - rollup_ttl <= 2, "%lld vs %lld", sk_ttl, rollup_ttl);
+    sp_sketch_free(&all);
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
+
+/* Rewrites a rollup's sketch hash sk in the layout of earlier builds: one hash per
+ * duration (<sk>:<duration>, field: bucket) and the version in sp:skv:<rest>, with the
+ * TTL sk had. */
+static void to_old_layout(const char *sk)
+{
+    char vk[128];
+    snprintf(vk, sizeof vk, "sp:skv:%s", sk + strlen("sp:sk:"));
+    long long ttl = ttl_of(sk);
+    redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 2);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        const char *colon = strchr(f, ':');
+        redisReply *w = colon ? redisCommand(env.rc, "HSET %s:%b %s %s", sk, f,
+                                             (size_t)(colon - f), colon + 1, v)
+                              : redisCommand(env.rc, "SET %s %s", vk, v);
+        cr_assert(w && w->type != REDIS_REPLY_ERROR);
+        freeReplyObject(w);
+    }
+    freeReplyObject(r);
+    redisReply *d = redisCommand(env.rc, "DEL %s", sk);
+    freeReplyObject(d);
+    if (ttl > 0) {
+        redisReply *e = redisCommand(env.rc, "EXPIRE %s:wait_ms %lld", sk, ttl);
+        freeReplyObject(e);
+        e = redisCommand(env.rc, "EXPIRE %s %lld", vk, ttl);
+        freeReplyObject(e);
+    }
+}
+
+/* Sketches written by an earlier build (a hash per duration and a version key) are
+ * moved into the rollup's one hash by the first flush that touches the rollup: the
+ * hour's and the day's buckets and percentiles are those of every wait, before and
+ * after the upgrade, and the old keys are gone. */
+Test(publisher, sketches_of_an_earlier_build_are_moved, .init = setup, .fini = teardown)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *part = partition();
+    sp_sketch all;
+    sp_sketch_init(&all);
+    long long next = 1, waits[12];
+    unsigned call = 0;
+    for (int i = 0; i < 12; i++)
+        waits[i] = 400 + 31337LL * i;
+    twelve_calls_flushed(pub, 0, part, &next, &call, &all, BASE, waits);
+    sp_publisher_destroy(pub); /* the upgrade: a new writer, no copies */
+    const char *sk[2] = {"sp:sk:1h:all:1795341600", "sp:sk:1d:all:1795305600"};
+    for (int k = 0; k < 2; k++)
+        to_old_layout(sk[k]);
+    cr_assert_eq(key_exists("sp:sk:1h:all:1795341600"), 0);
+    pub = publisher();
+    for (int i = 0; i < 12; i++)
+        waits[i] = 900 + 20011LL * i;
+    twelve_calls_flushed(pub, 0, part, &next, &call, &all, BASE + 240000, waits);
+    expect_hour_and_day(&all);
+    cr_expect_eq(key_exists("sp:sk:1h:all:1795341600:wait_ms"), 0, "old hash left");
+    cr_expect_eq(key_exists("sp:skv:1h:all:1795341600"), 0, "old version left");
+    cr_expect_eq(key_exists("sp:sk:1d:all:1795305600:wait_ms"), 0, "old hash left");
+    long long rollup_ttl = ttl_of("sp:r:1h:all:1795341600"), sk_ttl = ttl_of(sk[0]);
+    cr_expect(sk_ttl > 0 && sk_ttl >= rollup_ttl && sk_ttl - rollup_ttl <= 5,
+              "the moved hash expires with its rollup (%lld vs %lld)", sk_ttl, rollup_ttl);
+    cr_expect_eq(ttl_of(sk[1]), -1, "kept, as the 1d rollup");
+    sp_sketch_free(&all);
+    sp_partition_destroy(part);
+    sp_publisher_destroy(pub);
 }
 
 Test(publisher, state_and_resume_point_restore, .init = setup, .fini = teardown)

@@ -4,8 +4,8 @@
  * making merge.lua read, parse and sort every bucket of every rollup it touches.
  *
  * One entry per rollup ({p}:r:{res}:{dims}:{start}): the merged sketch of each duration
- * as the writer believes Redis holds it, and the version the writer set with it in
- * {p}:skv:{res}:{dims}:{start}. merge.lua trusts the writer's values only when that
+ * as the writer believes Redis holds it, and the version the writer set with it (field
+ * "v" of the sketch hash {p}:sk:{res}:{dims}:{start}). merge.lua trusts the writer's values only when that
  * version is still there (no other writer, restart or expiry came between); otherwise it
  * merges the bucket changes itself, as it always did, and names the rollup in its reply
  * so the publisher reloads the entry (or, after repeated misses, stops caching it: a
@@ -40,7 +40,7 @@
 typedef struct {
     char *key;                          /* the rollup key (owned) */
     size_t len;
-    char version[SP_SKCACHE_VERSION_MAX]; /* expected in {p}:skv:...; "-" = none there */
+    char version[SP_SKCACHE_VERSION_MAX]; /* expected in {p}:sk:... "v"; "-" = none */
     sp_sketch sk[SP_D__COUNT];          /* merged counts (the pub field is unused) */
     uint64_t used;                      /* the flush that last used it */
     uint64_t last_miss;                 /* the flush of its last version mismatch */
