@@ -476,6 +476,15 @@ static long long info_field(redisContext *rc, const char *section, const char *f
     return v;
 }
 
+static long long dbsize(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "DBSIZE");
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
 typedef struct {
     sp_pipeline *pl;
     char err[512];
@@ -556,6 +565,8 @@ static pipeline_run run_pipeline(const char *bootstrap, const char *topic, const
             fprintf(stderr, "%s", r->str);
         if (r)
             freeReplyObject(r);
+        fprintf(stderr, "redis keys %lld, used_memory %lld bytes\n", dbsize(rc),
+                info_field(rc, "memory", "used_memory"));
     }
     sp_pipeline_destroy(pl);
     sp_config_free(&cfg);

@@ -17,7 +17,8 @@
 --      window whose own or whose desk's CSAT counts changed (so the value depends on
 --      the counts only, never on when flushes happened);
 --      Duration sketches: one hash per rollup, {p}:sk:{res}:{dims}:{start} (field
---      "<duration>:<bucket>": count; field "v": the version). The writer keeps a copy
+--      <duration number> * 100000 + <bucket>: count; field "v", written first so it
+--      is found first: the version). The writer keeps a copy
 --      of the sketches it last wrote (sketch_cache.h) and sends, per changed bucket,
 --      the change and the new count, and the new percentiles. When the hash's version
 --      is the one the writer expects (or the rollup is new and the writer had no copy:
@@ -51,7 +52,7 @@
 --   not smoothed), sketch key# (0 = no duration changed), expected version ("-" =
 --   none yet), new version, ndurations, then per duration: name, nbuckets, p50, p90,
 --   p99 (the writer's; "-" when it has no copy), then nbuckets times: field
---   ("<duration>:<bucket>"), delta, new count
+--   (<duration number> * 100000 + <bucket>), delta, new count
 -- then NL, then NL times: dims, in_queue delta, backlog delta, noldest,
 --   "<topic>:<partition>", oldest offered ms or "-", ...
 -- then NPR, then NPR times: agent (dims form), ts, status, ndims, dims, ...
@@ -323,18 +324,27 @@ local function percentiles(counts, d)
 end
 
 -- A rollup's sketches live in one hash, {p}:sk:{res}:{dims}:{start}: field
--- "<duration>:<bucket>" holds a bucket's count, field "v" the version (which writer's
--- flush left them). The writer sends each changed bucket as its field name.
+-- <duration number> * 100000 + <bucket> holds a bucket's count (a number, which Redis
+-- stores and compares as an integer; wait_ms is duration 0, so its fields are the bucket
+-- numbers), field "v" the version (which writer's flush left them). The writer sends each
+-- changed bucket as its field. Durations are numbered as in metrics.h (sp_duration):
+local DURATIONS = {'wait_ms', 'abandon_wait_ms', 'handle_ms', 'first_reply_ms', 'resolution_ms'}
+local STRIDE = 100000
 local buckets = {} -- scratch: field, count pairs for the one HSET
 
--- Adds one duration's bucket deltas (nb triples from ARGV[at]) to its stored counts
--- (bucket -> count), queues the sums for the HSET after buckets[n], and adds the
--- percentiles of the merged counts. Returns the new n.
-local function add_buckets(counts, d, at, nb, n)
-  local skip = #d + 2
+-- Adds one duration's bucket deltas (nb triples from ARGV[at]) to the stored counts of
+-- its duration number (stored: number -> bucket -> count), queues the sums for the HSET
+-- after buckets[n], and adds the percentiles of the merged counts. Returns the new n.
+local function add_buckets(stored, d, at, nb, n)
+  local code = math.floor(tonumber(ARGV[at]) / STRIDE)
+  local counts = stored[code]
+  if not counts then
+    counts = {}
+    stored[code] = counts
+  end
   for j = 0, nb - 1 do
     local field = ARGV[at + 3 * j]
-    local b = tonumber(string.sub(field, skip))
+    local b = tonumber(field) % STRIDE
     counts[b] = (counts[b] or 0) + tonumber(ARGV[at + 3 * j + 1])
     buckets[n + 1] = field
     buckets[n + 2] = string.format('%.0f', counts[b])
@@ -360,23 +370,23 @@ end
 
 -- Sketches an earlier build wrote: one hash per duration ({sk}:<duration>, field:
 -- bucket) and the version in {p}:skv:.... Their buckets move into sk and into stored
--- (duration -> bucket -> count); the old keys go. Only a rollup that existed before
--- this flush and has no sk yet can have them. Returns whether there were any.
-local DURATIONS = {'wait_ms', 'abandon_wait_ms', 'handle_ms', 'first_reply_ms',
-                   'resolution_ms'}
+-- (duration number -> bucket -> count); the old keys go. Only a rollup that existed
+-- before this flush and has no sk yet can have them. Returns whether there were any.
 local function migrate(sk, stored)
   local old = {prefix .. ':skv:' .. string.sub(sk, #prefix + 5)}
   if redis.call('EXISTS', old[1]) == 0 then return false end
-  for _, d in ipairs(DURATIONS) do
-    local dk, counts, out = sk .. ':' .. d, {}, {}
+  redis.call('HSET', sk, 'v', '-') -- at the head, as in every sketch hash
+  for x, d in ipairs(DURATIONS) do
+    local dk, counts, out, code = sk .. ':' .. d, {}, {}, (x - 1) * STRIDE
     local flat = redis.call('HGETALL', dk)
     for j = 1, #flat, 2 do
-      counts[tonumber(flat[j])] = tonumber(flat[j + 1])
-      out[j], out[j + 1] = d .. ':' .. flat[j], flat[j + 1]
+      local b = tonumber(flat[j])
+      counts[b] = tonumber(flat[j + 1])
+      out[j], out[j + 1] = string.format('%d', code + b), flat[j + 1]
     end
     if #flat > 0 then
       call_sliced('HSET', sk, out, 1, #out)
-      stored[d] = counts
+      stored[x - 1] = counts
     end
     old[#old + 1] = dk
   end
@@ -384,19 +394,20 @@ local function migrate(sk, stored)
   return true
 end
 
--- The counts sk holds, duration -> bucket -> count, with one HGETALL.
+-- The counts sk holds, duration number -> bucket -> count, with one HGETALL.
 local function stored_counts(sk)
   local stored = {}
   local flat = redis.call('HGETALL', sk)
   for j = 1, #flat, 2 do
-    local d, b = string.match(flat[j], '^(.-):(%d+)$')
-    if d then
-      local c = stored[d]
+    local f = tonumber(flat[j]) -- nil for "v"
+    if f then
+      local code = math.floor(f / STRIDE)
+      local c = stored[code]
       if not c then
         c = {}
-        stored[d] = c
+        stored[code] = c
       end
-      c[tonumber(b)] = tonumber(flat[j + 1])
+      c[f % STRIDE] = tonumber(flat[j + 1])
     end
   end
   return stored
@@ -421,23 +432,18 @@ local function write_sketches(k, sk, at, nd, created, expect, newv, ttl, reply)
       if have then stored = stored_counts(sk) end
     end
   end
-  local n = 0
+  buckets[1], buckets[2] = 'v', newv -- first: a new hash keeps it at its head
+  local n = 2
   for _ = 1, nd do
     local d, nb = ARGV[at], tonumber(ARGV[at + 1])
     if trusted then
       n = put_buckets(d, at + 5, nb, at + 2, n)
     else
-      local counts = stored[d]
-      if not counts then
-        counts = {}
-        stored[d] = counts
-      end
-      n = add_buckets(counts, d, at + 5, nb, n)
+      n = add_buckets(stored, d, at + 5, nb, n)
     end
     at = at + 5 + 3 * nb
   end
-  buckets[n + 1], buckets[n + 2] = 'v', newv
-  call_sliced('HSET', sk, buckets, 1, n + 2)
+  call_sliced('HSET', sk, buckets, 1, n)
   if not have and ttl ~= '0' then redis.call('EXPIRE', sk, ttl) end
   return at
 end

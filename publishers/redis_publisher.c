@@ -730,6 +730,16 @@ static void add_smoothing(sp_publisher *pub, const total_delta *t, const char *r
 
 static const double quantiles[3] = {0.5, 0.9, 0.99}; /* _p50, _p90, _p99 */
 
+/* A bucket's field in a rollup's sketch hash: the duration's number times SKETCH_STRIDE
+ * plus the bucket, a number that Redis keeps and compares as an integer (merge.lua has
+ * the same STRIDE and numbers the durations as sp_duration does). */
+#define SKETCH_STRIDE 100000
+_Static_assert(SP_SKETCH_NBUCKETS < SKETCH_STRIDE, "a bucket fits below the stride");
+static int64_t bucket_field(sp_duration d, uint16_t bucket)
+{
+    return (int64_t)d * SKETCH_STRIDE + bucket;
+}
+
 /* Merges a total's bucket changes into the writer's copy of the rollup's sketches (e)
  * and works out the percentiles to send. -1 when out of memory: the caller then drops
  * the copy and sends the rollup uncached. */
@@ -746,11 +756,12 @@ static int merge_copy(sp_skcache_entry *e, const total_delta *t, int64_t pct[][3
 }
 
 /* The sketch part of a total (see merge.lua): sketch key#, expected and new version,
- * then per changed duration its name, bucket count, percentiles and (field
- * "<duration>:<bucket>", change, new count) triples. All durations of a rollup share one hash, {p}:sk:{res}:{dims}:
- * {start}, which also holds their version (field "v"). With no usable copy of the
- * rollup's sketches the expected version is "*", which never matches: the script
- * merges the changes itself. A total with no changed duration sends no key (0). */
+ * then per changed duration its name, bucket count, percentiles and (field, change,
+ * new count) triples. All durations of a rollup share one hash, {p}:sk:{res}:{dims}:
+ * {start}; a bucket's field is bucket_field(), and field "v" holds their version.
+ * With no usable copy of the rollup's sketches the expected version is "*", which
+ * never matches: the script merges the changes itself. A total with no changed
+ * duration sends no key (0). */
 static void add_sketches(sp_publisher *pub, const total_delta *t, const char *res,
                          const char *rollup, size_t rollup_len)
 {
@@ -797,7 +808,7 @@ static void add_sketches(sp_publisher *pub, const total_delta *t, const char *re
                 argv_add(a, "-");
         for (uint32_t j = 0; j < t->dsk[d].nb; j++) {
             uint16_t idx = t->dsk[d].b[j].idx;
-            argv_addf(a, "%s:%u", sp_duration_name((sp_duration)d), (unsigned)idx);
+            argv_addi(a, bucket_field((sp_duration)d, idx));
             argv_addi(a, t->dsk[d].b[j].n);
             argv_addi(a, e ? sp_sketch_get(&e->sk[d], idx) : t->dsk[d].b[j].n);
         }
@@ -1034,21 +1045,16 @@ static void on_flush_reply(sp_publisher *pub, const redisReply *r)
             copy_missed(pub, r->element[j]->str, r->element[j]->len);
 }
 
-/* Adds one field of a sketch hash, "<duration>:<bucket>" = count, to e. -1 when the
- * field or the count is malformed, or on no memory. */
+/* Adds one field of a sketch hash (bucket_field() = count) to e. -1 when the field or
+ * the count is malformed, or on no memory. */
 static int fill_bucket(sp_skcache_entry *e, const redisReply *f, const redisReply *c)
 {
-    const char *colon = memchr(f->str, ':', f->len);
-    if (!colon || (size_t)(colon - f->str) >= 32)
-        return -1;
-    char name[32];
-    memcpy(name, f->str, (size_t)(colon - f->str));
-    name[colon - f->str] = '\0';
-    int d = sp_duration_parse(name);
     char *end;
-    unsigned long idx = strtoul(colon + 1, &end, 10);
+    unsigned long field = strtoul(f->str, &end, 10);
+    unsigned long d = field / SKETCH_STRIDE, idx = field % SKETCH_STRIDE;
     unsigned long long n = strtoull(c->str, NULL, 10);
-    if (d < 0 || end == colon + 1 || *end || idx >= SP_SKETCH_NBUCKETS || n > UINT32_MAX)
+    if (end == f->str || *end || d >= SP_D__COUNT || idx >= SP_SKETCH_NBUCKETS ||
+        n > UINT32_MAX)
         return -1;
     return sp_sketch_add_bucket(&e->sk[d], (uint16_t)idx, (uint32_t)n);
 }

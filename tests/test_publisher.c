@@ -314,8 +314,8 @@ Test(publisher, sketches_add_up_over_flushes_and_partitions, .init = setup, .fin
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         if (strcmp(r->element[i]->str, "v") == 0)
             continue; /* the version */
-        cr_assert(strncmp(r->element[i]->str, "wait_ms:", 8) == 0, "%s", r->element[i]->str);
-        int idx = atoi(r->element[i]->str + 8);
+        int idx = atoi(r->element[i]->str); /* wait_ms: duration 0, the field is the bucket */
+        cr_assert(idx < SP_SKETCH_NBUCKETS, "%s", r->element[i]->str);
         long long n = atoll(r->element[i + 1]->str);
         cr_expect_eq(n, expect[idx], "bucket %d: %lld in Redis, %u waits", idx, n, expect[idx]);
         expect[idx] = 0;
@@ -351,8 +351,8 @@ static void expect_sketch_hash(const char *sk, const sp_sketch *ref)
             versions++;
             continue;
         }
-        cr_assert(strncmp(f, "wait_ms:", 8) == 0, "%s: field %s", sk, f);
-        int idx = atoi(f + 8);
+        int idx = atoi(f); /* wait_ms: duration 0, the field is the bucket */
+        cr_assert(idx < SP_SKETCH_NBUCKETS, "%s: field %s", sk, f);
         long long n = atoll(r->element[i + 1]->str);
         cr_expect_eq(n, (long long)sp_sketch_get(ref, (uint16_t)idx), "%s bucket %d", sk, idx);
         total += (uint64_t)n;
@@ -504,6 +504,22 @@ Test(publisher, first_durations_of_an_existing_rollup_need_no_reload, .init = se
     sp_publisher_destroy(pub);
 }
 
+extern const char sp_merge_lua[];
+
+/* merge.lua numbers the durations of a sketch hash's fields as sp_duration does: its
+ * list of names, in order, is the one metrics.h gives. */
+Test(publisher, merge_script_numbers_durations_as_the_writer)
+{
+    char want[256] = "local DURATIONS = {";
+    for (int d = 0; d < SP_D__COUNT; d++) {
+        strcat(want, d ? ", '" : "'");
+        strcat(want, sp_duration_name((sp_duration)d));
+        strcat(want, "'");
+    }
+    strcat(want, "}");
+    cr_expect(strstr(sp_merge_lua, want) != NULL, "merge.lua lacks %s", want);
+}
+
 /* Rewrites a rollup's sketch hash sk in the layout of earlier builds: one hash per
  * duration (<sk>:<duration>, field: bucket) and the version in sp:skv:<rest>, with the
  * TTL sk had. */
@@ -514,12 +530,12 @@ static void to_old_layout(const char *sk)
     long long ttl = ttl_of(sk);
     redisReply *r = redisCommand(env.rc, "HGETALL %s", sk);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements > 2);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    for (size_t i = 0; i + 1 < r->elements; i += 2) { /* wait_ms only: fields are buckets */
         const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-        const char *colon = strchr(f, ':');
-        redisReply *w = colon ? redisCommand(env.rc, "HSET %s:%b %s %s", sk, f,
-                                             (size_t)(colon - f), colon + 1, v)
-                              : redisCommand(env.rc, "SET %s %s", vk, v);
+        int version = strcmp(f, "v") == 0;
+        cr_assert(version || atoi(f) < SP_SKETCH_NBUCKETS, "%s", f);
+        redisReply *w = version ? redisCommand(env.rc, "SET %s %s", vk, v)
+                                : redisCommand(env.rc, "HSET %s:wait_ms %s %s", sk, f, v);
         cr_assert(w && w->type != REDIS_REPLY_ERROR);
         freeReplyObject(w);
     }

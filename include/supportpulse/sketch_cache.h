@@ -5,10 +5,10 @@
  *
  * One entry per rollup ({p}:r:{res}:{dims}:{start}): the merged sketch of each duration
  * as the writer believes Redis holds it, and the version the writer set with it (field
- * "v" of the sketch hash {p}:sk:{res}:{dims}:{start}). merge.lua trusts the writer's values only when that
- * version is still there (no other writer, restart or expiry came between); otherwise it
- * merges the bucket changes itself, as it always did, and names the rollup in its reply
- * so the publisher reloads the entry (or, after repeated misses, stops caching it: a
+ * "v" of the sketch hash {p}:sk:{res}:{dims}:{start}). merge.lua trusts the writer's
+ * values only when that version is still there (no other writer, restart or expiry came
+ * between); otherwise it merges the bucket changes itself, as it always did, and names
+ * the rollup in its reply so the publisher reloads the entry (or, after repeated misses, stops caching it: a
  * rollup that several instances write). A wrong cache can therefore cost speed, never
  * correctness.
  *
