@@ -130,14 +130,18 @@ static long command_calls(const char *name)
     return n;
 }
 
-static long long ttl_of(const char *key)
+/* The integer reply of a one-key command ("TTL", "EXISTS") on key. */
+static long long key_integer(const char *command, const char *key)
 {
-    redisReply *r = redisCommand(env.rc, "TTL %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
-    long long t = r->integer;
+    redisReply *r = redisCommand(env.rc, "%s %s", command, key);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER, "%s %s", command, key);
+    long long n = r->integer;
     freeReplyObject(r);
-    return t;
+    return n;
 }
+
+static long long ttl_of(const char *key) { return key_integer("TTL", key); }
+static long long key_exists(const char *key) { return key_integer("EXISTS", key); }
 
 /* A catch-up flush creates many windows of one series: its index gets them all with one
  * ZADD, is trimmed once to the windows within the TTL of the newest, and gets the TTL. */
@@ -453,15 +457,6 @@ Test(publisher, sketch_copies_are_trusted_only_while_nobody_else_wrote, .init = 
         sp_partition_destroy(part[w]);
         sp_publisher_destroy(pub[w]);
     }
-}
-
-static long long key_exists(const char *key)
-{
-    redisReply *r = redisCommand(env.rc, "EXISTS %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_INTEGER);
-    long long n = r->integer;
-    freeReplyObject(r);
-    return n;
 }
 
 /* A rollup that exists without sketches (its first events had no duration) gets its
