@@ -430,6 +430,28 @@ static int config_path(int argc, char **argv, char **envp, const char **path)
     return 0;
 }
 
+/* A rollup that expired while its window still takes late events would be re-created
+ * from the late events alone (a partial count), and its sketch hash could outlive it:
+ * every kept resolution must live at least its window, the lateness and the retention. */
+static int check_ttls(const sp_config *c, char *errstr, size_t errstr_size)
+{
+    static const char *const names[5] = {"ttl_1m_s", "ttl_5m_s", "ttl_15m_s", "ttl_1h_s",
+                                          "ttl_1d_s"};
+    static const int64_t window_s[5] = {60, 300, 900, 3600, 86400};
+    for (int r = 0; r < 5; r++) {
+        int64_t need = window_s[r] + c->lateness_s + c->retention_s;
+        if (c->ttl_s[r] && c->ttl_s[r] < need) {
+            snprintf(errstr, errstr_size,
+                     "%s: %lld is shorter than its window + lateness_s + retention_s (%lld): "
+                     "a late event would re-create an expired rollup from a partial count; "
+                     "raise it (or 0 = keep) or lower retention_s",
+                     names[r], (long long)c->ttl_s[r], (long long)need);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int sp_config_from_args(sp_config *c, int argc, char **argv, char **envp, char *errstr,
                         size_t errstr_size)
 {
@@ -480,7 +502,7 @@ int sp_config_from_args(sp_config *c, int argc, char **argv, char **envp, char *
         snprintf(errstr, errstr_size, "bootstrap: required (--bootstrap HOST:PORT[,...])");
         return -1;
     }
-    return 0;
+    return check_ttls(c, errstr, errstr_size);
 }
 
 void sp_config_print_help(FILE *out)

@@ -72,6 +72,11 @@ Test(config, errors_name_the_field_and_range)
     expect_error(1, (char *[]){"--topic=t"}, envp, "bootstrap");
     expect_error(2, (char *[]){"--bootstrap=x", "-X"}, envp, "key=value");
     expect_error(2, (char *[]){"--bootstrap=x", "--group"}, envp, "needs a value");
+    /* a rollup must outlive the late events of its window: 60 + 120 + 3600 for 1m */
+    expect_error(2, (char *[]){"--bootstrap=x", "--ttl-1m-s=3779"}, envp, "ttl_1m_s");
+    expect_error(2, (char *[]){"--bootstrap=x", "--ttl-1m-s=3779"}, envp, "(3780)");
+    expect_error(3, (char *[]){"--bootstrap=x", "--ttl-1h-s=7200", "--retention-s=7200"},
+                 envp, "ttl_1h_s");
     char *bad_env[] = {"SUPPORTPULSE_RETENTION_S=5", NULL};
     expect_error(1, (char *[]){"--bootstrap=x"}, bad_env, "SUPPORTPULSE_RETENTION_S");
     char *path = write_tmp("{\"bootstrap\":\"b\",\"max_queues\":\"many\"}");
@@ -87,6 +92,25 @@ Test(config, errors_name_the_field_and_range)
     snprintf(arg, sizeof arg, "--config=%s", path);
     expect_error(1, (char *[]){arg}, envp, path);
     unlink(path);
+}
+
+/* The shortest rollup TTLs that still outlive their windows' late events are taken, as
+ * is 0 (keep), and a shorter retention lets a short TTL through. */
+Test(config, rollup_ttls_outlive_late_events)
+{
+    char *envp[] = {NULL};
+    const char *ok[][4] = {
+        {"--bootstrap=x", "--ttl-1m-s=3780", "--ttl-5m-s=4020", "--ttl-1d-s=0"},
+        {"--bootstrap=x", "--ttl-1m-s=600", "--retention-s=420", "--lateness-s=120"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        sp_config c;
+        char err[512] = "";
+        cr_assert_eq(sp_config_init(&c), 0);
+        cr_expect_eq(sp_config_from_args(&c, 4, (char **)ok[i], envp, err, sizeof err), 0,
+                     "%s", err);
+        sp_config_free(&c);
+    }
 }
 
 Test(config, per_queue_thresholds_are_checked)
