@@ -4,6 +4,7 @@
 #include "supportpulse/config.h"
 #include "supportpulse/forecast.h"
 #include "supportpulse/partition.h"
+#include "supportpulse/redis_publisher.h"
 #include "supportpulse/rules.h"
 
 #include <ctype.h>
@@ -435,17 +436,14 @@ static int config_path(int argc, char **argv, char **envp, const char **path)
  * every kept resolution must live at least its window, the lateness and the retention. */
 static int check_ttls(const sp_config *c, char *errstr, size_t errstr_size)
 {
-    static const char *const names[5] = {"ttl_1m_s", "ttl_5m_s", "ttl_15m_s", "ttl_1h_s",
-                                          "ttl_1d_s"};
-    static const int64_t window_s[5] = {60, 300, 900, 3600, 86400};
-    for (int r = 0; r < 5; r++) {
-        int64_t need = window_s[r] + c->lateness_s + c->retention_s;
+    for (int r = 0; r < SP_NRES; r++) {
+        int64_t need = sp_res_seconds[r] + c->lateness_s + c->retention_s;
         if (c->ttl_s[r] && c->ttl_s[r] < need) {
             snprintf(errstr, errstr_size,
-                     "%s: %lld is shorter than its window + lateness_s + retention_s (%lld): "
-                     "a late event would re-create an expired rollup from a partial count; "
-                     "raise it (or 0 = keep) or lower retention_s",
-                     names[r], (long long)c->ttl_s[r], (long long)need);
+                     "ttl_%s_s: %lld is shorter than its window + lateness_s + retention_s "
+                     "(%lld): a late event would re-create an expired rollup from a partial "
+                     "count; raise it (or 0 = keep) or lower retention_s",
+                     sp_res_names[r], (long long)c->ttl_s[r], (long long)need);
             return -1;
         }
     }

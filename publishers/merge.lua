@@ -180,14 +180,15 @@ for _, r in ipairs(RATIOS) do
   end
 end
 
--- The value of ratio r from the counts in t (field -> number), or nil when its
--- denominator is not positive.
+-- The weighted sum of terms ({field, weight} pairs) over the counts in t.
 local function term_sum(terms, t)
   local v = 0
   for x = 1, #terms do v = v + terms[x][2] * (tonumber(t[terms[x][1]]) or 0) end
   return v
 end
 
+-- The value of ratio r from the counts in t (field -> number), or nil when its
+-- denominator is not positive.
 local function ratio(r, t)
   local den = term_sum(r.den, t)
   if den <= 0 then return nil end
@@ -332,16 +333,21 @@ local DURATIONS = {'wait_ms', 'abandon_wait_ms', 'handle_ms', 'first_reply_ms', 
 local STRIDE = 100000
 local buckets = {} -- scratch: field, count pairs for the one HSET
 
+-- The bucket counts of duration number code in stored, made empty when absent.
+local function counts_of(stored, code)
+  local c = stored[code]
+  if not c then
+    c = {}
+    stored[code] = c
+  end
+  return c
+end
+
 -- Adds one duration's bucket deltas (nb triples from ARGV[at]) to the stored counts of
 -- its duration number (stored: number -> bucket -> count), queues the sums for the HSET
 -- after buckets[n], and adds the percentiles of the merged counts. Returns the new n.
 local function add_buckets(stored, d, at, nb, n)
-  local code = math.floor(tonumber(ARGV[at]) / STRIDE)
-  local counts = stored[code]
-  if not counts then
-    counts = {}
-    stored[code] = counts
-  end
+  local counts = counts_of(stored, math.floor(tonumber(ARGV[at]) / STRIDE))
   for j = 0, nb - 1 do
     local field = ARGV[at + 3 * j]
     local b = tonumber(field) % STRIDE
@@ -400,15 +406,7 @@ local function stored_counts(sk)
   local flat = redis.call('HGETALL', sk)
   for j = 1, #flat, 2 do
     local f = tonumber(flat[j]) -- nil for "v"
-    if f then
-      local code = math.floor(f / STRIDE)
-      local c = stored[code]
-      if not c then
-        c = {}
-        stored[code] = c
-      end
-      c[f % STRIDE] = tonumber(flat[j + 1])
-    end
+    if f then counts_of(stored, math.floor(f / STRIDE))[f % STRIDE] = tonumber(flat[j + 1]) end
   end
   return stored
 end
@@ -421,15 +419,19 @@ end
 -- the stored counts here and the rollup k is named in the reply (the writer reloads
 -- its copy). A new sk gets the rollup's TTL. Returns the ARGV index after.
 local function write_sketches(k, sk, at, nd, created, expect, newv, ttl, reply)
-  local have, trusted, stored = false, created and expect == '-', {}
+  -- stored (duration number -> bucket -> count) is made only off the trusted path: a
+  -- table per rollup costs more than a command here
+  local have, trusted, stored = false, created and expect == '-', nil
   if not trusted then
     have = redis.call('HGET', sk, 'v')
     trusted = have == expect
-    local moved = not have and not created and migrate(sk, stored)
-    if not have and not moved and expect == '-' then trusted = true end
+    if not have and not created then -- (created: expect is not "-" here)
+      stored = {}
+      if not migrate(sk, stored) and expect == '-' then trusted = true end
+    end
     if not trusted then
       reply[#reply + 1] = k
-      if have then stored = stored_counts(sk) end
+      stored = have and stored_counts(sk) or stored or {}
     end
   end
   buckets[1], buckets[2] = 'v', newv -- first: a new hash keeps it at its head
