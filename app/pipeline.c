@@ -42,6 +42,8 @@ typedef struct {
     uint64_t counts[SP_PC__COUNT]; /* messages counted, restored with the resume point */
     uint64_t evictions_seen[3];    /* the stores' eviction counters when last counted */
     int64_t evictions_warned_mono[3]; /* when each full store was last warned about */
+    int worker;            /* the decode thread that applies this partition's events */
+    size_t dirty;          /* its dirty window cells, as of the last job collected */
 } slot;
 
 struct sp_pipeline {
@@ -188,6 +190,7 @@ static int flush_parts(sp_pipeline *pl, sp_flush_part *parts, int n, int64_t pip
     for (int i = 0; i < n; i++) {
         slot *s = &pl->slots[parts[i].partition];
         sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
+        s->dirty = sp_window_dirty_cells(sp_partition_windows(s->st));
         s->flushed_offset = parts[i].next_offset;
     }
     return n;
@@ -299,10 +302,26 @@ static void try_flush(sp_pipeline *pl)
 
 /* ---- rebalance ----------------------------------------------------------------------- */
 
+/* The decode thread with the fewest assigned partitions (partitions are its unit of
+ * work: all events of one go to the same thread). */
+static int least_busy_worker(const sp_pipeline *pl)
+{
+    int nw = pl->pool ? sp_decode_pool_workers(pl->pool) : 1, best = 0;
+    size_t load[64] = {0};
+    for (int i = 0; i < pl->nslots; i++)
+        if (pl->slots[i].st)
+            load[pl->slots[i].worker % nw]++;
+    for (int w = 1; w < nw; w++)
+        if (load[w] < load[best])
+            best = w;
+    return best;
+}
+
 static int64_t on_assign(void *arg, const char *topic, int32_t partition)
 {
     sp_pipeline *pl = arg;
     char err[512];
+    drain(pl); /* no decode thread may hold a job of a state replaced here */
     slot *s = slot_get(pl, partition, 1);
     if (!s) {
         sp_err("out of memory assigning %s[%d]", topic, partition);
@@ -310,6 +329,7 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
     }
     sp_partition_destroy(s->st);
     memset(s, 0, sizeof *s);
+    s->worker = least_busy_worker(pl);
     s->next_offset = s->flushed_offset = -1;
     s->last_event_mono = sp_mono_ms();
     if (!(s->st = sp_partition_new(&pl->pconf, err, sizeof err))) {
@@ -330,6 +350,7 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
         backoff = backoff * 2 > pl->cfg->max_backoff_ms ? pl->cfg->max_backoff_ms : backoff * 2;
     }
     atomic_fetch_add(&pl->stats.partitions, 1);
+    s->dirty = sp_window_dirty_cells(sp_partition_windows(s->st));
     s->next_offset = s->flushed_offset = resume;
     return resume >= 0 ? resume : RD_KAFKA_OFFSET_INVALID;
 }
@@ -375,22 +396,19 @@ static int dead_letter(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
     return rc;
 }
 
-/* Applies one decoded (decode_rc 0) or rejected message to its partition. */
-static int handle_decoded(sp_pipeline *pl, const rd_kafka_message_t *m, int decode_rc,
-                          const sp_event *ev, sp_reject_reason reason, const char *why,
+/* Acts on what became of one message of an assigned partition: decode_rc < 0, the
+ * decoder rejected it (reason, detail); else sp_partition_apply returned `applied`. */
+static int record_outcome(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m, int decode_rc,
+                          sp_apply_result applied, sp_reject_reason reason, const char *detail,
                           char *errstr, size_t errstr_size)
 {
-    slot *s = slot_get(pl, m->partition, 0);
-    if (!s || !s->st || !s->restored)
-        return 0; /* not ours (any more): its owner consumes it */
     atomic_fetch_add(&pl->stats.consumed, 1);
     s->counts[SP_PC_CONSUMED]++;
-    char detail[256];
     int rc = 0;
     if (decode_rc < 0) {
-        rc = dead_letter(pl, s, m, reason, why, errstr, errstr_size);
+        rc = dead_letter(pl, s, m, reason, detail, errstr, errstr_size);
     } else {
-        switch (sp_partition_apply(s->st, ev, sp_wall_ms(), &reason, detail, sizeof detail)) {
+        switch (applied) {
         case SP_APPLY_OK:
             atomic_fetch_add(&pl->stats.applied, 1);
             s->counts[SP_PC_APPLIED]++;
@@ -420,47 +438,49 @@ static int handle_decoded(sp_pipeline *pl, const rd_kafka_message_t *m, int deco
     return rc;
 }
 
-/* A message on this thread: errors are logged, values decoded and applied. */
-static int handle_message(sp_pipeline *pl, const rd_kafka_message_t *m, char *errstr,
+/* The slot of a message's partition when this instance consumes it, else NULL. */
+static slot *owned_slot(sp_pipeline *pl, const rd_kafka_message_t *m)
+{
+    slot *s = slot_get(pl, m->partition, 0);
+    return s && s->st && s->restored ? s : NULL;
+}
+
+/* A message decoded and applied on this thread (decode_threads = 0). */
+static int handle_message(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m, char *errstr,
                           size_t errstr_size)
 {
     sp_event ev;
     sp_reject_reason reason = SP_REJ_NONE;
     char detail[256];
+    sp_apply_result applied = SP_APPLY_OK;
     int rc = sp_event_decode(m->payload, m->len, &ev, &reason, detail, sizeof detail);
-    return handle_decoded(pl, m, rc, &ev, reason, detail, errstr, errstr_size);
+    if (rc == 0) {
+        applied = sp_partition_apply(s->st, &ev, sp_wall_ms(), &reason, detail, sizeof detail);
+        s->dirty = sp_window_dirty_cells(sp_partition_windows(s->st));
+    }
+    return record_outcome(pl, s, m, rc, applied, reason, detail, errstr, errstr_size);
 }
 
-/* While a job is applied, the table entries of the job SP_PREFETCH_AHEAD places behind
- * it are loaded (sp_partition_prefetch), if it is decoded already: by its turn they
- * are in cache. */
-static void prefetch_ahead(sp_pipeline *pl)
-{
-    const sp_decode_job *n = sp_decode_pool_peek_ahead(pl->pool, SP_PREFETCH_AHEAD);
-    if (!n || n->rc != 0)
-        return;
-    const rd_kafka_message_t *m = n->opaque;
-    const slot *s = slot_get(pl, m->partition, 0);
-    if (s && s->st)
-        sp_partition_prefetch(s->st, &n->ev);
-}
-
-/* Applies a collected job (unless an earlier one failed: rc < 0), destroys its message
+/* Acts on a collected job (unless an earlier one failed: rc < 0), destroys its message
  * and releases its slot. Returns rc, or the job's result. */
 static int apply_job(sp_pipeline *pl, sp_decode_job *j, int rc, char *errstr, size_t errstr_size)
 {
     rd_kafka_message_t *m = j->opaque;
-    prefetch_ahead(pl);
-    if (rc == 0)
-        rc = handle_decoded(pl, m, j->rc, &j->ev, j->reason, j->detail, errstr, errstr_size);
+    slot *s = owned_slot(pl, m);
+    if (rc == 0 && s) {
+        if (j->rc == 0)
+            s->dirty = j->dirty_cells;
+        rc = record_outcome(pl, s, m, j->rc, j->applied, j->reason, j->detail, errstr,
+                            errstr_size);
+    }
     rd_kafka_message_destroy(m);
     sp_decode_pool_release(pl->pool);
     return rc;
 }
 
-/* Applies the decoded jobs at the head of the pool, in submission order: all of them
- * (waiting for the workers) when drain is set, else those already decoded. 0, or -1
- * with errstr (out of memory); the messages are destroyed either way. */
+/* Acts on the jobs at the head of the pool, in submission order: all of them (waiting
+ * for the decode threads) when drain is set, else those already done. 0, or -1 with
+ * errstr (out of memory); the messages are destroyed either way. */
 static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size)
 {
     sp_decode_job *j;
@@ -470,7 +490,8 @@ static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size)
     return rc;
 }
 
-/* Takes ownership of m. */
+/* Takes ownership of m. A message of a partition this instance does not consume (any
+ * more) is dropped: its owner consumes it. */
 static int consume(sp_pipeline *pl, rd_kafka_message_t *m, char *errstr, size_t errstr_size)
 {
     if (m->err) {
@@ -479,12 +500,14 @@ static int consume(sp_pipeline *pl, rd_kafka_message_t *m, char *errstr, size_t 
         rd_kafka_message_destroy(m);
         return 0;
     }
-    if (!pl->pool) {
-        int rc = handle_message(pl, m, errstr, errstr_size);
+    slot *s = owned_slot(pl, m);
+    if (!s || !pl->pool) {
+        int rc = s ? handle_message(pl, s, m, errstr, errstr_size) : 0;
         rd_kafka_message_destroy(m);
         return rc;
     }
-    while (sp_decode_pool_submit(pl->pool, m->payload, m->len, m) < 0) /* ring full */
+    /* while its decode thread's ring is full, collect first */
+    while (sp_decode_pool_submit(pl->pool, s->worker, m->payload, m->len, s->st, m) < 0)
         if (apply_job(pl, sp_decode_pool_peek(pl->pool, 1), 0, errstr, errstr_size) < 0) {
             rd_kafka_message_destroy(m);
             return -1;
@@ -579,12 +602,14 @@ void sp_pipeline_destroy(sp_pipeline *pl)
 void sp_pipeline_stop(sp_pipeline *pl) { atomic_store(&pl->stop, 1); }
 const sp_pipeline_stats *sp_pipeline_get_stats(const sp_pipeline *pl) { return &pl->stats; }
 
-static size_t dirty_cells(sp_pipeline *pl)
+/* Dirty window cells over the assigned partitions, as of the jobs collected (the decode
+ * threads may be writing the states themselves). */
+static size_t dirty_cells(const sp_pipeline *pl)
 {
     size_t n = 0;
     for (int i = 0; i < pl->nslots; i++)
         if (pl->slots[i].st)
-            n += sp_window_dirty_cells(sp_partition_windows(pl->slots[i].st));
+            n += pl->slots[i].dirty;
     return n;
 }
 

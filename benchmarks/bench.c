@@ -5,7 +5,8 @@
  *       in memory, on one generated corpus, interleaved runs, medians:
  *       bare json_loadb | sp_event_decode | decode + the full metric set (4
  *       partitions: counts, correlation, sketches, gauges) on one thread | the same
- *       with 1 and 2 decode threads (decode_pool.h) feeding the applying thread
+ *       on 1 and 2 decode threads (decode_pool.h), each decoding and applying the
+ *       events of its partitions, as the pipeline runs them
  *   spbench sketch [--runs R]
  *       ns per sketch insert: the bucket index alone, and index + sparse insert into
  *       1-minute cells of 1,000 values (what the windows do)
@@ -65,6 +66,7 @@
 #include "supportpulse/redis_server.h"
 
 #define NPART 4 /* partitions of the in-memory benchmarks */
+#define APPLY_AHEAD 3 /* spbench apply: prefetch the events this many places on */
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define PEAK_START_MS 1763974800000LL /* Monday 2025-11-24T09:00:00Z: the morning peak */
@@ -229,7 +231,22 @@ static double run_windows(const corpus *c)
     return dt;
 }
 
-/* Decoding on `threads` decode threads, applying on this one (as the pipeline does). */
+/* Collects every job handed to the pool, and counts those applied. */
+static size_t drain_pool(sp_decode_pool *pool)
+{
+    size_t applied = 0;
+    sp_decode_job *j;
+    while ((j = sp_decode_pool_peek(pool, 1)) != NULL) {
+        applied += j->rc == 0 && j->applied == SP_APPLY_OK;
+        sp_decode_pool_release(pool);
+    }
+    return applied;
+}
+
+/* As the pipeline does it: `threads` decode threads decode and apply, partition k's
+ * events on thread k mod threads; this thread hands out the values, collects the
+ * outcomes, and every 8,192 events waits for the threads to finish what they have and
+ * marks the partitions published (as a flush does). */
 static double run_pool(const corpus *c, int threads)
 {
     sp_partition *p[NPART];
@@ -239,22 +256,21 @@ static double run_pool(const corpus *c, int threads)
     if (!pool)
         die(err);
     double t0 = now_s();
-    size_t applied = 0, next = 0, done = 0;
-    while (done < c->n) {
-        while (next < c->n &&
-               sp_decode_pool_submit(pool, c->val[next], c->vlen[next], (void *)(uintptr_t)next) == 0)
-            next++;
-        sp_decode_job *j;
-        while ((j = sp_decode_pool_peek(pool, next == c->n || sp_decode_pool_pending(pool) >= 1024))) {
-            const sp_decode_job *n = sp_decode_pool_peek_ahead(pool, SP_PREFETCH_AHEAD);
-            if (n && n->rc == 0) /* as the pipeline does (app/pipeline.c) */
-                sp_partition_prefetch(p[c->part[(size_t)(uintptr_t)n->opaque]], &n->ev);
-            if (j->rc == 0)
-                applied += apply_event(p, c, (size_t)(uintptr_t)j->opaque, &j->ev);
+    size_t applied = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if ((i & 8191) == 0) {
+            applied += drain_pool(pool);
+            for (int k = 0; k < NPART; k++)
+                sp_partition_published(p[k], INT64_MIN);
+        }
+        int part = c->part[i];
+        while (sp_decode_pool_submit(pool, part, c->val[i], c->vlen[i], p[part], NULL) < 0) {
+            sp_decode_job *j = sp_decode_pool_peek(pool, 1); /* that ring is full */
+            applied += j->rc == 0 && j->applied == SP_APPLY_OK;
             sp_decode_pool_release(pool);
-            done++;
         }
     }
+    applied += drain_pool(pool);
     double dt = now_s() - t0;
     sp_decode_pool_destroy(pool);
     partitions_destroy(p, applied);
@@ -339,7 +355,7 @@ static int bench_apply(size_t n, int runs)
         double h[2] = {0, 0};
         tj[r] = run_jansson(&c);
         for (int v = 0; v < 2; v++) {
-            apply_all(&c, ev, ok, v ? SP_PREFETCH_AHEAD : 0, h);
+            apply_all(&c, ev, ok, v ? APPLY_AHEAD : 0, h);
             t[v][0][r] = h[0];
             t[v][1][r] = h[1];
         }
@@ -352,7 +368,7 @@ static int bench_apply(size_t n, int runs)
         for (int hf = 0; hf < 2; hf++) {
             double a = median(t[v][hf], runs) / (double)(hf ? c.n - half : half) * 1e9;
             printf("  apply%-19s %s half %6.0f ns/event   %.3fx of json_loadb's time\n",
-                   v ? ", prefetch " STR(SP_PREFETCH_AHEAD) " ahead" : "",
+                   v ? ", prefetch " STR(APPLY_AHEAD) " ahead" : "",
                    hf ? "second" : "first ", a, a / j);
         }
     free(ev);

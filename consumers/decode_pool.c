@@ -1,5 +1,10 @@
 /*
  * decode_pool.c - see decode_pool.h for the ring protocol and its memory ordering.
+ *
+ * A worker takes the jobs of its ring in order. It decodes the next job before applying
+ * the current one and asks the CPU to load that job's table slots (the id's in the dedup
+ * set, the case's in the case index: sp_partition_prefetch), so those loads overlap the
+ * apply instead of stalling the next one.
  */
 #include "supportpulse/decode_pool.h"
 
@@ -12,30 +17,67 @@
 #include <string.h>
 #include <time.h>
 
+#include "supportpulse/clock.h"
+#include "supportpulse/window.h"
+
 typedef struct {
     sp_decode_job *slots;
     size_t depth;
     _Alignas(64) atomic_size_t submitted; /* written by the pipeline thread */
-    _Alignas(64) atomic_size_t decoded;   /* written by the worker */
+    _Alignas(64) atomic_size_t done;      /* written by the worker */
     _Alignas(64) atomic_int sleeping;
     sem_t wake;
     pthread_t thread;
     int started, sem_ready;
     struct sp_decode_pool *pool;
+    /* pipeline thread only */
+    size_t nsub, ncol;     /* jobs submitted to and collected from this worker */
 } worker;
 
 struct sp_decode_pool {
     worker *w;
     int nw;
     atomic_int stop;
-    /* pipeline thread only */
-    size_t next_submit, next_collect;
+    /* pipeline thread only: the worker of each pending job, in submission order */
+    int *order;
+    size_t order_cap, next_submit, next_collect;
 };
+
+static void decode(sp_decode_job *j)
+{
+    j->rc = sp_event_decode(j->payload, j->len, &j->ev, &j->reason, j->detail,
+                            sizeof j->detail);
+    if (j->rc == 0 && j->part)
+        sp_partition_prefetch(j->part, &j->ev);
+}
+
+static void apply(sp_decode_job *j)
+{
+    if (j->rc != 0 || !j->part)
+        return;
+    j->applied = sp_partition_apply(j->part, &j->ev, sp_wall_ms(), &j->reason, j->detail,
+                                    sizeof j->detail);
+    j->dirty_cells = sp_window_dirty_cells(sp_partition_windows(j->part));
+}
+
+/* Does jobs [from, to) of w's ring; job `from` is decoded already when ahead is set. */
+static void run_jobs(worker *w, size_t from, size_t to, int ahead)
+{
+    for (size_t i = from; i < to; i++) {
+        sp_decode_job *j = &w->slots[i % w->depth];
+        if (!ahead)
+            decode(j);
+        if ((ahead = i + 1 < to))
+            decode(&w->slots[(i + 1) % w->depth]);
+        apply(j);
+        atomic_store_explicit(&w->done, i + 1, memory_order_release);
+    }
+}
 
 static void *worker_main(void *arg)
 {
     worker *w = arg;
-    size_t done = 0; /* == decoded; only this thread writes it */
+    size_t done = 0; /* == w->done; only this thread writes it */
     while (!atomic_load_explicit(&w->pool->stop, memory_order_relaxed)) {
         size_t avail = atomic_load_explicit(&w->submitted, memory_order_acquire);
         if (done == avail) {
@@ -45,12 +87,8 @@ static void *worker_main(void *arg)
             atomic_store(&w->sleeping, 0);
             continue;
         }
-        for (; done < avail; done++) {
-            sp_decode_job *j = &w->slots[done % w->depth];
-            j->rc = sp_event_decode(j->payload, j->len, &j->ev, &j->reason, j->detail,
-                                    sizeof j->detail);
-            atomic_store_explicit(&w->decoded, done + 1, memory_order_release);
-        }
+        run_jobs(w, done, avail, 0);
+        done = avail;
     }
     return NULL;
 }
@@ -63,6 +101,25 @@ static void wake(worker *w)
     }
 }
 
+static int start_worker(sp_decode_pool *p, int i, size_t depth, char *errstr,
+                        size_t errstr_size)
+{
+    worker *w = &p->w[i];
+    w->pool = p;
+    w->depth = depth;
+    if (!(w->slots = calloc(depth, sizeof *w->slots)) || sem_init(&w->wake, 0, 0) != 0) {
+        snprintf(errstr, errstr_size, "out of memory creating the decode pool");
+        return -1;
+    }
+    w->sem_ready = 1;
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        snprintf(errstr, errstr_size, "cannot start decode thread %d", i);
+        return -1;
+    }
+    w->started = 1;
+    return 0;
+}
+
 sp_decode_pool *sp_decode_pool_new(int workers, size_t depth, char *errstr, size_t errstr_size)
 {
     if (workers < 1 || workers > 64 || depth < 1) {
@@ -70,29 +127,21 @@ sp_decode_pool *sp_decode_pool_new(int workers, size_t depth, char *errstr, size
         return NULL;
     }
     sp_decode_pool *p = calloc(1, sizeof *p);
-    if (!p || !(p->w = calloc((size_t)workers, sizeof *p->w))) {
+    if (!p || !(p->w = calloc((size_t)workers, sizeof *p->w)) ||
+        !(p->order = malloc((size_t)workers * depth * sizeof *p->order))) {
+        if (p)
+            free(p->w);
         free(p);
         snprintf(errstr, errstr_size, "out of memory creating the decode pool");
         return NULL;
     }
     p->nw = workers;
-    for (int i = 0; i < workers; i++) {
-        worker *w = &p->w[i];
-        w->pool = p;
-        w->depth = depth;
-        if (!(w->slots = calloc(depth, sizeof *w->slots)) || sem_init(&w->wake, 0, 0) != 0) {
-            snprintf(errstr, errstr_size, "out of memory creating the decode pool");
+    p->order_cap = (size_t)workers * depth;
+    for (int i = 0; i < workers; i++)
+        if (start_worker(p, i, depth, errstr, errstr_size) < 0) {
             sp_decode_pool_destroy(p);
             return NULL;
         }
-        w->sem_ready = 1;
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-            snprintf(errstr, errstr_size, "cannot start decode thread %d", i);
-            sp_decode_pool_destroy(p);
-            return NULL;
-        }
-        w->started = 1;
-    }
     return p;
 }
 
@@ -111,38 +160,40 @@ void sp_decode_pool_destroy(sp_decode_pool *p)
             sem_destroy(&w->wake);
         free(w->slots);
     }
+    free(p->order);
     free(p->w);
     free(p);
 }
 
-int sp_decode_pool_submit(sp_decode_pool *p, const void *payload, size_t len, void *opaque)
+int sp_decode_pool_workers(const sp_decode_pool *p) { return p->nw; }
+
+int sp_decode_pool_submit(sp_decode_pool *p, int worker_no, const void *payload, size_t len,
+                          sp_partition *part, void *opaque)
 {
-    size_t i = p->next_submit;
-    worker *w = &p->w[i % (size_t)p->nw];
-    size_t idx = i / (size_t)p->nw;
-    /* the slot held job idx - depth of this worker: it must have been collected */
-    size_t collected = p->next_collect / (size_t)p->nw +
-                       (p->next_collect % (size_t)p->nw > i % (size_t)p->nw);
-    if (idx - collected >= w->depth)
+    int wi = (int)((unsigned)worker_no % (unsigned)p->nw);
+    worker *w = &p->w[wi];
+    if (w->nsub - w->ncol >= w->depth) /* the slot's job has not been collected */
         return -1;
-    sp_decode_job *j = &w->slots[idx % w->depth];
+    sp_decode_job *j = &w->slots[w->nsub % w->depth];
     j->payload = payload;
     j->len = len;
+    j->part = part;
     j->opaque = opaque;
-    atomic_store(&w->submitted, idx + 1); /* seq_cst: pairs with `sleeping` in wake() */
+    p->order[p->next_submit % p->order_cap] = wi;
+    w->nsub++;
+    atomic_store(&w->submitted, w->nsub); /* seq_cst: pairs with `sleeping` in wake() */
     wake(w);
     p->next_submit++;
     return 0;
 }
 
-/* Job i (a submission number), when its worker has decoded it; else NULL. */
-static sp_decode_job *job_if_decoded(sp_decode_pool *p, size_t i)
+/* The oldest pending job, when its worker is done with it; else NULL. */
+static sp_decode_job *oldest_if_done(sp_decode_pool *p)
 {
-    worker *w = &p->w[i % (size_t)p->nw];
-    size_t idx = i / (size_t)p->nw;
-    if (atomic_load_explicit(&w->decoded, memory_order_acquire) <= idx)
+    worker *w = &p->w[p->order[p->next_collect % p->order_cap]];
+    if (atomic_load_explicit(&w->done, memory_order_acquire) <= w->ncol)
         return NULL;
-    return &w->slots[idx % w->depth];
+    return &w->slots[w->ncol % w->depth];
 }
 
 sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
@@ -150,7 +201,7 @@ sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
     if (p->next_collect == p->next_submit)
         return NULL;
     sp_decode_job *j;
-    for (unsigned spins = 0; !(j = job_if_decoded(p, p->next_collect)); spins++) {
+    for (unsigned spins = 0; !(j = oldest_if_done(p)); spins++) {
         if (!wait)
             return NULL;
         if (spins > 64 && spins <= 96) {
@@ -163,16 +214,12 @@ sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
     return j;
 }
 
-sp_decode_job *sp_decode_pool_peek_ahead(sp_decode_pool *p, size_t ahead)
-{
-    size_t i = p->next_collect + ahead;
-    return i < p->next_submit ? job_if_decoded(p, i) : NULL;
-}
-
 void sp_decode_pool_release(sp_decode_pool *p)
 {
-    if (p->next_collect < p->next_submit)
-        p->next_collect++;
+    if (p->next_collect == p->next_submit)
+        return;
+    p->w[p->order[p->next_collect % p->order_cap]].ncol++;
+    p->next_collect++;
 }
 
 size_t sp_decode_pool_pending(const sp_decode_pool *p) { return p->next_submit - p->next_collect; }
