@@ -48,7 +48,7 @@ static const option options[] = {
     {"max_queues", I(max_queues, 1, 1000000), "1000", NULL, "distinct queue values per partition; more count as 'other'"},
     {"max_agents", I(max_agents, 1, 10000000), "20000", NULL, "distinct agent ids per partition; more count as 'other'"},
     {"max_future_s", I(max_future_s, 0, 365 * DAY), "86400", NULL, "reject events this far ahead of the clock (0 = never)"},
-    {"decode_threads", I(decode_threads, 0, 64), "1", NULL, "threads decoding messages beside the pipeline thread (0 = decode on it)"},
+    {"decode_threads", I(decode_threads, 0, 64), "2", NULL, "threads that decode and apply events, each owning whole partitions (0 = all on the pipeline thread)"},
     {"flush_ms", I(flush_ms, 10, 60000), "1000", NULL, "how often dirty windows are written to Redis"},
     {"max_dirty_cells", I(max_dirty_cells, 100, 10000000), "20000", NULL, "flush early when this many cells changed"},
     {"idle_s", I(idle_s, 1, DAY), "30", NULL, "a partition with no event for this long is idle (not in the watermark)"},

@@ -5,6 +5,13 @@
  * the offset last written to Redis, and when it last saw an event (idleness). A slot
  * whose state could not be restored is not consumed and never flushed, so an
  * incomplete state can never overwrite what Redis holds.
+ *
+ * Threads (docs/design.md, Threading): this thread polls Kafka and hands each message of
+ * an assigned partition to the decode thread that owns the partition (slot.worker),
+ * which decodes and applies it; this thread acts on the outcomes in the order it handed
+ * the messages out (statistics, dead letters, next offsets). It touches partition state
+ * itself (flush, assignment, revocation, shutdown) only after drain(), when no job is
+ * pending and so no decode thread is touching any partition.
  */
 #include "supportpulse/pipeline.h"
 #include "supportpulse/clock.h"

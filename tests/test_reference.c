@@ -470,7 +470,8 @@ Test(reference, generated_stream_matches_a_straightforward_computation, .fini = 
     }
     sp_produce(&env, "ref", kp, vp, NMSG);
 
-    /* decoded on the pipeline thread, and by two decode threads: the same numbers */
+    /* decoded and applied on the pipeline thread, and by two decode threads that own
+     * the three partitions between them: the same numbers */
     static const char *const threads[2] = {"0", "2"}, *const prefixes[2] = {"t0", "t2"};
     for (int run = 0; run < 2; run++) {
         sp_config cfg;
