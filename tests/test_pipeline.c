@@ -2,7 +2,7 @@
  * test_pipeline.c - the whole path: librdkafka's mock cluster -> supportpulse pipeline
  * -> a real redis-server. A stream with a hand-worked answer; restart mid-stream and a
  * Redis outage compared key by key with an uninterrupted run; dead letters with their
- * reasons; the watermark with an idle partition.
+ * reasons; the watermark with an idle partition; an early flush when many cells changed.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -415,6 +415,39 @@ Test(pipeline, idle_partition_does_not_hold_the_watermark, .fini = teardown, .ti
     sp_runner_stop(&r);
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "watermark_ms", 0), want);
     sp_config_free(&cfg);
+}
+
+/* With flush_ms a minute away, a stream that changes more than max_dirty_cells cells is
+ * written early, whether the pipeline thread applies the events or decode threads do
+ * (they hand back each partition's dirty-cell count with every event). */
+Test(pipeline, many_changed_cells_are_flushed_before_flush_ms, .fini = teardown, .timeout = 180)
+{
+    sp_env_start(&env, "early", 4);
+    produce_generated("early", GEN_N, 5);
+    static const char *const threads[2] = {"0", "2"};
+    for (int run = 0; run < 2; run++) {
+        char prefix[16], key[48], err[256];
+        snprintf(prefix, sizeof prefix, "early%s", threads[run]);
+        sp_config cfg;
+        config_for(&cfg, "early", prefix, prefix);
+        cr_assert_eq(sp_config_set(&cfg, "decode_threads", threads[run], err, sizeof err), 0);
+        cr_assert_eq(sp_config_set(&cfg, "flush_ms", "60000", err, sizeof err), 0);
+        cr_assert_eq(sp_config_set(&cfg, "max_dirty_cells", "100", err, sizeof err), 0);
+        sp_runner r;
+        sp_runner_start(&r, &cfg);
+        const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
+        for (int i = 0; i < 900 && atomic_load(&s->flushes) < 3; i++)
+            sleep_ms(50);
+        uint64_t flushes = atomic_load(&s->flushes);
+        snprintf(key, sizeof key, "%s:ts:1m:all", prefix);
+        long long windows = sp_zcard(&env, key);
+        sp_runner_stop(&r);
+        sp_config_free(&cfg);
+        cr_expect_geq(flushes, 3, "decode_threads %s: %llu flushes in 45 s", threads[run],
+                      (unsigned long long)flushes);
+        cr_expect_gt(windows, 0, "decode_threads %s: nothing in Redis before the stop",
+                     threads[run]);
+    }
 }
 
 Test(pipeline, kafka_broker_outage_loses_nothing, .fini = teardown, .timeout = 300)
