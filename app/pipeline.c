@@ -288,13 +288,17 @@ static void flush_succeeded(sp_pipeline *pl)
 
 static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size);
 
-/* Applies every message handed to the decode threads, so that each partition's state
- * and next offset agree before a flush. A failure (out of memory) is kept for the run
- * loop to report. */
+/* Waits for every job handed to the decode threads and acts on the outcomes, so that
+ * each partition's state and next offset agree and no decode thread touches any state
+ * (before a flush, an assignment, a revocation, shutdown). A failure is kept for the run
+ * loop to report; its partition is left out (record_outcome). */
 static void drain(sp_pipeline *pl)
 {
-    if (pl->pool && !pl->fatal && collect(pl, 1, pl->fatal_err, sizeof pl->fatal_err) < 0)
+    char err[512];
+    if (collect(pl, 1, err, sizeof err) < 0 && !pl->fatal) {
         pl->fatal = 1;
+        snprintf(pl->fatal_err, sizeof pl->fatal_err, "%s", err);
+    }
 }
 
 static void try_flush(sp_pipeline *pl)
@@ -365,7 +369,7 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
 static void on_revoke(void *arg, const char *topic, int32_t partition)
 {
     sp_pipeline *pl = arg;
-    drain(pl); /* messages of this partition in flight are applied first */
+    drain(pl); /* messages of this partition in flight are done and recorded first */
     slot *s = slot_get(pl, partition, 0);
     if (!s || !s->st)
         return;
@@ -404,7 +408,12 @@ static int dead_letter(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
 }
 
 /* Acts on what became of one message of an assigned partition: decode_rc < 0, the
- * decoder rejected it (reason, detail); else sp_partition_apply returned `applied`. */
+ * decoder rejected it (reason, detail); else sp_partition_apply returned `applied`.
+ * When that fails (the dead letter was refused, or memory ran out mid-apply), the
+ * partition's state no longer matches its next offset: its decode thread may have
+ * applied later events, or this one only part of it. The partition is then left out
+ * (restored = 0): not consumed further here, never flushed, so the next owner or a
+ * restart consumes it again from the resume point Redis holds, message included. */
 static int record_outcome(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m, int decode_rc,
                           sp_apply_result applied, sp_reject_reason reason, const char *detail,
                           char *errstr, size_t errstr_size)
@@ -435,14 +444,17 @@ static int record_outcome(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
             break;
         case SP_APPLY_NOMEM:
             snprintf(errstr, errstr_size, "%s", detail);
-            return -1;
+            rc = -1;
+            break;
         }
     }
-    if (rc == 0) {
-        s->next_offset = m->offset + 1;
-        s->last_event_mono = sp_mono_ms();
+    if (rc < 0) {
+        s->restored = 0;
+        return -1;
     }
-    return rc;
+    s->next_offset = m->offset + 1;
+    s->last_event_mono = sp_mono_ms();
+    return 0;
 }
 
 /* The slot of a message's partition when this instance consumes it, else NULL. */
@@ -468,13 +480,14 @@ static int handle_message(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
     return record_outcome(pl, s, m, rc, applied, reason, detail, errstr, errstr_size);
 }
 
-/* Acts on a collected job (unless an earlier one failed: rc < 0), destroys its message
- * and releases its slot. Returns rc, or the job's result. */
-static int apply_job(sp_pipeline *pl, sp_decode_job *j, int rc, char *errstr, size_t errstr_size)
+/* Acts on a collected job (a partition left out after a failure is skipped), destroys
+ * its message and releases its slot. 0, or -1 with errstr. */
+static int apply_job(sp_pipeline *pl, sp_decode_job *j, char *errstr, size_t errstr_size)
 {
     rd_kafka_message_t *m = j->opaque;
     slot *s = owned_slot(pl, m);
-    if (rc == 0 && s) {
+    int rc = 0;
+    if (s) {
         if (j->rc == 0)
             s->dirty = j->dirty_cells;
         rc = record_outcome(pl, s, m, j->rc, j->applied, j->reason, j->detail, errstr,
@@ -487,13 +500,15 @@ static int apply_job(sp_pipeline *pl, sp_decode_job *j, int rc, char *errstr, si
 
 /* Acts on the jobs at the head of the pool, in submission order: all of them (waiting
  * for the decode threads) when drain is set, else those already done. 0, or -1 with
- * errstr (out of memory); the messages are destroyed either way. */
+ * the first failure in errstr; the messages are destroyed either way. */
 static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size)
 {
     sp_decode_job *j;
     int rc = 0;
+    char later[512];
     while (pl->pool && (j = sp_decode_pool_peek(pl->pool, drain)) != NULL)
-        rc = apply_job(pl, j, rc, errstr, errstr_size);
+        if (apply_job(pl, j, rc < 0 ? later : errstr, rc < 0 ? sizeof later : errstr_size) < 0)
+            rc = -1;
     return rc;
 }
 
@@ -515,7 +530,7 @@ static int consume(sp_pipeline *pl, rd_kafka_message_t *m, char *errstr, size_t 
     }
     /* while its decode thread's ring is full, collect first */
     while (sp_decode_pool_submit(pl->pool, s->worker, m->payload, m->len, s->st, m) < 0)
-        if (apply_job(pl, sp_decode_pool_peek(pl->pool, 1), 0, errstr, errstr_size) < 0) {
+        if (apply_job(pl, sp_decode_pool_peek(pl->pool, 1), errstr, errstr_size) < 0) {
             rd_kafka_message_destroy(m);
             return -1;
         }
@@ -594,7 +609,7 @@ void sp_pipeline_destroy(sp_pipeline *pl)
     sp_consumer_destroy(pl->consumer); /* revokes: on_revoke flushes what is left */
     sp_decode_job *j;
     while (pl->pool && (j = sp_decode_pool_peek(pl->pool, 1)) != NULL) {
-        rd_kafka_message_destroy(j->opaque); /* not applied: consumed again later */
+        rd_kafka_message_destroy(j->opaque); /* not recorded: consumed again later */
         sp_decode_pool_release(pl->pool);
     }
     sp_decode_pool_destroy(pl->pool);

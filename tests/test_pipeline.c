@@ -252,6 +252,56 @@ Test(pipeline, restart_mid_stream_changes_no_total, .fini = teardown, .timeout =
     expect_same_rollups("ref", "sp");
 }
 
+/* The dead-letter producer refuses a rejected message (larger than its
+ * message.max.bytes) while the decode threads have already applied later events of the
+ * same partition: the run stops with the error and leaves that partition's state out of
+ * Redis, and a run that can send the message resumes before it. Nothing is skipped,
+ * nothing counted twice. */
+Test(pipeline, refused_dead_letter_stops_the_run_and_skips_nothing, .fini = teardown,
+     .timeout = 300)
+{
+    enum { HALF = 3000, N = 2 * HALF + 1 };
+    static char big[6000];
+    sp_env_start(&env, "dlqf", 2);
+    produce_generated("dlqf", HALF, 21);
+    memset(big, 'x', sizeof big - 1);
+    sp_produce_to(&env, "dlqf", 0, "big", big);
+    produce_generated_from("dlqf", HALF, HALF, 21);
+    run_to_end("dlqf", "reference", "ref", N);
+
+    sp_config cfg;
+    char err[256];
+    config_for(&cfg, "dlqf", "refused", "sp");
+    cr_assert_eq(sp_config_set(&cfg, "flush_ms", "50", err, sizeof err), 0);
+    cr_assert_eq(sp_config_add_kafka(&cfg, "message.max.bytes=2000", err, sizeof err), 0,
+                 "%s", err);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    for (int i = 0; i < 1200 && !atomic_load(&r.finished); i++)
+        sleep_ms(50);
+    int finished = atomic_load(&r.finished);
+    sp_pipeline_stop(r.pl); /* not sp_runner_stop: this run is meant to fail */
+    pthread_join(r.th, NULL);
+    sp_pipeline_destroy(r.pl);
+    sp_config_free(&cfg);
+    cr_assert(finished, "the run went on after the dead letter was refused");
+    cr_expect_lt(r.rc, 0);
+    cr_expect(strstr(r.err, "dead-letter") != NULL, "the error names it: %s", r.err);
+
+    config_for(&cfg, "dlqf", "refused", "sp");
+    sp_runner_start(&r, &cfg);
+    for (int i = 0; i < 1200 && sp_hget_ll(&env, "sp:meta", "consumed", 0) < N; i++)
+        sleep_ms(50);
+    sp_runner_stop(&r);
+    sp_config_free(&cfg);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), N);
+    long long bad = sp_hget_ll(&env, "ref:meta", "rejected:invalid_json", 0);
+    cr_expect_gt(bad, 0);
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "rejected:invalid_json", 0), bad,
+                 "the refused message is dead-lettered once, by the run that could");
+    expect_same_rollups("ref", "sp");
+}
+
 /* How many times needle occurs in the file at path. */
 static int count_in_file(const char *path, const char *needle)
 {
