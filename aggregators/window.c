@@ -102,6 +102,7 @@ sp_window *sp_window_get(sp_window_set *s, int64_t start)
     memmove(&s->w[i + 1], &s->w[i], (s->n - i) * sizeof *s->w);
     memset(&s->w[i], 0, sizeof *s->w);
     s->w[i].start = start;
+    s->w[i].set_ndirty = &s->ndirty;
     s->n++;
     presize(&s->w[i], i > 0 ? &s->w[i - 1] : i + 1 < s->n ? &s->w[i + 1] : NULL);
     return &s->w[i];
@@ -146,6 +147,7 @@ sp_cell *sp_window_cell(sp_window *w, uint32_t dims_id)
     if (!c->dirty) {
         c->dirty = 1;
         w->ndirty++;
+        (*w->set_ndirty)++;
     }
     return c;
 }
@@ -177,13 +179,7 @@ size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention
     return dropped;
 }
 
-size_t sp_window_dirty_cells(const sp_window_set *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->n; i++)
-        n += s->w[i].ndirty;
-    return n;
-}
+size_t sp_window_dirty_cells(const sp_window_set *s) { return s->ndirty; }
 
 void sp_window_mark_clean(sp_window_set *s)
 {
@@ -198,4 +194,5 @@ void sp_window_mark_clean(sp_window_set *s)
                 w->ndirty--;
             }
     }
+    s->ndirty = 0;
 }

@@ -2,6 +2,7 @@
  * config.c - the option table and the four ways to set it (see config.h).
  */
 #include "supportpulse/config.h"
+#include "supportpulse/decode_pool.h"
 #include "supportpulse/forecast.h"
 #include "supportpulse/partition.h"
 #include "supportpulse/redis_publisher.h"
@@ -48,7 +49,7 @@ static const option options[] = {
     {"max_queues", I(max_queues, 1, 1000000), "1000", NULL, "distinct queue values per partition; more count as 'other'"},
     {"max_agents", I(max_agents, 1, 10000000), "20000", NULL, "distinct agent ids per partition; more count as 'other'"},
     {"max_future_s", I(max_future_s, 0, 365 * DAY), "86400", NULL, "reject events this far ahead of the clock (0 = never)"},
-    {"decode_threads", I(decode_threads, 0, 64), "2", NULL, "threads that decode and apply events, each owning whole partitions (0 = all on the pipeline thread)"},
+    {"decode_threads", I(decode_threads, 0, SP_DECODE_POOL_MAX_WORKERS), "2", NULL, "threads that decode and apply events, each owning whole partitions (0 = all on the pipeline thread)"},
     {"flush_ms", I(flush_ms, 10, 60000), "1000", NULL, "how often dirty windows are written to Redis"},
     {"max_dirty_cells", I(max_dirty_cells, 100, 10000000), "20000", NULL, "flush early when this many cells changed"},
     {"idle_s", I(idle_s, 1, DAY), "30", NULL, "a partition with no event for this long is idle (not in the watermark)"},

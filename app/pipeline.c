@@ -318,7 +318,7 @@ static void try_flush(sp_pipeline *pl)
 static int least_busy_worker(const sp_pipeline *pl)
 {
     int nw = pl->pool ? sp_decode_pool_workers(pl->pool) : 1, best = 0;
-    size_t load[64] = {0};
+    size_t load[SP_DECODE_POOL_MAX_WORKERS] = {0};
     for (int i = 0; i < pl->nslots; i++)
         if (pl->slots[i].st)
             load[pl->slots[i].worker % nw]++;

@@ -231,15 +231,21 @@ static double run_windows(const corpus *c)
     return dt;
 }
 
+/* Collects the oldest job, waiting for it: 1 when it was applied. */
+static size_t collect_one(sp_decode_pool *pool)
+{
+    const sp_decode_job *j = sp_decode_pool_peek(pool, 1);
+    size_t applied = j->rc == 0 && j->applied == SP_APPLY_OK;
+    sp_decode_pool_release(pool);
+    return applied;
+}
+
 /* Collects every job handed to the pool, and counts those applied. */
 static size_t drain_pool(sp_decode_pool *pool)
 {
     size_t applied = 0;
-    sp_decode_job *j;
-    while ((j = sp_decode_pool_peek(pool, 1)) != NULL) {
-        applied += j->rc == 0 && j->applied == SP_APPLY_OK;
-        sp_decode_pool_release(pool);
-    }
+    while (sp_decode_pool_pending(pool) > 0)
+        applied += collect_one(pool);
     return applied;
 }
 
@@ -264,11 +270,8 @@ static double run_pool(const corpus *c, int threads)
                 sp_partition_published(p[k], INT64_MIN);
         }
         int part = c->part[i];
-        while (sp_decode_pool_submit(pool, part, c->val[i], c->vlen[i], p[part], NULL) < 0) {
-            sp_decode_job *j = sp_decode_pool_peek(pool, 1); /* that ring is full */
-            applied += j->rc == 0 && j->applied == SP_APPLY_OK;
-            sp_decode_pool_release(pool);
-        }
+        while (sp_decode_pool_submit(pool, part, c->val[i], c->vlen[i], p[part], NULL) < 0)
+            applied += collect_one(pool); /* that ring is full */
     }
     applied += drain_pool(pool);
     double dt = now_s() - t0;

@@ -122,7 +122,7 @@ static int start_worker(sp_decode_pool *p, int i, size_t depth, char *errstr,
 
 sp_decode_pool *sp_decode_pool_new(int workers, size_t depth, char *errstr, size_t errstr_size)
 {
-    if (workers < 1 || workers > 64 || depth < 1) {
+    if (workers < 1 || workers > SP_DECODE_POOL_MAX_WORKERS || depth < 1) {
         snprintf(errstr, errstr_size, "decode pool: %d workers, depth %zu", workers, depth);
         return NULL;
     }

@@ -1,7 +1,8 @@
 /*
  * test_windows.c - event-time windows of one partition: in-order and out-of-order
  * events, lateness and retention, dedup, attribution of events to queues and channels,
- * cardinality limits, and that every dimension's values add up to `all`.
+ * cardinality limits, the running count of dirty cells, and that every dimension's
+ * values add up to `all`.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -118,6 +119,35 @@ Test(windows, published_windows_expire_after_retention)
     /* an idle partition follows the pipeline's watermark */
     sp_partition_published(p, BASE + 200 * MIN);
     cr_expect_eq(sp_partition_windows(p)->n, 0);
+    sp_partition_destroy(p);
+}
+
+/* Dirty cells counted one by one, to check the set's running count against. */
+static size_t count_dirty(const sp_window_set *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t j = 0; j < s->w[i].ncells; j++)
+            n += s->w[i].cells[j].dirty;
+    return n;
+}
+
+Test(windows, the_dirty_cell_count_follows_the_cells)
+{
+    sp_partition *p = new_partition();
+    sp_window_set *ws = sp_partition_windows(p);
+    call(p, "call.offered", BASE, "C1", ",\"queue\":\"q\"");
+    call(p, "call.offered", BASE + 30 * MIN, "C2", ",\"queue\":\"r\",\"channel\":\"chat\"");
+    cr_expect_gt(sp_window_dirty_cells(ws), 2, "cells of two windows");
+    cr_expect_eq(sp_window_dirty_cells(ws), count_dirty(ws));
+    sp_partition_published(p, INT64_MIN);
+    cr_expect_eq(sp_window_dirty_cells(ws), 0);
+    call(p, "call.offered", BASE + 1000, "C3", ",\"queue\":\"q\"");
+    cr_expect_gt(sp_window_dirty_cells(ws), 0, "a clean window's cells again");
+    cr_expect_eq(sp_window_dirty_cells(ws), count_dirty(ws));
+    sp_partition_published(p, BASE + 200 * MIN); /* every window leaves */
+    cr_expect_eq(sp_window_dirty_cells(ws), 0);
+    cr_expect_eq(ws->n, 0);
     sp_partition_destroy(p);
 }
 

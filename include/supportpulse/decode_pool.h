@@ -60,7 +60,10 @@ typedef struct {
 
 typedef struct sp_decode_pool sp_decode_pool;
 
-/* Starts `workers` threads (1..64), each with a ring of `depth` slots. */
+#define SP_DECODE_POOL_MAX_WORKERS 64
+
+/* Starts `workers` threads (1..SP_DECODE_POOL_MAX_WORKERS), each with a ring of `depth`
+ * slots. */
 sp_decode_pool *sp_decode_pool_new(int workers, size_t depth, char *errstr, size_t errstr_size);
 /* Stops and joins the workers. Jobs not collected are dropped. NULL is a no-op. */
 void sp_decode_pool_destroy(sp_decode_pool *p);

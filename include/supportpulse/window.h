@@ -36,11 +36,13 @@ typedef struct {
     uint32_t *cell_of;  /* dims id -> cell index + 1, 0 = none */
     size_t cell_of_cap;
     size_t ndirty;
+    size_t *set_ndirty; /* the set's count of dirty cells, kept with this one */
 } sp_window;
 
 typedef struct {
     sp_window *w;       /* sorted by start */
     size_t n, cap;
+    size_t ndirty;      /* dirty cells over all windows */
 } sp_window_set;
 
 void sp_window_set_init(sp_window_set *s);
@@ -57,6 +59,7 @@ int sp_cell_add_duration(sp_cell *c, sp_duration d, int64_t ms);
 /* Drops every window whose end + retention_s <= watermark_s and that has no dirty cell.
  * Returns how many were dropped. */
 size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention_s);
+/* Dirty cells over all windows, kept as cells change: cheap enough to ask per event. */
 size_t sp_window_dirty_cells(const sp_window_set *s);
 /* After Redis has every dirty cell: pub = c (counters and sketch buckets), dirty = 0. */
 void sp_window_mark_clean(sp_window_set *s);
