@@ -3,7 +3,8 @@
  *
  *   spbench decode [--events N] [--runs R]
  *       in memory, on one generated corpus, interleaved runs, medians:
- *       bare json_loadb | sp_event_decode | decode + the full metric set (4
+ *       bare json_loadb | sp_event_decode through jansson alone | sp_event_decode
+ *       (yajl's reader, jansson where it declines) | decode + the full metric set (4
  *       partitions: counts, correlation, sketches, gauges) on one thread | the same
  *       on 1 and 2 decode threads (decode_pool.h), each decoding and applying the
  *       events of its partitions, as the pipeline runs them
@@ -164,7 +165,8 @@ static double run_jansson(const corpus *c)
     return dt;
 }
 
-static double run_decode(const corpus *c)
+/* tree: decode through jansson alone (sp_event_decode_tree), as before yajl's reader */
+static double run_decode(const corpus *c, int tree)
 {
     double t0 = now_s();
     size_t ok = 0;
@@ -172,7 +174,8 @@ static double run_decode(const corpus *c)
         sp_event ev;
         sp_reject_reason r;
         char err[256];
-        ok += sp_event_decode(c->val[i], c->vlen[i], &ev, &r, err, sizeof err) == 0;
+        ok += (tree ? sp_event_decode_tree : sp_event_decode)(c->val[i], c->vlen[i], &ev, &r,
+                                                              err, sizeof err) == 0;
     }
     double dt = now_s() - t0;
     if (ok == 0)
@@ -289,18 +292,21 @@ static void report(const char *name, const corpus *c, double t, double base)
 static int bench_decode(size_t n, int runs)
 {
     corpus c = make_corpus(n, 60000, PEAK_START_MS, 0);
-    double tj[64], td[64], tw[64], t1[64], t2[64];
+    double tj[64], tt[64], td[64], tw[64], t1[64], t2[64];
     for (int r = 0; r < runs; r++) { /* interleaved: the machine's noise hits all of them */
         tj[r] = run_jansson(&c);
-        td[r] = run_decode(&c);
+        tt[r] = run_decode(&c, 1);
+        td[r] = run_decode(&c, 0);
         tw[r] = run_windows(&c);
         t1[r] = run_pool(&c, 1);
         t2[r] = run_pool(&c, 2);
     }
-    double j = median(tj, runs), d = median(td, runs), w = median(tw, runs);
+    double j = median(tj, runs), t = median(tt, runs), d = median(td, runs);
+    double w = median(tw, runs);
     double p1 = median(t1, runs), p2 = median(t2, runs);
     printf("decode: %zu events, %.1f MB, median of %d runs\n", c.n, c.bytes / 1e6, runs);
     report("bare json_loadb", &c, j, j);
+    report("decode, jansson only", &c, t, j);
     report("decode", &c, d, j);
     report("decode + full metrics", &c, w, j);
     report("  1 decode thread", &c, p1, j);

@@ -2,92 +2,23 @@
  * decoder.c - validates one Kafka message value against schema v1 (shared/spec/events.md)
  * and fills an sp_event.
  *
- * Flow: json_loadb (jansson validates UTF-8, \u escapes and surrogate pairs, rejects NUL)
- * -> envelope (v, id, type, ts, tenant) -> the type's own fields from a per-type rule
- * table -> strings copied into the event's fixed buffers -> the JSON tree is freed ->
- * the hashes of the id and the case (on the decoding thread, so the applying thread,
- * the pipeline's one serial stage, does not compute them).
+ * Flow: json_members reads the object's known members into a table (yajl's callback
+ * parser where it agrees with jansson, else jansson, which validates UTF-8, \u escapes
+ * and surrogate pairs and rejects NUL) -> envelope (v, id, type, ts, tenant) -> the
+ * type's own fields from a per-type rule table -> strings copied into the event's fixed
+ * buffers -> the table is released -> the hashes of the id and the case (on the decoding
+ * thread, so the code that applies the event does not compute them).
  * Every failure names the field in errstr and sets a reason for the dead-letter header.
  */
 #include "supportpulse/event.h"
 #include "supportpulse/cases.h"
 #include "supportpulse/dedup.h"
+#include "supportpulse/json_members.h"
 
-#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- the message arena --------------------------------------------------------------
- * jansson allocates every value of the tree, and the decoder releases the whole tree
- * before it returns. While a message is decoded, jansson's allocations on this thread
- * come from a bump arena that is simply reset afterwards (which releases the tree);
- * outside a decode, or when a message needs more than the arena, they go to malloc. A
- * pointer is freed to malloc unless it lies inside this thread's arena, so nothing
- * allocated outside the arena is affected. Trees never leave the decoding thread.
- * Under AddressSanitizer the arena is off, so ASan keeps checking every jansson
- * allocation. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SP_ARENA 0
-#else
-#define SP_ARENA 1
-#endif
-#define ARENA_SIZE (32 * 1024)
-
-typedef struct {
-    _Alignas(16) char buf[ARENA_SIZE];
-    size_t used;
-    int active;
-    int spilled; /* a malloc fallback happened during this decode */
-} arena;
-
-static _Thread_local arena tl_arena;
-
-static void *arena_malloc(size_t n)
-{
-    arena *a = &tl_arena;
-    size_t need = (n + 15) & ~(size_t)15;
-    if (a->active && need <= ARENA_SIZE - a->used) {
-        void *p = a->buf + a->used;
-        a->used += need;
-        return p;
-    }
-    a->spilled |= a->active;
-    return malloc(n);
-}
-
-static void arena_free(void *p)
-{
-    const arena *a = &tl_arena;
-    if ((uintptr_t)p - (uintptr_t)a->buf < ARENA_SIZE)
-        return; /* released all at once when the message is done */
-    free(p);
-}
-
-/* Installed before main() runs, so no thread can be inside jansson while the
- * allocation functions change; both fall back to malloc/free outside a decode. */
-__attribute__((constructor)) static void arena_install(void)
-{
-    if (SP_ARENA)
-        json_set_alloc_funcs(arena_malloc, arena_free);
-}
-
-static void arena_begin(void)
-{
-    tl_arena.used = 0;
-    tl_arena.spilled = 0;
-    tl_arena.active = SP_ARENA;
-}
-
-/* Releases the message's tree. When every value came from the arena (the common case)
- * resetting it is the release: walking the tree to free each value is skipped. */
-static void arena_end(json_t *tree)
-{
-    tl_arena.active = 0;
-    if (!SP_ARENA || tl_arena.spilled)
-        json_decref(tree); /* NULL-safe; frees the values that went to malloc */
-}
 
 static const char *const type_names[SP_EV__COUNT] = {
     "ticket.created", "ticket.assigned", "ticket.replied", "ticket.escalated",
@@ -162,8 +93,8 @@ static const type_rule rules[SP_EV__COUNT] = {
     [SP_EV_AGENT_STATUS] = {F_AGENT | F_STATUS, F_QUEUES},
 };
 
-/* Every field the schema knows. The object's members are read in one pass into
- * fields[] (no hash lookup per field); unknown members are ignored. */
+/* Every field the schema knows. The object's members are read in one pass into the
+ * doc's field table (no hash lookup per field); unknown members are ignored. */
 enum {
     K_V, K_ID, K_TS, K_TYPE, K_QUEUE, K_SCORE, K_FROM, K_TENANT, K_AUTHOR, K_STATUS,
     K_CHANNEL, K_CALL_ID, K_ACW_MS, K_HOLD_MS, K_IVR_MS, K_AGENT_ID, K_TO_QUEUE,
@@ -176,8 +107,7 @@ static const char *const key_names[K__COUNT] = {
 };
 
 typedef struct {
-    json_t *obj;
-    json_t *fields[K__COUNT];
+    sp_json_doc *doc;
     sp_reject_reason *reason;
     char *errstr;
     size_t errstr_size;
@@ -211,19 +141,6 @@ static int key_index(const char *k, size_t len)
     return memcmp(k, key_names[cand], len) == 0 ? cand : -1;
 }
 
-/* One pass over the object's members (iterator calls, not the foreach macro, which
- * converts each key back to an iterator three times). */
-static void collect_fields(decode_ctx *c)
-{
-    memset(c->fields, 0, sizeof c->fields);
-    for (void *it = json_object_iter(c->obj); it; it = json_object_iter_next(c->obj, it)) {
-        int i = key_index(json_object_iter_key(it), json_object_iter_key_len(it));
-        if (i >= 0)
-            c->fields[i] = json_object_iter_value(it);
-    }
-}
-
-
 static int fail(decode_ctx *c, sp_reject_reason r, const char *fmt, const char *field)
 {
     *c->reason = r;
@@ -235,22 +152,22 @@ static int fail(decode_ctx *c, sp_reject_reason r, const char *fmt, const char *
 static int get_string(decode_ctx *c, int key, int required, size_t max, char *dst)
 {
     const char *name = key_names[key];
-    json_t *v = c->fields[key];
-    if (!v || json_is_null(v)) {
+    const sp_jv *v = &c->doc->field[key];
+    if (v->type <= SP_JV_NULL) {
         if (required)
             return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
         return 1;
     }
-    if (!json_is_string(v))
+    if (v->type != SP_JV_STRING)
         return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name);
-    size_t n = json_string_length(v);
+    size_t n = v->len;
     if (n == 0 || n > max) {
         *c->reason = SP_REJ_OUT_OF_RANGE;
         snprintf(c->errstr, c->errstr_size, "field '%s' must be 1..%zu bytes, got %zu", name,
                  max, n);
         return -1;
     }
-    memcpy(dst, json_string_value(v), n);
+    memcpy(dst, v->s, n);
     dst[n] = '\0';
     return 0;
 }
@@ -277,15 +194,15 @@ static int get_int(decode_ctx *c, int key, int required, int64_t lo, int64_t hi,
                    int64_t *out)
 {
     const char *name = key_names[key];
-    json_t *v = c->fields[key];
-    if (!v || json_is_null(v)) {
+    const sp_jv *v = &c->doc->field[key];
+    if (v->type <= SP_JV_NULL) {
         if (required)
             return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
         return 1;
     }
-    if (!json_is_integer(v))
+    if (v->type != SP_JV_INTEGER)
         return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", name);
-    json_int_t n = json_integer_value(v);
+    int64_t n = v->i;
     if (n < lo || n > hi) {
         *c->reason = SP_REJ_OUT_OF_RANGE;
         snprintf(c->errstr, c->errstr_size, "field '%s' must be in %lld..%lld, got %lld", name,
@@ -301,20 +218,20 @@ static int get_int(decode_ctx *c, int key, int required, int64_t lo, int64_t hi,
 
 static int decode_ts(decode_ctx *c, int64_t *out)
 {
-    json_t *v = c->fields[K_TS];
-    if (!v || json_is_null(v))
+    const sp_jv *v = &c->doc->field[K_TS];
+    if (v->type <= SP_JV_NULL)
         return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "ts");
-    if (json_is_integer(v)) {
-        json_int_t n = json_integer_value(v);
+    if (v->type == SP_JV_INTEGER) {
+        int64_t n = v->i;
         if (n < 0 || n > SP_TS_MAX_MS)
             return fail(c, SP_REJ_BAD_TS, "field '%s' epoch milliseconds out of range", "ts");
         *out = n;
         return 0;
     }
-    if (!json_is_string(v))
+    if (v->type != SP_JV_STRING)
         return fail(c, SP_REJ_BAD_TS, "field '%s' must be RFC 3339 or epoch milliseconds",
                     "ts");
-    if (sp_ts_parse_rfc3339(json_string_value(v), json_string_length(v), out) < 0 ||
+    if (sp_ts_parse_rfc3339(v->s, v->len, out) < 0 ||
         *out < 0 || *out > SP_TS_MAX_MS)
         return fail(c, SP_REJ_BAD_TS, "field '%s' is not an RFC 3339 date-time with offset",
                     "ts");
@@ -324,28 +241,23 @@ static int decode_ts(decode_ctx *c, int64_t *out)
 static int decode_envelope(decode_ctx *c, sp_event *ev)
 {
     int64_t v = 1;
-    json_t *jv = c->fields[K_V];
-    if (jv && !json_is_integer(jv))
+    const sp_jv *jv = &c->doc->field[K_V];
+    if (jv->type != SP_JV_ABSENT && jv->type != SP_JV_INTEGER)
         return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", "v");
-    if (jv && (v = json_integer_value(jv)) != 1)
+    if (jv->type == SP_JV_INTEGER && (v = jv->i) != 1)
         return fail(c, SP_REJ_UNKNOWN_VERSION, "field '%s': only schema version 1 is known",
                     "v");
     if (get_string(c, K_ID, 1, SP_ID_MAX, ev->id) != 0)
         return -1;
-    char type[32];
-    json_t *jt = c->fields[K_TYPE];
-    if (!jt || json_is_null(jt))
+    const sp_jv *jt = &c->doc->field[K_TYPE];
+    if (jt->type <= SP_JV_NULL)
         return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "type");
-    if (!json_is_string(jt))
+    if (jt->type != SP_JV_STRING)
         return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", "type");
-    size_t tl = json_string_length(jt);
     ev->type = SP_EV__COUNT;
-    if (tl < sizeof type) {
-        memcpy(type, json_string_value(jt), tl + 1);
-        for (int t = 0; t < SP_EV__COUNT && ev->type == SP_EV__COUNT; t++)
-            if (type_lens[t] == tl && memcmp(type, type_names[t], tl) == 0)
-                ev->type = (sp_event_type)t;
-    }
+    for (int t = 0; t < SP_EV__COUNT && ev->type == SP_EV__COUNT; t++)
+        if (type_lens[t] == jt->len && memcmp(jt->s, type_names[t], jt->len) == 0)
+            ev->type = (sp_event_type)t;
     if (ev->type == SP_EV__COUNT)
         return fail(c, SP_REJ_UNKNOWN_TYPE, "field '%s' names no known event type", "type");
     if (decode_ts(c, &ev->ts_ms) < 0)
@@ -383,25 +295,28 @@ static int decode_case(decode_ctx *c, const type_rule *r, sp_event *ev)
 /* agent.status `queues`: an array of 1..64-byte strings, packed into ev->queues. */
 static int get_queues(decode_ctx *c, sp_event *ev)
 {
-    json_t *v = c->fields[K_QUEUES];
+    const sp_jv *v = &c->doc->field[K_QUEUES];
     ev->nqueues = 0;
-    if (!v || json_is_null(v))
+    if (v->type <= SP_JV_NULL)
         return 0;
-    if (!json_is_array(v))
+    if (v->type != SP_JV_ARRAY)
         return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings", "queues");
-    size_t used = 0, i;
-    json_t *q;
-    json_array_foreach(v, i, q) {
-        if (!json_is_string(q))
+    size_t used = 0;
+    /* The doc keeps the first SP_JSON_MAX_ITEMS (256) items; the loop below never gets
+     * further, since the 256th item (index 255) fails the UINT8_MAX test at the latest. */
+    for (size_t i = 0; i < c->doc->nitems; i++) {
+        const sp_jv *q = &c->doc->item[i];
+        if (q->type != SP_JV_STRING)
             return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings", "queues");
-        size_t n = json_string_length(q);
+        size_t n = q->len;
         if (n == 0 || n > SP_NAME_MAX)
             return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': each queue must be 1..64 bytes",
                         "queues");
         if (used + n + 1 > sizeof ev->queues || ev->nqueues == UINT8_MAX)
             return fail(c, SP_REJ_OUT_OF_RANGE,
                         "field '%s' lists more than 511 bytes of queue names", "queues");
-        memcpy(ev->queues + used, json_string_value(q), n + 1);
+        memcpy(ev->queues + used, q->s, n);
+        ev->queues[used + n] = '\0';
         used += n + 1;
         ev->nqueues++;
     }
@@ -499,31 +414,31 @@ static void event_reset(sp_event *ev)
     ev->id_hash = ev->case_key = 0;
 }
 
-static int parse_root(decode_ctx *c, const char *buf, size_t len)
+static const sp_json_schema schema = {key_index, K__COUNT, K_QUEUES};
+
+static int parse_root(decode_ctx *c, const char *buf, size_t len, int tree_only)
 {
-    json_error_t err;
-    c->obj = json_loadb(buf, len, JSON_DECODE_ANY, &err); /* scalars: not_object */
-    if (!c->obj) {
-        *c->reason = json_error_code(&err) == json_error_invalid_utf8 ? SP_REJ_INVALID_UTF8
-                                                                      : SP_REJ_INVALID_JSON;
-        snprintf(c->errstr, c->errstr_size, "%s at byte %d", err.text, err.position);
-        return -1;
+    sp_json_rc rc = tree_only ? sp_json_members_read_tree(c->doc, &schema, buf, len,
+                                                          c->errstr, c->errstr_size)
+                              : sp_json_members_read(c->doc, &schema, buf, len, c->errstr,
+                                                     c->errstr_size);
+    switch (rc) {
+    case SP_JSON_OK: return 0;
+    case SP_JSON_INVALID_UTF8: *c->reason = SP_REJ_INVALID_UTF8; return -1;
+    case SP_JSON_NOT_OBJECT: *c->reason = SP_REJ_NOT_OBJECT; return -1;
+    default: *c->reason = SP_REJ_INVALID_JSON; return -1;
     }
-    if (!json_is_object(c->obj))
-        return fail(c, SP_REJ_NOT_OBJECT, "%s", "the message is not a JSON object");
-    collect_fields(c);
-    return 0;
 }
 
-int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason *reason,
-                    char *errstr, size_t errstr_size)
+static int decode(const char *buf, size_t len, int tree_only, sp_event *ev,
+                  sp_reject_reason *reason, char *errstr, size_t errstr_size)
 {
-    decode_ctx c = {.obj = NULL, .reason = reason, .errstr = errstr, .errstr_size = errstr_size};
+    sp_json_doc doc;
+    decode_ctx c = {.doc = &doc, .reason = reason, .errstr = errstr, .errstr_size = errstr_size};
     *reason = SP_REJ_NONE;
     event_reset(ev);
-    arena_begin();
     int rc = -1;
-    if (parse_root(&c, buf, len) < 0 || decode_envelope(&c, ev) < 0)
+    if (parse_root(&c, buf, len, tree_only) < 0 || decode_envelope(&c, ev) < 0)
         goto out;
     if (decode_fields(&c, &rules[ev->type], ev) < 0 || decode_numbers(&c, ev) < 0)
         goto out;
@@ -538,6 +453,18 @@ int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason 
         ev->case_key = sp_case_key(ev->case_is_call, ev->case_id, strlen(ev->case_id));
     rc = 0;
 out:
-    arena_end(c.obj);
+    sp_json_members_release(&doc);
     return rc;
+}
+
+int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason *reason,
+                    char *errstr, size_t errstr_size)
+{
+    return decode(buf, len, 0, ev, reason, errstr, errstr_size);
+}
+
+int sp_event_decode_tree(const char *buf, size_t len, sp_event *ev, sp_reject_reason *reason,
+                         char *errstr, size_t errstr_size)
+{
+    return decode(buf, len, 1, ev, reason, errstr, errstr_size);
 }

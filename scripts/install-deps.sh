@@ -4,8 +4,8 @@
 # Skips apt entirely when everything is already there; otherwise needs root.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libhiredis-dev
-          libcriterion-dev redis-server redis-tools procps libcurl4-openssl-dev
+packages=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libyajl-dev
+          libhiredis-dev libcriterion-dev redis-server redis-tools procps libcurl4-openssl-dev
           libmicrohttpd-dev "$@")
 
 missing=()

@@ -86,6 +86,12 @@ typedef struct {
 int sp_event_decode(const char *buf, size_t len, sp_event *ev, sp_reject_reason *reason,
                     char *errstr, size_t errstr_size);
 
+/* The same decode with the message read by jansson alone (json_members.h): what
+ * sp_event_decode does for any message its fast reader declines. The reference the
+ * fast reader is tested and benchmarked against. */
+int sp_event_decode_tree(const char *buf, size_t len, sp_event *ev, sp_reject_reason *reason,
+                         char *errstr, size_t errstr_size);
+
 const char *sp_event_type_name(sp_event_type t);
 const char *sp_channel_name(sp_channel c);
 const char *sp_reject_reason_name(sp_reject_reason r);
