@@ -60,6 +60,11 @@ static void apply(sp_decode_job *j)
     j->dirty_cells = sp_window_dirty_cells(sp_partition_windows(j->part));
 }
 
+/* The worker publishes `done` every DONE_BATCH jobs and when it runs out of work, not
+ * after each job: the pipeline thread, waiting on that cache line, would otherwise take
+ * it from the worker's core once per job. */
+#define DONE_BATCH 16
+
 /* Does jobs [from, to) of w's ring; job `from` is decoded already when ahead is set. */
 static void run_jobs(worker *w, size_t from, size_t to, int ahead)
 {
@@ -70,7 +75,8 @@ static void run_jobs(worker *w, size_t from, size_t to, int ahead)
         if ((ahead = i + 1 < to))
             decode(&w->slots[(i + 1) % w->depth]);
         apply(j);
-        atomic_store_explicit(&w->done, i + 1, memory_order_release);
+        if ((i + 1) % DONE_BATCH == 0 || i + 1 == to)
+            atomic_store_explicit(&w->done, i + 1, memory_order_release);
     }
 }
 

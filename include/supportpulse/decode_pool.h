@@ -20,9 +20,11 @@
  *               slot; read by the worker with acquire, so the worker sees the slot's
  *               input, and whatever the pipeline thread wrote to the partition before
  *               submitting (a flush marking cells clean);
- *   done      - written by the worker with release after it has filled the slot's
- *               result and applied the event; read by the pipeline thread with acquire,
- *               so it sees the result and the partition as the apply left it.
+ *   done      - written by the worker with release after it has filled the slots'
+ *               results and applied the events up to it (every 16 jobs, and whenever it
+ *               has done all it was given, so none waits unpublished while the worker
+ *               idles); read by the pipeline thread with acquire, so it sees the results
+ *               and the partition as those applies left it.
  * The pipeline thread reuses a slot only after collecting the job that held it, so a
  * slot is never written by both sides at once. The pipeline thread reads or writes a
  * partition's state (to flush it, restore it, revoke it) only when every job it
@@ -53,8 +55,8 @@ typedef struct {
     int rc;                /* output: 0 decoded, -1 rejected by the decoder */
     sp_apply_result applied; /* when part and rc == 0: sp_partition_apply's result */
     sp_reject_reason reason; /* of a decoder or apply rejection */
-    char detail[256];        /* its message; for SP_APPLY_NOMEM, what ran out */
     size_t dirty_cells;    /* when part: the partition's dirty window cells afterwards */
+    char detail[256];        /* its message; for SP_APPLY_NOMEM, what ran out */
     sp_event ev;
 } sp_decode_job;
 
