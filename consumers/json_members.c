@@ -310,9 +310,9 @@ static int on_number(void *ctx, const char *s, size_t n)
  * copy in yajl's buffer) copies into the scratch, declining when it is full. */
 static const char *keep(reader *r, const unsigned char *s, size_t n)
 {
-    const char *c = (const char *)s;
-    if (c >= r->buf && c + n <= r->buf + r->len)
-        return c;
+    uintptr_t at = (uintptr_t)s, from = (uintptr_t)r->buf;
+    if (at >= from && at - from <= r->len && n <= r->len - (at - from))
+        return (const char *)s; /* inside the message, which outlives the doc's use */
     sp_json_doc *d = r->d;
     if (n > SP_JSON_SCRATCH - d->scratch_used)
         return NULL;

@@ -93,6 +93,33 @@ Test(json_members, ordinary_objects_take_the_fast_reader_and_keep_their_values)
     cr_assert(fast);
 }
 
+/* Unescaped strings are not copied: a value far larger than the scratch space stays on
+ * the fast reader and points into the message; an escaped one that large goes to
+ * jansson. */
+Test(json_members, long_strings_point_into_the_message)
+{
+    static char t[12000];
+    static sp_json_doc d;
+    char err[128];
+    size_t n = (size_t)sprintf(t, "{\"a\":\"");
+    size_t at = n;
+    memset(t + n, 'x', 5000);
+    n += 5000;
+    n += (size_t)sprintf(t + n, "\"}");
+    cr_assert_eq(sp_json_members_read(&d, &schema, t, n, err, sizeof err), SP_JSON_OK);
+    cr_assert_eq(d.via_tree, 0);
+    cr_assert_eq(d.field[KA].len, 5000);
+    cr_assert_eq(d.field[KA].s, t + at);
+    sp_json_members_release(&d);
+    for (size_t i = at; i < at + 5000; i += 2)
+        t[i] = '\\', t[i + 1] = 'n';
+    cr_assert_eq(sp_json_members_read(&d, &schema, t, n, err, sizeof err), SP_JSON_OK);
+    cr_assert_eq(d.via_tree, 1);
+    cr_assert_eq(d.field[KA].len, 2500);
+    sp_json_members_release(&d);
+    cr_assert_eq(both(t, n, NULL), SP_JSON_OK);
+}
+
 /* Each of these is where yajl and jansson part ways: the fast reader must decline,
  * and the answer is jansson's. */
 Test(json_members, where_the_libraries_differ_jansson_decides)
