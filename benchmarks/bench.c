@@ -1,7 +1,7 @@
 /*
  * bench.c - supportpulse's benchmark program (built, never run as a test).
  *
- *   spbench decode [--events N] [--runs R]
+ *   spbench decode [--events N] [--runs R] [--depth D]
  *       in memory, on one generated corpus, interleaved runs, medians:
  *       bare json_loadb | sp_event_decode through jansson alone | sp_event_decode
  *       (yajl's reader, jansson where it declines) | decode + the full metric set (4
@@ -256,15 +256,25 @@ static size_t drain_pool(sp_decode_pool *pool)
  * events on thread k mod threads; this thread hands out the values, collects the
  * outcomes, and every 8,192 events waits for the threads to finish what they have and
  * marks the partitions published (as a flush does). */
-static double run_pool(const corpus *c, int threads)
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static size_t pool_depth = 1024; /* the pipeline's; --depth changes it */
+
+/* ... *cpu: the CPU time this (the submitting) thread used meanwhile. */
+static double run_pool(const corpus *c, int threads, double *cpu)
 {
     sp_partition *p[NPART];
     partitions_new(p);
     char err[256];
-    sp_decode_pool *pool = sp_decode_pool_new(threads, 1024, err, sizeof err);
+    sp_decode_pool *pool = sp_decode_pool_new(threads, pool_depth, err, sizeof err);
     if (!pool)
         die(err);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = thread_cpu_s();
     size_t applied = 0;
     for (size_t i = 0; i < c->n; i++) {
         if ((i & 8191) == 0) {
@@ -278,6 +288,7 @@ static double run_pool(const corpus *c, int threads)
     }
     applied += drain_pool(pool);
     double dt = now_s() - t0;
+    *cpu = thread_cpu_s() - c0;
     sp_decode_pool_destroy(pool);
     partitions_destroy(p, applied);
     return dt;
@@ -292,14 +303,14 @@ static void report(const char *name, const corpus *c, double t, double base)
 static int bench_decode(size_t n, int runs)
 {
     corpus c = make_corpus(n, 60000, PEAK_START_MS, 0);
-    double tj[64], tt[64], td[64], tw[64], t1[64], t2[64];
+    double tj[64], tt[64], td[64], tw[64], t1[64], t2[64], c1[64], c2[64];
     for (int r = 0; r < runs; r++) { /* interleaved: the machine's noise hits all of them */
         tj[r] = run_jansson(&c);
         tt[r] = run_decode(&c, 1);
         td[r] = run_decode(&c, 0);
         tw[r] = run_windows(&c);
-        t1[r] = run_pool(&c, 1);
-        t2[r] = run_pool(&c, 2);
+        t1[r] = run_pool(&c, 1, &c1[r]);
+        t2[r] = run_pool(&c, 2, &c2[r]);
     }
     double j = median(tj, runs), t = median(tt, runs), d = median(td, runs);
     double w = median(tw, runs);
@@ -312,6 +323,9 @@ static int bench_decode(size_t n, int runs)
     report("  1 decode thread", &c, p1, j);
     report("  2 decode threads", &c, p2, j);
     printf("  2 decode threads / one thread: %.2fx; / 1 decode thread: %.2fx\n", w / p2, p1 / p2);
+    printf("  submitting thread's CPU per event: %.0f ns with 1 decode thread, %.0f ns with 2"
+           " (ring depth %zu)\n", median(c1, runs) / c.n * 1e9, median(c2, runs) / c.n * 1e9,
+           pool_depth);
     return 0;
 }
 
@@ -893,8 +907,8 @@ int bench_alerts(int runs, const char *rules_path); /* bench_alerts.c */
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: spbench decode|apply|e2e|redis|sketch|cases|attrs|forecast|alerts [--events N] [--runs R] "
-                        "[--partitions P] [--hours H]\n");
+        fprintf(stderr, "usage: spbench decode|apply|e2e|redis|sketch|cases|attrs|forecast|alerts"
+                        " [--events N] [--runs R] [--partitions P] [--hours H] [--depth D]\n");
         return 2;
     }
     size_t n = 200000;
@@ -906,11 +920,15 @@ int main(int argc, char **argv)
             runs = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--partitions") == 0)
             partitions = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--depth") == 0)
+            pool_depth = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--hours") == 0)
             hours = atoi(argv[i + 1]);
     }
     if (runs < 1 || runs > 64 || n < 2)
         die("--runs must be 1..64 and --events >= 2");
+    if (pool_depth < 1 || pool_depth > 65536)
+        die("--depth must be 1..65536");
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (strcmp(argv[1], "decode") == 0)

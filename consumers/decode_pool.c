@@ -6,6 +6,7 @@
  * set, the case's in the case index: sp_partition_prefetch), so those loads overlap the
  * apply instead of stalling the next one.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "supportpulse/decode_pool.h"
 
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "supportpulse/clock.h"
 #include "supportpulse/window.h"
@@ -23,12 +25,18 @@
 typedef struct {
     sp_decode_job *slots;
     size_t depth;
+    /* worker only: the events of the job being applied and of the next one, decoded
+     * here rather than into the ring's slots, so they stay in this core's cache */
+    sp_event *ev;
     _Alignas(64) atomic_size_t submitted; /* written by the pipeline thread */
     _Alignas(64) atomic_size_t done;      /* written by the worker */
     _Alignas(64) atomic_int sleeping;
-    sem_t wake;
+    /* the pipeline thread, blocked until `done` reaches this (0: not blocked) */
+    _Alignas(64) atomic_size_t want;
+    sem_t wake;  /* posted by the pipeline thread: work came */
+    sem_t space; /* posted by the worker: `done` reached `want` */
     pthread_t thread;
-    int started, sem_ready;
+    int started, sems_ready;
     struct sp_decode_pool *pool;
     /* pipeline thread only */
     size_t nsub, ncol;     /* jobs submitted to and collected from this worker */
@@ -37,26 +45,29 @@ typedef struct {
 struct sp_decode_pool {
     worker *w;
     int nw;
+    int spare_core; /* a core beyond the workers': the pipeline thread may spin */
     atomic_int stop;
     /* pipeline thread only: the worker of each pending job, in submission order */
     int *order;
     size_t order_cap, next_submit, next_collect;
 };
 
-static void decode(sp_decode_job *j)
+static void decode(worker *w, size_t i)
 {
-    j->rc = sp_event_decode(j->payload, j->len, &j->ev, &j->reason, j->detail,
-                            sizeof j->detail);
-    if (j->rc == 0 && j->part)
-        sp_partition_prefetch(j->part, &j->ev);
+    sp_decode_job *j = &w->slots[i % w->depth];
+    sp_event *ev = &w->ev[i & 1];
+    j->rc = sp_event_decode(j->payload, j->len, ev, &j->reason, j->detail, sizeof j->detail);
+    if (j->rc == 0)
+        sp_partition_prefetch(j->part, ev);
 }
 
-static void apply(sp_decode_job *j)
+static void apply(worker *w, size_t i)
 {
-    if (j->rc != 0 || !j->part)
+    sp_decode_job *j = &w->slots[i % w->depth];
+    if (j->rc != 0)
         return;
-    j->applied = sp_partition_apply(j->part, &j->ev, sp_wall_ms(), &j->reason, j->detail,
-                                    sizeof j->detail);
+    j->applied = sp_partition_apply(j->part, &w->ev[i & 1], sp_wall_ms(), &j->reason,
+                                    j->detail, sizeof j->detail);
     j->dirty_cells = sp_window_dirty_cells(sp_partition_windows(j->part));
 }
 
@@ -65,18 +76,29 @@ static void apply(sp_decode_job *j)
  * it from the worker's core once per job. */
 #define DONE_BATCH 16
 
+/* Publishes `done` (seq_cst) and wakes the pipeline thread if it is blocked until then.
+ * With the pipeline thread's seq_cst store of `want` and load of `done`, one of the two
+ * sees the other's store, so a blocked pipeline thread is always posted (the same Dekker
+ * handshake as `sleeping`). The compare-exchange makes the post happen once per block. */
+static void publish_done(worker *w, size_t done)
+{
+    atomic_store(&w->done, done);
+    size_t want = atomic_load(&w->want);
+    if (want && done >= want && atomic_compare_exchange_strong(&w->want, &want, 0))
+        sem_post(&w->space);
+}
+
 /* Does jobs [from, to) of w's ring; job `from` is decoded already when ahead is set. */
 static void run_jobs(worker *w, size_t from, size_t to, int ahead)
 {
     for (size_t i = from; i < to; i++) {
-        sp_decode_job *j = &w->slots[i % w->depth];
         if (!ahead)
-            decode(j);
+            decode(w, i);
         if ((ahead = i + 1 < to))
-            decode(&w->slots[(i + 1) % w->depth]);
-        apply(j);
+            decode(w, i + 1);
+        apply(w, i);
         if ((i + 1) % DONE_BATCH == 0 || i + 1 == to)
-            atomic_store_explicit(&w->done, i + 1, memory_order_release);
+            publish_done(w, i + 1);
     }
 }
 
@@ -113,17 +135,37 @@ static int start_worker(sp_decode_pool *p, int i, size_t depth, char *errstr,
     worker *w = &p->w[i];
     w->pool = p;
     w->depth = depth;
-    if (!(w->slots = calloc(depth, sizeof *w->slots)) || sem_init(&w->wake, 0, 0) != 0) {
+    if (!(w->slots = calloc(depth, sizeof *w->slots)) || !(w->ev = calloc(2, sizeof *w->ev))) {
         snprintf(errstr, errstr_size, "out of memory creating the decode pool");
         return -1;
     }
-    w->sem_ready = 1;
+    if (sem_init(&w->wake, 0, 0) != 0) {
+        snprintf(errstr, errstr_size, "cannot create the decode pool's semaphores");
+        return -1;
+    }
+    if (sem_init(&w->space, 0, 0) != 0) {
+        sem_destroy(&w->wake);
+        snprintf(errstr, errstr_size, "cannot create the decode pool's semaphores");
+        return -1;
+    }
+    w->sems_ready = 1;
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         snprintf(errstr, errstr_size, "cannot start decode thread %d", i);
         return -1;
     }
     w->started = 1;
     return 0;
+}
+
+/* The CPUs this process may run on (its affinity mask, which a cpuset narrows; a CFS
+ * quota is not seen), or the online ones if the mask cannot be read. */
+static int usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 sp_decode_pool *sp_decode_pool_new(int workers, size_t depth, char *errstr, size_t errstr_size)
@@ -142,6 +184,7 @@ sp_decode_pool *sp_decode_pool_new(int workers, size_t depth, char *errstr, size
         return NULL;
     }
     p->nw = workers;
+    p->spare_core = usable_cpus() > workers;
     p->order_cap = (size_t)workers * depth;
     for (int i = 0; i < workers; i++)
         if (start_worker(p, i, depth, errstr, errstr_size) < 0) {
@@ -162,9 +205,12 @@ void sp_decode_pool_destroy(sp_decode_pool *p)
             sem_post(&w->wake);
             pthread_join(w->thread, NULL);
         }
-        if (w->sem_ready)
+        if (w->sems_ready) {
             sem_destroy(&w->wake);
+            sem_destroy(&w->space);
+        }
         free(w->slots);
+        free(w->ev);
     }
     free(p->order);
     free(p->w);
@@ -172,6 +218,8 @@ void sp_decode_pool_destroy(sp_decode_pool *p)
 }
 
 int sp_decode_pool_workers(const sp_decode_pool *p) { return p->nw; }
+
+void sp_decode_pool_set_blocking(sp_decode_pool *p, int block) { p->spare_core = !block; }
 
 int sp_decode_pool_submit(sp_decode_pool *p, int worker_no, const void *payload, size_t len,
                           sp_partition *part, void *opaque)
@@ -202,6 +250,28 @@ static sp_decode_job *oldest_if_done(sp_decode_pool *p)
     return &w->slots[w->ncol % w->depth];
 }
 
+/* Blocks until the worker of the oldest pending job has done a quarter of its ring
+ * more than was collected from it (or all it was given, if less): the pipeline thread
+ * then collects that many outcomes in one go instead of waking for each. Sleeping, not
+ * spinning, leaves the core to the decode threads when they have no core to spare. */
+static void block_for_oldest(sp_decode_pool *p)
+{
+    worker *w = &p->w[p->order[p->next_collect % p->order_cap]];
+    size_t quarter = w->depth / 4 ? w->depth / 4 : 1;
+    size_t target = w->ncol + quarter < w->nsub ? w->ncol + quarter : w->nsub;
+    atomic_store(&w->want, target);
+    if (atomic_load(&w->done) < target) {
+        while (sem_wait(&w->space) != 0) /* EINTR */
+            ;
+        return;
+    }
+    /* done already: withdraw, unless the worker saw `want` first and posts (or posted) */
+    size_t expected = target;
+    if (!atomic_compare_exchange_strong(&w->want, &expected, 0))
+        while (sem_wait(&w->space) != 0)
+            ;
+}
+
 sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
 {
     if (p->next_collect == p->next_submit)
@@ -210,9 +280,13 @@ sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
     for (unsigned spins = 0; !(j = oldest_if_done(p)); spins++) {
         if (!wait)
             return NULL;
-        if (spins > 64 && spins <= 96) {
+        if (spins < 64)
+            continue;
+        if (!p->spare_core) {
+            block_for_oldest(p);
+        } else if (spins < 96) {
             sched_yield();
-        } else if (spins > 96) { /* the workers are busy: give them the core */
+        } else { /* waiting long: a spare core need not be kept busy */
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
         }
