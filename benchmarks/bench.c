@@ -252,10 +252,6 @@ static size_t drain_pool(sp_decode_pool *pool)
     return applied;
 }
 
-/* As the pipeline does it: `threads` decode threads decode and apply, partition k's
- * events on thread k mod threads; this thread hands out the values, collects the
- * outcomes, and every 8,192 events waits for the threads to finish what they have and
- * marks the partitions published (as a flush does). */
 static double thread_cpu_s(void)
 {
     struct timespec ts;
@@ -265,7 +261,11 @@ static double thread_cpu_s(void)
 
 static size_t pool_depth = 1024; /* the pipeline's; --depth changes it */
 
-/* ... *cpu: the CPU time this (the submitting) thread used meanwhile. */
+/* As the pipeline does it: `threads` decode threads decode and apply, partition k's
+ * events on thread k mod threads; this thread hands out the values, collects the
+ * outcomes, and every 8,192 events waits for the threads to finish what they have and
+ * marks the partitions published (as a flush does). *cpu: the CPU time this (the
+ * submitting) thread used meanwhile. */
 static double run_pool(const corpus *c, int threads, double *cpu)
 {
     sp_partition *p[NPART];

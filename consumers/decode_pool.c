@@ -241,10 +241,16 @@ int sp_decode_pool_submit(sp_decode_pool *p, int worker_no, const void *payload,
     return 0;
 }
 
+/* The worker of the oldest pending job. */
+static worker *oldest_worker(sp_decode_pool *p)
+{
+    return &p->w[p->order[p->next_collect % p->order_cap]];
+}
+
 /* The oldest pending job, when its worker is done with it; else NULL. */
 static sp_decode_job *oldest_if_done(sp_decode_pool *p)
 {
-    worker *w = &p->w[p->order[p->next_collect % p->order_cap]];
+    worker *w = oldest_worker(p);
     if (atomic_load_explicit(&w->done, memory_order_acquire) <= w->ncol)
         return NULL;
     return &w->slots[w->ncol % w->depth];
@@ -256,20 +262,17 @@ static sp_decode_job *oldest_if_done(sp_decode_pool *p)
  * spinning, leaves the core to the decode threads when they have no core to spare. */
 static void block_for_oldest(sp_decode_pool *p)
 {
-    worker *w = &p->w[p->order[p->next_collect % p->order_cap]];
+    worker *w = oldest_worker(p);
     size_t quarter = w->depth / 4 ? w->depth / 4 : 1;
     size_t target = w->ncol + quarter < w->nsub ? w->ncol + quarter : w->nsub;
     atomic_store(&w->want, target);
-    if (atomic_load(&w->done) < target) {
-        while (sem_wait(&w->space) != 0) /* EINTR */
-            ;
-        return;
-    }
     /* done already: withdraw, unless the worker saw `want` first and posts (or posted) */
     size_t expected = target;
-    if (!atomic_compare_exchange_strong(&w->want, &expected, 0))
-        while (sem_wait(&w->space) != 0)
-            ;
+    if (atomic_load(&w->done) >= target &&
+        atomic_compare_exchange_strong(&w->want, &expected, 0))
+        return;
+    while (sem_wait(&w->space) != 0) /* EINTR */
+        ;
 }
 
 sp_decode_job *sp_decode_pool_peek(sp_decode_pool *p, int wait)
@@ -298,7 +301,7 @@ void sp_decode_pool_release(sp_decode_pool *p)
 {
     if (p->next_collect == p->next_submit)
         return;
-    p->w[p->order[p->next_collect % p->order_cap]].ncol++;
+    oldest_worker(p)->ncol++;
     p->next_collect++;
 }
 
