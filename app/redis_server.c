@@ -33,6 +33,12 @@ static int answers_ping(const char *socket)
 int sp_redis_server_start(sp_redis_server *s, const char *dir, int port, int daemonize,
                           char *errstr, size_t errstr_size)
 {
+    return sp_redis_server_start_with(s, dir, port, daemonize, NULL, errstr, errstr_size);
+}
+
+int sp_redis_server_start_with(sp_redis_server *s, const char *dir, int port, int daemonize,
+                               const char *const *extra, char *errstr, size_t errstr_size)
+{
     memset(s, 0, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     snprintf(s->socket, sizeof s->socket, "%s/redis.sock", dir);
@@ -51,10 +57,15 @@ int sp_redis_server_start(sp_redis_server *s, const char *dir, int port, int dae
             setpgid(0, 0); /* a Ctrl-C meant for the parent is handled by the parent */
             prctl(PR_SET_PDEATHSIG, SIGTERM); /* and it never outlives its parent */
         }
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
-               "--unixsocket", s->socket, "--unixsocketperm", "700", "--dir", dir, "--save", "",
-               "--appendonly", "no", "--logfile", logfile, "--daemonize",
-               daemonize ? "yes" : "no", (char *)NULL);
+        const char *argv[64] = {"redis-server", "--port", portstr, "--bind", "127.0.0.1",
+                                "--unixsocket", s->socket, "--unixsocketperm", "700", "--dir",
+                                dir, "--save", "", "--appendonly", "no", "--logfile", logfile,
+                                "--daemonize", daemonize ? "yes" : "no"};
+        int argc = 19;
+        for (int i = 0; extra && extra[i] && argc < 63; i++)
+            argv[argc++] = extra[i];
+        argv[argc] = NULL;
+        execvp("redis-server", (char *const *)argv);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) {

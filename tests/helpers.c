@@ -5,11 +5,17 @@
 #include "helpers.h"
 #include "supportpulse/clock.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,13 +29,174 @@ static void redis_connect(sp_env *e)
 {
     if (e->rc)
         redisFree(e->rc);
-    e->rc = redisConnectUnix(e->redis.socket);
-    cr_assert(e->rc && !e->rc->err, "cannot connect to the test redis-server");
+    e->rc = NULL;
+    if (!e->clustered) {
+        e->rc = redisConnectUnix(e->redis.socket);
+        cr_assert(e->rc && !e->rc->err, "cannot connect to the test redis-server");
+    }
+    sp_redis_destroy(e->r);
+    e->r = sp_redis_new(e->address, 5000, 10000);
+    cr_assert(e->r, "out of memory");
 }
+
+/* ---- a Redis Cluster ------------------------------------------------------------------ */
+
+/* A port p with p and p + 10000 (the cluster bus) free on 127.0.0.1. */
+static int free_port_pair(void)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        int p = 20000 + (int)(((unsigned)rand() ^ (unsigned)getpid() * 7919u) % 9000u);
+        int ok = 1;
+        for (int k = 0; k < 2 && ok; k++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(p + k * 10000))};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+            if (fd >= 0)
+                close(fd);
+        }
+        if (ok)
+            return p;
+    }
+    cr_assert_fail("no free port pair for a cluster node");
+    return -1;
+}
+
+static void start_node(sp_cluster *c, int i, const char *dir)
+{
+    char err[512], port[16], cdir[512];
+    snprintf(cdir, sizeof cdir, "%s/n%d", dir, i);
+    mkdir(cdir, 0700);
+    snprintf(port, sizeof port, "%d", c->port[i]);
+    /* persistence as in production (RDB written by SHUTDOWN SAVE for restarts) */
+    const char *extra[] = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                           "--cluster-node-timeout", "5000", "--appendonly", "no", NULL};
+    cr_assert(sp_redis_server_start_with(&c->node[i], cdir, c->port[i], 0, extra, err,
+                                         sizeof err) == 0, "%s", err);
+}
+
+static int cluster_ok(const sp_cluster *c)
+{
+    for (int i = 0; i < SP_CLUSTER_NODES; i++) {
+        redisContext *rc = redisConnectUnix(c->node[i].socket);
+        int ok = 0;
+        if (rc && !rc->err) {
+            redisReply *r = redisCommand(rc, "CLUSTER INFO");
+            ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok");
+            if (r)
+                freeReplyObject(r);
+        }
+        if (rc)
+            redisFree(rc);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+static void wait_cluster_ok(const sp_cluster *c)
+{
+    for (int i = 0; i < 400 && !cluster_ok(c); i++)
+        sleep_ms(50);
+    cr_assert(cluster_ok(c), "the Redis Cluster did not reach cluster_state:ok in 20 s");
+}
+
+void sp_cluster_start(sp_cluster *c, const char *dir)
+{
+    memset(c, 0, sizeof *c);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    for (int i = 0; i < SP_CLUSTER_NODES; i++) {
+        c->port[i] = free_port_pair();
+        start_node(c, i, dir);
+    }
+    char cmd[1024];
+    int n = snprintf(cmd, sizeof cmd, "redis-cli --cluster create");
+    for (int i = 0; i < SP_CLUSTER_NODES; i++)
+        n += snprintf(cmd + n, sizeof cmd - (size_t)n, " 127.0.0.1:%d", c->port[i]);
+    snprintf(cmd + n, sizeof cmd - (size_t)n,
+             " --cluster-replicas 0 --cluster-yes > %s/cluster-create.log 2>&1", dir);
+    cr_assert(system(cmd) == 0, "redis-cli --cluster create failed: see %s/cluster-create.log", dir);
+    wait_cluster_ok(c);
+    snprintf(c->address, sizeof c->address, "127.0.0.1:%d", c->port[0]);
+}
+
+void sp_cluster_stop(sp_cluster *c)
+{
+    for (int i = 0; i < SP_CLUSTER_NODES; i++)
+        sp_redis_server_stop(&c->node[i]);
+}
+
+/* The node id of the master serving slot, and the id of the next master. */
+static void masters_around(const sp_cluster *c, int slot, char *from, char *to, size_t size)
+{
+    redisContext *rc = redisConnectUnix(c->node[0].socket);
+    cr_assert(rc && !rc->err);
+    redisReply *r = redisCommand(rc, "CLUSTER NODES");
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "CLUSTER NODES");
+    char ids[SP_CLUSTER_NODES][64] = {{0}};
+    int owner = -1, n = 0;
+    for (char *save = NULL, *line = strtok_r(r->str, "\n", &save); line && n < SP_CLUSTER_NODES;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (!strstr(line, "master"))
+            continue;
+        sscanf(line, "%63s", ids[n]);
+        /* slot ranges are the 9th field on: "a-b" or "a" */
+        char *f = line;
+        for (int k = 0; k < 8 && f; k++)
+            f = strchr(f + 1, ' ');
+        while (f && *f) {
+            int lo, hi;
+            while (*f == ' ')
+                f++;
+            if (*f == '[')
+                break;
+            int got = sscanf(f, "%d-%d", &lo, &hi);
+            if (got == 1)
+                hi = lo;
+            if (got >= 1 && slot >= lo && slot <= hi)
+                owner = n;
+            f = strchr(f, ' ');
+        }
+        n++;
+    }
+    freeReplyObject(r);
+    redisFree(rc);
+    cr_assert(owner >= 0, "no master serves slot %d", slot);
+    snprintf(from, size, "%s", ids[owner]);
+    snprintf(to, size, "%s", ids[(owner + 1) % n]);
+}
+
+void sp_cluster_reshard(sp_cluster *c, int from_slot, int n)
+{
+    char from[64], to[64], cmd[1024];
+    masters_around(c, from_slot, from, to, sizeof from);
+    snprintf(cmd, sizeof cmd,
+             "redis-cli --cluster reshard 127.0.0.1:%d --cluster-from %s --cluster-to %s "
+             "--cluster-slots %d --cluster-yes > /dev/null 2>&1",
+             c->port[0], from, to, n);
+    cr_assert(system(cmd) == 0, "redis-cli --cluster reshard failed");
+    wait_cluster_ok(c);
+}
+
+/* ---- the environment ------------------------------------------------------------------ */
 
 void sp_env_start(sp_env *e, const char *topic, int partitions)
 {
     sp_env_start_brokers(e, topic, partitions, 1);
+}
+
+static void env_kafka(sp_env *e, const char *topic, int partitions, int brokers);
+
+void sp_env_start_cluster(sp_env *e, const char *topic, int partitions)
+{
+    signal(SIGPIPE, SIG_IGN);
+    memset(e, 0, sizeof *e);
+    cr_assert(sp_tmpdir(e->tmpdir, sizeof e->tmpdir, "sptest") == 0, "temporary directory");
+    sp_cluster_start(&e->cluster, e->tmpdir);
+    e->clustered = 1;
+    snprintf(e->address, sizeof e->address, "%s", e->cluster.address);
+    redis_connect(e);
+    env_kafka(e, topic, partitions, 1);
 }
 
 void sp_env_start_brokers(sp_env *e, const char *topic, int partitions, int brokers)
@@ -39,7 +206,14 @@ void sp_env_start_brokers(sp_env *e, const char *topic, int partitions, int brok
     memset(e, 0, sizeof *e);
     cr_assert(sp_tmpdir(e->tmpdir, sizeof e->tmpdir, "sptest") == 0, "temporary directory");
     cr_assert(sp_redis_server_start(&e->redis, e->tmpdir, 0, 0, err, sizeof err) == 0, "%s", err);
+    snprintf(e->address, sizeof e->address, "%s", e->redis.address);
     redis_connect(e);
+    env_kafka(e, topic, partitions, brokers);
+}
+
+static void env_kafka(sp_env *e, const char *topic, int partitions, int brokers)
+{
+    char err[512];
     e->mock = sp_mock_new(brokers, err, sizeof err);
     cr_assert(e->mock, "%s", err);
     char dlq[256];
@@ -48,12 +222,42 @@ void sp_env_start_brokers(sp_env *e, const char *topic, int partitions, int brok
     cr_assert(sp_mock_create_topic(e->mock, dlq, 1, err, sizeof err) == 0, "%s", err);
 }
 
+redisReply *sp_env_cmd(sp_env *e, const char *fmt, ...)
+{
+    char err[512];
+    va_list ap;
+    va_start(ap, fmt);
+    char line[4096];
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* split on spaces (test keys have none) */
+    const char *argv[64];
+    size_t len[64];
+    int argc = 0;
+    for (char *save = NULL, *w = strtok_r(line, " ", &save); w && argc < 64;
+         w = strtok_r(NULL, " ", &save)) {
+        argv[argc] = w;
+        len[argc++] = strlen(w);
+    }
+    int key = argc > 1 ? 1 : -1;
+    if (argc > 3 && (strcasecmp(argv[0], "EVAL") == 0 || strcasecmp(argv[0], "EVALSHA") == 0))
+        key = atoi(argv[2]) > 0 ? 3 : -1;
+    redisReply *r = sp_redis_cmd_argv(e->r, key, argc, argv, len, err, sizeof err);
+    cr_assert(r, "redis: %s", err);
+    return r;
+}
+
 void sp_env_stop(sp_env *e)
 {
     if (e->rc)
         redisFree(e->rc);
     e->rc = NULL;
-    sp_redis_server_stop(&e->redis);
+    sp_redis_destroy(e->r);
+    e->r = NULL;
+    if (e->clustered)
+        sp_cluster_stop(&e->cluster);
+    else
+        sp_redis_server_stop(&e->redis);
     sp_mock_destroy(e->mock);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", e->tmpdir);
@@ -63,23 +267,46 @@ void sp_env_stop(sp_env *e)
         fprintf(stderr, "could not remove %s\n", e->tmpdir);
 }
 
+/* SHUTDOWN SAVE writes dump.rdb as the server goes, like a Redis with persistence; the
+ * new server in the same dir loads it. */
+static void shutdown_save(const char *socket)
+{
+    redisContext *rc = redisConnectUnix(socket);
+    if (rc && !rc->err) {
+        redisReply *r = redisCommand(rc, "SHUTDOWN SAVE");
+        if (r)
+            freeReplyObject(r);
+    }
+    if (rc)
+        redisFree(rc);
+}
+
 void sp_env_redis_down(sp_env *e)
 {
-    /* SHUTDOWN SAVE writes dump.rdb as the server goes, like a Redis with persistence;
-     * the new server in the same dir loads it */
-    redisReply *r = redisCommand(e->rc, "SHUTDOWN SAVE");
-    if (r)
-        freeReplyObject(r);
-    redisFree(e->rc);
+    if (e->rc)
+        redisFree(e->rc);
     e->rc = NULL;
-    sp_redis_server_stop(&e->redis);
+    sp_redis_close(e->r);
+    for (int i = 0; i < (e->clustered ? SP_CLUSTER_NODES : 1); i++) {
+        sp_redis_server *s = e->clustered ? &e->cluster.node[i] : &e->redis;
+        shutdown_save(s->socket);
+        sp_redis_server_stop(s);
+    }
 }
 
 void sp_env_redis_up(sp_env *e)
 {
     char err[512], dir[512];
-    snprintf(dir, sizeof dir, "%s", e->redis.dir);
-    cr_assert(sp_redis_server_start(&e->redis, dir, 0, 0, err, sizeof err) == 0, "%s", err);
+    if (e->clustered) {
+        char parent[512];
+        snprintf(parent, sizeof parent, "%s", e->tmpdir);
+        for (int i = 0; i < SP_CLUSTER_NODES; i++)
+            start_node(&e->cluster, i, parent);
+        wait_cluster_ok(&e->cluster);
+    } else {
+        snprintf(dir, sizeof dir, "%s", e->redis.dir);
+        cr_assert(sp_redis_server_start(&e->redis, dir, 0, 0, err, sizeof err) == 0, "%s", err);
+    }
     redis_connect(e);
 }
 
@@ -96,7 +323,7 @@ void sp_env_config(sp_env *e, sp_config *cfg, const char *topic, const char *gro
     cr_assert(sp_config_init(cfg) == 0);
     snprintf(dlq, sizeof dlq, "%s-dlq", topic);
     cr_assert(sp_config_set(cfg, "bootstrap", sp_mock_bootstraps(e->mock), err, sizeof err) == 0);
-    cr_assert(sp_config_set(cfg, "redis", e->redis.address, err, sizeof err) == 0);
+    cr_assert(sp_config_set(cfg, "redis", e->address, err, sizeof err) == 0);
     cr_assert(sp_config_set(cfg, "topic", topic, err, sizeof err) == 0);
     cr_assert(sp_config_set(cfg, "dlq_topic", dlq, err, sizeof err) == 0);
     cr_assert(sp_config_set(cfg, "group", group, err, sizeof err) == 0);
@@ -195,10 +422,19 @@ void sp_runner_stop(sp_runner *r)
     cr_assert(r->rc == 0, "pipeline failed: %s", r->err);
 }
 
+/* HGET through the router (keys may hold spaces: argv form). */
+static redisReply *hget(sp_env *e, const char *key, const char *field)
+{
+    char err[512];
+    const char *argv[] = {"HGET", key, field};
+    redisReply *r = sp_redis_cmd_argv(e->r, 1, 3, argv, NULL, err, sizeof err);
+    cr_assert(r, "redis: %s", err);
+    return r;
+}
+
 long long sp_hget_ll(sp_env *e, const char *key, const char *field, long long dflt)
 {
-    redisReply *r = redisCommand(e->rc, "HGET %s %s", key, field);
-    cr_assert(r, "redis: %s", e->rc->errstr);
+    redisReply *r = hget(e, key, field);
     long long v = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : dflt;
     freeReplyObject(r);
     return v;
@@ -206,8 +442,7 @@ long long sp_hget_ll(sp_env *e, const char *key, const char *field, long long df
 
 int sp_hget_str(sp_env *e, const char *key, const char *field, char *out, size_t size)
 {
-    redisReply *r = redisCommand(e->rc, "HGET %s %s", key, field);
-    cr_assert(r, "redis: %s", e->rc->errstr);
+    redisReply *r = hget(e, key, field);
     int found = r->type == REDIS_REPLY_STRING;
     snprintf(out, size, "%s", found ? r->str : "");
     freeReplyObject(r);
@@ -216,8 +451,10 @@ int sp_hget_str(sp_env *e, const char *key, const char *field, char *out, size_t
 
 long long sp_zcard(sp_env *e, const char *key)
 {
-    redisReply *r = redisCommand(e->rc, "ZCARD %s", key);
-    cr_assert(r);
+    char err[512];
+    const char *argv[] = {"ZCARD", key};
+    redisReply *r = sp_redis_cmd_argv(e->r, 1, 2, argv, NULL, err, sizeof err);
+    cr_assert(r, "redis: %s", err);
     long long v = r->integer;
     freeReplyObject(r);
     return v;

@@ -17,15 +17,43 @@
 #include "supportpulse/pipeline.h"
 #include "supportpulse/redis_server.h"
 
+#include "supportpulse/redis_client.h"
+
+#define SP_CLUSTER_NODES 3
+
+/* A Redis Cluster of three masters on 127.0.0.1 (slots split evenly by redis-cli). */
 typedef struct {
-    sp_redis_server redis;
+    sp_redis_server node[SP_CLUSTER_NODES];
+    int port[SP_CLUSTER_NODES];
+    char address[64];   /* the first master, "127.0.0.1:<port>" */
+} sp_cluster;
+
+/* Starts the three masters in dir/n0..n2 (cluster-enabled, RDB kept across restarts) and
+ * creates the cluster; returns when every node reports cluster_state:ok. */
+void sp_cluster_start(sp_cluster *c, const char *dir);
+void sp_cluster_stop(sp_cluster *c);
+/* Moves n slots from the master holding `from_slot` to the next master, keys included
+ * (redis-cli --cluster reshard). Safe while clients write. */
+void sp_cluster_reshard(sp_cluster *c, int from_slot, int n);
+
+typedef struct {
+    sp_redis_server redis;   /* the single server (unused in cluster mode) */
+    sp_cluster cluster;
+    int clustered;
+    char address[640];       /* what --redis gets: the server, or a master of the cluster */
     sp_mock *mock;
     char tmpdir[256];
-    redisContext *rc;
+    redisContext *rc;        /* single server: a plain connection */
+    sp_redis *r;             /* either mode: routed by key */
 } sp_env;
 
 /* Starts redis-server and a mock cluster with topic (partitions) and topic-dlq. */
 void sp_env_start(sp_env *e, const char *topic, int partitions);
+/* The same with a three-master Redis Cluster instead of one redis-server. */
+void sp_env_start_cluster(sp_env *e, const char *topic, int partitions);
+/* One command through the router (either mode); fails the test when it cannot run.
+ * The caller frees the reply. */
+redisReply *sp_env_cmd(sp_env *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with a cluster of several brokers (leader changes, a broker down). */
 void sp_env_start_brokers(sp_env *e, const char *topic, int partitions, int brokers);
 void sp_env_stop(sp_env *e);

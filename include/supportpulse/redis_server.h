@@ -22,6 +22,10 @@ typedef struct {
 /* 0, or -1 with errstr (redis-server missing, or it did not answer in 10 s). */
 int sp_redis_server_start(sp_redis_server *s, const char *dir, int port, int daemonize,
                           char *errstr, size_t errstr_size);
+/* The same with more redis-server options (NULL-terminated "--name", "value", ...),
+ * which override the ones above (e.g. "--cluster-enabled", "yes"). */
+int sp_redis_server_start_with(sp_redis_server *s, const char *dir, int port, int daemonize,
+                               const char *const *extra, char *errstr, size_t errstr_size);
 /* Stops the child (SIGTERM, then SIGKILL after 5 s) and reaps it. */
 void sp_redis_server_stop(sp_redis_server *s);
 

@@ -1,0 +1,215 @@
+/*
+ * test_redis_client.c - the Redis client (publishers/redis_client.c) against a real
+ * redis-server and a real three-master Redis Cluster: hash slots as Redis computes them,
+ * batches routed to the right master, MOVED and ASK followed while slots migrate, and
+ * scripts loaded again after a node forgot them.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "supportpulse/redis_client.h"
+
+static sp_env env;
+static void teardown(void) { sp_env_stop(&env); }
+
+/* Keys of every shape a hash tag rule cares about, plus random bytes. */
+static void key_of(int i, char *out, size_t size, size_t *len)
+{
+    static const char *const fixed[] = {"", "{", "}", "{}", "}{", "{a}", "a{b}c", "a{}b{c}",
+                                        "{{a}}", "a{b{c}d}", "sp:r:1m:queue=技术支持:60",
+                                        "sp:x:{sp:r:15m:agent=a1:900}", "123456789"};
+    size_t nfixed = sizeof fixed / sizeof fixed[0];
+    if ((size_t)i < nfixed) {
+        snprintf(out, size, "%s", fixed[i]);
+        *len = strlen(out);
+        return;
+    }
+    unsigned s = (unsigned)i * 2654435761u;
+    size_t n = 1 + s % 40;
+    for (size_t k = 0; k < n && k < size; k++) {
+        s = s * 1103515245u + 12345u;
+        const char alphabet[] = "ab{}:|=%xyz09\xe6\x8a\x80";
+        out[k] = alphabet[(s >> 16) % (sizeof alphabet - 1)];
+    }
+    *len = n;
+}
+
+Test(redis_client, slots_match_cluster_keyslot, .fini = teardown, .timeout = 120)
+{
+    sp_env_start_cluster(&env, "rc", 1);
+    cr_assert_eq(sp_redis_key_slot("123456789", 9), 0x31c3 & 16383); /* CRC16 check value */
+    redisContext *rc = redisConnectUnix(env.cluster.node[0].socket);
+    cr_assert(rc && !rc->err);
+    for (int i = 0; i < 3000; i++) {
+        char key[64];
+        size_t len;
+        key_of(i, key, sizeof key, &len);
+        redisReply *r = redisCommand(rc, "CLUSTER KEYSLOT %b", key, len);
+        cr_assert(r && r->type == REDIS_REPLY_INTEGER, "CLUSTER KEYSLOT");
+        cr_assert_eq((long long)sp_redis_key_slot(key, len), r->integer, "key %d '%.*s'", i,
+                     (int)len, key);
+        freeReplyObject(r);
+    }
+    redisFree(rc);
+}
+
+/* SETs n keys in one batch, then GETs them in another; every reply must be its own. */
+static void set_then_get(sp_redis *r, int n, const char *tag)
+{
+    char err[512];
+    sp_redis_batch *b = sp_redis_batch_new();
+    cr_assert(b);
+    for (int i = 0; i < n; i++)
+        cr_assert(sp_redis_batch_addf(b, "SET %s:%d v%d", tag, i, i) == i);
+    cr_assert_eq(sp_redis_batch_run(r, b, err, sizeof err), 0, "%s", err);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(sp_redis_batch_reply(b, i)->type, REDIS_REPLY_STATUS, "%d: %s", i,
+                     sp_redis_batch_reply(b, i)->str);
+    sp_redis_batch_reset(b);
+    for (int i = 0; i < n; i++)
+        sp_redis_batch_addf(b, "GET %s:%d", tag, i);
+    cr_assert_eq(sp_redis_batch_run(r, b, err, sizeof err), 0, "%s", err);
+    for (int i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "v%d", i);
+        const redisReply *rep = sp_redis_batch_reply(b, i);
+        cr_assert(rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, want) == 0,
+                  "GET %s:%d: %s", tag, i, rep && rep->str ? rep->str : "(nil)");
+    }
+    sp_redis_batch_destroy(b);
+}
+
+Test(redis_client, one_server_batches_keep_their_order, .fini = teardown)
+{
+    sp_env_start(&env, "rc", 1);
+    char err[512];
+    cr_assert_eq(sp_redis_connect(env.r, err, sizeof err), 0, "%s", err);
+    cr_assert_not(sp_redis_is_cluster(env.r));
+    set_then_get(env.r, 5000, "one");
+}
+
+Test(redis_client, a_cluster_batch_reaches_each_key_on_its_master, .fini = teardown,
+     .timeout = 120)
+{
+    sp_env_start_cluster(&env, "rc", 1);
+    char err[512];
+    cr_assert_eq(sp_redis_connect(env.r, err, sizeof err), 0, "%s", err);
+    cr_assert(sp_redis_is_cluster(env.r));
+    cr_assert_eq(sp_redis_nodes(env.r), SP_CLUSTER_NODES);
+    set_then_get(env.r, 3000, "many");
+    /* each key is where its slot is served: no master holds all of them */
+    for (int i = 0; i < SP_CLUSTER_NODES; i++) {
+        redisReply *r = sp_redis_node_cmd(env.r, i, err, sizeof err, "DBSIZE");
+        cr_assert(r && r->type == REDIS_REPLY_INTEGER, "%s", err);
+        cr_assert(r->integer > 500 && r->integer < 2500, "node %d holds %lld keys", i, r->integer);
+        freeReplyObject(r);
+    }
+}
+
+Test(redis_client, moved_slots_are_followed, .fini = teardown, .timeout = 180)
+{
+    sp_env_start_cluster(&env, "rc", 1);
+    set_then_get(env.r, 2000, "mv"); /* the client knows the old layout */
+    sp_cluster_reshard(&env.cluster, (int)sp_redis_key_slot("mv:1", 4), 2000);
+    set_then_get(env.r, 2000, "mv"); /* stale map: MOVED, then CLUSTER SLOTS again */
+    cr_assert_gt(sp_redis_get_stats(env.r)->moved, 0);
+}
+
+/* Moves the keys of one slot by hand and leaves the slot half migrated: clients get ASK
+ * for the keys already moved, and the owner serves the rest. */
+Test(redis_client, ask_during_a_migration_is_followed, .fini = teardown, .timeout = 120)
+{
+    sp_env_start_cluster(&env, "rc", 1);
+    char err[512], key[64];
+    /* keys with one tag: all in one slot */
+    sp_redis_batch *b = sp_redis_batch_new();
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "{mig}:%d", i);
+        sp_redis_batch_addf(b, "SET %s v%d", key, i);
+    }
+    cr_assert_eq(sp_redis_batch_run(env.r, b, err, sizeof err), 0, "%s", err);
+    int slot = (int)sp_redis_key_slot("{mig}", 5);
+    /* find source and target nodes */
+    int src = -1, dst = -1;
+    char ids[SP_CLUSTER_NODES][64];
+    for (int i = 0; i < SP_CLUSTER_NODES; i++) {
+        redisContext *rc = redisConnectUnix(env.cluster.node[i].socket);
+        redisReply *r = redisCommand(rc, "CLUSTER MYID");
+        snprintf(ids[i], sizeof ids[i], "%s", r->str);
+        freeReplyObject(r);
+        r = redisCommand(rc, "CLUSTER COUNTKEYSINSLOT %d", slot);
+        if (r->integer > 0)
+            src = i;
+        freeReplyObject(r);
+        redisFree(rc);
+    }
+    cr_assert(src >= 0);
+    dst = (src + 1) % SP_CLUSTER_NODES;
+    redisContext *s = redisConnectUnix(env.cluster.node[src].socket);
+    redisContext *d = redisConnectUnix(env.cluster.node[dst].socket);
+    freeReplyObject(redisCommand(d, "CLUSTER SETSLOT %d IMPORTING %s", slot, ids[src]));
+    freeReplyObject(redisCommand(s, "CLUSTER SETSLOT %d MIGRATING %s", slot, ids[dst]));
+    for (int i = 0; i < 100; i++) { /* half of them */
+        snprintf(key, sizeof key, "{mig}:%d", i);
+        redisReply *r = redisCommand(s, "MIGRATE 127.0.0.1 %d %s 0 5000", env.cluster.port[dst], key);
+        cr_assert(r && r->type == REDIS_REPLY_STATUS, "MIGRATE: %s", r ? r->str : s->errstr);
+        freeReplyObject(r);
+    }
+    sp_redis_batch_reset(b);
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "{mig}:%d", i);
+        sp_redis_batch_addf(b, "GET %s", key);
+    }
+    cr_assert_eq(sp_redis_batch_run(env.r, b, err, sizeof err), 0, "%s", err);
+    cr_assert_geq(sp_redis_get_stats(env.r)->ask, 100);
+    for (int i = 0; i < 200; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "v%d", i);
+        const redisReply *r = sp_redis_batch_reply(b, i);
+        cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0, "%d: %s", i,
+                  r->str ? r->str : "(nil)");
+    }
+    sp_redis_batch_destroy(b);
+    redisFree(s);
+    redisFree(d);
+}
+
+static const char echo_script[] = "return ARGV[1] .. redis.call('GET', KEYS[1])";
+
+Test(redis_client, scripts_are_loaded_again_after_a_flush, .fini = teardown, .timeout = 120)
+{
+    sp_env_start_cluster(&env, "rc", 1);
+    char err[512];
+    int id = sp_redis_script(env.r, echo_script);
+    cr_assert(id >= 0);
+    for (int round = 0; round < 2; round++) {
+        sp_redis_batch *b = sp_redis_batch_new();
+        for (int i = 0; i < 300; i++) {
+            char key[32], v[32];
+            snprintf(key, sizeof key, "s:%d", i);
+            snprintf(v, sizeof v, "%d", i);
+            sp_redis_batch_addf(b, "SET %s %s", key, v);
+            const char *argv[] = {key, "x"};
+            sp_redis_batch_eval(b, id, 1, 1, argv, NULL);
+        }
+        cr_assert_eq(sp_redis_batch_run(env.r, b, err, sizeof err), 0, "%s", err);
+        for (int i = 0; i < 300; i++) {
+            const redisReply *r = sp_redis_batch_reply(b, 2 * i + 1);
+            char want[32];
+            snprintf(want, sizeof want, "x%d", i);
+            cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0, "%s",
+                      r->str ? r->str : "?");
+        }
+        sp_redis_batch_destroy(b);
+        if (round == 1)
+            cr_assert_geq(sp_redis_get_stats(env.r)->noscript, SP_CLUSTER_NODES);
+        for (int n = 0; n < SP_CLUSTER_NODES; n++) { /* every node forgets its scripts */
+            redisReply *r = sp_redis_node_cmd(env.r, n, err, sizeof err, "SCRIPT FLUSH");
+            cr_assert(r, "%s", err);
+            freeReplyObject(r);
+        }
+    }
+}
