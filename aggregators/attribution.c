@@ -17,6 +17,7 @@ struct sp_attrs {
     sp_u64map *index;
     int64_t horizon_ms;
     uint64_t evictions;
+    uint64_t inserted; /* entries ever put: the order of the next one */
     sp_u64vec fresh; /* keys listed since the last write */
     int all_fresh;   /* the list ran out of memory: write every entry */
 };
@@ -112,6 +113,7 @@ int sp_attrs_put(sp_attrs *s, const sp_attr *a)
     e->flags = (uint8_t)((a->flags & ~SP_ATTR_FRESH) | keep);
     s->count++;
     s->used++;
+    s->inserted++;
     sp_attrs_mark_fresh(s, e);
     return 0;
 }
@@ -156,6 +158,13 @@ int sp_attrs_reorder(sp_attrs *s)
     return 0;
 }
 
+void sp_attrs_each(sp_attrs *s, void (*fn)(const sp_attr *a, void *arg), void *arg)
+{
+    for (size_t i = 0; i < s->used; i++)
+        if (at(s, i)->key)
+            fn(at(s, i), arg);
+}
+
 void sp_attrs_each_fresh(sp_attrs *s, void (*fn)(const sp_attr *a, void *arg), void *arg)
 {
     if (s->all_fresh) {
@@ -186,5 +195,43 @@ void sp_attrs_mark_written(sp_attrs *s)
 }
 
 size_t sp_attrs_size(const sp_attrs *s) { return s->count; }
+
+void sp_attrs_layout(const sp_attrs *s, uint64_t *head_order, uint64_t *used)
+{
+    *head_order = s->inserted - s->used;
+    *used = s->used;
+}
+
+int sp_attrs_restore_layout(sp_attrs *s, uint64_t head_order, uint64_t used)
+{
+    if (s->count || used > s->cap)
+        return -1;
+    s->head = 0;
+    s->used = (size_t)used;
+    s->inserted = head_order + used;
+    return 0;
+}
+
+int sp_attrs_place(sp_attrs *s, uint64_t order, const sp_attr *a)
+{
+    uint64_t head_order = s->inserted - s->used;
+    if (!s->cap || order < head_order || order - head_order >= s->used || !a->key)
+        return -1;
+    size_t slot = (size_t)(order - head_order);
+    if (s->ring[slot].key || sp_u64map_put(s->index, a->key, (uint32_t)slot) < 0)
+        return -1;
+    s->ring[slot] = *a;
+    s->ring[slot].flags &= (uint8_t)~SP_ATTR_FRESH;
+    s->count++;
+    return 0;
+}
+
+void sp_attrs_restore_done(sp_attrs *s) { skip_holes(s); }
+
+uint64_t sp_attrs_order(const sp_attrs *s, const sp_attr *a)
+{
+    size_t slot = (size_t)(a - s->ring);
+    return s->inserted - s->used + (slot + s->cap - s->head) % s->cap;
+}
 uint64_t sp_attrs_evictions(const sp_attrs *s) { return s->evictions; }
 int64_t sp_attrs_horizon_ms(const sp_attrs *s) { return s->horizon_ms; }

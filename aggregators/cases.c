@@ -20,6 +20,7 @@ struct sp_cases {
     void (*on_drop)(sp_case *k, void *arg);
     void *on_drop_arg;
     uint64_t evictions;
+    uint64_t created;         /* cases ever opened: the order of the next one */
     sp_u64vec dirty, removed; /* keys */
     int all_dirty;
 };
@@ -129,6 +130,7 @@ sp_case *sp_cases_open(sp_cases *c, uint64_t key, int64_t ts_ms)
     k->last_ts = ts_ms;
     c->count++;
     c->used++;
+    c->created++;
     sp_cases_mark_dirty(c, k);
     return k;
 }
@@ -156,7 +158,54 @@ size_t sp_cases_expire(sp_cases *c, int64_t now_ts)
 }
 
 size_t sp_cases_size(const sp_cases *c) { return c->count; }
+
+void sp_cases_layout(const sp_cases *c, uint64_t *head_order, uint64_t *used)
+{
+    *head_order = c->created - c->used;
+    *used = c->used;
+}
+
+int sp_cases_restore_layout(sp_cases *c, uint64_t head_order, uint64_t used)
+{
+    if (c->count || used > c->cap)
+        return -1;
+    c->head = 0;
+    c->used = (size_t)used;
+    c->created = head_order + used;
+    return 0;
+}
+
+sp_case *sp_cases_place(sp_cases *c, uint64_t order, uint64_t key)
+{
+    uint64_t head_order = c->created - c->used;
+    if (order < head_order || order - head_order >= c->used || !key)
+        return NULL;
+    size_t slot = (size_t)(order - head_order);
+    sp_case *k = &c->ring[slot];
+    if (k->key || sp_u64map_put(c->index, key, (uint32_t)slot) < 0)
+        return NULL;
+    memset(k, 0, sizeof *k);
+    k->key = key;
+    c->count++;
+    return k;
+}
+
+void sp_cases_restore_done(sp_cases *c) { skip_holes(c); }
+
+uint64_t sp_cases_order(const sp_cases *c, const sp_case *k)
+{
+    /* slots from the head to the tail hold cases in the order they were opened */
+    size_t slot = (size_t)(k - c->ring);
+    return c->created - c->used + (slot + c->cap - c->head) % c->cap;
+}
 uint64_t sp_cases_evictions(const sp_cases *c) { return c->evictions; }
+
+void sp_cases_each(sp_cases *c, void (*fn)(const sp_case *k, void *arg), void *arg)
+{
+    for (size_t i = 0; i < c->used; i++)
+        if (c->ring[(c->head + i) % c->cap].key)
+            fn(&c->ring[(c->head + i) % c->cap], arg);
+}
 
 void sp_cases_each_dirty(sp_cases *c, void (*fn)(const sp_case *k, void *arg), void *arg)
 {

@@ -116,5 +116,15 @@ size_t sp_dedup_each_fresh(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t 
 
 void sp_dedup_mark_published(sp_dedup *d) { d->fresh = 0; }
 
+size_t sp_dedup_each(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t ts_ms, void *arg),
+                     void *arg)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        const entry *e = &d->ring[(d->head + i) % d->cap];
+        fn(e->hash, e->ts_ms, arg);
+    }
+    return d->count;
+}
+
 size_t sp_dedup_size(const sp_dedup *d) { return d->count; }
 uint64_t sp_dedup_evictions(const sp_dedup *d) { return d->evictions; }

@@ -12,7 +12,9 @@ int sp_dims_escape(const char *value, char *out, size_t size)
     static const char hex[] = "0123456789ABCDEF";
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-        int esc = *p == '%' || *p == '|' || *p == '=' || *p == ':' || *p < 0x20;
+        /* '{' and '}' too: a key with a {hash tag} would change its Redis Cluster slot */
+        int esc = *p == '%' || *p == '|' || *p == '=' || *p == ':' || *p == '{' || *p == '}' ||
+                  *p < 0x20;
         if (n + (esc ? 3 : 1) >= size)
             return -1;
         if (esc) {

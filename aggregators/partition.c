@@ -44,7 +44,11 @@ typedef struct {
 
 struct sp_partition {
     sp_partition_conf conf;
-    sp_window_set windows;
+    sp_window_set sets[SP_NRES]; /* windows per width: a dims id's cells are in the set of
+                                    its class's finest resolution (conf.res) */
+    uint8_t *dims_base;          /* per dims id: that resolution */
+    uint8_t *dims_class;         /* per dims id: its sp_dims_class */
+    size_t dims_base_cap;
     sp_dedup *dedup;
     sp_cases *cases;
     sp_attrs *attrs;         /* cases that left `cases`: who handled them */
@@ -86,6 +90,8 @@ void sp_partition_conf_defaults(sp_partition_conf *c)
     c->sl_ms = 20000;
     c->short_abandon_ms = 5000;
     c->sl_by_queue = c->short_abandon_by_queue = NULL;
+    char err[64];
+    sp_res_by_class_parse(NULL, &c->res, err, sizeof err); /* the defaults parse */
 }
 
 /* ---- per-queue thresholds ---------------------------------------------------------- */
@@ -277,7 +283,15 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->max_ts = INT64_MIN;
     p->last_case_sweep = p->last_expiry = INT64_MIN;
     p->expiry_every_ms = sp_partition_expiry_interval(conf);
-    sp_window_set_init(&p->windows);
+    for (int r = 0; r < SP_NRES; r++)
+        sp_window_set_init(&p->sets[r], sp_res_seconds[r]);
+    int any = 0;
+    for (int c = 0; c < SP_DC__COUNT; c++)
+        any |= conf->res.mask[c];
+    if (!any && sp_res_by_class_parse(NULL, &p->conf.res, errstr, errstr_size) < 0) {
+        sp_partition_destroy(p);
+        return NULL;
+    }
     p->conf.sl_by_queue = p->conf.short_abandon_by_queue = NULL;
     p->dedup = sp_dedup_new(conf->dedup_capacity, conf->dedup_horizon_ms);
     p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms, conf->case_grace_ms);
@@ -316,7 +330,10 @@ void sp_partition_destroy(sp_partition *p)
 {
     if (!p)
         return;
-    sp_window_set_free(&p->windows);
+    for (int r = 0; r < SP_NRES; r++)
+        sp_window_set_free(&p->sets[r]);
+    free(p->dims_base);
+    free(p->dims_class);
     sp_dedup_destroy(p->dedup);
     sp_cases_destroy(p->cases);
     sp_attrs_destroy(p->attrs);
@@ -339,14 +356,43 @@ void sp_partition_destroy(sp_partition *p)
 
 /* ---- dimension sets ------------------------------------------------------------- */
 
+/* Records the window width of a dims id (its class's finest resolution). */
+static int note_base(sp_partition *p, uint32_t id, sp_dims_class c)
+{
+    if (id >= p->dims_base_cap) {
+        size_t n = p->dims_base_cap ? p->dims_base_cap : 64;
+        while (n <= id)
+            n *= 2;
+        uint8_t *b = realloc(p->dims_base, n);
+        if (b)
+            p->dims_base = b;
+        uint8_t *k = b ? realloc(p->dims_class, n) : NULL;
+        if (!k)
+            return -1;
+        p->dims_class = k;
+        p->dims_base_cap = n;
+    }
+    p->dims_base[id] = (uint8_t)sp_res_base(&p->conf.res, c);
+    p->dims_class[id] = (uint8_t)c;
+    return 0;
+}
+
+/* The id of a dims key, interned, with its window width noted. */
+static int dims_intern(sp_partition *p, const char *key, uint32_t *id)
+{
+    int overflow = 0;
+    if (names_intern(&p->dims, key, id, &overflow) < 0)
+        return -1;
+    return note_base(p, *id, sp_dims_class_of(key));
+}
+
 static int dims_id(sp_partition *p, const char *tenant, const char *queue, const char *channel,
                    uint32_t *id)
 {
     char key[SP_DIMS_MAX];
     if (sp_dims_format(tenant, queue, channel, NULL, key, sizeof key) < 0)
         return -1;
-    int overflow = 0;
-    return names_intern(&p->dims, key, id, &overflow);
+    return dims_intern(p, key, id);
 }
 
 static int combo_build(sp_partition *p, uint32_t tenant, uint32_t queue, sp_channel ch,
@@ -559,10 +605,9 @@ static int agent_dims_id(sp_partition *p, uint32_t tenant, uint32_t agent, int w
     if (sp_u64map_get(p->agent_index, key, id))
         return 0;
     char k[SP_DIMS_MAX];
-    int overflow = 0;
     if (sp_dims_format(with_tenant ? p->tenants.str[tenant] : NULL, NULL, NULL,
                        p->agents.str[agent], k, sizeof k) < 0 ||
-        names_intern(&p->dims, k, id, &overflow) < 0)
+        dims_intern(p, k, id) < 0)
         return -1;
     return sp_u64map_put(p->agent_index, key, *id);
 }
@@ -771,11 +816,24 @@ static int targets_of(sp_partition *p, const attribution *a, targets *t)
     return t->nagent < 0 || !t->cb ? -1 : 0;
 }
 
-/* The i-th target cell in w: the dimension sets, then (with_agent) the agent's. */
+/* The windows an event time falls in, looked up once per width (each set at most once:
+ * a lookup may move the set's windows). */
+typedef struct {
+    sp_window *w[SP_NRES];
+    int64_t ts_ms;
+} at_time;
+
+/* The i-th target cell at a time: the dimension sets, then (with_agent) the agent's,
+ * each in the window of its width. */
 static int ntargets(const targets *t, int with_agent) { return t->cb->n + (with_agent ? t->nagent : 0); }
-static sp_cell *target_cell(sp_window *w, const targets *t, int i)
+static sp_cell *target_cell(sp_partition *p, at_time *at, const targets *t, int i)
 {
-    return sp_window_cell(w, i < t->cb->n ? t->cb->ids[i] : t->agent_ids[i - t->cb->n]);
+    uint32_t id = i < t->cb->n ? t->cb->ids[i] : t->agent_ids[i - t->cb->n];
+    int b = p->dims_base[id];
+    if (!at->w[b] &&
+        !(at->w[b] = sp_window_get(&p->sets[b], sp_window_start_w(at->ts_ms, sp_res_seconds[b]))))
+        return NULL;
+    return sp_window_cell(at->w[b], id);
 }
 
 /* Counts a completed duration in the window of its completing event, under the case's
@@ -786,11 +844,9 @@ static int apply_done(sp_partition *p, const targets *t, const sp_done *d)
         p->stats.late_durations++;
         return 0;
     }
-    sp_window *w = sp_window_get(&p->windows, sp_window_start_of(d->at_ms));
-    if (!w)
-        return -1;
+    at_time at = {{0}, d->at_ms};
     for (int i = 0; i < ntargets(t, 1); i++) {
-        sp_cell *c = target_cell(w, t, i);
+        sp_cell *c = target_cell(p, &at, t, i);
         if (!c || add_done(c, d) < 0)
             return -1;
     }
@@ -872,11 +928,9 @@ static int sweep(sp_partition *p)
 static int count_event(sp_partition *p, const sp_event *ev, const attribution *a,
                        const targets *t)
 {
-    sp_window *w = sp_window_get(&p->windows, sp_window_start_of(ev->ts_ms));
-    if (!w)
-        return -1;
+    at_time at = {{0}, ev->ts_ms};
     for (int i = 0; i < ntargets(t, counts_for_agent(ev->type)); i++) {
-        sp_cell *c = target_cell(w, t, i);
+        sp_cell *c = target_cell(p, &at, t, i);
         if (!c)
             return -1;
         count(&c->c, ev, a);
@@ -954,11 +1008,35 @@ int64_t sp_partition_watermark(const sp_partition *p)
 }
 
 const sp_partition_stats *sp_partition_get_stats(const sp_partition *p) { return &p->stats; }
-sp_window_set *sp_partition_windows(sp_partition *p) { return &p->windows; }
+sp_window_set *sp_partition_windows(sp_partition *p) { return &p->sets[0]; }
+sp_window_set *sp_partition_window_set(sp_partition *p, int res) { return &p->sets[res]; }
+
+size_t sp_partition_dirty_cells(const sp_partition *p)
+{
+    size_t n = 0;
+    for (int r = 0; r < SP_NRES; r++)
+        n += sp_window_dirty_cells(&p->sets[r]);
+    return n;
+}
+
+const sp_res_by_class *sp_partition_res(const sp_partition *p) { return &p->conf.res; }
 sp_cases *sp_partition_cases(sp_partition *p) { return p->cases; }
 sp_attrs *sp_partition_attrs(sp_partition *p) { return p->attrs; }
 sp_dedup *sp_partition_dedup(sp_partition *p) { return p->dedup; }
 const sp_presence_log *sp_partition_presence(const sp_partition *p) { return p->presence; }
+
+int sp_partition_dims_find(const sp_partition *p, const char *key, uint32_t *id)
+{
+    return sp_strmap_get(p->dims.map, key, strlen(key), id);
+}
+
+size_t sp_partition_dims_count(const sp_partition *p) { return p->dims.n; }
+
+sp_dims_class sp_partition_dims_class(const sp_partition *p, uint32_t dims_id)
+{
+    return dims_id < p->dims.n && dims_id < p->dims_base_cap ? (sp_dims_class)p->dims_class[dims_id]
+                                                             : SP_DC_ALL;
+}
 
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id)
 {
@@ -972,18 +1050,14 @@ const char *sp_partition_name(const sp_partition *p, sp_name_kind kind, uint32_t
     return id < n->n ? n->str[id] : "";
 }
 
-void sp_partition_published(sp_partition *p, int64_t watermark_ms)
+void sp_partition_mark_clean(sp_partition *p)
 {
-    sp_window_mark_clean(&p->windows);
+    for (int r = 0; r < SP_NRES; r++)
+        sp_window_mark_clean(&p->sets[r]);
     sp_cases_mark_clean(p->cases);
     sp_attrs_mark_written(p->attrs);
     sp_dedup_mark_published(p->dedup);
     sp_presence_log_clear(p->presence);
-    int64_t wm = sp_partition_watermark(p);
-    if (watermark_ms > wm)
-        wm = watermark_ms;
-    if (wm != INT64_MIN)
-        sp_window_expire(&p->windows, wm / 1000, p->conf.retention_ms / 1000);
     for (size_t i = 0; i < p->ngauges; i++) {
         sp_gauges *g = &p->gauges[i];
         memcpy(g->pub, g->v, sizeof g->pub);
@@ -991,14 +1065,41 @@ void sp_partition_published(sp_partition *p, int64_t watermark_ms)
     }
 }
 
+void sp_partition_published(sp_partition *p, int64_t watermark_ms)
+{
+    sp_partition_mark_clean(p);
+    int64_t wm = sp_partition_watermark(p);
+    if (watermark_ms > wm)
+        wm = watermark_ms;
+    if (wm != INT64_MIN)
+        for (int r = 0; r < SP_NRES; r++)
+            sp_window_expire(&p->sets[r], wm / 1000, p->conf.retention_ms / 1000);
+}
+
+sp_cell *sp_partition_restore_cell(sp_partition *p, int res, int64_t start, const char *dims_key)
+{
+    uint32_t id;
+    sp_window *w;
+    if (res < 0 || res >= SP_NRES || dims_intern(p, dims_key, &id) < 0 || p->dims_base[id] != res ||
+        sp_res_start(start, res) != start || !(w = sp_window_get(&p->sets[res], start)))
+        return NULL;
+    return sp_window_cell(w, id);
+}
+
+int sp_partition_restore_presence(sp_partition *p, const sp_presence *e)
+{
+    return sp_presence_log_put(p->presence, e);
+}
+
 /* The cell of (window start, dims key), created for a restore; NULL when out of memory. */
 static sp_cell *restore_cell(sp_partition *p, int64_t start, const char *dims_key)
 {
     uint32_t id;
-    int overflow = 0;
     sp_window *w;
-    if (names_intern(&p->dims, dims_key, &id, &overflow) < 0 ||
-        !(w = sp_window_get(&p->windows, start)))
+    if (dims_intern(p, dims_key, &id) < 0)
+        return NULL;
+    int b = p->dims_base[id];
+    if (!(w = sp_window_get(&p->sets[b], sp_res_start(start, b))))
         return NULL;
     return sp_window_cell(w, id);
 }
@@ -1059,6 +1160,59 @@ int sp_partition_restore_attr(sp_partition *p, const sp_attr *rec, const char *q
     e.tenant = (uint16_t)t;
     e.agent = a;
     return sp_attrs_put(p->attrs, &e);
+}
+
+int sp_partition_restore_layout(sp_partition *p, uint64_t case_head, uint64_t case_used,
+                                uint64_t attr_head, uint64_t attr_used)
+{
+    return sp_cases_restore_layout(p->cases, case_head, case_used) < 0 ||
+                   sp_attrs_restore_layout(p->attrs, attr_head, attr_used) < 0
+               ? -1
+               : 0;
+}
+
+int sp_partition_place_case(sp_partition *p, uint64_t order, const sp_case *rec,
+                            const char *queue, const char *tenant, const char *agent)
+{
+    uint32_t q = 0, t = 0, a = 0;
+    if ((queue[0] && intern(p, &p->queues, queue, &q) < 0) ||
+        (tenant[0] && intern(p, &p->tenants, tenant, &t) < 0) ||
+        (agent[0] && intern(p, &p->agents, agent, &a) < 0))
+        return -1;
+    sp_case *k = sp_cases_place(p->cases, order, rec->key);
+    if (!k)
+        return -1;
+    sp_case before = *k; /* empty */
+    *k = *rec;
+    k->queue = q;
+    k->tenant = (uint16_t)t;
+    k->agent = a;
+    k->dirty = 0;
+    k->qpos = 0;
+    if (schedule_wrapup(p, &before, k) < 0)
+        return -1;
+    return gauges_update(p, &before, k);
+}
+
+int sp_partition_place_attr(sp_partition *p, uint64_t order, const sp_attr *rec,
+                            const char *queue, const char *tenant, const char *agent)
+{
+    sp_attr e = *rec;
+    uint32_t q = 0, t = 0, a = 0;
+    if (!queue[0] || intern(p, &p->queues, queue, &q) < 0 ||
+        (tenant[0] && intern(p, &p->tenants, tenant, &t) < 0) ||
+        (agent[0] && intern(p, &p->agents, agent, &a) < 0))
+        return -1;
+    e.queue = q;
+    e.tenant = (uint16_t)t;
+    e.agent = a;
+    return sp_attrs_place(p->attrs, order, &e);
+}
+
+void sp_partition_place_done(sp_partition *p)
+{
+    sp_cases_restore_done(p->cases);
+    sp_attrs_restore_done(p->attrs);
 }
 
 int sp_partition_restore_attrs_done(sp_partition *p)

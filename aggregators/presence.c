@@ -92,6 +92,18 @@ int sp_presence_log_add(sp_presence_log *l, const sp_event *ev)
     return 0;
 }
 
+int sp_presence_log_put(sp_presence_log *l, const sp_presence *e)
+{
+    char key[2 * SP_NAME_MAX + 2];
+    int fresh;
+    sp_presence *p = slot(l, key, agent_key(e->tenant, e->agent, key, sizeof key), &fresh);
+    if (!p)
+        return -1;
+    if (fresh || sp_presence_newer(e->ts_ms, e->status, p->ts_ms, p->status))
+        *p = *e;
+    return 0;
+}
+
 const sp_presence *sp_presence_list(const sp_presence_log *l, size_t *n)
 {
     *n = l->n;

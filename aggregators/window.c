@@ -8,50 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const metric_names[SP_M__COUNT] = {
-    "events", "offered", "answered", "abandoned", "transferred", "created", "solved",
-    "reopened", "closed", "escalated_bot", "csat_responses", "csat_positive",
-    "csat_score_sum", "nps_responses", "nps_promoters", "nps_detractors",
-    "short_abandoned", "answered_in_sl", "one_touch", "csat_negative", "csat_repeat",
-    "surveys_unknown_case",
-    "wait_ms_sum", "wait_ms_count", "abandon_wait_ms_sum", "abandon_wait_ms_count",
-    "handle_ms_sum", "handle_ms_count", "first_reply_ms_sum", "first_reply_ms_count",
-    "resolution_ms_sum", "resolution_ms_count",
-};
-
-static const char *const duration_names[SP_D__COUNT] = {
-    "wait_ms", "abandon_wait_ms", "handle_ms", "first_reply_ms", "resolution_ms",
-};
-
-static int name_index(const char *const *names, int n, const char *name)
+void sp_window_set_init(sp_window_set *s, int64_t width_s)
 {
-    for (int i = 0; i < n; i++)
-        if (strcmp(name, names[i]) == 0)
-            return i;
-    return -1;
+    memset(s, 0, sizeof *s);
+    s->width_s = width_s;
 }
-
-const char *sp_duration_name(sp_duration d)
-{
-    return (unsigned)d < SP_D__COUNT ? duration_names[d] : "?";
-}
-
-int sp_duration_parse(const char *name)
-{
-    return name_index(duration_names, SP_D__COUNT, name);
-}
-
-const char *sp_metric_name(sp_metric m)
-{
-    return (unsigned)m < SP_M__COUNT ? metric_names[m] : "?";
-}
-
-int sp_metric_parse(const char *name)
-{
-    return name_index(metric_names, SP_M__COUNT, name);
-}
-
-void sp_window_set_init(sp_window_set *s) { memset(s, 0, sizeof *s); }
 
 static void window_free(sp_window *w)
 {
@@ -67,7 +28,9 @@ void sp_window_set_free(sp_window_set *s)
     for (size_t i = 0; i < s->n; i++)
         window_free(&s->w[i]);
     free(s->w);
+    int64_t width = s->width_s;
     memset(s, 0, sizeof *s);
+    s->width_s = width;
 }
 
 /* A new window will hold about as many cells as its neighbour: with thousands of agents
@@ -168,7 +131,7 @@ size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention
     size_t kept = 0, dropped = 0;
     for (size_t i = 0; i < s->n; i++) {
         sp_window *w = &s->w[i];
-        if (w->start + SP_WINDOW_S + retention_s <= watermark_s && w->ndirty == 0) {
+        if (w->start + s->width_s + retention_s <= watermark_s && w->ndirty == 0) {
             window_free(w);
             dropped++;
         } else {

@@ -40,5 +40,5 @@ int sp_cmd_run(int argc, char **argv, char **envp)
         sp_err("%s", err);
     sp_pipeline_destroy(pl);
     sp_config_free(&cfg);
-    return rc < 0 ? 1 : 0;
+    return rc == -2 ? 2 : rc < 0 ? 1 : 0;
 }

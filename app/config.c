@@ -4,6 +4,7 @@
 #include "supportpulse/config.h"
 #include "supportpulse/decode_pool.h"
 #include "supportpulse/forecast.h"
+#include "supportpulse/metrics.h"
 #include "supportpulse/partition.h"
 #include "supportpulse/redis_publisher.h"
 #include "supportpulse/rules.h"
@@ -52,6 +53,10 @@ static const option options[] = {
     {"decode_threads", I(decode_threads, 0, SP_DECODE_POOL_MAX_WORKERS), "2", NULL, "threads that decode and apply events, each owning whole partitions (0 = all on the pipeline thread)"},
     {"flush_ms", I(flush_ms, 10, 60000), "1000", NULL, "how often dirty windows are written to Redis"},
     {"max_dirty_cells", I(max_dirty_cells, 100, 10000000), "20000", NULL, "flush early when this many cells changed"},
+    {"catchup_lag", I(catchup_lag, 1, INT64_MAX), "10000", NULL, "messages behind the end of the assigned partitions that count as catching up a backlog"},
+    {"catchup_dirty_cells", I(catchup_dirty_cells, 100, 100000000), "100000", NULL, "catching up, flush when this many cells changed (each rollup is then written a few times for the whole backlog)"},
+    {"catchup_flush_ms", I(catchup_flush_ms, 100, 600000), "10000", NULL, "catching up, flush at least this often"},
+    {"redis_call_cells", I(redis_call_cells, 1, 10000), "200", NULL, "rollups written per Redis call: bounds how long one call holds Redis"},
     {"idle_s", I(idle_s, 1, DAY), "30", NULL, "a partition with no event for this long is idle (not in the watermark)"},
     {"redis_timeout_ms", I(redis_timeout_ms, 100, 600000), "5000", NULL, "Redis connect and command timeout"},
     {"max_backoff_ms", I(max_backoff_ms, 100, 600000), "30000", NULL, "longest wait between retries"},
@@ -85,6 +90,7 @@ static const option options[] = {
     {"alert_command_timeout_s", I(alert_command_timeout_s, 1, 3600), "10", NULL, "the alert command is killed after this"},
     {"alert_hook_queue", I(alert_hook_queue, 1, 1000000), "1000", NULL, "notifications waiting per hook; when full the oldest is dropped (counted)"},
     {"csat_prior_weight", I(csat_prior_weight, 0, 100000), "10", NULL, "surveys' worth of the desk-wide CSAT blended into each agent's csat_smoothed"},
+    {"resolutions_by_dims", S(resolutions_by_dims), SP_RES_BY_DIMS_DEFAULT, NULL, "the resolutions each class of dimension set is rolled up at: CLASS=RES,...;... (classes all, queue, channel, queue,channel, agent; resolutions 1m, 5m, 15m, 1h, 1d)"},
     {"ttl_1m_s", I(ttl_s[0], 0, 3650 * DAY), "172800", NULL, "retention of 1m rollups (0 = keep)"},
     {"ttl_5m_s", I(ttl_s[1], 0, 3650 * DAY), "604800", NULL, "retention of 5m rollups"},
     {"ttl_15m_s", I(ttl_s[2], 0, 3650 * DAY), "3024000", NULL, "retention of 15m rollups"},
@@ -115,6 +121,10 @@ static int check_text(const option *o, const char *value, char *errstr, size_t e
         return sp_queue_seconds_check(value, errstr, errstr_size);
     if (strcmp(o->name, "sl_target_by_queue") == 0)
         return check_percents(value, errstr, errstr_size);
+    if (strcmp(o->name, "resolutions_by_dims") == 0) {
+        sp_res_by_class rc;
+        return sp_res_by_class_parse(value, &rc, errstr, errstr_size);
+    }
     if (strcmp(o->name, "alert_rules") == 0 && *value) {
         sp_rules rules;
         if (sp_rules_load(value, &rules, errstr, errstr_size) < 0)

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *const names[SP_CRASH__COUNT] = {
-    "flush-before-send", "flush-sent", "flush-applied", "dead-letter", "revoke"};
+    "flush-before-send", "flush-sent", "flush-call", "flush-applied", "dead-letter", "revoke"};
 
 static atomic_int armed = -1;      /* the armed point, -1 = none */
 static atomic_long remaining;      /* visits left before the kill */
@@ -36,8 +36,13 @@ int sp_crashpoint_init(char *errstr, size_t errstr_size)
         }
     snprintf(errstr, errstr_size,
              "SPTEST_CRASH_AT: '%s' is not <point>:<n> (points: flush-before-send, "
-             "flush-sent, flush-applied, dead-letter, revoke; n >= 1)", v);
+             "flush-sent, flush-call, flush-applied, dead-letter, revoke; n >= 1)", v);
     return -1;
+}
+
+int sp_crashpoint_armed(sp_crash_point p)
+{
+    return atomic_load_explicit(&armed, memory_order_relaxed) == (int)p;
 }
 
 void sp_crashpoint(sp_crash_point p)

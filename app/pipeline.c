@@ -2,9 +2,13 @@
  * pipeline.c - see pipeline.h.
  *
  * State per assigned partition (slot): its sp_partition, the next offset to consume,
- * the offset last written to Redis, and when it last saw an event (idleness). A slot
- * whose state could not be restored is not consumed and never flushed, so an
- * incomplete state can never overwrite what Redis holds.
+ * the offset last written to Redis, its checkpoint claim, and when it last saw an event
+ * (idleness). A slot whose state could not be restored is not consumed and never
+ * flushed, so an incomplete state can never overwrite what Redis holds. A slot whose
+ * changes are committed to its checkpoint but not yet in every rollup (a flush that
+ * failed part-way) takes no new event until that flush is finished: its messages are
+ * dropped and fetched again afterwards (a seek to its next offset), since the changes
+ * written under a flush number must be exactly those of that flush's checkpoint.
  *
  * Threads (docs/design.md, Threading): this thread polls Kafka and hands each message of
  * an assigned partition to the decode thread that owns the partition (slot.worker),
@@ -45,7 +49,10 @@ typedef struct {
     int64_t next_offset;   /* -1 until the first message */
     int64_t flushed_offset;
     int64_t last_event_mono;
-    int64_t seq;           /* flush number in Redis (the fence) */
+    sp_checkpoint cp;      /* this instance's claim; the flush number Redis holds */
+    int committed;         /* committed as cp.seq, not yet in every rollup (see above) */
+    int reseek;            /* messages were dropped meanwhile: fetch from next_offset */
+    int restore_again;     /* Redis went back in time: restore from what it holds */
     uint64_t counts[SP_PC__COUNT]; /* messages counted, restored with the resume point */
     uint64_t evictions_seen[3];    /* the stores' eviction counters when last counted */
     int64_t evictions_warned_mono[3]; /* when each full store was last warned about */
@@ -68,6 +75,9 @@ struct sp_pipeline {
     int fatal;                           /* a callback failed; the run loop returns it */
     char fatal_err[512];
     int failing;                         /* last flush failed */
+    int64_t last_flush_mono;             /* the last flush that succeeded */
+    int64_t last_flush_event_ms;         /* ... and the newest event time it wrote */
+    int behind;                          /* catching up a backlog (catchup_lag) */
     char fail_msg[256];                  /* what the last failure warning said */
     int64_t fail_logged_mono;            /* and when */
     int64_t failing_since_mono;          /* the first failed flush of this run of them */
@@ -155,63 +165,96 @@ static void count_evictions(sp_pipeline *pl, slot *s, int32_t partition)
     }
 }
 
-/* Builds the list of partitions that moved since their last flush. */
+/* Builds the list of partitions to write: those that moved since their last flush,
+ * and those whose last flush is committed but unfinished. */
 static int moved_partitions(sp_pipeline *pl, sp_flush_part *parts, int max)
 {
     int n = 0;
     for (int i = 0; i < pl->nslots && n < max; i++) {
         slot *s = &pl->slots[i];
-        if (s->st && s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
+        if (!s->st || !s->restored || s->restore_again)
+            continue;
+        if (s->committed || (s->next_offset >= 0 && s->next_offset != s->flushed_offset)) {
             count_evictions(pl, s, i);
-            parts[n++] = (sp_flush_part){i, s->st, s->next_offset, &s->seq, s->counts};
+            parts[n++] = (sp_flush_part){i, s->st, s->next_offset, s->counts, &s->cp,
+                                         s->committed, SP_FLUSH_OK};
         }
     }
     return n;
 }
 
-/* Writes the given partitions; a partition another owner has written is dropped (it
- * is restored afresh when the group gives it back) and the rest written again. */
+/* Newest event time over the assigned partitions (the live hashes' "now"). */
+static int64_t newest_event(const sp_pipeline *pl)
+{
+    int64_t best = INT64_MIN;
+    for (int i = 0; i < pl->nslots; i++)
+        if (pl->slots[i].st && sp_partition_max_ts(pl->slots[i].st) > best)
+            best = sp_partition_max_ts(pl->slots[i].st);
+    return best;
+}
+
+/* Fetches a partition's messages again from its next offset (they were dropped while
+ * its flush was unfinished). */
+static void fetch_again(sp_pipeline *pl, slot *s, int32_t partition)
+{
+    char err[256];
+    if (sp_consumer_seek(pl->consumer, pl->cfg->topic, partition, s->next_offset, err,
+                         sizeof err) < 0)
+        sp_warn("%s (retried at the next flush)", err);
+    else
+        s->reseek = 0;
+}
+
+/* Writes the given partitions and acts on each one's result. Returns how many are in
+ * Redis now, or -1 when the flush did not complete (retried later; partitions committed
+ * take no event until then). */
 static int flush_parts(sp_pipeline *pl, sp_flush_part *parts, int n, int64_t pipeline_wm,
                        int64_t now, char *errstr, size_t errstr_size)
 {
-    int32_t stale;
     if (n == 0)
         return 0;
-    while (sp_publisher_flush(pl->pub, pl->cfg->topic, parts, n, &stale, errstr,
-                              errstr_size) < 0) {
-        if (stale < 0)
-            return -1;
-        sp_err("%s[%d]: %s; dropping local state until it is reassigned", pl->cfg->topic, stale,
-               errstr);
-        slot *s = slot_get(pl, stale, 0);
-        if (s)
-            s->restored = 0;
-        int k = 0;
-        for (int i = 0; i < n; i++)
-            if (parts[i].partition != stale)
-                parts[k++] = parts[i];
-        if (k == n)
-            return -1;
-        n = k;
-    }
+    int rc = sp_publisher_flush(pl->pub, parts, n, newest_event(pl), errstr, errstr_size);
+    int done = 0;
     for (int i = 0; i < n; i++) {
         slot *s = &pl->slots[parts[i].partition];
-        sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
-        s->dirty = sp_window_dirty_cells(sp_partition_windows(s->st));
-        s->flushed_offset = parts[i].next_offset;
+        s->committed = parts[i].committed;
+        switch (parts[i].result) {
+        case SP_FLUSH_OK:
+            sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
+            s->committed = 0;
+            s->dirty = sp_partition_dirty_cells(s->st);
+            s->flushed_offset = parts[i].next_offset;
+            if (s->reseek)
+                fetch_again(pl, s, parts[i].partition);
+            parts[done++] = parts[i];
+            break;
+        case SP_FLUSH_STALE:
+            sp_err("%s[%d]: another instance claimed it since (%s); dropping its local state "
+                   "until it is assigned again", pl->cfg->topic, parts[i].partition, errstr);
+            s->restored = 0;
+            s->committed = 0;
+            break;
+        case SP_FLUSH_BEHIND:
+            sp_err("%s[%d]: Redis holds less than this instance wrote (%s): Redis went back "
+                   "in time (restarted from an older snapshot, or a failover to a replica "
+                   "that lagged); restoring the partition from what Redis holds, which is "
+                   "the truth from now on", pl->cfg->topic, parts[i].partition, errstr);
+            s->restore_again = 1;
+            s->committed = 0;
+            break;
+        case SP_FLUSH_FAILED:
+            break;
+        }
     }
-    return n;
+    return rc < 0 && done < n ? -1 : done;
 }
 
 /* The instance-wide fields of {p}:meta (message counts go with each partition's resume
  * point, in the flush). Best effort: the next flush writes them again. */
 static void write_meta(sp_pipeline *pl, int64_t pipeline_wm)
 {
-    char wm[32], err[256];
-    snprintf(wm, sizeof wm, "%" PRId64, pipeline_wm);
-    const char *fields[] = {"schema_version", "pipeline_version", "watermark_ms"};
-    const char *values[] = {"1", VERSION, wm};
-    if (sp_publisher_meta(pl->pub, NULL, NULL, 0, fields, values, 3, err, sizeof err) < 0)
+    char err[256];
+    if (sp_publisher_meta(pl->pub, pipeline_wm, VERSION, err, sizeof err) < 0)
         sp_debug("%s", err);
 }
 
@@ -238,10 +281,19 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
     write_meta(pl, wm);
     atomic_store(&pl->stats.watermark_ms, wm);
     atomic_fetch_add(&pl->stats.flushes, 1);
+    pl->last_flush_mono = now;
+    pl->last_flush_event_ms = newest_event(pl);
     char cerr[256];
     if (sp_consumer_commit(pl->consumer, pl->cfg->topic, pl->commit_parts, pl->commit_offsets, n,
                            1, cerr, sizeof cerr))
         sp_debug("%s (Redis holds the resume point; retried at the next flush)", cerr);
+    for (int i = 0; i < n; i++) { /* a grown log becomes one snapshot (a bounded restore) */
+        slot *s = &pl->slots[fp[i].partition];
+        if (sp_publisher_compact(pl->pub, fp[i].partition, s->st, &s->cp, s->next_offset,
+                                 s->counts, cerr, sizeof cerr) < 0)
+            sp_debug("%s[%d]: snapshot: %s (tried again later)", pl->cfg->topic,
+                     fp[i].partition, cerr);
+    }
     return 0;
 }
 
@@ -328,10 +380,47 @@ static int least_busy_worker(const sp_pipeline *pl)
     return best;
 }
 
+/* A fresh state for the slot, restored from Redis (retrying with backoff while Redis
+ * is away). Returns the offset to consume from (-1: Redis has none). */
+static int64_t restore_slot(sp_pipeline *pl, const char *topic, int32_t partition, slot *s)
+{
+    char err[512];
+    int worker = s->worker;
+    sp_partition_destroy(s->st);
+    memset(s, 0, sizeof *s);
+    s->worker = worker;
+    s->next_offset = s->flushed_offset = -1;
+    s->last_event_mono = sp_mono_ms();
+    if (!(s->st = sp_partition_new(&pl->pconf, err, sizeof err))) {
+        sp_err("%s[%d]: %s", topic, partition, err);
+        return -1;
+    }
+    int64_t resume = -1, backoff = 100;
+    while (!atomic_load(&pl->stop)) {
+        if (sp_publisher_restore(pl->pub, partition, s->st, &s->cp, &resume, s->counts, err,
+                                 sizeof err) == 0) {
+            s->restored = 1;
+            break;
+        }
+        sp_partition_destroy(s->st); /* a partial restore is thrown away */
+        if (!(s->st = sp_partition_new(&pl->pconf, err, sizeof err))) {
+            sp_err("%s[%d]: %s", topic, partition, err);
+            return -1;
+        }
+        atomic_fetch_add(&pl->stats.restore_errors, 1);
+        sp_warn("restoring %s[%d] from Redis: %s; retrying in %lld ms", topic, partition, err,
+                (long long)backoff);
+        sleep_ms(backoff);
+        backoff = backoff * 2 > pl->cfg->max_backoff_ms ? pl->cfg->max_backoff_ms : backoff * 2;
+    }
+    s->dirty = sp_partition_dirty_cells(s->st);
+    s->next_offset = s->flushed_offset = resume;
+    return resume;
+}
+
 static int64_t on_assign(void *arg, const char *topic, int32_t partition)
 {
     sp_pipeline *pl = arg;
-    char err[512];
     drain(pl); /* no decode thread may hold a job of a state replaced here */
     slot *s = slot_get(pl, partition, 1);
     if (!s) {
@@ -341,29 +430,30 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
     sp_partition_destroy(s->st);
     memset(s, 0, sizeof *s);
     s->worker = least_busy_worker(pl);
-    s->next_offset = s->flushed_offset = -1;
-    s->last_event_mono = sp_mono_ms();
-    if (!(s->st = sp_partition_new(&pl->pconf, err, sizeof err))) {
-        sp_err("%s[%d]: %s", topic, partition, err);
-        return RD_KAFKA_OFFSET_INVALID;
-    }
-    int64_t resume = -1, backoff = 100;
-    while (!atomic_load(&pl->stop)) {
-        if (sp_publisher_restore(pl->pub, topic, partition, s->st, &resume, &s->seq, s->counts,
-                                 err, sizeof err) == 0) {
-            s->restored = 1;
-            break;
-        }
-        atomic_fetch_add(&pl->stats.restore_errors, 1);
-        sp_warn("restoring %s[%d] from Redis: %s; retrying in %lld ms", topic, partition, err,
-                (long long)backoff);
-        sleep_ms(backoff);
-        backoff = backoff * 2 > pl->cfg->max_backoff_ms ? pl->cfg->max_backoff_ms : backoff * 2;
-    }
+    int64_t resume = restore_slot(pl, topic, partition, s);
     atomic_fetch_add(&pl->stats.partitions, 1);
-    s->dirty = sp_window_dirty_cells(sp_partition_windows(s->st));
-    s->next_offset = s->flushed_offset = resume;
     return resume >= 0 ? resume : RD_KAFKA_OFFSET_INVALID;
+}
+
+/* Partitions whose flush found Redis behind: restored from what Redis holds, and
+ * consumed again from its resume point. */
+static void restore_again(sp_pipeline *pl)
+{
+    for (int i = 0; i < pl->nslots; i++) {
+        slot *s = &pl->slots[i];
+        if (!s->st || !s->restore_again)
+            continue;
+        drain(pl);
+        int64_t resume = restore_slot(pl, pl->cfg->topic, i, s);
+        char err[256];
+        if (sp_consumer_seek(pl->consumer, pl->cfg->topic, i, resume, err, sizeof err) < 0) {
+            sp_err("%s; %s[%d] is left out until it is assigned again", err, pl->cfg->topic, i);
+            s->restored = 0;
+        } else {
+            sp_info("%s[%d] restored from Redis again; consuming from %s %lld", pl->cfg->topic,
+                    i, resume >= 0 ? "offset" : "the committed offset", (long long)resume);
+        }
+    }
 }
 
 static void on_revoke(void *arg, const char *topic, int32_t partition)
@@ -375,9 +465,11 @@ static void on_revoke(void *arg, const char *topic, int32_t partition)
         return;
     char err[512];
     sp_crashpoint(SP_CRASH_REVOKE);
-    if (s->restored && s->next_offset >= 0 && s->next_offset != s->flushed_offset) {
+    if (s->restored && !s->restore_again &&
+        (s->committed || (s->next_offset >= 0 && s->next_offset != s->flushed_offset))) {
         count_evictions(pl, s, partition);
-        sp_flush_part fp = {partition, s->st, s->next_offset, &s->seq, s->counts};
+        sp_flush_part fp = {partition, s->st, s->next_offset, s->counts, &s->cp, s->committed,
+                            SP_FLUSH_OK};
         if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
             flush_parts(pl, &fp, 1, INT64_MIN, sp_mono_ms(), err, sizeof err) != 1)
             sp_warn("%s[%d] revoked before its last events reached Redis; the next owner "
@@ -461,7 +553,7 @@ static int record_outcome(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
 static slot *owned_slot(sp_pipeline *pl, const rd_kafka_message_t *m)
 {
     slot *s = slot_get(pl, m->partition, 0);
-    return s && s->st && s->restored ? s : NULL;
+    return s && s->st && s->restored && !s->restore_again ? s : NULL;
 }
 
 /* A message decoded and applied on this thread (decode_threads = 0). */
@@ -475,7 +567,7 @@ static int handle_message(sp_pipeline *pl, slot *s, const rd_kafka_message_t *m,
     int rc = sp_event_decode(m->payload, m->len, &ev, &reason, detail, sizeof detail);
     if (rc == 0) {
         applied = sp_partition_apply(s->st, &ev, sp_wall_ms(), &reason, detail, sizeof detail);
-        s->dirty = sp_window_dirty_cells(sp_partition_windows(s->st));
+        s->dirty = sp_partition_dirty_cells(s->st);
     }
     return record_outcome(pl, s, m, rc, applied, reason, detail, errstr, errstr_size);
 }
@@ -523,6 +615,11 @@ static int consume(sp_pipeline *pl, rd_kafka_message_t *m, char *errstr, size_t 
         return 0;
     }
     slot *s = owned_slot(pl, m);
+    if (s && s->committed) { /* its flush is unfinished: this message is fetched again */
+        s->reseek = 1;
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
     if (!s || !pl->pool) {
         int rc = s ? handle_message(pl, s, m, errstr, errstr_size) : 0;
         rd_kafka_message_destroy(m);
@@ -572,20 +669,22 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     pc->short_abandon_ms = cfg->short_abandon_s * 1000;
     pc->sl_by_queue = cfg->sl_by_queue;
     pc->short_abandon_by_queue = cfg->short_abandon_by_queue;
+    if (sp_res_by_class_parse(cfg->resolutions_by_dims, &pc->res, errstr, errstr_size) < 0) {
+        sp_pipeline_destroy(pl);
+        return NULL;
+    }
     sp_publisher_conf rc = {.address = cfg->redis,
                             .prefix = cfg->prefix,
+                            .topic = cfg->topic,
                             .connect_timeout_ms = (int)cfg->redis_timeout_ms,
                             .command_timeout_ms = (int)cfg->redis_timeout_ms,
                             .lateness_ms = pc->lateness_ms,
-                            .retention_ms = pc->retention_ms};
+                            .retention_ms = pc->retention_ms,
+                            .csat_prior_weight = cfg->csat_prior_weight,
+                            .max_call = (int)cfg->redis_call_cells,
+                            .resolutions = cfg->resolutions_by_dims,
+                            .smooth_every_ms = 10000};
     memcpy(rc.ttl_s, cfg->ttl_s, sizeof rc.ttl_s);
-    rc.attribution_horizon_s = cfg->attribution_horizon_s;
-    rc.csat_prior_weight = cfg->csat_prior_weight;
-    /* enough flushes of event ids to cover the dedup horizon (flushes can come sooner
-     * than flush_ms when max_dirty_cells fill up: then the journal covers less) */
-    rc.id_journal_flushes = cfg->dedup_horizon_s * 1000 / cfg->flush_ms + 16;
-    if (rc.id_journal_flushes > 100000)
-        rc.id_journal_flushes = 100000;
     if ((cfg->decode_threads > 0 &&
          !(pl->pool = sp_decode_pool_new((int)cfg->decode_threads, 1024, errstr, errstr_size))) ||
         !(pl->pub = sp_publisher_new(&rc, errstr, errstr_size)) ||
@@ -646,17 +745,19 @@ static void print_stats(sp_pipeline *pl)
     const sp_publisher_stats *ps = sp_publisher_get_stats(pl->pub);
     sp_info("consumed=%" PRIuFAST64 " applied=%" PRIuFAST64 " rejected=%" PRIuFAST64
             " duplicates=%" PRIuFAST64 " late=%" PRIuFAST64 " flushes=%" PRIuFAST64
-            " sketch_copies=%" PRIu64 " sketch_misses=%" PRIu64 " watermark=%s%s",
+            " rollups_written=%" PRIu64 " rollup_conflicts=%" PRIu64 " watermark=%s%s%s",
             atomic_load(&s->consumed), atomic_load(&s->applied), atomic_load(&s->rejected),
             atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes),
-            ps->sketch_copies, ps->sketch_misses, wm, atomic_load(&s->paused) ? " PAUSED" : "");
+            ps->rollups.writes, ps->rollups.conflicts, wm, pl->behind ? " CATCHING-UP" : "",
+            atomic_load(&s->paused) ? " PAUSED" : "");
 }
 
 /* At shutdown: keep trying to flush for up to 30 s (Redis may be restarting). */
 static int final_flush(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     int64_t deadline = sp_mono_ms() + 30000, backoff = 100;
-    while (flush_all(pl, 10000, errstr, errstr_size) < 0) {
+    while (flush_all(pl, 10000, errstr, errstr_size) < 0 ||
+           sp_publisher_smooth(pl->pub, 1, errstr, errstr_size) < 0) {
         if (sp_mono_ms() + backoff > deadline) {
             sp_err("shutdown: %s; the unflushed events will be consumed again on restart",
                    errstr);
@@ -676,6 +777,12 @@ int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     sp_forecast_loop *fl = NULL;
     sp_alert_loop *al = NULL;
+    int conflict;
+    if (sp_publisher_connect(pl->pub, &conflict, errstr, errstr_size) < 0) {
+        if (conflict)
+            return -2; /* a setting that disagrees with what the prefix holds */
+        sp_warn("%s; retrying as partitions are assigned", errstr);
+    }
     if (pl->cfg->forecast && !(fl = sp_forecast_loop_start(pl->cfg, errstr, errstr_size)))
         return -1;
     if (*pl->cfg->alert_rules && !(al = sp_alert_loop_start(pl->cfg, errstr, errstr_size))) {
@@ -688,11 +795,36 @@ int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size)
     return rc;
 }
 
+/* Whether the assigned partitions are catchup_lag messages or more behind the ends of
+ * their logs (as librdkafka last heard them). */
+static int catching_up(sp_pipeline *pl)
+{
+    int64_t lag = 0;
+    for (int i = 0; i < pl->nslots; i++)
+        if (pl->slots[i].st && pl->slots[i].restored)
+            lag += sp_consumer_lag(pl->consumer, pl->cfg->topic, i, pl->slots[i].next_offset);
+    return lag >= pl->cfg->catchup_lag;
+}
+
+/* When to flush: live, every flush_ms or at max_dirty_cells; catching up a backlog, at
+ * catchup_dirty_cells or every catchup_flush_ms, so each rollup is written a few times
+ * for the whole backlog instead of once a second; after a failure, at the backoff. */
+static int flush_due(sp_pipeline *pl, int64_t now, size_t dirty)
+{
+    if (pl->failing)
+        return now >= pl->next_flush_mono;
+    if (pl->behind)
+        return dirty >= (size_t)pl->cfg->catchup_dirty_cells ||
+               now - pl->last_flush_mono >= pl->cfg->catchup_flush_ms;
+    return now >= pl->next_flush_mono || dirty >= (size_t)pl->cfg->max_dirty_cells;
+}
+
 static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     unsigned since_check = 0;
     pl->next_flush_mono = sp_mono_ms() + pl->cfg->flush_ms;
     pl->next_stats_mono = sp_mono_ms() + pl->cfg->stats_s * 1000;
+    pl->last_flush_mono = sp_mono_ms();
     while (!atomic_load(&pl->stop)) {
         int pending = pl->pool && sp_decode_pool_pending(pl->pool) > 0;
         rd_kafka_message_t *m = sp_consumer_poll(pl->consumer, pending ? 0 : 50);
@@ -704,12 +836,16 @@ static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size)
             return -1;
         }
         int64_t now = sp_mono_ms();
-        int full = ++since_check >= 1000 && !pl->failing &&
-                   dirty_cells(pl) >= (size_t)pl->cfg->max_dirty_cells;
-        if (since_check >= 1000)
+        size_t dirty = 0;
+        if (++since_check >= 1000 || !m) {
             since_check = 0;
-        if (now >= pl->next_flush_mono || full)
+            pl->behind = catching_up(pl);
+            dirty = dirty_cells(pl);
+        }
+        if (flush_due(pl, now, dirty)) {
             try_flush(pl);
+            restore_again(pl);
+        }
         if (pl->cfg->stats_s && now >= pl->next_stats_mono) {
             print_stats(pl);
             pl->next_stats_mono = now + pl->cfg->stats_s * 1000;

@@ -68,7 +68,7 @@ static void apply(worker *w, size_t i)
         return;
     j->applied = sp_partition_apply(j->part, &w->ev[i & 1], sp_wall_ms(), &j->reason,
                                     j->detail, sizeof j->detail);
-    j->dirty_cells = sp_window_dirty_cells(sp_partition_windows(j->part));
+    j->dirty_cells = sp_partition_dirty_cells(j->part);
 }
 
 /* The worker publishes `done` every DONE_BATCH jobs and when it runs out of work, not

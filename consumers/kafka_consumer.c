@@ -205,3 +205,41 @@ void sp_consumer_pause(sp_consumer *c, int pause)
     c->paused = pause;
     sp_info("consumption %s", pause ? "paused" : "resumed");
 }
+
+int sp_consumer_seek(sp_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                     char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(l, topic, partition);
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (offset < 0) { /* the group's committed offset, else where a new group starts */
+        err = rd_kafka_committed(c->rk, l, 10000);
+        if (!err && tp->offset < 0)
+            tp->offset = strcmp(c->conf.offset_reset, "latest") == 0 ? RD_KAFKA_OFFSET_END
+                                                                    : RD_KAFKA_OFFSET_BEGINNING;
+    } else {
+        tp->offset = offset;
+    }
+    rd_kafka_error_t *error = err ? NULL : rd_kafka_seek_partitions(c->rk, l, 10000);
+    int rc = 0;
+    if (err || error || tp->err) {
+        snprintf(errstr, errstr_size, "seek %s[%d]: %s", topic, partition,
+                 err ? rd_kafka_err2str(err)
+                     : error ? rd_kafka_error_string(error) : rd_kafka_err2str(tp->err));
+        rc = -1;
+    }
+    if (error)
+        rd_kafka_error_destroy(error);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+int64_t sp_consumer_lag(sp_consumer *c, const char *topic, int32_t partition, int64_t next)
+{
+    int64_t lo = 0, hi = -1;
+    if (next < 0 ||
+        rd_kafka_get_watermark_offsets(c->rk, topic, partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0)
+        return 0;
+    return hi > next ? hi - next : 0;
+}

@@ -107,7 +107,17 @@ struct sp_redis {
     int nscripts;
     sp_redis_batch *one; /* scratch for sp_redis_cmd */
     sp_redis_stats stats;
+    void (*on_reply)(void *arg);
+    void *on_reply_arg;
+    int serial;
 };
+
+void sp_redis_on_reply(sp_redis *r, void (*fn)(void *arg), void *arg, int serial)
+{
+    r->on_reply = fn;
+    r->on_reply_arg = arg;
+    r->serial = serial;
+}
 
 const sp_redis_stats *sp_redis_get_stats(const sp_redis *r) { return &r->stats; }
 
@@ -398,9 +408,6 @@ struct sp_redis_batch {
     const char **ptrs;
     size_t *plens;
     size_t ptrcap;
-    void (*on_reply)(void *arg);
-    void *on_reply_arg;
-    int serial;
 };
 
 sp_redis_batch *sp_redis_batch_new(void) { return calloc(1, sizeof(sp_redis_batch)); }
@@ -429,12 +436,6 @@ void sp_redis_batch_destroy(sp_redis_batch *b)
 
 size_t sp_redis_batch_size(const sp_redis_batch *b) { return b->n; }
 
-void sp_redis_batch_on_reply(sp_redis_batch *b, void (*fn)(void *arg), void *arg, int serial)
-{
-    b->on_reply = fn;
-    b->on_reply_arg = arg;
-    b->serial = serial;
-}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -729,8 +730,8 @@ static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t 
             }
             if (redisGetReply(rc, (void **)&rep) != REDIS_OK || !rep)
                 goto lost;
-            if (b->on_reply)
-                b->on_reply(b->on_reply_arg);
+            if (r->on_reply)
+                r->on_reply(r->on_reply_arg);
             int what = classify(r, c, rep, t);
             if (what == DONE) {
                 c->reply = rep;
@@ -780,7 +781,7 @@ int sp_redis_batch_run(sp_redis *r, sp_redis_batch *b, char *errstr, size_t errs
         if (r->refresh && r->cluster && refresh_slots(r, errstr, errstr_size) < 0)
             goto fail;
         int again = 0, later = 0;
-        size_t step = b->serial ? 1 : n;
+        size_t step = r->serial ? 1 : n;
         for (size_t k = 0; k < n; k += step)
             if (exchange(r, b, which + k, n - k < step ? n - k : step, nodes + k, &again, &later,
                          errstr, errstr_size) < 0)

@@ -522,16 +522,24 @@ sp_apply_result sp_test_apply(sp_partition *p, const char *json)
     return sp_partition_apply(p, &ev, 0, &r, err, sizeof err);
 }
 
+sp_cell *sp_test_find_cell(sp_partition *p, int64_t at_s, const char *dims)
+{
+    for (int r = 0; r < SP_NRES; r++) {
+        sp_window_set *ws = sp_partition_window_set(p, r);
+        for (size_t i = 0; i < ws->n; i++) {
+            if (at_s < ws->w[i].start || at_s >= ws->w[i].start + ws->width_s)
+                continue;
+            for (size_t j = 0; j < ws->w[i].ncells; j++)
+                if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
+                    return &ws->w[i].cells[j];
+        }
+    }
+    return NULL;
+}
+
 int64_t sp_test_cell(sp_partition *p, int64_t start_s, const char *dims, sp_metric m,
                      int64_t dflt)
 {
-    sp_window_set *ws = sp_partition_windows(p);
-    for (size_t i = 0; i < ws->n; i++) {
-        if (ws->w[i].start != start_s)
-            continue;
-        for (size_t j = 0; j < ws->w[i].ncells; j++)
-            if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
-                return ws->w[i].cells[j].c.v[m];
-    }
-    return dflt;
+    sp_cell *c = sp_test_find_cell(p, start_s, dims);
+    return c ? c->c.v[m] : dflt;
 }

@@ -105,7 +105,10 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
 /* One partition's state, without Kafka or Redis. */
 /* Decodes json (the test fails when it is not a valid event) and applies it to p. */
 sp_apply_result sp_test_apply(sp_partition *p, const char *json);
-/* Metric m of the cell (window starting at start_s, dims), or dflt when there is none. */
+/* The cell of dims in the window holding second at_s (of whatever width the dims are
+ * kept in: agents' are 15 minutes), or NULL. */
+sp_cell *sp_test_find_cell(sp_partition *p, int64_t at_s, const char *dims);
+/* Metric m of the cell (the window holding start_s, dims), or dflt when there is none. */
 int64_t sp_test_cell(sp_partition *p, int64_t start_s, const char *dims, sp_metric m,
                      int64_t dflt);
 

@@ -230,24 +230,27 @@ static int meta_field_kept(const char *f)
            strncmp(f, "resume:", 7) == 0;
 }
 
+/* One key's lines (through the router: any node of a cluster). */
 static void dump_key(sp_env *e, lines *l, const char *key, const char *rel)
 {
-    int is_meta = strcmp(rel, "meta") == 0, is_sketch = strncmp(rel, "sk:", 3) == 0;
-    if (!is_meta && strncmp(rel, "r:", 2) && strncmp(rel, "sk:", 3) && strncmp(rel, "ts:", 3) &&
-        strncmp(rel, "pw:", 3))
+    int is_meta = strcmp(rel, "meta") == 0;
+    if (!is_meta && strncmp(rel, "r:", 2) && strncmp(rel, "ts:", 3))
         return;
-    redisReply *t = redisCommand(e->rc, "TYPE %s", key);
-    cr_assert(t && t->type == REDIS_REPLY_STATUS);
+    char err[256];
+    const char *type_argv[] = {"TYPE", key};
+    redisReply *t = sp_redis_cmd_argv(e->r, 1, 2, type_argv, NULL, err, sizeof err);
+    cr_assert(t && t->type == REDIS_REPLY_STATUS, "TYPE %s: %s", key, err);
     int zset = strcmp(t->str, "zset") == 0, hash = strcmp(t->str, "hash") == 0;
     freeReplyObject(t);
-    cr_assert(zset || hash, "%s: unexpected type", key);
-    redisReply *r = zset ? redisCommand(e->rc, "ZRANGE %s 0 -1 WITHSCORES", key)
-                         : redisCommand(e->rc, "HGETALL %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "reading %s", key);
+    if (!zset && !hash)
+        return; /* expired between the SCAN and now */
+    const char *zr[] = {"ZRANGE", key, "0", "-1", "WITHSCORES"}, *hg[] = {"HGETALL", key};
+    redisReply *r = zset ? sp_redis_cmd_argv(e->r, 1, 5, zr, NULL, err, sizeof err)
+                         : sp_redis_cmd_argv(e->r, 1, 2, hg, NULL, err, sizeof err);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "reading %s: %s", key, err);
     for (size_t j = 0; j + 1 < r->elements; j += 2) {
         const char *f = r->element[j]->str, *v = r->element[j + 1]->str;
-        if (strcmp(f, "updated_at") == 0 || (is_meta && !meta_field_kept(f)) ||
-            (is_sketch && strcmp(f, "v") == 0)) /* the version: which writer, which flush */
+        if (strcmp(f, "updated_at") == 0 || (is_meta && !meta_field_kept(f)))
             continue;
         add_line(l, rel, f, v);
     }
@@ -257,20 +260,24 @@ static void dump_key(sp_env *e, lines *l, const char *key, const char *rel)
 char *sp_dump_prefix(sp_env *e, const char *prefix)
 {
     lines l = {0};
-    char pattern[256];
+    char pattern[256], err[256];
     snprintf(pattern, sizeof pattern, "%s:*", prefix);
     size_t plen = strlen(prefix) + 1;
-    long long cursor = 0;
-    do {
-        redisReply *s = redisCommand(e->rc, "SCAN %lld MATCH %s COUNT 1000", cursor, pattern);
-        cr_assert(s && s->type == REDIS_REPLY_ARRAY, "SCAN");
-        cursor = strtoll(s->element[0]->str, NULL, 10);
-        for (size_t i = 0; i < s->element[1]->elements; i++) {
-            const char *key = s->element[1]->element[i]->str;
-            dump_key(e, &l, key, key + plen);
-        }
-        freeReplyObject(s);
-    } while (cursor != 0);
+    cr_assert_eq(sp_redis_connect(e->r, err, sizeof err), 0, "%s", err);
+    for (int node = 0; node < sp_redis_nodes(e->r); node++) {
+        char cursor[32] = "0";
+        do {
+            redisReply *s = sp_redis_node_cmd(e->r, node, err, sizeof err,
+                                              "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+            cr_assert(s && s->type == REDIS_REPLY_ARRAY, "SCAN: %s", err);
+            snprintf(cursor, sizeof cursor, "%s", s->element[0]->str);
+            for (size_t i = 0; i < s->element[1]->elements; i++) {
+                const char *key = s->element[1]->element[i]->str;
+                dump_key(e, &l, key, key + plen);
+            }
+            freeReplyObject(s);
+        } while (strcmp(cursor, "0") != 0);
+    }
     qsort(l.line, l.n, sizeof *l.line, cmp_line);
     size_t total = 1;
     for (size_t i = 0; i < l.n; i++)

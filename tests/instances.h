@@ -53,10 +53,11 @@ int sp_wait_caught_up(sp_env *e, const char *prefix, const char *topic, int part
 
 /* Everything under prefix that must not depend on how many instances, partitions
  * assignments, crashes or restarts produced it, as sorted lines "key field value"
- * with the prefix cut off: the rollups {p}:r:*, their sketches {p}:sk:*, the index
- * {p}:ts:*, the partitions' partials {p}:pw:*, the message counts and resume points
- * in {p}:meta. Left out: wall-clock fields (updated_at), and keys whose content
- * depends on when flushes happened (journals of event ids, live gauges). Caller frees. */
+ * with the prefix cut off: the rollups {p}:r:* (counts, ratios, percentiles: their
+ * sketches show there), the series indexes {p}:ts:*, the message counts and resume
+ * points in {p}:meta. Left out: wall-clock fields (updated_at), and keys whose content
+ * depends on when flushes happened (checkpoints, companions, live hashes). Every master
+ * of a cluster is read. Caller frees. */
 char *sp_dump_prefix(sp_env *e, const char *prefix);
 /* Fails the test at the first line where the dumps of a and b differ. Returns the
  * number of lines compared. */

@@ -123,7 +123,7 @@ Test(cli, run_flushes_and_exits_0_on_sigterm, .fini = teardown, .timeout = 120)
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), 3000,
                  "SIGTERM flushed every consumed event");
     /* the summary line after the last flush: what was consumed, and that the one
-     * writer's sketch copies went with that flush, none refused */
+     * writer's rollups were written, none found changed by another writer */
     FILE *log = fopen(logpath, "r");
     cr_assert(log);
     char line[1024], last[1024] = "";
@@ -132,13 +132,13 @@ Test(cli, run_flushes_and_exits_0_on_sigterm, .fini = teardown, .timeout = 120)
             snprintf(last, sizeof last, "%s", line);
     fclose(log);
     unlink(logpath);
-    unsigned long long copies = 0, misses = 1;
-    const char *c = strstr(last, "sketch_copies="), *m = strstr(last, "sketch_misses=");
+    unsigned long long written = 0, conflicts = 1;
+    const char *c = strstr(last, "rollups_written="), *m = strstr(last, "rollup_conflicts=");
     cr_assert(strstr(last, "consumed=3000 ") && c && m, "summary line: %s", last);
-    sscanf(c, "sketch_copies=%llu", &copies);
-    sscanf(m, "sketch_misses=%llu", &misses);
-    cr_expect_gt(copies, 0, "%s", last);
-    cr_expect_eq(misses, 0, "%s", last);
+    sscanf(c, "rollups_written=%llu", &written);
+    sscanf(m, "rollup_conflicts=%llu", &conflicts);
+    cr_expect_gt(written, 0, "%s", last);
+    cr_expect_eq(conflicts, 0, "%s", last);
 }
 
 Test(cli, staffing_what_if)

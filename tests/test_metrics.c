@@ -67,8 +67,9 @@ static int64_t totals_get(const totals *t, const char *key)
 /* What a flush sends: the change of every dirty cell, counters and sketch buckets. */
 static void capture(totals *t, sp_partition *p)
 {
-    sp_window_set *ws = sp_partition_windows(p);
     char key[512];
+    for (int r = 0; r < SP_NRES; r++) {
+    sp_window_set *ws = sp_partition_window_set(p, r);
     for (size_t i = 0; i < ws->n; i++)
         for (size_t j = 0; j < ws->w[i].ncells; j++) {
             const sp_cell *c = &ws->w[i].cells[j];
@@ -89,6 +90,7 @@ static void capture(totals *t, sp_partition *p)
                         totals_add(t, key, c->sk[d].b[b].n - c->sk[d].b[b].pub);
                     }
         }
+    }
 }
 
 /* ---- hand-worked scenarios ---------------------------------------------------------- */
@@ -128,12 +130,8 @@ static int64_t cell(sp_partition *p, int minute, const char *dims, sp_metric m)
 
 static sp_sketch *sketch(sp_partition *p, int minute, const char *dims, sp_duration d)
 {
-    sp_window_set *ws = sp_partition_windows(p);
-    for (size_t i = 0; i < ws->n; i++)
-        for (size_t j = 0; ws->w[i].start == T0 / 1000 + minute * 60 && j < ws->w[i].ncells; j++)
-            if (strcmp(sp_partition_dims_key(p, ws->w[i].cells[j].dims_id), dims) == 0)
-                return &ws->w[i].cells[j].sk[d];
-    return NULL;
+    sp_cell *c = sp_test_find_cell(p, T0 / 1000 + minute * 60, dims);
+    return c ? &c->sk[d] : NULL;
 }
 
 static int64_t gauge(sp_partition *p, const char *dims, sp_gauge g, int64_t *oldest)

@@ -148,7 +148,7 @@ static size_t flush_partitions(sp_partition *p[NPART])
 {
     size_t dirty = 0;
     for (int k = 0; k < NPART; k++) {
-        dirty += sp_window_dirty_cells(sp_partition_windows(p[k]));
+        dirty += sp_partition_dirty_cells(p[k]);
         sp_partition_published(p[k], INT64_MIN);
     }
     return dirty;
@@ -169,7 +169,7 @@ static void reference_run(void)
         expect_rc[n] = sp_event_decode(msgs[k], lens[k], &ev, &why, err, sizeof err);
         if (expect_rc[n] == 0) {
             expect_applied[n] = sp_partition_apply(p[part_of[k]], &ev, 0, &why, err, sizeof err);
-            expect_dirty[n] = sp_window_dirty_cells(sp_partition_windows(p[part_of[k]]));
+            expect_dirty[n] = sp_partition_dirty_cells(p[part_of[k]]);
         }
     }
     free_partitions(p);

@@ -57,11 +57,23 @@ size_t sp_attrs_expire(sp_attrs *s, int64_t now_ms);
  * in any order). 0, or -1 when out of memory (order unchanged). */
 int sp_attrs_reorder(sp_attrs *s);
 
+/* Every entry, oldest first. */
+void sp_attrs_each(sp_attrs *s, void (*fn)(const sp_attr *a, void *arg), void *arg);
+
 /* The entries not yet in Redis, then (after the write) marks them written. */
 void sp_attrs_each_fresh(sp_attrs *s, void (*fn)(const sp_attr *a, void *arg), void *arg);
 void sp_attrs_mark_written(sp_attrs *s);
 
 size_t sp_attrs_size(const sp_attrs *s);
+/* The entry's place in the order entries were put (increasing, unique within the store's
+ * life; a replaced entry takes a new place): expiry and evictions follow it. */
+uint64_t sp_attrs_order(const sp_attrs *s, const sp_attr *a);
+/* As for cases (cases.h): the ring's layout, and a restore that reproduces it. place:
+ * 0, or -1 when the slot is outside the layout or taken, or out of memory. */
+void sp_attrs_layout(const sp_attrs *s, uint64_t *head_order, uint64_t *used);
+int sp_attrs_restore_layout(sp_attrs *s, uint64_t head_order, uint64_t used);
+int sp_attrs_place(sp_attrs *s, uint64_t order, const sp_attr *a);
+void sp_attrs_restore_done(sp_attrs *s);
 uint64_t sp_attrs_evictions(const sp_attrs *s);
 int64_t sp_attrs_horizon_ms(const sp_attrs *s);
 

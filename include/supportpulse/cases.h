@@ -81,7 +81,22 @@ void sp_cases_mark_dirty(sp_cases *c, sp_case *k);
  * sp_partition_expiry_interval). Returns how many. */
 size_t sp_cases_expire(sp_cases *c, int64_t now_ts);
 size_t sp_cases_size(const sp_cases *c);
+/* The case's place in the order cases were opened (increasing, unique within the store's
+ * life): evictions follow it, and a restore puts cases back in it. */
+uint64_t sp_cases_order(const sp_cases *c, const sp_case *k);
+/* The ring as orders: the order of the slot at its head, and the slots in use from there
+ * (removed cases leave holes that count until the head passes them). */
+void sp_cases_layout(const sp_cases *c, uint64_t *head_order, uint64_t *used);
+/* A restore lays an empty store out the same way, places each case at its order's slot
+ * (NULL when that slot is outside the layout, taken, or out of memory), then calls
+ * restore_done. Placed cases are clean; their fields are the caller's to fill. */
+int sp_cases_restore_layout(sp_cases *c, uint64_t head_order, uint64_t used);
+sp_case *sp_cases_place(sp_cases *c, uint64_t order, uint64_t key);
+void sp_cases_restore_done(sp_cases *c);
 uint64_t sp_cases_evictions(const sp_cases *c);
+
+/* Every case, oldest first (the order they were created in). */
+void sp_cases_each(sp_cases *c, void (*fn)(const sp_case *k, void *arg), void *arg);
 
 /* Dirty tracking for the publisher: the dirty cases, and keys removed since last clean. */
 void sp_cases_each_dirty(sp_cases *c, void (*fn)(const sp_case *k, void *arg), void *arg);

@@ -21,6 +21,7 @@ typedef struct {
     char *sl_by_queue, *short_abandon_by_queue;
     char *forecast_events, *sl_target_by_queue, *handle_s_by_channel;
     char *alert_rules, *alert_webhook_url, *alert_webhook_header, *alert_command;
+    char *resolutions_by_dims;
     int64_t lateness_s, retention_s, dedup_horizon_s, dedup_capacity, max_cases,
         case_max_age_s, max_queues, max_agents, max_future_s, flush_ms, max_dirty_cells,
         idle_s, redis_timeout_ms, stats_s, max_backoff_ms, sl_threshold_s, short_abandon_s,
@@ -28,7 +29,8 @@ typedef struct {
         csat_prior_weight, forecast, forecast_history_days, forecast_check_s, sl_target_pct,
         default_handle_s, surge_intervals, surge_min_volume, alert_eval_ms, alert_stream_max,
         alert_webhook_timeout_ms, alert_webhook_retries, alert_webhook_backoff_ms,
-        alert_command_timeout_s, alert_hook_queue;
+        alert_command_timeout_s, alert_hook_queue, catchup_lag, catchup_dirty_cells,
+        catchup_flush_ms, redis_call_cells;
     int64_t ttl_s[5]; /* 1m 5m 15m 1h 1d */
     /* librdkafka properties passed through (-X key=value, "kafka": {...}) */
     char *kafka_key[SP_MAX_KAFKA_PROPS], *kafka_val[SP_MAX_KAFKA_PROPS];

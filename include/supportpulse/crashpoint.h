@@ -6,9 +6,11 @@
  * kills itself the n-th time it reaches <point>. Unset (production), each point costs
  * one relaxed atomic load. The points:
  *
- *   flush-before-send  a flush is built, nothing sent to Redis yet
- *   flush-sent         the merge script is sent, its reply not read (Redis applies it)
- *   flush-applied      Redis applied the flush, offsets not yet committed to Kafka
+ *   flush-before-send  a flush's checkpoints are built, nothing sent to Redis yet
+ *   flush-sent         the checkpoints are committed, no rollup written yet
+ *   flush-call         after the reply of any one call of a flush (calls are then sent
+ *                      one at a time, so the kill falls exactly between two of them)
+ *   flush-applied      Redis has the whole flush, offsets not yet committed to Kafka
  *   dead-letter        a rejected message was handed to the dead-letter producer
  *   revoke             a revoked partition, before its last flush
  */
@@ -20,6 +22,7 @@
 typedef enum {
     SP_CRASH_FLUSH_BEFORE_SEND,
     SP_CRASH_FLUSH_SENT,
+    SP_CRASH_FLUSH_CALL,
     SP_CRASH_FLUSH_APPLIED,
     SP_CRASH_DEAD_LETTER,
     SP_CRASH_REVOKE,
@@ -32,5 +35,7 @@ int sp_crashpoint_init(char *errstr, size_t errstr_size);
 
 /* Kills the process when this is the armed point's n-th visit. */
 void sp_crashpoint(sp_crash_point p);
+/* Whether p is the armed point (code that must behave differently for it asks). */
+int sp_crashpoint_armed(sp_crash_point p);
 
 #endif

@@ -38,6 +38,9 @@ size_t sp_dedup_size(const sp_dedup *d);
 size_t sp_dedup_each_fresh(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t ts_ms, void *arg),
                            void *arg);
 void sp_dedup_mark_published(sp_dedup *d);
+/* Calls fn for every id remembered, oldest first; returns how many. */
+size_t sp_dedup_each(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t ts_ms, void *arg),
+                     void *arg);
 /* Remembers a hash read back from Redis (as published, not fresh). */
 void sp_dedup_restore(sp_dedup *d, uint64_t hash, int64_t ts_ms);
 uint64_t sp_dedup_evictions(const sp_dedup *d);

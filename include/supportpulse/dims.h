@@ -1,7 +1,8 @@
 /*
  * dims.h - the `{dims}` part of Redis keys (shared/spec/redis.md): `k=v` pairs joined by
  * `|` in the fixed order tenant, queue, channel, agent, or `all`. Values are
- * percent-escaped ('%' '|' '=' ':' and bytes < 0x20) so a value cannot break a key;
+ * percent-escaped ('%' '|' '=' ':' '{' '}' and bytes < 0x20) so a value cannot break a key
+ * (nor give it a Redis Cluster hash tag);
  * every other byte, UTF-8 included, is kept as is.
  */
 #ifndef SUPPORTPULSE_DIMS_H

@@ -46,6 +46,14 @@ int sp_consumer_commit(sp_consumer *c, const char *topic, const int32_t *partiti
  * partitions assigned later are set to the same state. */
 void sp_consumer_pause(sp_consumer *c, int pause);
 
+/* Moves a partition's position to offset (offset < 0: the group's committed offset,
+ * else offset_reset's end), so messages after it are fetched again. 0, or -1 with errstr. */
+int sp_consumer_seek(sp_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                     char *errstr, size_t errstr_size);
+/* Messages between next (the next offset to consume) and the end of the partition as
+ * librdkafka last heard it (no request is made; 0 when not known). */
+int64_t sp_consumer_lag(sp_consumer *c, const char *topic, int32_t partition, int64_t next);
+
 /* Applies extra properties to a conf; shared with the DLQ producer and generator. */
 int sp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
                       size_t errstr_size);

@@ -2,11 +2,16 @@
  * metrics.h - what is kept per (window, dimension set): integer counters and, for each
  * duration metric, a sum and a count (for the exact mean) plus a quantile sketch
  * (sketch.h). Every one of them adds across partitions, instances and finer windows,
- * so a rollup is a plain sum; ratios, means and percentiles are derived when published.
+ * so a rollup is a plain sum; ratios, means and percentiles are derived when published
+ * (sp_ratios here, the one definition the rollups, the live hashes and the docs use).
+ *
+ * Also here: the rollup resolutions (1m ... 1d) and the classes of dimension sets, each
+ * with the resolutions it is rolled up at (the setting resolutions_by_dims).
  */
 #ifndef SUPPORTPULSE_METRICS_H
 #define SUPPORTPULSE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -44,6 +49,67 @@ typedef enum {
 typedef struct {
     int64_t v[SP_M__COUNT];
 } sp_counters;
+
+/* A ratio of sums of counters: scale * (num terms) / (den terms), absent when the
+ * denominator is not positive. A term is a counter with a sign. */
+typedef struct {
+    sp_metric m;
+    int sign;
+} sp_term;
+
+typedef struct {
+    const char *name;      /* field name, e.g. "service_level" */
+    sp_term num[2], den[3];
+    int nnum, nden;
+    double scale;
+} sp_ratio;
+
+extern const sp_ratio sp_ratios[];
+extern const int sp_nratios;
+/* The ratio over counters v; 0 and *out, or -1 when it is undefined. */
+int sp_ratio_value(const sp_ratio *r, const int64_t *v, double *out);
+const sp_ratio *sp_ratio_find(const char *name);
+
+/* Rollup resolutions. */
+#define SP_NRES 5
+extern const char *const sp_res_names[SP_NRES];   /* "1m", "5m", "15m", "1h", "1d" */
+extern const int64_t sp_res_seconds[SP_NRES];
+int sp_res_parse(const char *name, size_t len);    /* index, or -1 */
+/* The start of the window of resolution r holding epoch second s. */
+static inline int64_t sp_res_start(int64_t s, int r)
+{
+    int64_t w = sp_res_seconds[r];
+    return s - ((s % w) + w) % w;
+}
+
+/* Classes of dimension sets: their tenant-prefixed variants are of the same class. */
+typedef enum {
+    SP_DC_ALL,            /* all, tenant=T */
+    SP_DC_QUEUE,          /* queue=Q */
+    SP_DC_CHANNEL,        /* channel=C */
+    SP_DC_QUEUE_CHANNEL,  /* queue=Q|channel=C */
+    SP_DC_AGENT,          /* agent=A */
+    SP_DC__COUNT
+} sp_dims_class;
+/* "all", "queue", "channel", "queue,channel", "agent" (the setting's names). */
+const char *sp_dims_class_name(sp_dims_class c);
+/* The class of a dims key ("queue=payments|channel=phone", "tenant=t1|agent=a7"). */
+sp_dims_class sp_dims_class_of(const char *dims);
+
+/* Resolutions per class: bit r set = rolled up at sp_res_names[r]. */
+typedef struct {
+    uint8_t mask[SP_DC__COUNT];
+} sp_res_by_class;
+#define SP_RES_BY_DIMS_DEFAULT \
+    "all=1m,5m,15m,1h,1d;queue=1m,5m,15m,1h,1d;channel=1m,5m,15m,1h,1d;" \
+    "queue,channel=1m,5m,15m,1h,1d;agent=15m,1h,1d"
+/* Parses "class=res,res;class=res..." over the defaults (classes not named keep theirs).
+ * Every class needs a resolution; the four of queues and channels need 1m and 1d, which
+ * the live hashes read. 0, or -1 with a message naming what is wrong. */
+int sp_res_by_class_parse(const char *spec, sp_res_by_class *out, char *errstr,
+                          size_t errstr_size);
+/* The finest resolution of a class: its cells are kept in windows of that width. */
+int sp_res_base(const sp_res_by_class *rc, sp_dims_class c);
 
 /* The Redis field name of a metric ("offered", "csat_responses", ...). */
 const char *sp_metric_name(sp_metric m);

@@ -39,6 +39,8 @@ typedef struct {
     int64_t short_abandon_ms;  /* abandons sooner than this are short */
     const char *sl_by_queue;   /* "queue=seconds,..." overrides; NULL or "" = none */
     const char *short_abandon_by_queue;
+    sp_res_by_class res;       /* resolutions per class of dims set (all 0 = the defaults):
+                                  cells are kept in windows of each class's finest one */
 } sp_partition_conf;
 
 void sp_partition_conf_defaults(sp_partition_conf *c);
@@ -96,25 +98,56 @@ int64_t sp_partition_max_ts(const sp_partition *p);
 int64_t sp_partition_watermark(const sp_partition *p);
 const sp_partition_stats *sp_partition_get_stats(const sp_partition *p);
 
-/* For the publisher: the state to write, and the name behind each id. */
+/* For the publisher: the state to write, and the name behind each id. The windows of
+ * each width (sp_partition_window_set(p, r): cells of the dims sets whose finest
+ * resolution is r; empty for the others); sp_partition_windows is the 1-minute set. */
 sp_window_set *sp_partition_windows(sp_partition *p);
+sp_window_set *sp_partition_window_set(sp_partition *p, int res);
+/* Dirty cells over every set, kept as cells change: cheap enough to ask per event. */
+size_t sp_partition_dirty_cells(const sp_partition *p);
+const sp_res_by_class *sp_partition_res(const sp_partition *p);
 sp_cases *sp_partition_cases(sp_partition *p);
 sp_attrs *sp_partition_attrs(sp_partition *p);
 struct sp_dedup *sp_partition_dedup(sp_partition *p);
 /* agent.status since the last publish (presence.h); cleared by sp_partition_published. */
 const sp_presence_log *sp_partition_presence(const sp_partition *p);
 const char *sp_partition_dims_key(const sp_partition *p, uint32_t dims_id);
+sp_dims_class sp_partition_dims_class(const sp_partition *p, uint32_t dims_id);
+/* The id of a dims key this partition has seen: 1 and *id, or 0. Ids run from 1 to
+ * sp_partition_dims_count() - 1 (0 is no dims). */
+int sp_partition_dims_find(const sp_partition *p, const char *key, uint32_t *id);
+size_t sp_partition_dims_count(const sp_partition *p);
 /* Gauges per dims id (n = number of dims ids), oldest_ts refreshed from the waiting
  * calls. The array is valid until the next apply. */
 sp_gauges *sp_partition_gauges(sp_partition *p, size_t *n);
 typedef enum { SP_NAME_QUEUE, SP_NAME_AGENT, SP_NAME_TENANT } sp_name_kind;
 const char *sp_partition_name(const sp_partition *p, sp_name_kind kind, uint32_t id);
 
+/* Marks every cell, case, attribution, event id and gauge as published (nothing expires). */
+void sp_partition_mark_clean(sp_partition *p);
 /* After Redis has every dirty cell, case and gauge: mark them clean and drop what expired.
  * watermark_ms may be raised above the partition's own (an idle partition follows the
  * pipeline's watermark). */
 void sp_partition_published(sp_partition *p, int64_t watermark_ms);
 
+/* Restore from Redis on assignment (partition_codec.h). The cell of a dims key in the
+ * window of width sp_res_seconds[res] starting at start, created empty (and dirty);
+ * NULL when out of memory, or when res is not the finest resolution of the key's class
+ * in this partition's setting or start is not aligned to it. */
+sp_cell *sp_partition_restore_cell(sp_partition *p, int res, int64_t start, const char *dims_key);
+/* The case and attribution stores laid out as the checkpoint recorded them (orders of
+ * their heads and slots in use: sp_cases_layout, sp_attrs_layout), then each entry placed
+ * at its order's slot, so the restored stores evict exactly what the originals would.
+ * 0 or -1 (out of memory, or an order outside the layout). */
+int sp_partition_restore_layout(sp_partition *p, uint64_t case_head, uint64_t case_used,
+                                uint64_t attr_head, uint64_t attr_used);
+int sp_partition_place_case(sp_partition *p, uint64_t order, const sp_case *rec,
+                            const char *queue, const char *tenant, const char *agent);
+int sp_partition_place_attr(sp_partition *p, uint64_t order, const sp_attr *rec,
+                            const char *queue, const char *tenant, const char *agent);
+void sp_partition_place_done(sp_partition *p);
+/* An agent's presence entry not yet acknowledged by Redis, to be sent again. */
+int sp_partition_restore_presence(sp_partition *p, const sp_presence *e);
 /* Restore from Redis on assignment. 0 or -1 when out of memory. */
 int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
                                sp_metric metric, int64_t value);

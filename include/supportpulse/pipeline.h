@@ -37,7 +37,8 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
 /* Leaves the group and frees everything (flushing once more). NULL is a no-op. */
 void sp_pipeline_destroy(sp_pipeline *pl);
 /* Runs until sp_pipeline_stop; then flushes and commits. 0 on a clean stop, -1 with
- * errstr on a fatal error (out of memory). */
+ * errstr on a fatal error (out of memory), -2 with errstr when a setting disagrees with
+ * what the Redis prefix was written with (its topic, resolutions_by_dims). */
 int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size);
 void sp_pipeline_stop(sp_pipeline *pl);
 const sp_pipeline_stats *sp_pipeline_get_stats(const sp_pipeline *pl);

@@ -33,6 +33,8 @@ void sp_presence_log_destroy(sp_presence_log *l);         /* NULL is a no-op */
  * when out of memory. */
 int sp_presence_log_add(sp_presence_log *l, const sp_event *ev);
 const sp_presence *sp_presence_list(const sp_presence_log *l, size_t *n);
+/* Records an entry as listed (a restore of what was not yet acknowledged). 0 or -1. */
+int sp_presence_log_put(sp_presence_log *l, const sp_presence *e);
 void sp_presence_log_clear(sp_presence_log *l);
 
 /* "available", "busy", "away", "offline". */

@@ -63,6 +63,11 @@ typedef struct {
 } sp_redis_stats;
 const sp_redis_stats *sp_redis_get_stats(const sp_redis *r);
 
+/* Called after each reply of any batch is read, in the order they come (the crash-point
+ * tests kill the process there). With serial set, each command is sent only after the
+ * reply of the one before: a kill then falls exactly between two commands. */
+void sp_redis_on_reply(sp_redis *r, void (*fn)(void *arg), void *arg, int serial);
+
 /* Masters known (1 for a single server), and the address of one of them. */
 int sp_redis_nodes(const sp_redis *r);
 const char *sp_redis_node_address(const sp_redis *r, int node);
@@ -88,10 +93,6 @@ long sp_redis_batch_addf(sp_redis_batch *b, const char *fmt, ...);
 long sp_redis_batch_eval(sp_redis_batch *b, int script, int nkeys, int nargs,
                          const char *const *argv, const size_t *argvlen);
 
-/* Called after each reply is read, in the order they come (the crash-point tests kill the
- * process there). With serial set, each command is sent only after the reply of the one
- * before: a kill then falls exactly between two commands. */
-void sp_redis_batch_on_reply(sp_redis_batch *b, void (*fn)(void *arg), void *arg, int serial);
 
 /* Sends every command that has no reply yet and reads the replies. 0 when each has a
  * reply (which may be an error reply: the command's own failure); -1 with errstr when

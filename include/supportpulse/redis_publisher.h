@@ -1,27 +1,20 @@
 /*
  * redis_publisher.h - writes partition state to Redis per shared/spec/redis.md, and
- * reads it back when a partition is (re)assigned.
+ * reads it back when a partition is (re)assigned. The steps and why they are safe are
+ * in docs/design.md ("The flush and commit protocol").
  *
- * Each partition keeps its own partial of every window in Redis, one hash per window
- * ({p}:pw:{topic}:{partition}:{start}, fields "<metric>:<dims>"). A flush sends the
- * changed partials and the change since the last flush, summed over all the instance's
- * partitions per 1m, 5m, 15m, 1h and 1d total; one Lua script (merge.lua) applies
- * them, recomputes ratios, means and percentiles, updates the {p}:ts index and the
- * live hashes, writes each partition's changed cases and journals its event ids, sends
- * PUBLISH {p}:updates, and records each partition's resume point (next offset, newest
- * event time) and flush number in {p}:meta, all atomically. Totals are therefore the sum of every
- * partition's partial whatever the number of partitions or instances.
+ * A flush, for each partition that moved: (1) its checkpoint: the changes since its last
+ * flush appended to its log in its own hash slot, with its resume point, fenced by its
+ * claim (checkpoint.h); (2) once every checkpoint is committed, the rollups those
+ * changes touch (rollups.h), each write marked with the partition's flush number so it
+ * counts once however often it is sent; (3) the live hashes and presence (live.h);
+ * (4) the resume points and message counts in {p}:meta. Every step is a set of short
+ * calls, each idempotent, each within one hash slot. A flush that fails part-way is
+ * finished by the next attempt (or, after a crash, by the partition's next owner, whose
+ * restore finds the last checkpoint's changes pending and sends them again).
  *
- * The publisher keeps a copy of the merged sketches it last wrote (sketch_cache.h) so
- * the script need not read them back; the script uses the copy only while the rollup's
- * version in Redis is this publisher's, so the copy changes the cost, never the result.
- *
- * A restarted or rebalanced consumer restores exactly that state and resumes there; the
- * flush number fences it: a flush applied twice (its reply lost) changes nothing, and
- * a writer that lost the partition cannot overwrite its new owner.
- *
- * Not thread-safe: one publisher belongs to the pipeline thread.
- * Ownership: the publisher owns its hiredis context; it never keeps partition pointers.
+ * Not thread-safe: one publisher belongs to the pipeline thread. Ownership: the
+ * publisher owns its Redis connections; it keeps no partition pointer past a call.
  */
 #ifndef SUPPORTPULSE_REDIS_PUBLISHER_H
 #define SUPPORTPULSE_REDIS_PUBLISHER_H
@@ -29,37 +22,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "supportpulse/checkpoint.h"
 #include "supportpulse/partition.h"
-
-#define SP_NRES 5
+#include "supportpulse/redis_client.h"
+#include "supportpulse/rollups.h"
 
 typedef struct {
-    const char *address;          /* HOST:PORT or unix:/path */
+    const char *address;          /* HOST:PORT or unix:/path (a server or a cluster node) */
     const char *prefix;           /* {p} */
+    const char *topic;            /* the one topic this prefix is written from */
     int64_t ttl_s[SP_NRES];       /* per resolution; 0 = keep */
     int connect_timeout_ms;
     int command_timeout_ms;
     int64_t lateness_ms, retention_ms;
-    int64_t id_journal_flushes;   /* flushes of event ids kept per partition (0 = 4096) */
-    int64_t attribution_horizon_s; /* TTL past its day of an {p}:attr hash (0 = 7 days) */
     int64_t csat_prior_weight;    /* m of csat_smoothed (0 = no smoothed score) */
+    int max_call;                 /* rollups (cells) per Redis call */
+    const char *resolutions;      /* resolutions_by_dims, recorded in {p}:meta */
+    int64_t smooth_every_ms;      /* csat_smoothed pass at most this often */
+    size_t cache_entries;         /* rollups remembered by the writer (0 = 200,000) */
 } sp_publisher_conf;
 
 typedef struct sp_publisher sp_publisher;
-
-extern const char *const sp_res_names[SP_NRES];
-extern const int64_t sp_res_seconds[SP_NRES];
 
 /* Creates a publisher (not yet connected). Strings in conf are copied. */
 sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size_t errstr_size);
 void sp_publisher_destroy(sp_publisher *pub); /* NULL is a no-op */
 
-/* Connects if not connected and loads the script. 0, or -1 with errstr. */
-int sp_publisher_connect(sp_publisher *pub, char *errstr, size_t errstr_size);
+/* Connects if not connected; on the first connect checks that the prefix was written
+ * from this topic with these resolutions (or records them). 0, or -1 with errstr;
+ * *conflict is set when the prefix holds another topic or resolutions_by_dims (a
+ * setting to change, not a failure to retry). */
+int sp_publisher_connect(sp_publisher *pub, int *conflict, char *errstr, size_t errstr_size);
 
 /* What a partition counted (messages consumed, applied, ..., dead-lettered per
  * reason, and what its full stores had to forget). Each partition's counts travel with
- * its resume point, and the script adds their change to the totals in {p}:meta, so a
+ * its resume point, and meta.lua adds their change to the totals in {p}:meta, so a
  * replay after a crash counts nothing twice: the meta counters are exactly once, like
  * the rollups. New counters go at the end: a resume point written before them reads
  * as 0 for them. */
@@ -79,48 +76,67 @@ typedef enum {
 /* The {p}:meta fields of SP_PC_EVICTED_CASES .. SP_PC_EVICTED_ATTRS, in that order. */
 #define SP_PC_EVICTED_FIELDS {"evicted_cases", "evicted_ids", "evicted_attributions"}
 
+typedef enum {
+    SP_FLUSH_OK,       /* in Redis: mark the partition published */
+    SP_FLUSH_STALE,    /* another owner claimed it: drop it until it is assigned again */
+    SP_FLUSH_BEHIND,   /* Redis holds less than this owner committed: restore it again */
+    SP_FLUSH_FAILED    /* try again (unchanged) */
+} sp_flush_result;
+
 /* One partition of a flush. */
 typedef struct {
     int32_t partition;
     sp_partition *p;
     int64_t next_offset;     /* resume point: the next offset to consume */
-    int64_t *seq;            /* the partition's flush number, advanced on success */
-    const uint64_t *counts;  /* SP_PC__COUNT totals of the partition (NULL: none yet) */
+    const uint64_t *counts;  /* SP_PC__COUNT totals of the partition */
+    sp_checkpoint *cp;       /* its checkpoint: seq moves on when committed */
+    int committed;           /* in/out: its changes are committed as flush cp->seq (their
+                                rollup writes may be pending); cleared when published */
+    sp_flush_result result;  /* out */
 } sp_flush_part;
 
-/* Writes the dirty cells, changed cases and resume points of n partitions of topic in
- * one transaction, each fenced by its flush number. 0 on success: every *seq advanced;
- * the caller marks the partitions published and may commit. -1 with errstr when Redis
- * failed: nothing to mark, send it again later (a flush applied whose reply was lost is
- * recognised and not applied twice). *stale_partition >= 0 names a partition another
- * owner has written since: nothing was written; drop that partition and flush again. */
-int sp_publisher_flush(sp_publisher *pub, const char *topic, const sp_flush_part *parts,
-                       int n, int32_t *stale_partition, char *errstr, size_t errstr_size);
+/* Writes n partitions (each unchanged since an earlier attempt that left it committed:
+ * the caller applies nothing to a committed partition until it is published).
+ * now_event_ms: the newest event time of the instance (the live hashes' "now"). 0 when
+ * every partition is OK; -1 with errstr otherwise (see each result). */
+int sp_publisher_flush(sp_publisher *pub, sp_flush_part *parts, int n, int64_t now_event_ms,
+                       char *errstr, size_t errstr_size);
 
-/* How the writer's copies of its rollups' sketches fared (sketch_cache.h). Only the
- * pipeline thread reads them. */
-typedef struct {
-    uint64_t sketch_rollups;  /* rollups whose changed sketches a flush sent */
-    uint64_t sketch_copies;   /* ... with the writer's merged counts and percentiles */
-    uint64_t sketch_misses;   /* ... that the script did not trust (merged them itself) */
-    uint64_t sketch_reloads;  /* copies read back from Redis after a miss */
-    uint64_t sketch_shared;   /* rollups found written by another writer too */
-    uint64_t sketch_clears;   /* times every copy was dropped (a flush of unknown outcome) */
-} sp_publisher_stats;
+/* The oldest watermark of any partition as Redis holds it (INT64_MIN before any), as
+ * of the last flush. */
+int64_t sp_publisher_watermark(const sp_publisher *pub);
 
-const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub);
+/* Restores a partition: claims it (cp), rebuilds p (new, empty) from its checkpoint,
+ * and, when the last flush's changes may not all be in the rollups, sends them again
+ * (so p is clean on return). *next_offset = -1 when Redis has no resume point (counts
+ * are then zero). 0, or -1 with errstr (nothing restored: try again). */
+int sp_publisher_restore(sp_publisher *pub, int32_t partition, sp_partition *p,
+                         sp_checkpoint *cp, int64_t *next_offset, uint64_t *counts,
+                         char *errstr, size_t errstr_size);
 
-/* Restores a partition's state, its flush number and (when counts is not NULL) its
- * SP_PC__COUNT counts. *next_offset = -1 when Redis has no resume point for it (counts
- * are then zero). 0 on success, -1 with errstr. */
-int sp_publisher_restore(sp_publisher *pub, const char *topic, int32_t partition,
-                         sp_partition *p, int64_t *next_offset, int64_t *seq,
-                         uint64_t *counts, char *errstr, size_t errstr_size);
+/* Writes a snapshot of a clean partition in place of its log when the log has grown
+ * (twice the last snapshot, or 256 segments): restores read a bounded log. 0 (also
+ * when not due), or -1 with errstr (the log is unchanged). */
+int sp_publisher_compact(sp_publisher *pub, int32_t partition, sp_partition *p,
+                         sp_checkpoint *cp, int64_t next_offset, const uint64_t *counts,
+                         char *errstr, size_t errstr_size);
 
-/* Updates {p}:meta: HINCRBY of n counters (zero deltas skipped), then HSET of m
- * fields. 0 or -1 with errstr. */
-int sp_publisher_meta(sp_publisher *pub, const char *const *counters, const int64_t *deltas,
-                      size_t n, const char *const *fields, const char *const *values, size_t m,
+/* The instance-wide fields of {p}:meta (schema and pipeline versions, watermark). */
+int sp_publisher_meta(sp_publisher *pub, int64_t watermark_ms, const char *version,
                       char *errstr, size_t errstr_size);
+
+/* The csat_smoothed pass (forced at shutdown). 0 or -1 with errstr. */
+int sp_publisher_smooth(sp_publisher *pub, int force, char *errstr, size_t errstr_size);
+
+typedef struct {
+    sp_rollups_stats rollups;
+    uint64_t flushes, commits, snapshots, resends;
+    uint64_t checkpoint_bytes;    /* segment bytes committed */
+} sp_publisher_stats;
+const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub);
+/* The Redis client (for tests and the benchmark's counters). */
+sp_redis *sp_publisher_redis(sp_publisher *pub);
+/* Writes rollups with HSET (tests of the fallback path). */
+void sp_publisher_force_hset(sp_publisher *pub);
 
 #endif

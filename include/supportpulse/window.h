@@ -1,8 +1,10 @@
 /*
- * window.h - event-time tumbling 1-minute windows of ONE Kafka partition.
+ * window.h - event-time tumbling windows of ONE Kafka partition.
  *
- * A window set holds the open windows (start, epoch seconds, aligned to 60) in start
- * order; each window holds one cell of sp_counters per dimension id that it has seen.
+ * A window set holds the open windows of one width (1 minute for most dimension sets,
+ * 15 minutes for agents: the finest resolution each is rolled up at) in start order,
+ * starts in epoch seconds aligned to the width; each window holds one cell of
+ * sp_counters per dimension id that it has seen.
  * Cells changed since the last publish are dirty. The publisher reads dirty cells,
  * marks them clean after Redis has them, and expired clean windows are dropped.
  *
@@ -43,9 +45,10 @@ typedef struct {
     sp_window *w;       /* sorted by start */
     size_t n, cap;
     size_t ndirty;      /* dirty cells over all windows */
+    int64_t width_s;    /* of every window of the set */
 } sp_window_set;
 
-void sp_window_set_init(sp_window_set *s);
+void sp_window_set_init(sp_window_set *s, int64_t width_s);
 void sp_window_set_free(sp_window_set *s);
 
 /* The window starting at start (creating it), or NULL when out of memory. */
@@ -56,7 +59,8 @@ sp_cell *sp_window_cell(sp_window *w, uint32_t dims_id);
 /* Adds one duration: its sum, count and sketch. 0, or -1 when out of memory. */
 int sp_cell_add_duration(sp_cell *c, sp_duration d, int64_t ms);
 
-/* Drops every window whose end + retention_s <= watermark_s and that has no dirty cell.
+/* Drops every window whose end (start + width) + retention_s <= watermark_s and that
+ * has no dirty cell.
  * Returns how many were dropped. */
 size_t sp_window_expire(sp_window_set *s, int64_t watermark_s, int64_t retention_s);
 /* Dirty cells over all windows, kept as cells change: cheap enough to ask per event. */
@@ -64,10 +68,17 @@ size_t sp_window_dirty_cells(const sp_window_set *s);
 /* After Redis has every dirty cell: pub = c (counters and sketch buckets), dirty = 0. */
 void sp_window_mark_clean(sp_window_set *s);
 
-static inline int64_t sp_window_start_of(int64_t ts_ms)
+/* The start of the window of width_s holding ts_ms. */
+static inline int64_t sp_window_start_w(int64_t ts_ms, int64_t width_s)
 {
     int64_t s = ts_ms >= 0 ? ts_ms / 1000 : (ts_ms - 999) / 1000;
-    return s - ((s % SP_WINDOW_S) + SP_WINDOW_S) % SP_WINDOW_S;
+    return s - ((s % width_s) + width_s) % width_s;
+}
+
+/* ... of the 1-minute window (lateness is judged by it). */
+static inline int64_t sp_window_start_of(int64_t ts_ms)
+{
+    return sp_window_start_w(ts_ms, SP_WINDOW_S);
 }
 
 #endif
