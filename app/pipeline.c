@@ -77,6 +77,7 @@ struct sp_pipeline {
     int failing;                         /* last flush failed */
     int64_t last_flush_mono;             /* the last flush that succeeded */
     int64_t last_flush_event_ms;         /* ... and the newest event time it wrote */
+    int64_t partitions_at_mono;          /* when the topic's partition count was read */
     int behind;                          /* catching up a backlog (catchup_lag) */
     char fail_msg[256];                  /* what the last failure warning said */
     int64_t fail_logged_mono;            /* and when */
@@ -267,6 +268,13 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
         return -1;
     }
     int64_t now = sp_mono_ms(), wm = pipeline_watermark(pl, now);
+    if (now - pl->partitions_at_mono > 60000) { /* new partitions hold releases back */
+        int np = sp_consumer_partitions(pl->consumer, pl->cfg->topic, 2000);
+        if (np > 0) {
+            sp_publisher_set_partitions(pl->pub, np);
+            pl->partitions_at_mono = now;
+        }
+    }
     sp_flush_part *fp = pl->flush;
     int n = flush_parts(pl, fp, moved_partitions(pl, fp, SP_MAX_PARTITIONS), wm, now, errstr,
                         errstr_size);
@@ -750,6 +758,11 @@ static void print_stats(sp_pipeline *pl)
             atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes),
             ps->rollups.writes, ps->rollups.conflicts, wm, pl->behind ? " CATCHING-UP" : "",
             atomic_load(&s->paused) ? " PAUSED" : "");
+    sp_debug("flush time (s): checkpoints %.2f, rollup totals %.2f, calls built %.2f, rollups "
+             "in Redis %.2f, follow-up %.2f, live %.2f; %" PRIu64 " calls, %" PRIu64 " rounds",
+             ps->ns_commit / 1e9, ps->rollups.ns_totals / 1e9, ps->rollups.ns_build / 1e9,
+             ps->rollups.ns_redis / 1e9, ps->rollups.ns_follow / 1e9, ps->ns_live / 1e9,
+             ps->rollups.calls, ps->rollups.rounds);
 }
 
 /* At shutdown: keep trying to flush for up to 30 s (Redis may be restarting). */

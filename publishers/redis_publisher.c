@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "supportpulse/bytes.h"
 #include "supportpulse/clock.h"
@@ -32,6 +33,7 @@ struct sp_publisher {
     sp_rollups *rollups;
     sp_live *live;
     int checked;                 /* the prefix's topic and resolutions were checked */
+    int topic_partitions;        /* 0 = not known: no window is released */
     int64_t watermark_ms;        /* oldest watermark in Redis, as of the last flush */
     sp_redis_batch *batch;
     sp_buf seg;
@@ -130,6 +132,7 @@ const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub)
 }
 
 sp_redis *sp_publisher_redis(sp_publisher *pub) { return pub->r; }
+void sp_publisher_set_partitions(sp_publisher *pub, int n) { pub->topic_partitions = n; }
 void sp_publisher_force_hset(sp_publisher *pub) { sp_rollups_force_hset(pub->rollups); }
 int64_t sp_publisher_watermark(const sp_publisher *pub) { return pub->watermark_ms; }
 
@@ -181,6 +184,13 @@ static int connect_quiet(sp_publisher *pub, char *errstr, size_t errstr_size)
 }
 
 /* ---- flush -------------------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static void resume_value(const sp_flush_part *fp, char *out, size_t size)
 {
@@ -282,8 +292,10 @@ static int committed_parts(sp_publisher *pub, sp_flush_part *parts, int n)
 static int write_meta(sp_publisher *pub, sp_flush_part *parts, int n, char *errstr,
                       size_t errstr_size)
 {
-    char meta[SP_KEY_MAX], np[16];
+    char meta[SP_KEY_MAX], np[16], pre[256], nparts[16];
     sp_key_meta(meta, sizeof meta, pub->prefix);
+    snprintf(pre, sizeof pre, "resume:%s:", pub->topic);
+    snprintf(nparts, sizeof nparts, "%d", pub->topic_partitions);
     enum { MAXP = 512 };
     char field[MAXP][160], value[MAXP][32 * (SP_PC__COUNT + 2)];
     sp_redis_batch_reset(pub->batch);
@@ -296,7 +308,7 @@ static int write_meta(sp_publisher *pub, sp_flush_part *parts, int n, char *errs
             resume_value(&parts[at], value[k], sizeof value[k]);
             k++;
         }
-        const char *argv[3 + 2 * MAXP + 1];
+        const char *argv[3 + 2 * MAXP + 3];
         int a = 0;
         argv[a++] = meta;
         argv[a++] = pub->count_names;
@@ -307,6 +319,8 @@ static int write_meta(sp_publisher *pub, sp_flush_part *parts, int n, char *errs
             argv[a++] = value[i];
         }
         argv[a++] = "0";
+        argv[a++] = pre;
+        argv[a++] = nparts;
         if (k && sp_redis_batch_eval(pub->batch, pub->meta_script, 1, a - 1, argv, NULL) < 0) {
             snprintf(errstr, errstr_size, "out of memory writing meta");
             return -1;
@@ -322,8 +336,9 @@ static int write_meta(sp_publisher *pub, sp_flush_part *parts, int n, char *errs
             snprintf(errstr, errstr_size, "meta: %s", r->str);
             return -1;
         }
-        if (r->type == REDIS_REPLY_STRING && r->len > 0)
-            pub->watermark_ms = strtoll(r->str, NULL, 10) - pub->conf.lateness_ms;
+        if (r->type == REDIS_REPLY_STRING)
+            pub->watermark_ms = r->len > 0 ? strtoll(r->str, NULL, 10) - pub->conf.lateness_ms
+                                           : INT64_MIN;
     }
     return 0;
 }
@@ -340,10 +355,12 @@ static int send_changes(sp_publisher *pub, sp_flush_part *parts, int n, int all_
     if (k == 0)
         return 0;
     int64_t now = sp_wall_ms();
+    uint64_t t1 = 0;
     if (sp_rollups_write(pub->rollups, pub->rparts, k, now, errstr, errstr_size) < 0 ||
-        sp_live_write(pub->live, pub->rparts, k, pub->rollups, all_dims, now,
-                      now_event_ms == INT64_MIN ? now : now_event_ms, errstr, errstr_size) < 0 ||
-        write_meta(pub, parts, n, errstr, errstr_size) < 0) {
+        (t1 = now_ns(), sp_live_write(pub->live, pub->rparts, k, pub->rollups, all_dims, now,
+                                      now_event_ms == INT64_MIN ? now : now_event_ms, errstr,
+                                      errstr_size) < 0) ||
+        (pub->stats.ns_live += now_ns() - t1, write_meta(pub, parts, n, errstr, errstr_size) < 0)) {
         for (int i = 0; i < n; i++)
             if (parts[i].committed && parts[i].result == SP_FLUSH_OK)
                 parts[i].result = SP_FLUSH_FAILED;
@@ -362,7 +379,9 @@ int sp_publisher_flush(sp_publisher *pub, sp_flush_part *parts, int n, int64_t n
             parts[i].result = SP_FLUSH_FAILED;
         return -1;
     }
+    uint64_t t0 = now_ns();
     int rc = commit_all(pub, parts, n, errstr, errstr_size);
+    pub->stats.ns_commit += now_ns() - t0;
     char later[512];
     /* the committed ones go on even when another partition's commit failed */
     if (send_changes(pub, parts, n, 0, now_event_ms, rc < 0 ? later : errstr,

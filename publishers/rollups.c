@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supportpulse/bytes.h"
@@ -226,6 +227,13 @@ void sp_rollups_destroy(sp_rollups *w)
 }
 
 const sp_rollups_stats *sp_rollups_get_stats(const sp_rollups *w) { return &w->stats; }
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -830,6 +838,7 @@ int sp_rollups_write(sp_rollups *w, const sp_rollup_part *parts, int n, int64_t 
     w->nparts = n;
     w->write_no++;
     size_t cap_order = 0, cap_sent = 0;
+    uint64_t t0 = now_ns();
     if (build_totals(w) < 0 || attach_entries(w) < 0 ||
         grow((void **)&w->order, &cap_order, w->nt + 1, sizeof *w->order) < 0 ||
         grow((void **)&w->sent, &cap_sent, w->nt + 1, sizeof *w->sent) < 0) {
@@ -837,6 +846,7 @@ int sp_rollups_write(sp_rollups *w, const sp_rollup_part *parts, int n, int64_t 
         forget_sent(w);
         return -1;
     }
+    w->stats.ns_totals += now_ns() - t0;
     if (sp_rollups_probe(w, errstr, errstr_size) < 0 || note_csat(w, errstr, errstr_size) < 0) {
         forget_sent(w);
         return -1;
@@ -854,24 +864,29 @@ int sp_rollups_write(sp_rollups *w, const sp_rollup_part *parts, int n, int64_t 
         sp_redis_batch_reset(w->batch);
         w->nsent = 0;
         w->stats.rounds++;
+        uint64_t t1 = now_ns();
         if (build_round(w, todo, now_ms) < 0) {
             snprintf(errstr, errstr_size, "out of memory building rollup calls");
             forget_sent(w);
             return -1;
         }
+        uint64_t t2 = now_ns();
+        w->stats.ns_build += t2 - t1;
         if (!sp_redis_batch_size(w->batch))
             continue;
-        if (sp_redis_batch_run(w->r, w->batch, errstr, errstr_size) < 0 ||
-            take_replies(w, errstr, errstr_size) < 0) {
+        int rc = sp_redis_batch_run(w->r, w->batch, errstr, errstr_size);
+        w->stats.ns_redis += now_ns() - t2;
+        if (rc < 0 || take_replies(w, errstr, errstr_size) < 0) {
             forget_sent(w);
             return -1;
         }
     }
+    uint64_t t3 = now_ns();
     /* noted again after the writes: a pass that ran meanwhile read the agents before
      * them, and must run once more */
-    if (follow_up(w, errstr, errstr_size) < 0)
-        return -1;
-    return note_csat(w, errstr, errstr_size);
+    int rc = follow_up(w, errstr, errstr_size) < 0 || note_csat(w, errstr, errstr_size) < 0 ? -1 : 0;
+    w->stats.ns_follow += now_ns() - t3;
+    return rc;
 }
 
 void sp_rollups_each_live_dims(const sp_rollups *w, void (*fn)(const char *dims, void *arg),

@@ -54,6 +54,9 @@ int sp_consumer_seek(sp_consumer *c, const char *topic, int32_t partition, int64
  * librdkafka last heard it (no request is made; 0 when not known). */
 int64_t sp_consumer_lag(sp_consumer *c, const char *topic, int32_t partition, int64_t next);
 
+/* The topic's number of partitions (a metadata request), or -1 when not known. */
+int sp_consumer_partitions(sp_consumer *c, const char *topic, int timeout_ms);
+
 /* Applies extra properties to a conf; shared with the DLQ producer and generator. */
 int sp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
                       size_t errstr_size);

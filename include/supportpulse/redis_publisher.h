@@ -102,8 +102,12 @@ typedef struct {
 int sp_publisher_flush(sp_publisher *pub, sp_flush_part *parts, int n, int64_t now_event_ms,
                        char *errstr, size_t errstr_size);
 
-/* The oldest watermark of any partition as Redis holds it (INT64_MIN before any), as
- * of the last flush. */
+/* The topic's number of partitions: windows are released (their rollups' companions
+ * deleted) only once every partition has written a resume point, since any of them could
+ * still add to them before. 0 = unknown (nothing is released). */
+void sp_publisher_set_partitions(sp_publisher *pub, int n);
+/* The oldest watermark of the topic's partitions as Redis holds it (INT64_MIN until
+ * every partition has one), as of the last flush. */
 int64_t sp_publisher_watermark(const sp_publisher *pub);
 
 /* Restores a partition: claims it (cp), rebuilds p (new, empty) from its checkpoint,
@@ -132,6 +136,7 @@ typedef struct {
     sp_rollups_stats rollups;
     uint64_t flushes, commits, snapshots, resends;
     uint64_t checkpoint_bytes;    /* segment bytes committed */
+    uint64_t ns_commit, ns_live, ns_meta; /* time in those steps (ns, summed) */
 } sp_publisher_stats;
 const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub);
 /* The Redis client (for tests and the benchmark's counters). */

@@ -58,6 +58,9 @@ typedef struct {
     uint64_t rounds;           /* rounds of calls (conflicts take another) */
     uint64_t index_adds, publishes, released;
     uint64_t hset_mode;        /* 1 when RESTORE is not available (HSET instead) */
+    /* where a write's time goes (ns, summed): totals from the cells, building the calls,
+     * Redis (send and wait), the follow-up commands */
+    uint64_t ns_totals, ns_build, ns_redis, ns_follow;
 } sp_rollups_stats;
 
 typedef struct sp_rollups sp_rollups;

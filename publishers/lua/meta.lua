@@ -4,9 +4,11 @@
 -- count since the point Redis holds is added to the totals, so the totals stay exact
 -- whoever sends a point, and sending one twice adds nothing.
 -- ARGV: [1] the count names (space-separated), [2] n, then n times resume field, value;
--- then m, then m field/value pairs set as they are (versions, watermark).
--- Replies with the oldest newest-event-time of any partition's resume point ("" when
--- none has one): every partition's watermark is at least that less the lateness.
+-- then m, then m field/value pairs set as they are (versions, watermark); then the
+-- resume field prefix of the topic ("resume:<topic>:") and its number of partitions.
+-- Replies with the oldest newest-event-time over the topic's partitions ("" while any
+-- partition has none yet, or the count is unknown): every partition's watermark is at
+-- least that less the lateness, so windows that ended before it can change no more.
 local meta = KEYS[1]
 local function words(s)
   local t = {}
@@ -27,17 +29,20 @@ for _ = 1, n do
 end
 local m = tonumber(ARGV[i])
 if m > 0 then redis.call('HSET', meta, unpack(ARGV, i + 1, i + 2 * m)) end
--- the oldest newest event time over the resume points (a partition with no event has
--- the smallest 64-bit number there, and is left out)
-local oldest
+i = i + 1 + 2 * m
+-- the oldest newest event time over the topic's partitions (one with no event has the
+-- smallest 64-bit number there)
+local pre, parts = ARGV[i], tonumber(ARGV[i + 1]) or 0
+local oldest, seen = nil, 0
 local flat = redis.call('HGETALL', meta)
 for j = 1, #flat, 2 do
-  if string.sub(flat[j], 1, 7) == 'resume:' then
+  if string.sub(flat[j], 1, #pre) == pre then
     local ts = string.match(flat[j + 1], '^%S+ (%-?%d+)')
-    if ts and ts ~= '-9223372036854775808' then
-      ts = tonumber(ts) -- epoch ms: exact in a double
-      if not oldest or ts < oldest then oldest = ts end
-    end
+    if not ts or ts == '-9223372036854775808' then return '' end
+    ts = tonumber(ts) -- epoch ms: exact in a double
+    seen = seen + 1
+    if not oldest or ts < oldest then oldest = ts end
   end
 end
-return oldest and string.format('%d', oldest) or ''
+if parts == 0 or seen < parts then return '' end
+return string.format('%d', oldest)

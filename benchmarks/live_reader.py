@@ -1,0 +1,44 @@
+#!/usr/bin/python3
+"""live_reader.py REDIS - what a wall board sees while supportpulse writes: HGETALL of the
+live hash sp:live:all in a loop until SIGTERM, then prints "reader_p50_ms=.. p99_ms=..
+max_ms=.. busy=N reads=N" (BUSY = Redis answered that a script was running)."""
+import signal
+import sys
+import time
+
+import redis
+
+addr = sys.argv[1]
+if addr.startswith("unix:"):
+    r = redis.Redis(unix_socket_path=addr[5:])
+else:
+    from redis.cluster import RedisCluster
+    host, port = addr.rsplit(":", 1)
+    r = RedisCluster(host=host, port=int(port))
+stop = False
+
+
+def on_term(*_):
+    global stop
+    stop = True
+
+
+signal.signal(signal.SIGTERM, on_term)
+lat, busy = [], 0
+while not stop:
+    t = time.perf_counter()
+    try:
+        r.hgetall("sp:live:all")
+    except redis.exceptions.BusyLoadingError:
+        busy += 1
+    except redis.exceptions.ResponseError as e:
+        busy += "BUSY" in str(e)
+    except (redis.exceptions.ConnectionError, redis.exceptions.ClusterDownError):
+        pass
+    lat.append((time.perf_counter() - t) * 1000)
+    time.sleep(0.005)
+lat.sort()
+n = len(lat)
+if n:
+    print("reader_p50_ms=%.2f reader_p99_ms=%.2f reader_max_ms=%.2f busy=%d reads=%d"
+          % (lat[n // 2], lat[min(n - 1, int(n * 0.99))], lat[-1], busy, n))
