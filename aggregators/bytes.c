@@ -39,12 +39,6 @@ void sp_buf_put(sp_buf *b, const void *data, size_t n)
     }
 }
 
-void sp_buf_put_u8(sp_buf *b, unsigned v)
-{
-    if (sp_buf_reserve(b, 1) == 0)
-        b->p[b->n++] = (unsigned char)v;
-}
-
 void sp_buf_put_le(sp_buf *b, uint64_t v, int bytes)
 {
     if (sp_buf_reserve(b, (size_t)bytes) < 0)
@@ -59,22 +53,6 @@ void sp_buf_put_be(sp_buf *b, uint64_t v, int bytes)
         return;
     for (int i = bytes - 1; i >= 0; i--)
         b->p[b->n++] = (unsigned char)(v >> (8 * i));
-}
-
-void sp_buf_put_uv(sp_buf *b, uint64_t v)
-{
-    if (sp_buf_reserve(b, 10) < 0)
-        return;
-    while (v >= 0x80) {
-        b->p[b->n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    b->p[b->n++] = (unsigned char)v;
-}
-
-void sp_buf_put_sv(sp_buf *b, int64_t v)
-{
-    sp_buf_put_uv(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
 void sp_buf_put_str(sp_buf *b, const char *s, size_t n)

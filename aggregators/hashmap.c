@@ -285,6 +285,12 @@ void sp_u64map_destroy(sp_u64map *m)
     free(m);
 }
 
+void sp_u64map_clear(sp_u64map *m)
+{
+    memset(m->t.w, 0, (m->t.mask + 1) * MAP * sizeof *m->t.w);
+    m->t.size = 0;
+}
+
 int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value)
 {
     size_t i = kt_find(&m->t, MAP, key);

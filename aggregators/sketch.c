@@ -29,6 +29,13 @@ void sp_sketch_free(sp_sketch *s)
     memset(s, 0, sizeof *s);
 }
 
+void sp_sketch_clear(sp_sketch *s)
+{
+    s->nb = 0;
+    if (s->slot)
+        memset(s->slot, 0, 2 * (size_t)s->cap * sizeof *s->slot);
+}
+
 #define LINEAR_MAX 8
 
 static uint32_t slot_of(const sp_sketch *s, uint16_t idx)

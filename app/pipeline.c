@@ -2,20 +2,25 @@
  * pipeline.c - see pipeline.h.
  *
  * State per assigned partition (slot): its sp_partition, the next offset to consume,
- * the offset last written to Redis, its checkpoint claim, and when it last saw an event
- * (idleness). A slot whose state could not be restored is not consumed and never
- * flushed, so an incomplete state can never overwrite what Redis holds. A slot whose
- * changes are committed to its checkpoint but not yet in every rollup (a flush that
- * failed part-way) takes no new event until that flush is finished: its messages are
- * dropped and fetched again afterwards (a seek to its next offset), since the changes
- * written under a flush number must be exactly those of that flush's checkpoint.
+ * the offset of its last flush job and the offset last written to Redis, its checkpoint
+ * claim, and when it last saw an event (idleness). A slot whose state could not be
+ * restored is not consumed and never flushed, so an incomplete state can never overwrite
+ * what Redis holds.
+ *
+ * A flush (docs/design.md, "The flush and commit protocol"): with the decode threads
+ * drained, a flush job copies what the moved partitions show and marks them published;
+ * the flush thread (flusher.h) writes it to Redis while this thread goes on consuming.
+ * One job at a time: the next is built once the last is sent. A job that failed is kept
+ * and sent again, unchanged, after a backoff (consumption paused meanwhile) before any
+ * newer change of its partitions is.
  *
  * Threads (docs/design.md, Threading): this thread polls Kafka and hands each message of
  * an assigned partition to the decode thread that owns the partition (slot.worker),
  * which decodes and applies it; this thread acts on the outcomes in the order it handed
  * the messages out (statistics, dead letters, next offsets). It touches partition state
  * itself (flush, assignment, revocation, shutdown) only after drain(), when no job is
- * pending and so no decode thread is touching any partition.
+ * pending and so no decode thread is touching any partition; and it uses the publisher
+ * itself (restores, a revocation's flush, shutdown) only after wait_flusher().
  */
 #include "supportpulse/pipeline.h"
 #include "supportpulse/clock.h"
@@ -33,6 +38,7 @@
 #include "supportpulse/dedup.h"
 #include "supportpulse/decode_pool.h"
 #include "supportpulse/dlq.h"
+#include "supportpulse/flusher.h"
 #include "supportpulse/forecast_loop.h"
 #include "supportpulse/alert_loop.h"
 #include "supportpulse/kafka_consumer.h"
@@ -47,11 +53,10 @@ typedef struct {
     sp_partition *st;      /* NULL when not assigned */
     int restored;
     int64_t next_offset;   /* -1 until the first message */
-    int64_t flushed_offset;
+    int64_t job_offset;    /* the next offset as of its last flush job */
+    int64_t flushed_offset; /* ... and as Redis holds it */
     int64_t last_event_mono;
     sp_checkpoint cp;      /* this instance's claim; the flush number Redis holds */
-    int committed;         /* committed as cp.seq, not yet in every rollup (see above) */
-    int reseek;            /* messages were dropped meanwhile: fetch from next_offset */
     int restore_again;     /* Redis went back in time: restore from what it holds */
     uint64_t counts[SP_PC__COUNT]; /* messages counted, restored with the resume point */
     uint64_t evictions_seen[3];    /* the stores' eviction counters when last counted */
@@ -66,6 +71,9 @@ struct sp_pipeline {
     sp_consumer *consumer;
     sp_dlq *dlq;
     sp_publisher *pub;
+    sp_flusher *flusher;   /* the flush thread */
+    sp_flush_job *retry;   /* a job that failed, to be sent again */
+    sp_flush_job *spare;   /* a job done with: the next one reuses its memory */
     sp_decode_pool *pool;  /* NULL: messages are decoded on this thread */
     slot *slots;
     int nslots;
@@ -166,19 +174,19 @@ static void count_evictions(sp_pipeline *pl, slot *s, int32_t partition)
     }
 }
 
-/* Builds the list of partitions to write: those that moved since their last flush,
- * and those whose last flush is committed but unfinished. */
-static int moved_partitions(sp_pipeline *pl, sp_flush_part *parts, int max)
+/* Builds the list of partitions to write: those that moved since their last flush
+ * (only `only` when it is not -1). */
+static int moved_partitions(sp_pipeline *pl, sp_flush_part *parts, int max, int32_t only)
 {
     int n = 0;
     for (int i = 0; i < pl->nslots && n < max; i++) {
         slot *s = &pl->slots[i];
-        if (!s->st || !s->restored || s->restore_again)
+        if (!s->st || !s->restored || s->restore_again || (only >= 0 && i != only))
             continue;
-        if (s->committed || (s->next_offset >= 0 && s->next_offset != s->flushed_offset)) {
+        if (s->next_offset >= 0 && s->next_offset != s->job_offset) {
             count_evictions(pl, s, i);
-            parts[n++] = (sp_flush_part){i, s->st, s->next_offset, s->counts, &s->cp,
-                                         s->committed, SP_FLUSH_OK};
+            parts[n++] = (sp_flush_part){i, s->st, s->next_offset, s->counts, &s->cp, 0,
+                                         SP_FLUSH_OK};
         }
     }
     return n;
@@ -194,78 +202,18 @@ static int64_t newest_event(const sp_pipeline *pl)
     return best;
 }
 
-/* Fetches a partition's messages again from its next offset (they were dropped while
- * its flush was unfinished). */
-static void fetch_again(sp_pipeline *pl, slot *s, int32_t partition)
+/* The flush job of the partitions that moved (only `only`, unless -1), which are then
+ * marked published: from here on they take events again while the job is written.
+ * *none is set when nothing moved. NULL with errstr when the dead letters are not
+ * delivered or memory ran out (nothing is marked). Call with the decode threads drained. */
+static sp_flush_job *build_job(sp_pipeline *pl, int32_t only, int dlq_timeout_ms, int *none,
+                               char *errstr, size_t errstr_size)
 {
-    char err[256];
-    if (sp_consumer_seek(pl->consumer, pl->cfg->topic, partition, s->next_offset, err,
-                         sizeof err) < 0)
-        sp_warn("%s (retried at the next flush)", err);
-    else
-        s->reseek = 0;
-}
-
-/* Writes the given partitions and acts on each one's result. Returns how many are in
- * Redis now, or -1 when the flush did not complete (retried later; partitions committed
- * take no event until then). */
-static int flush_parts(sp_pipeline *pl, sp_flush_part *parts, int n, int64_t pipeline_wm,
-                       int64_t now, char *errstr, size_t errstr_size)
-{
-    if (n == 0)
-        return 0;
-    int rc = sp_publisher_flush(pl->pub, parts, n, newest_event(pl), errstr, errstr_size);
-    int done = 0;
-    for (int i = 0; i < n; i++) {
-        slot *s = &pl->slots[parts[i].partition];
-        s->committed = parts[i].committed;
-        switch (parts[i].result) {
-        case SP_FLUSH_OK:
-            sp_partition_published(s->st, is_idle(pl, s, now) ? pipeline_wm : INT64_MIN);
-            s->committed = 0;
-            s->dirty = sp_partition_dirty_cells(s->st);
-            s->flushed_offset = parts[i].next_offset;
-            if (s->reseek)
-                fetch_again(pl, s, parts[i].partition);
-            parts[done++] = parts[i];
-            break;
-        case SP_FLUSH_STALE:
-            sp_err("%s[%d]: another instance claimed it since (%s); dropping its local state "
-                   "until it is assigned again", pl->cfg->topic, parts[i].partition, errstr);
-            s->restored = 0;
-            s->committed = 0;
-            break;
-        case SP_FLUSH_BEHIND:
-            sp_err("%s[%d]: Redis holds less than this instance wrote (%s): Redis went back "
-                   "in time (restarted from an older snapshot, or a failover to a replica "
-                   "that lagged); restoring the partition from what Redis holds, which is "
-                   "the truth from now on", pl->cfg->topic, parts[i].partition, errstr);
-            s->restore_again = 1;
-            s->committed = 0;
-            break;
-        case SP_FLUSH_FAILED:
-            break;
-        }
-    }
-    return rc < 0 && done < n ? -1 : done;
-}
-
-/* The instance-wide fields of {p}:meta (message counts go with each partition's resume
- * point, in the flush). Best effort: the next flush writes them again. */
-static void write_meta(sp_pipeline *pl, int64_t pipeline_wm)
-{
-    char err[256];
-    if (sp_publisher_meta(pl->pub, pipeline_wm, VERSION, err, sizeof err) < 0)
-        sp_debug("%s", err);
-}
-
-/* Writes every partition that moved since its last flush, then commits. 0 or -1. */
-static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t errstr_size)
-{
-    if (sp_dlq_flush(pl->dlq, dlq_timeout_ms) < 0) {
+    *none = 0;
+    if (sp_dlq_flush(pl->dlq, dlq_timeout_ms) < 0) { /* dead letters go out first */
         snprintf(errstr, errstr_size, "dead-letter topic %s: deliveries pending",
                  pl->cfg->dlq_topic);
-        return -1;
+        return NULL;
     }
     int64_t now = sp_mono_ms(), wm = pipeline_watermark(pl, now);
     if (now - pl->partitions_at_mono > 60000) { /* new partitions hold releases back */
@@ -276,33 +224,71 @@ static int flush_all(sp_pipeline *pl, int dlq_timeout_ms, char *errstr, size_t e
         }
     }
     sp_flush_part *fp = pl->flush;
-    int n = flush_parts(pl, fp, moved_partitions(pl, fp, SP_MAX_PARTITIONS), wm, now, errstr,
-                        errstr_size);
-    if (n < 0)
-        return -1;
-    if (n > 0)
-        sp_crashpoint(SP_CRASH_FLUSH_APPLIED);
+    int n = moved_partitions(pl, fp, SP_MAX_PARTITIONS, only);
+    if (n == 0) {
+        *none = 1;
+        return NULL;
+    }
+    sp_flush_job *job = sp_flush_job_new(pl->pub, fp, n, pl->spare, errstr, errstr_size);
+    pl->spare = NULL;
+    if (!job)
+        return NULL;
+    sp_flush_job_set_meta(job, wm, VERSION);
     for (int i = 0; i < n; i++) {
-        pl->commit_parts[i] = fp[i].partition;
-        pl->commit_offsets[i] = fp[i].next_offset;
-    }
-    write_meta(pl, wm);
-    atomic_store(&pl->stats.watermark_ms, wm);
-    atomic_fetch_add(&pl->stats.flushes, 1);
-    pl->last_flush_mono = now;
-    pl->last_flush_event_ms = newest_event(pl);
-    char cerr[256];
-    if (sp_consumer_commit(pl->consumer, pl->cfg->topic, pl->commit_parts, pl->commit_offsets, n,
-                           1, cerr, sizeof cerr))
-        sp_debug("%s (Redis holds the resume point; retried at the next flush)", cerr);
-    for (int i = 0; i < n; i++) { /* a grown log becomes one snapshot (a bounded restore) */
         slot *s = &pl->slots[fp[i].partition];
-        if (sp_publisher_compact(pl->pub, fp[i].partition, s->st, &s->cp, s->next_offset,
-                                 s->counts, cerr, sizeof cerr) < 0)
-            sp_debug("%s[%d]: snapshot: %s (tried again later)", pl->cfg->topic,
-                     fp[i].partition, cerr);
+        sp_partition_published(s->st, is_idle(pl, s, now) ? wm : INT64_MIN);
+        s->dirty = sp_partition_dirty_cells(s->st);
+        s->job_offset = fp[i].next_offset;
     }
-    return 0;
+    atomic_store(&pl->stats.watermark_ms, wm);
+    pl->last_flush_mono = now;
+    return job;
+}
+
+/* Acts on each partition's outcome of a job sent: the flushed ones commit their offsets
+ * to Kafka. Returns whether some partition is to be sent again (the job is kept). */
+static int job_outcomes(sp_pipeline *pl, sp_flush_job *job, const char *why)
+{
+    int n = 0;
+    for (int i = 0; i < sp_flush_job_parts(job); i++) {
+        const sp_flush_outcome *o = sp_flush_job_outcome(job, i);
+        slot *s = slot_get(pl, o->partition, 0);
+        if (o->forgotten || !s || !s->st || !s->restored)
+            continue;
+        switch (o->result) {
+        case SP_FLUSH_OK:
+            s->cp = o->cp;
+            s->flushed_offset = o->next_offset;
+            pl->commit_parts[n] = o->partition;
+            pl->commit_offsets[n++] = o->next_offset;
+            break;
+        case SP_FLUSH_STALE:
+            sp_err("%s[%d]: another instance claimed it since (%s); dropping its local state "
+                   "until it is assigned again", pl->cfg->topic, o->partition, why);
+            s->restored = 0;
+            sp_flush_job_forget(job, o->partition);
+            break;
+        case SP_FLUSH_BEHIND:
+            sp_err("%s[%d]: Redis holds less than this instance wrote (%s): Redis went back "
+                   "in time (restarted from an older snapshot, or a failover to a replica "
+                   "that lagged); restoring the partition from what Redis holds, which is "
+                   "the truth from now on", pl->cfg->topic, o->partition, why);
+            s->restore_again = 1;
+            sp_flush_job_forget(job, o->partition);
+            break;
+        case SP_FLUSH_FAILED:
+            break;
+        }
+    }
+    if (n > 0) {
+        sp_crashpoint(SP_CRASH_FLUSH_APPLIED);
+        atomic_fetch_add(&pl->stats.flushes, 1);
+        char cerr[256];
+        if (sp_consumer_commit(pl->consumer, pl->cfg->topic, pl->commit_parts, pl->commit_offsets,
+                               n, 1, cerr, sizeof cerr))
+            sp_debug("%s (Redis holds the resume point; retried at the next flush)", cerr);
+    }
+    return sp_flush_job_pending(job);
 }
 
 /* Warns on the first failed flush; while flushes keep failing, again when the reason
@@ -343,7 +329,42 @@ static void flush_succeeded(sp_pipeline *pl)
     pl->backoff_ms = 100;
     sp_consumer_pause(pl->consumer, 0);
     atomic_store(&pl->stats.paused, 0);
-    pl->next_flush_mono = sp_mono_ms() + pl->cfg->flush_ms;
+}
+
+/* A job sent (by the flush thread or this one): kept to be sent again while a
+ * partition of it failed (consumption paused meanwhile), else done. */
+static void job_sent(sp_pipeline *pl, sp_flush_job *job, int rc, const char *why)
+{
+    if (job_outcomes(pl, job, why)) {
+        pl->retry = job;
+        flush_failed(pl, rc < 0 && *why ? why : "a flush failed");
+        return;
+    }
+    sp_flush_job_destroy(pl->spare);
+    pl->spare = job; /* its memory serves the next job */
+    pl->retry = NULL;
+    flush_succeeded(pl);
+}
+
+/* Waits for the job in flight, if any, and acts on its outcome: afterwards this thread
+ * may use the publisher. */
+static void wait_flusher(sp_pipeline *pl)
+{
+    char err[512];
+    int rc;
+    sp_flush_job *job = pl->flusher ? sp_flusher_take(pl->flusher, 1, &rc, err, sizeof err) : NULL;
+    if (job)
+        job_sent(pl, job, rc, err);
+}
+
+/* The job in flight, when sent. */
+static void poll_flusher(sp_pipeline *pl)
+{
+    char err[512];
+    int rc;
+    sp_flush_job *job = pl->flusher ? sp_flusher_take(pl->flusher, 0, &rc, err, sizeof err) : NULL;
+    if (job)
+        job_sent(pl, job, rc, err);
 }
 
 static int collect(sp_pipeline *pl, int drain, char *errstr, size_t errstr_size);
@@ -361,14 +382,35 @@ static void drain(sp_pipeline *pl)
     }
 }
 
+/* Sends a job on this thread (the flush thread idle) and acts on the outcome. */
+static void send_here(sp_pipeline *pl, sp_flush_job *job)
+{
+    char err[512] = "";
+    int rc = sp_flush_job_send(pl->pub, job, newest_event(pl), err, sizeof err);
+    job_sent(pl, job, rc, err);
+}
+
+/* Starts a flush: the job that failed, again, or a new one of what moved since; on the
+ * flush thread when there is one, else here. */
 static void try_flush(sp_pipeline *pl)
 {
     char err[512];
-    drain(pl);
-    if (flush_all(pl, pl->failing ? 100 : 5000, err, sizeof err) < 0)
-        flush_failed(pl, err);
-    else
-        flush_succeeded(pl);
+    sp_flush_job *job = pl->retry;
+    pl->retry = NULL;
+    pl->next_flush_mono = sp_mono_ms() + pl->cfg->flush_ms;
+    if (!job) {
+        int none;
+        drain(pl);
+        if (!(job = build_job(pl, -1, pl->failing ? 100 : 5000, &none, err, sizeof err))) {
+            if (none)
+                flush_succeeded(pl);
+            else
+                flush_failed(pl, err);
+            return;
+        }
+    }
+    if (!pl->flusher || sp_flusher_submit(pl->flusher, job, newest_event(pl)) < 0)
+        send_here(pl, job);
 }
 
 /* ---- rebalance ----------------------------------------------------------------------- */
@@ -397,7 +439,7 @@ static int64_t restore_slot(sp_pipeline *pl, const char *topic, int32_t partitio
     sp_partition_destroy(s->st);
     memset(s, 0, sizeof *s);
     s->worker = worker;
-    s->next_offset = s->flushed_offset = -1;
+    s->next_offset = s->job_offset = s->flushed_offset = -1;
     s->last_event_mono = sp_mono_ms();
     if (!(s->st = sp_partition_new(&pl->pconf, err, sizeof err))) {
         sp_err("%s[%d]: %s", topic, partition, err);
@@ -422,7 +464,7 @@ static int64_t restore_slot(sp_pipeline *pl, const char *topic, int32_t partitio
         backoff = backoff * 2 > pl->cfg->max_backoff_ms ? pl->cfg->max_backoff_ms : backoff * 2;
     }
     s->dirty = sp_partition_dirty_cells(s->st);
-    s->next_offset = s->flushed_offset = resume;
+    s->next_offset = s->job_offset = s->flushed_offset = resume;
     return resume;
 }
 
@@ -430,6 +472,7 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
 {
     sp_pipeline *pl = arg;
     drain(pl); /* no decode thread may hold a job of a state replaced here */
+    wait_flusher(pl); /* the restore uses the publisher */
     slot *s = slot_get(pl, partition, 1);
     if (!s) {
         sp_err("out of memory assigning %s[%d]", topic, partition);
@@ -452,6 +495,9 @@ static void restore_again(sp_pipeline *pl)
         if (!s->st || !s->restore_again)
             continue;
         drain(pl);
+        wait_flusher(pl); /* the restore uses the publisher */
+        if (pl->retry)
+            sp_flush_job_forget(pl->retry, i);
         int64_t resume = restore_slot(pl, pl->cfg->topic, i, s);
         char err[256];
         if (sp_consumer_seek(pl->consumer, pl->cfg->topic, i, resume, err, sizeof err) < 0) {
@@ -464,27 +510,57 @@ static void restore_again(sp_pipeline *pl)
     }
 }
 
+/* The job kept to be sent again, tried once more when it holds the partition: 1 when
+ * the partition's part of it is done (or it has none), else 0 (left out of it). */
+static int retry_for(sp_pipeline *pl, int32_t partition)
+{
+    sp_flush_job *job = pl->retry;
+    if (!job)
+        return 1;
+    int has = 0;
+    for (int i = 0; i < sp_flush_job_parts(job); i++) {
+        const sp_flush_outcome *o = sp_flush_job_outcome(job, i);
+        has |= o->partition == partition && !o->forgotten && o->result == SP_FLUSH_FAILED;
+    }
+    if (!has)
+        return 1;
+    pl->retry = NULL;
+    send_here(pl, job);
+    job = pl->retry;
+    for (int i = 0; job && i < sp_flush_job_parts(job); i++) {
+        const sp_flush_outcome *o = sp_flush_job_outcome(job, i);
+        if (o->partition == partition && !o->forgotten && o->result == SP_FLUSH_FAILED) {
+            sp_flush_job_forget(job, partition);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void on_revoke(void *arg, const char *topic, int32_t partition)
 {
     sp_pipeline *pl = arg;
     drain(pl); /* messages of this partition in flight are done and recorded first */
+    wait_flusher(pl);
     slot *s = slot_get(pl, partition, 0);
     if (!s || !s->st)
         return;
     char err[512];
     sp_crashpoint(SP_CRASH_REVOKE);
-    if (s->restored && !s->restore_again &&
-        (s->committed || (s->next_offset >= 0 && s->next_offset != s->flushed_offset))) {
-        count_evictions(pl, s, partition);
-        sp_flush_part fp = {partition, s->st, s->next_offset, s->counts, &s->cp, s->committed,
-                            SP_FLUSH_OK};
-        if (sp_dlq_flush(pl->dlq, 10000) < 0 ||
-            flush_parts(pl, &fp, 1, INT64_MIN, sp_mono_ms(), err, sizeof err) != 1)
+    if (s->restored && !s->restore_again) {
+        int none = 1, done = retry_for(pl, partition);
+        sp_flush_job *job = NULL;
+        if (done && s->restored)
+            job = build_job(pl, partition, 10000, &none, err, sizeof err);
+        if (job) { /* the partition's last events */
+            char why[512] = "";
+            sp_flush_job_send(pl->pub, job, newest_event(pl), why, sizeof why);
+            done = !job_outcomes(pl, job, why);
+            sp_flush_job_destroy(job);
+        }
+        if (!done || (!none && !job))
             sp_warn("%s[%d] revoked before its last events reached Redis; the next owner "
                     "replays them from the last resume point", topic, partition);
-        else if (sp_consumer_commit(pl->consumer, topic, &partition, &s->next_offset, 1, 0, err,
-                                    sizeof err) < 0)
-            sp_debug("%s", err);
     }
     sp_partition_destroy(s->st);
     memset(s, 0, sizeof *s);
@@ -623,11 +699,6 @@ static int consume(sp_pipeline *pl, rd_kafka_message_t *m, char *errstr, size_t 
         return 0;
     }
     slot *s = owned_slot(pl, m);
-    if (s && s->committed) { /* its flush is unfinished: this message is fetched again */
-        s->reseek = 1;
-        rd_kafka_message_destroy(m);
-        return 0;
-    }
     if (!s || !pl->pool) {
         int rc = s ? handle_message(pl, s, m, errstr, errstr_size) : 0;
         rd_kafka_message_destroy(m);
@@ -696,6 +767,7 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     if ((cfg->decode_threads > 0 &&
          !(pl->pool = sp_decode_pool_new((int)cfg->decode_threads, 1024, errstr, errstr_size))) ||
         !(pl->pub = sp_publisher_new(&rc, errstr, errstr_size)) ||
+        !(pl->flusher = sp_flusher_new(pl->pub, errstr, errstr_size)) ||
         !(pl->dlq = sp_dlq_new(cfg->bootstrap, cfg->dlq_topic, cfg->kafka_key, cfg->kafka_val,
                                cfg->nkafka, errstr, errstr_size)))
         goto fail;
@@ -720,6 +792,9 @@ void sp_pipeline_destroy(sp_pipeline *pl)
         sp_decode_pool_release(pl->pool);
     }
     sp_decode_pool_destroy(pl->pool);
+    sp_flusher_destroy(pl->flusher);
+    sp_flush_job_destroy(pl->retry);
+    sp_flush_job_destroy(pl->spare);
     sp_dlq_destroy(pl->dlq);
     sp_publisher_destroy(pl->pub);
     for (int i = 0; i < pl->nslots; i++)
@@ -749,8 +824,14 @@ static void print_stats(sp_pipeline *pl)
     int64_t w = atomic_load(&s->watermark_ms);
     if (w != INT64_MIN)
         sp_ts_format(w, wm, sizeof wm);
-    /* the publisher's counters: this thread is the one that updates them */
-    const sp_publisher_stats *ps = sp_publisher_get_stats(pl->pub);
+    /* the publisher's counters: its own while this thread owns it, else as of the
+     * flush thread's last job */
+    sp_publisher_stats st;
+    if (pl->flusher && sp_flusher_busy(pl->flusher))
+        sp_flusher_stats(pl->flusher, &st);
+    else
+        st = *sp_publisher_get_stats(pl->pub);
+    const sp_publisher_stats *ps = &st;
     sp_info("consumed=%" PRIuFAST64 " applied=%" PRIuFAST64 " rejected=%" PRIuFAST64
             " duplicates=%" PRIuFAST64 " late=%" PRIuFAST64 " flushes=%" PRIuFAST64
             " rollups_written=%" PRIu64 " rollup_conflicts=%" PRIu64 " watermark=%s%s%s",
@@ -765,11 +846,39 @@ static void print_stats(sp_pipeline *pl)
              ps->rollups.calls, ps->rollups.rounds);
 }
 
+/* Every change, on this thread: the job kept to be sent again, then what moved since.
+ * 0, or -1 with errstr. */
+static int flush_here(sp_pipeline *pl, char *errstr, size_t errstr_size)
+{
+    sp_flush_job *job = pl->retry;
+    pl->retry = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        if (!job) {
+            int none;
+            drain(pl);
+            if (!(job = build_job(pl, -1, 10000, &none, errstr, errstr_size)))
+                return none ? 0 : -1;
+        }
+        errstr[0] = '\0';
+        sp_flush_job_send(pl->pub, job, newest_event(pl), errstr, errstr_size);
+        if (job_outcomes(pl, job, errstr)) {
+            pl->retry = job;
+            if (!errstr[0])
+                snprintf(errstr, errstr_size, "a flush failed");
+            return -1;
+        }
+        sp_flush_job_destroy(job);
+        job = NULL;
+    }
+    return 0;
+}
+
 /* At shutdown: keep trying to flush for up to 30 s (Redis may be restarting). */
 static int final_flush(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     int64_t deadline = sp_mono_ms() + 30000, backoff = 100;
-    while (flush_all(pl, 10000, errstr, errstr_size) < 0 ||
+    wait_flusher(pl);
+    while (flush_here(pl, errstr, errstr_size) < 0 ||
            sp_publisher_smooth(pl->pub, 1, errstr, errstr_size) < 0) {
         if (sp_mono_ms() + backoff > deadline) {
             sp_err("shutdown: %s; the unflushed events will be consumed again on restart",
@@ -832,6 +941,13 @@ static int flush_due(sp_pipeline *pl, int64_t now, size_t dirty)
     return now >= pl->next_flush_mono || dirty >= (size_t)pl->cfg->max_dirty_cells;
 }
 
+/* Dirty cells at twice the mode's budget: the flush in flight is waited for. */
+static int over_budget(const sp_pipeline *pl, size_t dirty)
+{
+    int64_t budget = pl->behind ? pl->cfg->catchup_dirty_cells : pl->cfg->max_dirty_cells;
+    return dirty >= 2 * (size_t)budget;
+}
+
 static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size)
 {
     unsigned since_check = 0;
@@ -855,10 +971,15 @@ static int run_loop(sp_pipeline *pl, char *errstr, size_t errstr_size)
             pl->behind = catching_up(pl);
             dirty = dirty_cells(pl);
         }
+        poll_flusher(pl);
         if (flush_due(pl, now, dirty)) {
-            try_flush(pl);
-            restore_again(pl);
+            /* one job at a time; past twice the budget, this thread waits for it */
+            if (pl->flusher && sp_flusher_busy(pl->flusher) && over_budget(pl, dirty))
+                wait_flusher(pl);
+            if (!pl->flusher || !sp_flusher_busy(pl->flusher))
+                try_flush(pl);
         }
+        restore_again(pl);
         if (pl->cfg->stats_s && now >= pl->next_stats_mono) {
             print_stats(pl);
             pl->next_stats_mono = now + pl->cfg->stats_s * 1000;

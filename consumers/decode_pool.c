@@ -10,6 +10,7 @@
 #include "supportpulse/decode_pool.h"
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -105,6 +106,7 @@ static void run_jobs(worker *w, size_t from, size_t to, int ahead)
 static void *worker_main(void *arg)
 {
     worker *w = arg;
+    prctl(PR_SET_NAME, "sp-decode", 0, 0, 0); /* named in top -H and /proc */
     size_t done = 0; /* == w->done; only this thread writes it */
     while (!atomic_load_explicit(&w->pool->stop, memory_order_relaxed)) {
         size_t avail = atomic_load_explicit(&w->submitted, memory_order_acquire);

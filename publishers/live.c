@@ -46,6 +46,119 @@ struct sp_live {
     sp_strmap *index;
 };
 
+/* ---- what a flush's partitions show (a copy: the partitions move on) ------------------ */
+
+typedef struct {
+    uint32_t dims_off;     /* in the job's names */
+    int32_t partition;
+    int64_t in_queue, backlog, oldest_ts;
+    uint8_t moved;
+    uint32_t next;         /* the next gauge of the same dims + 1; 0 = none */
+} job_gauge;
+
+struct sp_live_job {
+    sp_presence *presence;
+    size_t npresence, cappresence;
+    job_gauge *g;
+    size_t ng, capg;
+    char *names;
+    size_t nnames, capnames;
+    sp_strmap *by_dims;    /* dims -> its first gauge + 1 */
+    int all_dims;
+};
+
+void sp_live_job_destroy(sp_live_job *j)
+{
+    if (!j)
+        return;
+    free(j->presence);
+    free(j->g);
+    free(j->names);
+    sp_strmap_destroy(j->by_dims);
+    free(j);
+}
+
+static int job_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *np = realloc(*p, n * elem);
+    if (!np)
+        return -1;
+    *p = np;
+    *cap = n;
+    return 0;
+}
+
+/* Wall boards show the dims of queues and channels; agents have rollups only. */
+static int has_live(const char *dims) { return sp_dims_class_of(dims) != SP_DC_AGENT; }
+
+static int copy_gauge(sp_live_job *j, int32_t partition, const char *dims, const sp_gauges *g)
+{
+    size_t dl = strlen(dims);
+    uint32_t first = 0;
+    int known = sp_strmap_get(j->by_dims, dims, dl, &first);
+    if (job_grow((void **)&j->g, &j->capg, j->ng + 1, sizeof *j->g) < 0)
+        return -1;
+    job_gauge *x = &j->g[j->ng];
+    if (known) {
+        x->dims_off = j->g[first - 1].dims_off;
+    } else {
+        if (job_grow((void **)&j->names, &j->capnames, j->nnames + dl + 1, 1) < 0)
+            return -1;
+        x->dims_off = (uint32_t)j->nnames;
+        memcpy(j->names + j->nnames, dims, dl + 1);
+        j->nnames += dl + 1;
+    }
+    int moved = g->oldest_ts != g->oldest_pub || g->v[SP_G_IN_QUEUE] > 0;
+    for (int k = 0; k < SP_G__COUNT; k++)
+        moved |= g->v[k] != g->pub[k];
+    x->partition = partition;
+    x->in_queue = g->v[SP_G_IN_QUEUE];
+    x->backlog = g->v[SP_G_BACKLOG];
+    x->oldest_ts = g->oldest_ts;
+    x->moved = (uint8_t)moved;
+    x->next = first;
+    j->ng++;
+    return sp_strmap_put(j->by_dims, dims, dl, (uint32_t)j->ng);
+}
+
+sp_live_job *sp_live_job_new(const sp_rollup_part *parts, int n, int all_dims, char *errstr,
+                             size_t errstr_size)
+{
+    sp_live_job *j = calloc(1, sizeof *j);
+    int rc = j && (j->by_dims = sp_strmap_new(64)) ? 0 : -1;
+    if (j)
+        j->all_dims = all_dims;
+    for (int i = 0; i < n && rc == 0; i++) {
+        size_t m, ng;
+        const sp_presence *e = sp_presence_list(sp_partition_presence(parts[i].p), &m);
+        if (m && job_grow((void **)&j->presence, &j->cappresence, j->npresence + m,
+                          sizeof *j->presence) < 0) {
+            rc = -1;
+            break;
+        }
+        if (m)
+            memcpy(j->presence + j->npresence, e, m * sizeof *e);
+        j->npresence += m;
+        sp_gauges *g = sp_partition_gauges(parts[i].p, &ng);
+        for (size_t k = 1; g && k < ng && rc == 0; k++) {
+            const char *dims = sp_partition_dims_key(parts[i].p, (uint32_t)k);
+            if (*dims && has_live(dims))
+                rc = copy_gauge(j, parts[i].partition, dims, &g[k]);
+        }
+    }
+    if (rc < 0) {
+        snprintf(errstr, errstr_size, "out of memory copying live gauges");
+        sp_live_job_destroy(j);
+        return NULL;
+    }
+    return j;
+}
+
 sp_live *sp_live_new(const sp_live_conf *conf, sp_redis *r, char *errstr, size_t errstr_size)
 {
     sp_live *l = calloc(1, sizeof *l);
@@ -92,9 +205,6 @@ void sp_live_destroy(sp_live *l)
     free(l->topic);
     free(l);
 }
-
-/* Wall boards show the dims of queues and channels; agents have rollups only. */
-static int has_live(const char *dims) { return sp_dims_class_of(dims) != SP_DC_AGENT; }
 
 static void add_dims(const char *dims, void *arg)
 {
@@ -204,8 +314,7 @@ static int send_presence_call(sp_live *l, arglist *a, int entries, const char *r
 
 /* presence.lua with every entry of the flush's partitions, max_call entries a call; the
  * dims whose counts moved join the refresh. */
-static int write_presence(sp_live *l, const sp_rollup_part *parts, int n, char *errstr,
-                          size_t errstr_size)
+static int write_presence(sp_live *l, const sp_live_job *job, char *errstr, size_t errstr_size)
 {
     char rec[SP_KEY_MAX], cnt[SP_KEY_MAX];
     sp_key_presence(rec, sizeof rec, l->prefix, 0);
@@ -219,22 +328,19 @@ static int write_presence(sp_live *l, const sp_rollup_part *parts, int n, char *
     a->n = 0;
     arg(a, "0");
     int entries = 0, rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        size_t m;
-        const sp_presence *e = sp_presence_list(sp_partition_presence(parts[i].p), &m);
-        for (size_t j = 0; j < m && rc == 0; j++) {
-            int added = entries == l->conf.max_call ? 1 : add_presence(a, &e[j]);
-            if (added == 1) { /* the call is full: send it, this entry starts the next */
-                rc = send_presence_call(l, a, entries, rec, cnt);
-                a->n = 0;
-                arg(a, "0");
-                entries = 0;
-                added = rc < 0 ? -1 : add_presence(a, &e[j]);
-            }
-            if (added < 0)
-                rc = -1;
-            entries += added == 0;
+    for (size_t j = 0; j < job->npresence && rc == 0; j++) {
+        const sp_presence *e = &job->presence[j];
+        int added = entries == l->conf.max_call ? 1 : add_presence(a, e);
+        if (added == 1) { /* the call is full: send it, this entry starts the next */
+            rc = send_presence_call(l, a, entries, rec, cnt);
+            a->n = 0;
+            arg(a, "0");
+            entries = 0;
+            added = rc < 0 ? -1 : add_presence(a, e);
         }
+        if (added < 0)
+            rc = -1;
+        entries += added == 0;
     }
     if (rc == 0 && entries)
         rc = send_presence_call(l, a, entries, rec, cnt);
@@ -263,19 +369,11 @@ static int write_presence(sp_live *l, const sp_rollup_part *parts, int n, char *
 
 /* ---- which live hashes ----------------------------------------------------------------- */
 
-static void gauge_dims(sp_live *l, const sp_rollup_part *parts, int n, int all_dims)
+static void gauge_dims(sp_live *l, const sp_live_job *job)
 {
-    for (int i = 0; i < n; i++) {
-        size_t ng;
-        sp_gauges *g = sp_partition_gauges(parts[i].p, &ng);
-        for (size_t k = 1; g && k < ng; k++) {
-            int moved = g[k].oldest_ts != g[k].oldest_pub || g[k].v[SP_G_IN_QUEUE] > 0;
-            for (int x = 0; x < SP_G__COUNT; x++)
-                moved |= g[k].v[x] != g[k].pub[x];
-            if (moved || all_dims)
-                add_dims(sp_partition_dims_key(parts[i].p, (uint32_t)k), l);
-        }
-    }
+    for (size_t k = 0; k < job->ng; k++)
+        if (job->g[k].moved || job->all_dims)
+            add_dims(job->names + job->g[k].dims_off, l);
 }
 
 /* ---- reads, then writes ------------------------------------------------------------------- */
@@ -409,8 +507,8 @@ static void live_values(sp_live *l, const reads *rd, pairs *set, pairs *gone)
 
 /* One live.lua call: the gauges of the flush's partitions for dims, and its values. */
 static long add_live_call(sp_live *l, sp_redis_batch *out, const char *dims,
-                          const sp_rollup_part *parts, int n, const pairs *set,
-                          const pairs *gone, int64_t now_ms, int64_t now_event_ms)
+                          const sp_live_job *job, const pairs *set, const pairs *gone,
+                          int64_t now_ms, int64_t now_event_ms)
 {
     char lk[SP_KEY_MAX], lx[SP_KEY_MAX], now[24], ev[24], np[16], ns[16], nd[16];
     if (sp_key_live(lk, sizeof lk, l->prefix, dims) < 0 ||
@@ -419,21 +517,17 @@ static long add_live_call(sp_live *l, sp_redis_batch *out, const char *dims,
     enum { MAXP = 256 };
     char pf[MAXP][160], pv[MAXP][80];
     int np_ = 0;
-    for (int i = 0; i < n && np_ < MAXP; i++) {
-        uint32_t id;
-        if (!sp_partition_dims_find(parts[i].p, dims, &id))
-            continue; /* this partition never saw the dims: its field stays as it is */
-        size_t ng;
-        sp_gauges *g = sp_partition_gauges(parts[i].p, &ng);
-        if (!g || id >= ng)
-            continue;
-        snprintf(pf[np_], sizeof pf[np_], "%s:%d", l->topic, (int)parts[i].partition);
-        if (g[id].oldest_ts == INT64_MAX)
-            snprintf(pv[np_], sizeof pv[np_], "%" PRId64 " %" PRId64 " -",
-                     g[id].v[SP_G_IN_QUEUE], g[id].v[SP_G_BACKLOG]);
+    uint32_t at = 0; /* the partitions of the flush that know the dims; the others' fields stay */
+    sp_strmap_get(job->by_dims, dims, strlen(dims), &at);
+    for (; at && np_ < MAXP; at = job->g[at - 1].next) {
+        const job_gauge *g = &job->g[at - 1];
+        snprintf(pf[np_], sizeof pf[np_], "%s:%d", l->topic, (int)g->partition);
+        if (g->oldest_ts == INT64_MAX)
+            snprintf(pv[np_], sizeof pv[np_], "%" PRId64 " %" PRId64 " -", g->in_queue,
+                     g->backlog);
         else
-            snprintf(pv[np_], sizeof pv[np_], "%" PRId64 " %" PRId64 " %" PRId64,
-                     g[id].v[SP_G_IN_QUEUE], g[id].v[SP_G_BACKLOG], g[id].oldest_ts);
+            snprintf(pv[np_], sizeof pv[np_], "%" PRId64 " %" PRId64 " %" PRId64, g->in_queue,
+                     g->backlog, g->oldest_ts);
         np_++;
     }
     const char *argv[2 + 8 + 2 * MAXP + 96 + 96];
@@ -523,21 +617,19 @@ static int note_waiting(sp_live *l, sp_redis_batch *out, const long *calls, char
     return rc;
 }
 
-int sp_live_write(sp_live *l, const sp_rollup_part *parts, int n, const sp_rollups *w,
-                  int all_dims, int64_t now_ms, int64_t now_event_ms, char *errstr,
-                  size_t errstr_size)
+int sp_live_write(sp_live *l, const sp_live_job *job, const sp_rollups_job *rollups,
+                  int64_t now_ms, int64_t now_event_ms, char *errstr, size_t errstr_size)
 {
     clear_dims(l);
     if (!(l->index = sp_strmap_new(64))) {
         snprintf(errstr, errstr_size, "out of memory writing live hashes");
         return -1;
     }
-    if (write_presence(l, parts, n, errstr, errstr_size) < 0 ||
-        waiting_dims(l, errstr, errstr_size) < 0)
+    if (write_presence(l, job, errstr, errstr_size) < 0 || waiting_dims(l, errstr, errstr_size) < 0)
         return -1;
-    if (w)
-        sp_rollups_each_live_dims(w, add_dims, l);
-    gauge_dims(l, parts, n, all_dims);
+    if (rollups)
+        sp_rollups_job_each_live_dims(rollups, add_dims, l);
+    gauge_dims(l, job);
     if (!l->ndims)
         return 0;
     reads *rd = calloc(l->ndims, sizeof *rd);
@@ -560,7 +652,7 @@ int sp_live_write(sp_live *l, const sp_rollup_part *parts, int n, const sp_rollu
     for (size_t i = 0; i < l->ndims; i++) {
         pairs set = {.n = 0}, gone = {.n = 0};
         live_values(l, &rd[i], &set, &gone);
-        if ((calls[i] = add_live_call(l, out, l->dims[i], parts, n, &set, &gone, now_ms,
+        if ((calls[i] = add_live_call(l, out, l->dims[i], job, &set, &gone, now_ms,
                                       now_event_ms)) < 0) {
             snprintf(errstr, errstr_size, "out of memory writing live hashes");
             goto done;

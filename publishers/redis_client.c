@@ -388,26 +388,23 @@ int sp_redis_connect(sp_redis *r, char *errstr, size_t errstr_size)
 /* ---- batches --------------------------------------------------------------------------- */
 
 typedef struct {
-    size_t arg0;        /* first argument in the batch's off/len */
-    int argc;
+    size_t at, len;     /* the command, in RESP, in the batch's arena */
+    long sha_at;        /* where a script's sha goes in it (filled in when sent), or -1 */
     int slot;           /* -1: any node */
     int node;           /* a given master (add_to), or -1 */
     int script;         /* registered script (argv[1] is its sha at send time), or -1 */
     int redirect;       /* node index to send to next (ASK), or -1 */
     int asking;
+    int sent;           /* the node it was sent to ahead (sp_redis_batch_send), or -1 */
     redisReply *reply;
 } bcmd;
 
 struct sp_redis_batch {
     bcmd *c;
     size_t n, cap;
-    char *arena;
+    char *arena;        /* the commands, formatted */
     size_t used, acap;
-    size_t *off, *len;
-    size_t nargs, capargs;
-    const char **ptrs;
-    size_t *plens;
-    size_t ptrcap;
+    size_t nsent;       /* commands sent ahead, waiting for sp_redis_batch_run */
 };
 
 sp_redis_batch *sp_redis_batch_new(void) { return calloc(1, sizeof(sp_redis_batch)); }
@@ -417,7 +414,7 @@ void sp_redis_batch_reset(sp_redis_batch *b)
     for (size_t i = 0; i < b->n; i++)
         if (b->c[i].reply)
             freeReplyObject(b->c[i].reply);
-    b->n = b->used = b->nargs = 0;
+    b->n = b->used = b->nsent = 0;
 }
 
 void sp_redis_batch_destroy(sp_redis_batch *b)
@@ -427,14 +424,11 @@ void sp_redis_batch_destroy(sp_redis_batch *b)
     sp_redis_batch_reset(b);
     free(b->c);
     free(b->arena);
-    free(b->off);
-    free(b->len);
-    free(b->ptrs);
-    free(b->plens);
     free(b);
 }
 
 size_t sp_redis_batch_size(const sp_redis_batch *b) { return b->n; }
+size_t sp_redis_batch_bytes(const sp_redis_batch *b) { return b->used; }
 
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -452,27 +446,49 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+/* Writes "<c><n>\r\n" at p; returns the bytes written. */
+static size_t put_len(char *p, char c, size_t n)
+{
+    char d[24];
+    int k = 0;
+    do
+        d[k++] = (char)('0' + n % 10);
+    while ((n /= 10) > 0);
+    size_t w = 0;
+    p[w++] = c;
+    while (k > 0)
+        p[w++] = d[--k];
+    p[w++] = '\r';
+    p[w++] = '\n';
+    return w;
+}
+
+/* Appends a command, formatted (RESP), to the batch. -1 when out of memory. */
 static long add_cmd(sp_redis_batch *b, int slot, int node_no, int script, int argc,
                     const char *const *argv, const size_t *argvlen)
 {
-    size_t bytes = 0;
+    size_t bytes = 16;
     for (int i = 0; i < argc; i++)
-        bytes += argvlen ? argvlen[i] : strlen(argv[i]);
-    size_t lc = b->capargs;
+        bytes += (argvlen ? argvlen[i] : strlen(argv[i])) + 24;
     if (grow((void **)&b->c, &b->cap, b->n + 1, sizeof *b->c) < 0 ||
-        grow((void **)&b->arena, &b->acap, b->used + bytes + 1, 1) < 0 ||
-        grow((void **)&b->off, &b->capargs, b->nargs + (size_t)argc, sizeof *b->off) < 0 ||
-        grow((void **)&b->len, &lc, b->nargs + (size_t)argc, sizeof *b->len) < 0)
+        grow((void **)&b->arena, &b->acap, b->used + bytes, 1) < 0)
         return -1;
     bcmd *c = &b->c[b->n];
-    *c = (bcmd){b->nargs, argc, slot, node_no, script, -1, 0, NULL};
+    *c = (bcmd){b->used, 0, -1, slot, node_no, script, -1, 0, -1, NULL};
+    char *p = b->arena + b->used;
+    size_t w = put_len(p, '*', (size_t)argc);
     for (int i = 0; i < argc; i++) {
         size_t l = argvlen ? argvlen[i] : strlen(argv[i]);
-        memcpy(b->arena + b->used, argv[i], l);
-        b->off[b->nargs] = b->used;
-        b->len[b->nargs++] = l;
-        b->used += l;
+        w += put_len(p + w, '$', l);
+        if (i == 1 && script >= 0)
+            c->sha_at = (long)(b->used + w);
+        memcpy(p + w, argv[i], l);
+        w += l;
+        p[w++] = '\r';
+        p[w++] = '\n';
     }
+    c->len = w;
+    b->used += w;
     return (long)b->n++;
 }
 
@@ -503,10 +519,10 @@ long sp_redis_batch_eval(sp_redis_batch *b, int script, int nkeys, int nargs,
     if (v && l) {
         snprintf(nk, sizeof nk, "%d", nkeys);
         v[0] = "EVALSHA";
-        v[1] = "-"; /* the sha, filled in when sent */
+        v[1] = "0000000000000000000000000000000000000000"; /* the sha, filled in when sent */
         v[2] = nk;
         l[0] = 7;
-        l[1] = 1;
+        l[1] = 40;
         l[2] = strlen(nk);
         for (int i = 0; i < nkeys + nargs; i++) {
             v[3 + i] = argv[i];
@@ -622,21 +638,11 @@ static int target(const sp_redis *r, const bcmd *c)
 
 static int append(sp_redis *r, sp_redis_batch *b, bcmd *c, redisContext *rc)
 {
-    size_t pc = b->ptrcap; /* both arrays always have ptrcap entries */
-    if (grow((void **)&b->ptrs, &b->ptrcap, (size_t)c->argc, sizeof *b->ptrs) < 0 ||
-        grow((void **)&b->plens, &pc, (size_t)c->argc, sizeof *b->plens) < 0)
-        return -1;
-    for (int i = 0; i < c->argc; i++) {
-        b->ptrs[i] = b->arena + b->off[c->arg0 + i];
-        b->plens[i] = b->len[c->arg0 + i];
-    }
-    if (c->script >= 0) {
-        b->ptrs[1] = r->sha[c->script];
-        b->plens[1] = 40;
-    }
+    if (c->sha_at >= 0)
+        memcpy(b->arena + c->sha_at, r->sha[c->script], 40);
     if (c->asking && redisAppendCommand(rc, "ASKING") != REDIS_OK)
         return -1;
-    return redisAppendCommandArgv(rc, c->argc, b->ptrs, b->plens) == REDIS_OK ? 0 : -1;
+    return redisAppendFormattedCommand(rc, b->arena + c->at, c->len) == REDIS_OK ? 0 : -1;
 }
 
 enum { DONE, AGAIN, LATER };
@@ -687,6 +693,21 @@ static int classify(sp_redis *r, bcmd *c, redisReply *rep, int from)
     return DONE;
 }
 
+/* Writes every node's pending output. 0, or -1 with errstr. */
+static int write_all(sp_redis *r, char *errstr, size_t errstr_size)
+{
+    for (int t = 0; t < r->nnodes; t++) {
+        int done = 0;
+        redisContext *rc = r->nodes[t].rc;
+        while (rc && !done)
+            if (redisBufferWrite(rc, &done) != REDIS_OK) {
+                snprintf(errstr, errstr_size, "redis %s: %s", r->nodes[t].addr, rc->errstr);
+                return -1;
+            }
+    }
+    return 0;
+}
+
 /* One exchange: sends the commands in `which` (indices into b), reads their replies.
  * Sets *again / *later when some must be sent once more. 0, or -1 with errstr. */
 static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t n,
@@ -694,6 +715,11 @@ static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t 
 {
     for (size_t k = 0; k < n; k++) {
         bcmd *c = &b->c[which[k]];
+        if (c->sent >= 0) { /* sent ahead: its reply is next in line on that node */
+            node_of_cmd[k] = c->sent;
+            c->sent = -1;
+            continue;
+        }
         int t = target(r, c);
         redisContext *rc = node_rc(r, t, errstr, errstr_size);
         if (!rc)
@@ -705,15 +731,8 @@ static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t 
         }
         node_of_cmd[k] = t;
     }
-    for (int t = 0; t < r->nnodes; t++) {
-        int done = 0;
-        redisContext *rc = r->nodes[t].rc;
-        while (rc && !done)
-            if (redisBufferWrite(rc, &done) != REDIS_OK) {
-                snprintf(errstr, errstr_size, "redis %s: %s", r->nodes[t].addr, rc->errstr);
-                return -1;
-            }
-    }
+    if (write_all(r, errstr, errstr_size) < 0)
+        return -1;
     /* replies come per node in the order appended: read node by node */
     for (int t = 0; t < r->nnodes; t++)
         for (size_t k = 0; k < n; k++) {
@@ -751,6 +770,37 @@ static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t 
     return 0;
 }
 
+int sp_redis_batch_send(sp_redis *r, sp_redis_batch *b, char *errstr, size_t errstr_size)
+{
+    if (r->serial || b->nsent == b->n)
+        return 0;
+    if (sp_redis_connect(r, errstr, errstr_size) < 0 ||
+        (r->refresh && r->cluster && refresh_slots(r, errstr, errstr_size) < 0))
+        goto fail;
+    for (; b->nsent < b->n; b->nsent++) {
+        bcmd *c = &b->c[b->nsent];
+        int t = target(r, c);
+        redisContext *rc = node_rc(r, t, errstr, errstr_size);
+        if (!rc)
+            goto fail;
+        if (append(r, b, c, rc) < 0) {
+            snprintf(errstr, errstr_size, "redis %s: cannot queue a command (out of memory)",
+                     r->nodes[t].addr);
+            goto fail;
+        }
+        c->sent = t;
+    }
+    if (write_all(r, errstr, errstr_size) == 0)
+        return 0;
+fail:
+    for (size_t i = 0; i < b->n; i++) /* their outcome is unknown: a run sends them again */
+        b->c[i].sent = -1;
+    b->nsent = 0;
+    sp_redis_close(r);
+    r->stats.reconnects++;
+    return -1;
+}
+
 static void nap_ms(int64_t ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -761,6 +811,7 @@ int sp_redis_batch_run(sp_redis *r, sp_redis_batch *b, char *errstr, size_t errs
 {
     if (sp_redis_connect(r, errstr, errstr_size) < 0)
         return -1;
+    b->nsent = b->n; /* what was not sent ahead goes in this run's first exchange */
     size_t *which = malloc((b->n ? b->n : 1) * sizeof *which);
     int *nodes = malloc((b->n ? b->n : 1) * sizeof *nodes);
     int rc = -1;

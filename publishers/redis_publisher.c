@@ -7,6 +7,7 @@
 #include "supportpulse/redis_publisher.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +34,10 @@ struct sp_publisher {
     sp_rollups *rollups;
     sp_live *live;
     int checked;                 /* the prefix's topic and resolutions were checked */
-    int topic_partitions;        /* 0 = not known: no window is released */
-    int64_t watermark_ms;        /* oldest watermark in Redis, as of the last flush */
+    atomic_int topic_partitions;  /* 0 = not known: no window is released */
+    _Atomic int64_t watermark_ms; /* oldest watermark in Redis, as of the last flush */
     sp_redis_batch *batch;
-    sp_buf seg;
     char count_names[1024];      /* the {p}:meta fields of sp_part_count, space-separated */
-    sp_rollup_part *rparts;
-    size_t caprparts;
     sp_publisher_stats stats;
 };
 
@@ -86,7 +84,8 @@ sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size
     pub->conf.prefix = pub->prefix;
     pub->conf.topic = pub->topic;
     pub->conf.resolutions = pub->resolutions;
-    pub->watermark_ms = INT64_MIN;
+    atomic_init(&pub->watermark_ms, INT64_MIN);
+    atomic_init(&pub->topic_partitions, 0);
     count_names(pub->count_names, sizeof pub->count_names);
     sp_rollups_conf rc = {pub->prefix, {0}, conf->max_call, conf->csat_prior_weight,
                           conf->retention_ms, conf->cache_entries, conf->smooth_every_ms};
@@ -116,8 +115,6 @@ void sp_publisher_destroy(sp_publisher *pub)
     sp_rollups_destroy(pub->rollups);
     sp_redis_batch_destroy(pub->batch);
     sp_redis_destroy(pub->r);
-    sp_buf_free(&pub->seg);
-    free(pub->rparts);
     free(pub->address);
     free(pub->prefix);
     free(pub->topic);
@@ -132,9 +129,12 @@ const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub)
 }
 
 sp_redis *sp_publisher_redis(sp_publisher *pub) { return pub->r; }
-void sp_publisher_set_partitions(sp_publisher *pub, int n) { pub->topic_partitions = n; }
+void sp_publisher_set_partitions(sp_publisher *pub, int n) { atomic_store(&pub->topic_partitions, n); }
 void sp_publisher_force_hset(sp_publisher *pub) { sp_rollups_force_hset(pub->rollups); }
-int64_t sp_publisher_watermark(const sp_publisher *pub) { return pub->watermark_ms; }
+int64_t sp_publisher_watermark(const sp_publisher *pub)
+{
+    return atomic_load(&((sp_publisher *)pub)->watermark_ms);
+}
 
 /* A field of {p}:meta must match the setting, or be recorded as it when absent. */
 static int check_meta(sp_publisher *pub, const char *field, const char *want, int *conflict,
@@ -192,208 +192,394 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void resume_value(const sp_flush_part *fp, char *out, size_t size)
+/* ---- a flush job: what the partitions showed, then the steps in Redis ------------------- */
+
+#define RESUME_MAX (32 * (SP_PC__COUNT + 2))
+
+typedef struct {
+    sp_flush_outcome o;
+    sp_buf seg;                  /* its checkpoint segment, until committed */
+    sp_buf snap;                 /* a snapshot to replace its log once flushed, or empty */
+    char resume[RESUME_MAX];
+} job_part;
+
+struct sp_flush_job {
+    job_part *parts;
+    int n, cap;
+    uint8_t *include;            /* per part, during a send: its rollups may be written */
+    sp_rollups_job *rollups;
+    sp_live_job *live;
+    int resend;                  /* a restore's re-send (nothing to commit) */
+    int64_t meta_watermark_ms;   /* the instance-wide meta fields, when version is set */
+    char version[32];
+};
+
+static void resume_value(int64_t next_offset, int64_t max_ts, const uint64_t *counts, char *out,
+                         size_t size)
 {
-    size_t used = (size_t)snprintf(out, size, "%" PRId64 " %" PRId64, fp->next_offset,
-                                   sp_partition_max_ts(fp->p));
+    size_t used = (size_t)snprintf(out, size, "%" PRId64 " %" PRId64, next_offset, max_ts);
     for (int i = 0; i < SP_PC__COUNT && used < size; i++)
-        used += (size_t)snprintf(out + used, size - used, " %" PRIu64,
-                                 fp->counts ? fp->counts[i] : 0);
+        used += (size_t)snprintf(out + used, size - used, " %" PRIu64, counts ? counts[i] : 0);
 }
 
-/* Step 1: the checkpoints of the partitions not committed yet. */
-static int commit_all(sp_publisher *pub, sp_flush_part *parts, int n, char *errstr,
-                      size_t errstr_size)
+/* Whether a log of `bytes` in `segments` is to be replaced by a snapshot: at twice the
+ * last snapshot (at least 8 MB) or 256 segments, so a restore reads a bounded log. */
+static int compact_due(const sp_checkpoint *cp, uint64_t bytes, int segments)
 {
-    long *cmd = calloc((size_t)(n ? n : 1), sizeof *cmd);
-    size_t *bytes = calloc((size_t)(n ? n : 1), sizeof *bytes);
-    char resume[32 * (SP_PC__COUNT + 2)];
+    uint64_t floor = 8u << 20;
+    uint64_t due = cp->snapshot_bytes * 2 > floor ? cp->snapshot_bytes * 2 : floor;
+    return bytes >= due || segments >= 256;
+}
+
+void sp_flush_job_destroy(sp_flush_job *job)
+{
+    if (!job)
+        return;
+    for (int i = 0; i < job->cap; i++) {
+        sp_buf_free(&job->parts[i].seg);
+        sp_buf_free(&job->parts[i].snap);
+    }
+    free(job->parts);
+    free(job->include);
+    sp_rollups_job_destroy(job->rollups);
+    sp_live_job_destroy(job->live);
+    free(job);
+}
+
+/* A part's segment (unless committed) and, when the log is due for it, its snapshot. */
+static int copy_part(job_part *jp, const sp_flush_part *fp)
+{
+    jp->o = (sp_flush_outcome){fp->partition, fp->next_offset, *fp->cp, fp->committed,
+                               SP_FLUSH_OK, 0};
+    resume_value(fp->next_offset, sp_partition_max_ts(fp->p), fp->counts, jp->resume,
+                 sizeof jp->resume);
+    sp_buf_reset(&jp->seg);
+    sp_buf_reset(&jp->snap);
+    if (!fp->committed && sp_codec_delta(fp->p, &jp->seg) < 0)
+        return -1;
+    if (!fp->committed &&
+        compact_due(fp->cp, fp->cp->bytes + jp->seg.n, fp->cp->segments + 1) &&
+        sp_codec_snapshot(fp->p, &jp->snap) < 0)
+        return -1;
+    return 0;
+}
+
+/* Room for n parts (a reused job keeps its parts' buffers). -1 when out of memory. */
+static int job_room(sp_flush_job *job, int n)
+{
+    if (n <= job->cap)
+        return 0;
+    job_part *np = realloc(job->parts, (size_t)n * sizeof *np);
+    uint8_t *ni = np ? realloc(job->include, (size_t)n) : NULL;
+    if (np)
+        job->parts = np;
+    if (!ni)
+        return -1;
+    job->include = ni;
+    memset(job->parts + job->cap, 0, (size_t)(n - job->cap) * sizeof *np);
+    job->cap = n;
+    return 0;
+}
+
+static sp_flush_job *job_new(const sp_publisher *pub, const sp_flush_part *parts, int n,
+                             int resend, sp_flush_job *reuse, char *errstr, size_t errstr_size)
+{
+    sp_flush_job *job = reuse ? reuse : calloc(1, sizeof *job);
+    sp_rollup_part *rp = calloc((size_t)(n ? n : 1), sizeof *rp);
+    int ok = job && rp && job_room(job, n ? n : 1) == 0;
+    if (job) {
+        job->n = 0;
+        job->resend = resend;
+        job->version[0] = '\0';
+        sp_live_job_destroy(job->live);
+        job->live = NULL;
+    }
+    for (int i = 0; ok && i < n; i++) {
+        ok = copy_part(&job->parts[i], &parts[i]) == 0;
+        job->n = i + 1;
+        /* a part not committed yet is written under the flush number its commit takes */
+        rp[i] = (sp_rollup_part){parts[i].partition, parts[i].p,
+                                 parts[i].cp->seq + (parts[i].committed ? 0 : 1)};
+    }
+    if (!ok) {
+        free(rp);
+        sp_flush_job_destroy(job);
+        snprintf(errstr, errstr_size, "out of memory building a flush of %d partitions", n);
+        return NULL;
+    }
+    sp_rollups_job *rj = job->rollups;
+    job->rollups = NULL; /* handed to sp_rollups_job_new, which consumes it */
+    job->rollups = sp_rollups_job_new(pub->rollups, rp, n, rj, errstr, errstr_size);
+    job->live = job->rollups ? sp_live_job_new(rp, n, resend, errstr, errstr_size) : NULL;
+    free(rp);
+    if (!job->live) {
+        sp_flush_job_destroy(job);
+        return NULL;
+    }
+    return job;
+}
+
+sp_flush_job *sp_flush_job_new(const sp_publisher *pub, const sp_flush_part *parts, int n,
+                               sp_flush_job *reuse, char *errstr, size_t errstr_size)
+{
+    return job_new(pub, parts, n, 0, reuse, errstr, errstr_size);
+}
+
+int sp_flush_job_parts(const sp_flush_job *job) { return job->n; }
+const sp_flush_outcome *sp_flush_job_outcome(const sp_flush_job *job, int i)
+{
+    return &job->parts[i].o;
+}
+size_t sp_flush_job_rollups(const sp_flush_job *job) { return sp_rollups_job_size(job->rollups); }
+
+void sp_flush_job_forget(sp_flush_job *job, int32_t partition)
+{
+    for (int i = 0; i < job->n; i++)
+        if (job->parts[i].o.partition == partition)
+            job->parts[i].o.forgotten = 1;
+}
+
+int sp_flush_job_pending(const sp_flush_job *job)
+{
+    for (int i = 0; i < job->n; i++)
+        if (!job->parts[i].o.forgotten && job->parts[i].o.result == SP_FLUSH_FAILED)
+            return 1;
+    return 0;
+}
+
+void sp_flush_job_set_meta(sp_flush_job *job, int64_t watermark_ms, const char *version)
+{
+    job->meta_watermark_ms = watermark_ms;
+    snprintf(job->version, sizeof job->version, "%s", version);
+}
+
+static int live_part(const job_part *jp)
+{
+    return !jp->o.forgotten && jp->o.result == SP_FLUSH_OK;
+}
+
+/* Step 1: the checkpoints of the parts not committed yet. */
+static int commit_all(sp_publisher *pub, sp_flush_job *job, char *errstr, size_t errstr_size)
+{
+    long *cmd = calloc((size_t)(job->n ? job->n : 1), sizeof *cmd);
     int rc = 0, any = 0;
-    if (!cmd || !bytes)
-        goto nomem;
+    if (!cmd) {
+        snprintf(errstr, errstr_size, "out of memory sending a flush of %d partitions", job->n);
+        return -1;
+    }
     sp_redis_batch_reset(pub->batch);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < job->n; i++) {
+        job_part *jp = &job->parts[i];
         cmd[i] = -1;
-        if (parts[i].committed || parts[i].result != SP_FLUSH_OK)
+        if (jp->o.committed || !live_part(jp))
             continue;
-        sp_buf_reset(&pub->seg);
-        resume_value(&parts[i], resume, sizeof resume);
-        if (sp_codec_delta(parts[i].p, &pub->seg) < 0 ||
-            (cmd[i] = sp_checkpoint_stage(pub->batch, &pub->cps, pub->prefix, pub->topic,
-                                          parts[i].partition, parts[i].cp, parts[i].cp->seq + 1,
-                                          'D', resume, pub->seg.p, pub->seg.n)) < 0)
-            goto nomem;
-        bytes[i] = pub->seg.n;
+        if ((cmd[i] = sp_checkpoint_stage(pub->batch, &pub->cps, pub->prefix, pub->topic,
+                                          jp->o.partition, &jp->o.cp, jp->o.cp.seq + 1, 'D',
+                                          jp->resume, jp->seg.p, jp->seg.n)) < 0) {
+            free(cmd);
+            snprintf(errstr, errstr_size, "out of memory sending a flush of %d partitions",
+                     job->n);
+            return -1;
+        }
         any = 1;
     }
     if (!any) {
         free(cmd);
-        free(bytes);
         return 0;
     }
     sp_crashpoint(SP_CRASH_FLUSH_BEFORE_SEND);
     if (sp_redis_batch_run(pub->r, pub->batch, errstr, errstr_size) < 0) {
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < job->n; i++)
             if (cmd[i] >= 0) /* committed or not: the next attempt finds out */
-                parts[i].result = SP_FLUSH_FAILED;
+                job->parts[i].o.result = SP_FLUSH_FAILED;
         free(cmd);
-        free(bytes);
         return -1;
     }
     sp_crashpoint(SP_CRASH_FLUSH_SENT);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < job->n; i++) {
+        job_part *jp = &job->parts[i];
         if (cmd[i] < 0)
             continue;
         char why[256];
         sp_cp_result r = sp_checkpoint_result(sp_redis_batch_reply(pub->batch, cmd[i]), why,
                                               sizeof why);
         if (r == SP_CP_OK) {
-            parts[i].committed = 1;
-            parts[i].cp->seq++;
-            parts[i].cp->segments++;
-            parts[i].cp->bytes += bytes[i];
-            pub->stats.checkpoint_bytes += bytes[i];
+            jp->o.committed = 1;
+            jp->o.cp.seq++;
+            jp->o.cp.segments++;
+            jp->o.cp.bytes += jp->seg.n;
+            pub->stats.checkpoint_bytes += jp->seg.n;
             pub->stats.commits++;
             continue;
         }
-        parts[i].result = r == SP_CP_STALE ? SP_FLUSH_STALE
-                        : r == SP_CP_BEHIND ? SP_FLUSH_BEHIND : SP_FLUSH_FAILED;
-        snprintf(errstr, errstr_size, "%s[%d]: %s", pub->topic, parts[i].partition, why);
+        jp->o.result = r == SP_CP_STALE ? SP_FLUSH_STALE
+                     : r == SP_CP_BEHIND ? SP_FLUSH_BEHIND : SP_FLUSH_FAILED;
+        snprintf(errstr, errstr_size, "%s[%d]: %s", pub->topic, jp->o.partition, why);
         rc = -1;
     }
     free(cmd);
-    free(bytes);
     return rc;
-nomem:
-    free(cmd);
-    free(bytes);
-    snprintf(errstr, errstr_size, "out of memory building a flush of %d partitions", n);
-    return -1;
-}
-
-/* The partitions committed (and not dropped) as rollup writer parts. */
-static int committed_parts(sp_publisher *pub, sp_flush_part *parts, int n)
-{
-    if ((size_t)n > pub->caprparts) {
-        sp_rollup_part *rp = realloc(pub->rparts, (size_t)n * sizeof *rp);
-        if (!rp)
-            return -1;
-        pub->rparts = rp;
-        pub->caprparts = (size_t)n;
-    }
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (parts[i].committed && parts[i].result == SP_FLUSH_OK)
-            pub->rparts[k++] = (sp_rollup_part){parts[i].partition, parts[i].p, parts[i].cp->seq};
-    return k;
 }
 
 /* Step 4: resume points and counts in {p}:meta; learns the oldest watermark. */
-static int write_meta(sp_publisher *pub, sp_flush_part *parts, int n, char *errstr,
-                      size_t errstr_size)
+static int write_meta(sp_publisher *pub, sp_flush_job *job, char *errstr, size_t errstr_size)
 {
     char meta[SP_KEY_MAX], np[16], pre[256], nparts[16];
     sp_key_meta(meta, sizeof meta, pub->prefix);
     snprintf(pre, sizeof pre, "resume:%s:", pub->topic);
-    snprintf(nparts, sizeof nparts, "%d", pub->topic_partitions);
+    snprintf(nparts, sizeof nparts, "%d", atomic_load(&pub->topic_partitions));
     enum { MAXP = 512 };
-    char field[MAXP][160], value[MAXP][32 * (SP_PC__COUNT + 2)];
+    char (*field)[160] = malloc(MAXP * sizeof *field);
+    if (!field) {
+        snprintf(errstr, errstr_size, "out of memory writing meta");
+        return -1;
+    }
     sp_redis_batch_reset(pub->batch);
-    for (int at = 0; at < n;) {
+    int rc = 0;
+    for (int at = 0; at < job->n && rc == 0;) {
         int k = 0;
-        for (; at < n && k < MAXP && k < pub->conf.max_call; at++) {
-            if (!parts[at].committed || parts[at].result != SP_FLUSH_OK)
+        const char *argv[3 + 2 * MAXP + 3];
+        int a = 3;
+        for (; at < job->n && k < MAXP && k < pub->conf.max_call; at++) {
+            job_part *jp = &job->parts[at];
+            if (!jp->o.committed || !live_part(jp))
                 continue;
-            snprintf(field[k], sizeof field[k], "resume:%s:%d", pub->topic, parts[at].partition);
-            resume_value(&parts[at], value[k], sizeof value[k]);
+            snprintf(field[k], sizeof field[k], "resume:%s:%d", pub->topic, jp->o.partition);
+            argv[a++] = field[k];
+            argv[a++] = jp->resume;
             k++;
         }
-        const char *argv[3 + 2 * MAXP + 3];
-        int a = 0;
-        argv[a++] = meta;
-        argv[a++] = pub->count_names;
+        argv[0] = meta;
+        argv[1] = pub->count_names;
         snprintf(np, sizeof np, "%d", k);
-        argv[a++] = np;
-        for (int i = 0; i < k; i++) {
-            argv[a++] = field[i];
-            argv[a++] = value[i];
-        }
+        argv[2] = np;
         argv[a++] = "0";
         argv[a++] = pre;
         argv[a++] = nparts;
         if (k && sp_redis_batch_eval(pub->batch, pub->meta_script, 1, a - 1, argv, NULL) < 0) {
             snprintf(errstr, errstr_size, "out of memory writing meta");
-            return -1;
+            rc = -1;
         }
     }
-    if (!sp_redis_batch_size(pub->batch))
-        return 0;
-    if (sp_redis_batch_run(pub->r, pub->batch, errstr, errstr_size) < 0)
-        return -1;
-    for (size_t c = 0; c < sp_redis_batch_size(pub->batch); c++) {
+    if (rc == 0 && sp_redis_batch_size(pub->batch))
+        rc = sp_redis_batch_run(pub->r, pub->batch, errstr, errstr_size);
+    for (size_t c = 0; rc == 0 && c < sp_redis_batch_size(pub->batch); c++) {
         const redisReply *r = sp_redis_batch_reply(pub->batch, (long)c);
         if (r->type == REDIS_REPLY_ERROR) {
             snprintf(errstr, errstr_size, "meta: %s", r->str);
-            return -1;
+            rc = -1;
+        } else if (r->type == REDIS_REPLY_STRING) {
+            atomic_store(&pub->watermark_ms, r->len > 0 ? strtoll(r->str, NULL, 10) -
+                                                            pub->conf.lateness_ms
+                                                      : INT64_MIN);
         }
-        if (r->type == REDIS_REPLY_STRING)
-            pub->watermark_ms = r->len > 0 ? strtoll(r->str, NULL, 10) - pub->conf.lateness_ms
-                                           : INT64_MIN;
     }
-    return 0;
+    free(field);
+    return rc;
 }
 
-/* Steps 2-4 for the committed partitions, with all_dims for a restore's re-send. */
-static int send_changes(sp_publisher *pub, sp_flush_part *parts, int n, int all_dims,
-                        int64_t now_event_ms, char *errstr, size_t errstr_size)
+/* Steps 2-4 for the committed parts. */
+static int send_changes(sp_publisher *pub, sp_flush_job *job, int64_t now_event_ms,
+                        char *errstr, size_t errstr_size)
 {
-    int k = committed_parts(pub, parts, n);
-    if (k < 0) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return -1;
+    int k = 0;
+    for (int i = 0; i < job->n; i++) {
+        job->include[i] = job->parts[i].o.committed && live_part(&job->parts[i]);
+        k += job->include[i];
     }
     if (k == 0)
         return 0;
     int64_t now = sp_wall_ms();
     uint64_t t1 = 0;
-    if (sp_rollups_write(pub->rollups, pub->rparts, k, now, errstr, errstr_size) < 0 ||
-        (t1 = now_ns(), sp_live_write(pub->live, pub->rparts, k, pub->rollups, all_dims, now,
+    if (sp_rollups_write(pub->rollups, job->rollups, job->include, now, errstr, errstr_size) < 0 ||
+        (t1 = now_ns(), sp_live_write(pub->live, job->live, job->rollups, now,
                                       now_event_ms == INT64_MIN ? now : now_event_ms, errstr,
                                       errstr_size) < 0) ||
-        (pub->stats.ns_live += now_ns() - t1, write_meta(pub, parts, n, errstr, errstr_size) < 0)) {
-        for (int i = 0; i < n; i++)
-            if (parts[i].committed && parts[i].result == SP_FLUSH_OK)
-                parts[i].result = SP_FLUSH_FAILED;
+        (pub->stats.ns_live += now_ns() - t1, write_meta(pub, job, errstr, errstr_size) < 0)) {
+        for (int i = 0; i < job->n; i++)
+            if (job->include[i])
+                job->parts[i].o.result = SP_FLUSH_FAILED;
         return -1;
     }
     return 0;
 }
 
-int sp_publisher_flush(sp_publisher *pub, sp_flush_part *parts, int n, int64_t now_event_ms,
-                       char *errstr, size_t errstr_size)
+/* After a flush: a grown log becomes one snapshot (best effort: tried at a later flush). */
+static void compact_parts(sp_publisher *pub, sp_flush_job *job)
 {
-    for (int i = 0; i < n; i++)
-        parts[i].result = SP_FLUSH_OK;
+    for (int i = 0; i < job->n; i++) {
+        job_part *jp = &job->parts[i];
+        if (!jp->snap.n || !live_part(jp))
+            continue;
+        sp_redis_batch_reset(pub->batch);
+        char err[256];
+        long cmd = sp_checkpoint_stage(pub->batch, &pub->cps, pub->prefix, pub->topic,
+                                       jp->o.partition, &jp->o.cp, jp->o.cp.seq, 'S',
+                                       jp->resume, jp->snap.p, jp->snap.n);
+        if (cmd < 0 || sp_redis_batch_run(pub->r, pub->batch, err, sizeof err) < 0 ||
+            sp_checkpoint_result(sp_redis_batch_reply(pub->batch, cmd), err, sizeof err) !=
+                SP_CP_OK) {
+            sp_debug("%s[%d]: snapshot: %s (tried again later)", pub->topic, jp->o.partition,
+                     cmd < 0 ? "out of memory" : err);
+            continue;
+        }
+        jp->o.cp.bytes = jp->o.cp.snapshot_bytes = jp->snap.n;
+        jp->o.cp.segments = 1;
+        pub->stats.snapshots++;
+        sp_buf_reset(&jp->snap);
+    }
+}
+
+int sp_flush_job_send(sp_publisher *pub, sp_flush_job *job, int64_t now_event_ms,
+                      char *errstr, size_t errstr_size)
+{
+    for (int i = 0; i < job->n; i++)
+        if (job->parts[i].o.result == SP_FLUSH_FAILED)
+            job->parts[i].o.result = SP_FLUSH_OK;
     if (connect_quiet(pub, errstr, errstr_size) < 0) {
-        for (int i = 0; i < n; i++)
-            parts[i].result = SP_FLUSH_FAILED;
+        for (int i = 0; i < job->n; i++)
+            if (live_part(&job->parts[i]))
+                job->parts[i].o.result = SP_FLUSH_FAILED;
         return -1;
     }
     uint64_t t0 = now_ns();
-    int rc = commit_all(pub, parts, n, errstr, errstr_size);
+    int rc = commit_all(pub, job, errstr, errstr_size);
     pub->stats.ns_commit += now_ns() - t0;
     char later[512];
     /* the committed ones go on even when another partition's commit failed */
-    if (send_changes(pub, parts, n, 0, now_event_ms, rc < 0 ? later : errstr,
+    if (send_changes(pub, job, now_event_ms, rc < 0 ? later : errstr,
                      rc < 0 ? sizeof later : errstr_size) < 0)
         rc = -1;
     if (rc == 0) {
         pub->stats.flushes++;
         char err[256];
-        if (sp_rollups_release(pub->rollups, pub->watermark_ms, err, sizeof err) < 0 ||
-            sp_rollups_smooth(pub->rollups, 0, sp_wall_ms(), err, sizeof err) < 0)
+        compact_parts(pub, job);
+        if (sp_rollups_release(pub->rollups, atomic_load(&pub->watermark_ms), err, sizeof err) < 0 ||
+            sp_rollups_smooth(pub->rollups, 0, sp_wall_ms(), err, sizeof err) < 0 ||
+            (job->version[0] && sp_publisher_meta(pub, job->meta_watermark_ms, job->version, err,
+                                                  sizeof err) < 0))
             sp_debug("after a flush: %s (done at a later flush)", err);
     }
+    return rc;
+}
+
+int sp_publisher_flush(sp_publisher *pub, sp_flush_part *parts, int n, int64_t now_event_ms,
+                       char *errstr, size_t errstr_size)
+{
+    sp_flush_job *job = sp_flush_job_new(pub, parts, n, NULL, errstr, errstr_size);
+    if (!job) {
+        for (int i = 0; i < n; i++)
+            parts[i].result = SP_FLUSH_FAILED;
+        return -1;
+    }
+    int rc = sp_flush_job_send(pub, job, now_event_ms, errstr, errstr_size);
+    for (int i = 0; i < n; i++) {
+        const sp_flush_outcome *o = &job->parts[i].o;
+        parts[i].result = o->result;
+        parts[i].committed = o->committed;
+        *parts[i].cp = o->cp;
+    }
+    sp_flush_job_destroy(job);
     return rc;
 }
 
@@ -496,40 +682,13 @@ int sp_publisher_restore(sp_publisher *pub, int32_t partition, sp_partition *p,
     }
     if (pending) { /* the last flush's changes, again: every write counts once */
         sp_flush_part fp = {partition, p, *next_offset, counts, cp, 1, SP_FLUSH_OK};
-        if (send_changes(pub, &fp, 1, 1, sp_partition_max_ts(p), errstr, errstr_size) < 0)
+        sp_flush_job *job = job_new(pub, &fp, 1, 1, NULL, errstr, errstr_size);
+        int rc = job ? send_changes(pub, job, sp_partition_max_ts(p), errstr, errstr_size) : -1;
+        sp_flush_job_destroy(job);
+        if (rc < 0)
             return -1;
         pub->stats.resends++;
     }
     sp_partition_published(p, INT64_MIN);
-    return 0;
-}
-
-int sp_publisher_compact(sp_publisher *pub, int32_t partition, sp_partition *p,
-                         sp_checkpoint *cp, int64_t next_offset, const uint64_t *counts,
-                         char *errstr, size_t errstr_size)
-{
-    uint64_t floor = 8u << 20;
-    uint64_t due = cp->snapshot_bytes * 2 > floor ? cp->snapshot_bytes * 2 : floor;
-    if (cp->bytes < due && cp->segments < 256)
-        return 0;
-    sp_buf_reset(&pub->seg);
-    char resume[32 * (SP_PC__COUNT + 2)];
-    sp_flush_part fp = {partition, p, next_offset, counts, cp, 0, SP_FLUSH_OK};
-    resume_value(&fp, resume, sizeof resume);
-    sp_redis_batch_reset(pub->batch);
-    long cmd;
-    if (sp_codec_snapshot(p, &pub->seg) < 0 ||
-        (cmd = sp_checkpoint_stage(pub->batch, &pub->cps, pub->prefix, pub->topic, partition, cp,
-                                   cp->seq, 'S', resume, pub->seg.p, pub->seg.n)) < 0) {
-        snprintf(errstr, errstr_size, "out of memory writing a snapshot of %s[%d]", pub->topic,
-                 partition);
-        return -1;
-    }
-    if (sp_redis_batch_run(pub->r, pub->batch, errstr, errstr_size) < 0 ||
-        sp_checkpoint_result(sp_redis_batch_reply(pub->batch, cmd), errstr, errstr_size) != SP_CP_OK)
-        return -1;
-    cp->bytes = cp->snapshot_bytes = pub->seg.n;
-    cp->segments = 1;
-    pub->stats.snapshots++;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "supportpulse/rollups.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
 #include "supportpulse/log.h"
+#include "supportpulse/numfmt.h"
 #include "supportpulse/redis_dump.h"
 #include "supportpulse/redis_keys.h"
 #include "supportpulse/rollup_cache.h"
@@ -41,6 +43,55 @@ extern const char sp_lua_csat_smoothed[];
 static const double quantiles[3] = {0.5, 0.9, 0.99};
 static const char *const pct_suffix[3] = {"_p50", "_p90", "_p99"};
 
+/* Where a rollup's fields go: text (HSET, the tests' reference) or a RESTORE payload. */
+typedef struct {
+    void (*num)(void *arg, const char *name, size_t nlen, int64_t v);
+    void (*text)(void *arg, const char *name, size_t nlen, const char *v, size_t vlen);
+    void *arg;
+} field_sink;
+
+static char pct_names[SP_D__COUNT][3][40];
+static size_t pct_len[SP_D__COUNT][3], metric_len[SP_M__COUNT], ratio_len[64];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+static void names_init(void)
+{
+    for (int d = 0; d < SP_D__COUNT; d++)
+        for (int q = 0; q < 3; q++)
+            pct_len[d][q] = (size_t)snprintf(pct_names[d][q], sizeof pct_names[d][q], "%s%s",
+                                             sp_duration_name((sp_duration)d), pct_suffix[q]);
+    for (int m = 0; m < SP_M__COUNT; m++)
+        metric_len[m] = strlen(sp_metric_name((sp_metric)m));
+    for (int r = 0; r < sp_nratios && r < 64; r++)
+        ratio_len[r] = strlen(sp_ratios[r].name);
+}
+
+/* The fields of a rollup with counters c and sketches sk (sorted on the way): counts
+ * that are not zero, the ratios that are defined (sp_ratios), each duration's _p50, _p90,
+ * _p99 (unless with_pct is 0). The one list of them: both sinks read it. */
+static void emit_fields(const sp_counters *c, sp_sketch *sk, int with_pct, const field_sink *o)
+{
+    pthread_once(&names_once, names_init);
+    for (int m = 0; m < SP_M__COUNT; m++)
+        if (c->v[m])
+            o->num(o->arg, sp_metric_name((sp_metric)m), metric_len[m], c->v[m]);
+    for (int r = 0; r < sp_nratios; r++) {
+        double x;
+        if (sp_ratio_value(&sp_ratios[r], c->v, &x) == 0) {
+            char v[SP_NUMFMT_MAX];
+            size_t n = sp_fmt_g6(x, v);
+            o->text(o->arg, sp_ratios[r].name, r < 64 ? ratio_len[r] : strlen(sp_ratios[r].name),
+                    v, n);
+        }
+    }
+    for (int d = 0; with_pct && d < SP_D__COUNT; d++) {
+        int64_t p[3];
+        if (!sk[d].nb || sp_sketch_quantiles(&sk[d], quantiles, 3, p) < 0)
+            continue;
+        for (int q = 0; q < 3; q++)
+            o->num(o->arg, pct_names[d][q], pct_len[d][q], p[q]);
+    }
+}
+
 void sp_rollup_fields_add(sp_rollup_fields *out, const char *name, const char *value)
 {
     if (out->n >= 96)
@@ -52,50 +103,48 @@ void sp_rollup_fields_add(sp_rollup_fields *out, const char *name, const char *v
     out->vlen[i] = strlen(out->text[i]);
 }
 
-static char pct_names[SP_D__COUNT][3][40];
-static void pct_names_init(void)
+static void fields_num(void *arg, const char *name, size_t nlen, int64_t v)
 {
-    for (int d = 0; d < SP_D__COUNT; d++)
-        for (int q = 0; q < 3; q++)
-            snprintf(pct_names[d][q], sizeof pct_names[d][q], "%s%s",
-                     sp_duration_name((sp_duration)d), pct_suffix[q]);
+    (void)nlen;
+    sp_rollup_fields *out = arg;
+    if (out->n >= 96)
+        return;
+    int i = out->n++;
+    out->name[i] = name;
+    out->vlen[i] = sp_fmt_i64(v, out->text[i]);
+    out->value[i] = out->text[i];
+}
+
+static void fields_text(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    (void)nlen;
+    (void)vlen;
+    sp_rollup_fields_add(arg, name, v);
 }
 
 void sp_rollup_fields_of(sp_rollup_fields *out, const sp_counters *c, sp_sketch *sk,
                          int with_pct)
 {
-    char v[32];
     out->n = 0;
-    if (!pct_names[0][0][0])
-        pct_names_init();
-    for (int m = 0; m < SP_M__COUNT; m++)
-        if (c->v[m]) {
-            snprintf(v, sizeof v, "%" PRId64, c->v[m]);
-            sp_rollup_fields_add(out, sp_metric_name((sp_metric)m), v);
-        }
-    for (int r = 0; r < sp_nratios; r++) {
-        double x;
-        if (sp_ratio_value(&sp_ratios[r], c->v, &x) == 0) {
-            snprintf(v, sizeof v, "%.6g", x);
-            sp_rollup_fields_add(out, sp_ratios[r].name, v);
-        }
-    }
-    for (int d = 0; with_pct && d < SP_D__COUNT; d++) {
-        int64_t p[3];
-        if (!sk[d].nb || sp_sketch_quantiles(&sk[d], quantiles, 3, p) < 0)
-            continue;
-        for (int q = 0; q < 3; q++) {
-            snprintf(v, sizeof v, "%" PRId64, p[q]);
-            sp_rollup_fields_add(out, pct_names[d][q], v);
-        }
-    }
+    field_sink o = {fields_num, fields_text, out};
+    emit_fields(c, sk, with_pct, &o);
+}
+
+static void dump_num(void *arg, const char *name, size_t nlen, int64_t v)
+{
+    sp_dump_field_int(arg, name, nlen, v);
+}
+
+static void dump_text(void *arg, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    sp_dump_field(arg, name, nlen, v, vlen);
 }
 
 /* ---- the writer ------------------------------------------------------------------------ */
 
 typedef struct {
-    sp_cell *cell;
-    int part;        /* index into the write's parts */
+    uint32_t off;    /* the cell's change, encoded in the job's contrib (put_change) */
+    int part;        /* index into the job's parts */
     uint32_t next;   /* next ref of the same total + 1; 0 = end */
 } ref;
 
@@ -104,16 +153,16 @@ enum { TODO, SENT, DONE };
 typedef struct {
     int res;
     sp_dims_class cls;
-    const char *dims;           /* a partition's string, valid during the write */
     int64_t start;
-    uint32_t key_off, key_len;  /* the rollup key in the keys arena */
+    uint32_t key_off, key_len;  /* the rollup key in the keys arena (keyed jobs) */
+    uint32_t gid;               /* its dims: the job's dims number */
     unsigned slot;
     sp_counters d;              /* the change of every contributing partition */
     sp_sketch dsk[SP_D__COUNT];
     uint32_t first_ref;
     sp_rollup_entry *e;
     int state;
-    int created;                /* written where no rollup was */
+    int created;                /* written where no rollup was (kept across attempts) */
     unsigned char expect[SP_ROLLUP_VERSION_LEN]; /* the version the write expects */
     int expect_none;            /* ... or that there is no companion */
     unsigned char newv[SP_ROLLUP_VERSION_LEN];
@@ -126,6 +175,27 @@ typedef struct {
     size_t n, cap;
 } arena;
 
+struct sp_rollups_job {
+    sp_rollup_part *parts;       /* copies; p is NULL once the job is built */
+    int nparts, capparts;
+    const uint8_t *include;      /* per part, during a write: its change may be written */
+    total *t;
+    size_t nt, capt, ninit;      /* totals; the first ninit have their sketches set up */
+    sp_u64map *index;            /* (dims number, resolution, window) -> total */
+    sp_strmap *dims_index;       /* dims -> dims number (kept when the job is reused) */
+    uint32_t *dims_off;          /* dims number -> its text in the dims arena */
+    size_t ndims, capdims;
+    arena dims;
+    uint32_t *gcache;            /* per part and dims id: dims number + 1, 0 unknown */
+    size_t capgcache;
+    ref *refs;
+    size_t nrefs, caprefs;
+    int keyed;                   /* the rollup keys are in the keys arena */
+    uint64_t ns_built;           /* time building it (counted by its first write) */
+    arena keys;                  /* rollup keys of the totals */
+    sp_buf contrib;              /* each ref's change */
+};
+
 struct sp_rollups {
     sp_rollups_conf conf;
     char *prefix;
@@ -136,24 +206,19 @@ struct sp_rollups {
     uint64_t token;              /* this writer's part of every version */
     uint64_t counter;            /* ... and the write's */
     uint64_t write_no;
+    sp_rollups_job *j;           /* the job being written */
     /* one write's state */
-    const sp_rollup_part *parts;
-    int nparts;
-    total *t;
-    size_t nt, capt;
-    sp_strmap *index;            /* (res, start, dims) -> total */
-    ref *refs;
-    size_t nrefs, caprefs;
-    arena keys;                  /* rollup keys of the totals */
     size_t *order;               /* the totals of a round (ids), by slot */
     size_t *sent;                /* the totals of the round's calls, in the order sent */
-    size_t nsent;
+    size_t nsent, cap_order, cap_sent;
     long *call_first;            /* per batch command: its first total in `sent` ... */
     size_t *call_n;              /* ... and how many */
     size_t capcalls;
     /* scratch for calls */
     sp_redis_batch *batch;
     sp_buf payload, comp, argbuf;
+    sp_dump_builder dump;
+    sp_u64map *series;           /* series index hash -> when last trimmed (wall s) */
     size_t *argoff, *arglen;
     size_t nargs, capargs;
     const char **argv;
@@ -187,28 +252,36 @@ sp_rollups *sp_rollups_new(const sp_rollups_conf *conf, sp_redis *r, char *errst
         return NULL;
     }
     w->use_restore = 1;
+    w->series = sp_u64map_new(1u << 22); /* NULL: every index add refreshes */
     if (getrandom(&w->token, sizeof w->token, 0) != (ssize_t)sizeof w->token)
         w->token = (uint64_t)sp_wall_ms() * 6364136223846793005ULL ^ (uint64_t)getpid() << 40;
     return w;
 }
 
-static void reset_totals(sp_rollups *w)
+void sp_rollups_job_destroy(sp_rollups_job *j)
 {
-    for (size_t i = 0; i < w->nt; i++)
+    if (!j)
+        return;
+    for (size_t i = 0; i < j->ninit; i++)
         for (int d = 0; d < SP_D__COUNT; d++)
-            sp_sketch_free(&w->t[i].dsk[d]);
-    w->nt = w->nrefs = w->keys.n = 0;
+            sp_sketch_free(&j->t[i].dsk[d]);
+    free(j->t);
+    sp_u64map_destroy(j->index);
+    sp_strmap_destroy(j->dims_index);
+    free(j->dims_off);
+    free(j->dims.p);
+    free(j->gcache);
+    free(j->refs);
+    free(j->keys.p);
+    sp_buf_free(&j->contrib);
+    free(j->parts);
+    free(j);
 }
 
 void sp_rollups_destroy(sp_rollups *w)
 {
     if (!w)
         return;
-    reset_totals(w);
-    free(w->t);
-    sp_strmap_destroy(w->index);
-    free(w->refs);
-    free(w->keys.p);
     free(w->order);
     free(w->sent);
     free(w->call_first);
@@ -217,6 +290,8 @@ void sp_rollups_destroy(sp_rollups *w)
     sp_buf_free(&w->payload);
     sp_buf_free(&w->comp);
     sp_buf_free(&w->argbuf);
+    sp_dump_builder_free(&w->dump);
+    sp_u64map_destroy(w->series);
     free(w->argoff);
     free(w->arglen);
     free(w->argv);
@@ -250,41 +325,76 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static const char *total_key(const sp_rollups *w, const total *t) { return w->keys.p + t->key_off; }
+static const char *job_key(const sp_rollups_job *j, const total *t) { return j->keys.p + t->key_off; }
+static const char *job_dims(const sp_rollups_job *j, const total *t)
+{
+    return j->dims.p + j->dims_off[t->gid];
+}
+static const char *total_key(const sp_rollups *w, const total *t) { return job_key(w->j, t); }
+static const char *total_dims(const sp_rollups *w, const total *t) { return job_dims(w->j, t); }
 
 /* ---- (1) totals ------------------------------------------------------------------------ */
 
-/* The total of (res, dims, start), created empty. NULL when out of memory. */
-static total *total_of(sp_rollups *w, int res, sp_dims_class cls, const char *dims,
+static int arena_put(arena *a, const char *s, size_t n, uint32_t *off)
+{
+    if (grow((void **)&a->p, &a->cap, a->n + n + 1, 1) < 0)
+        return -1;
+    *off = (uint32_t)a->n;
+    memcpy(a->p + a->n, s, n);
+    a->p[a->n + n] = '\0';
+    a->n += n + 1;
+    return 0;
+}
+
+/* The job's number for a dims text (new ones get the next). -1 when out of memory. */
+static long dims_number(sp_rollups_job *j, const char *dims)
+{
+    size_t dl = strlen(dims);
+    uint32_t g;
+    if (sp_strmap_get(j->dims_index, dims, dl, &g))
+        return g;
+    uint32_t off;
+    if (j->ndims >= UINT32_MAX / 2 ||
+        grow((void **)&j->dims_off, &j->capdims, j->ndims + 1, sizeof *j->dims_off) < 0 ||
+        arena_put(&j->dims, dims, dl, &off) < 0 ||
+        sp_strmap_put(j->dims_index, dims, dl, (uint32_t)j->ndims) < 0)
+        return -1;
+    j->dims_off[j->ndims] = off;
+    return (long)j->ndims++;
+}
+
+/* The total of (res, dims number, start), created empty. NULL when out of memory. Its
+ * key is made later, by the writer (sp_rollups_write), off the partitions' thread. */
+static total *total_of(sp_rollups_job *j, int res, sp_dims_class cls, uint32_t gid,
                        int64_t start)
 {
-    char k[SP_DIMS_MAX + 16];
-    size_t dl = strlen(dims);
-    if (dl > SP_DIMS_MAX)
-        return NULL;
-    k[0] = (char)res;
-    memcpy(k + 1, &start, 8);
-    memcpy(k + 9, dims, dl);
+    /* exact: the dims number, the resolution and the window's minute, each in its own
+     * bits, through a mixer that is a bijection (distinct keys, distinct hashes) */
+    uint64_t key = sp_hash_u64((uint64_t)(gid + 1) << 40 | (uint64_t)res << 36 |
+                               ((uint64_t)(start / 60) & ((1ULL << 36) - 1)));
     uint32_t idx;
-    if (sp_strmap_get(w->index, k, dl + 9, &idx))
-        return &w->t[idx];
-    char key[SP_KEY_MAX];
-    int kl = sp_key_rollup(key, sizeof key, w->prefix, res, dims, start);
-    if (kl < 0 || grow((void **)&w->t, &w->capt, w->nt + 1, sizeof *w->t) < 0 ||
-        grow((void **)&w->keys.p, &w->keys.cap, w->keys.n + (size_t)kl + 1, 1) < 0 ||
-        sp_strmap_put(w->index, k, dl + 9, (uint32_t)w->nt) < 0)
+    int rc = sp_u64map_insert(j->index, key, (uint32_t)j->nt, &idx);
+    if (rc == 1)
+        return &j->t[idx];
+    if (rc < 0 || grow((void **)&j->t, &j->capt, j->nt + 1, sizeof *j->t) < 0) {
+        if (rc == 0)
+            sp_u64map_del(j->index, key);
         return NULL;
-    total *t = &w->t[w->nt++];
+    }
+    if (j->nt == j->ninit) {
+        for (int d = 0; d < SP_D__COUNT; d++)
+            sp_sketch_init(&j->t[j->nt].dsk[d]);
+        j->ninit++;
+    }
+    total *t = &j->t[j->nt++];
+    sp_sketch dsk[SP_D__COUNT];
+    memcpy(dsk, t->dsk, sizeof dsk); /* emptied memory, kept for reuse */
     memset(t, 0, sizeof *t);
+    memcpy(t->dsk, dsk, sizeof dsk);
     t->res = res;
     t->cls = cls;
-    t->dims = dims;
     t->start = start;
-    t->key_off = (uint32_t)w->keys.n;
-    t->key_len = (uint32_t)kl;
-    memcpy(w->keys.p + w->keys.n, key, (size_t)kl + 1);
-    w->keys.n += (size_t)kl + 1;
-    t->slot = sp_redis_key_slot(key, (size_t)kl);
+    t->gid = gid;
     return t;
 }
 
@@ -302,6 +412,53 @@ static int add_change(sp_counters *d, sp_sketch *dsk, const sp_cell *c)
     return 0;
 }
 
+/* A cell's change, kept for when only some partitions' shares are to be written: the
+ * mask of counters that moved and their changes, then per duration the buckets that
+ * moved (count, then index and change). */
+static void put_change(sp_buf *b, const sp_cell *c)
+{
+    uint32_t mask = 0;
+    for (int m = 0; m < SP_M__COUNT; m++)
+        if (c->c.v[m] != c->pub.v[m])
+            mask |= 1u << m;
+    sp_buf_put_uv(b, mask);
+    for (int m = 0; m < SP_M__COUNT; m++)
+        if (mask & (1u << m))
+            sp_buf_put_sv(b, c->c.v[m] - c->pub.v[m]);
+    for (int k = 0; k < SP_D__COUNT; k++) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < c->sk[k].nb; i++)
+            n += c->sk[k].b[i].n != c->sk[k].b[i].pub;
+        sp_buf_put_uv(b, n);
+        for (uint32_t i = 0; n && i < c->sk[k].nb; i++) {
+            const sp_sketch_bin *x = &c->sk[k].b[i];
+            if (x->n != x->pub) {
+                sp_buf_put_uv(b, x->idx);
+                sp_buf_put_uv(b, x->n - x->pub);
+            }
+        }
+    }
+}
+
+/* Adds a change kept by put_change to d and dsk; 0, or -1 when out of memory. */
+static int add_kept_change(const sp_buf *b, uint32_t off, sp_counters *d, sp_sketch *dsk)
+{
+    sp_reader r = sp_reader_of(b->p + off, b->n - off);
+    uint32_t mask = (uint32_t)sp_get_uv(&r);
+    for (int m = 0; m < SP_M__COUNT; m++)
+        if (mask & (1u << m))
+            d->v[m] += sp_get_sv(&r);
+    for (int k = 0; k < SP_D__COUNT; k++) {
+        uint64_t n = sp_get_uv(&r);
+        for (uint64_t i = 0; i < n && !r.bad; i++) {
+            uint16_t idx = (uint16_t)sp_get_uv(&r);
+            if (sp_sketch_add_bucket(&dsk[k], idx, (uint32_t)sp_get_uv(&r)) < 0)
+                return -1;
+        }
+    }
+    return r.bad ? -1 : 0;
+}
+
 static int changed(const sp_cell *c)
 {
     for (int m = 0; m < SP_M__COUNT; m++)
@@ -310,40 +467,51 @@ static int changed(const sp_cell *c)
     return 0; /* a bucket cannot change without its duration's count */
 }
 
-static int add_cell(sp_rollups *w, int part, const sp_partition *p, int64_t wstart, sp_cell *c)
+static int add_cell(sp_rollups_job *j, int part, uint32_t *gcache, const sp_partition *p,
+                    int64_t wstart, const sp_cell *c)
 {
     sp_dims_class cls = sp_partition_dims_class(p, c->dims_id);
-    const char *dims = sp_partition_dims_key(p, c->dims_id);
+    if (!gcache[c->dims_id]) {
+        long g = dims_number(j, sp_partition_dims_key(p, c->dims_id));
+        if (g < 0)
+            return -1;
+        gcache[c->dims_id] = (uint32_t)g + 1;
+    }
+    uint32_t gid = gcache[c->dims_id] - 1;
     uint8_t mask = sp_partition_res(p)->mask[cls];
+    uint32_t off = (uint32_t)j->contrib.n;
+    put_change(&j->contrib, c);
+    if (j->contrib.failed || j->contrib.n > UINT32_MAX)
+        return -1;
     for (int r = 0; r < SP_NRES; r++) {
         if (!(mask & (1u << r)))
             continue;
-        total *t = total_of(w, r, cls, dims, sp_res_start(wstart, r));
-        if (!t || grow((void **)&w->refs, &w->caprefs, w->nrefs + 1, sizeof *w->refs) < 0 ||
+        total *t = total_of(j, r, cls, gid, sp_res_start(wstart, r));
+        if (!t || grow((void **)&j->refs, &j->caprefs, j->nrefs + 1, sizeof *j->refs) < 0 ||
             add_change(&t->d, t->dsk, c) < 0)
             return -1;
-        w->refs[w->nrefs] = (ref){c, part, t->first_ref};
-        t->first_ref = (uint32_t)++w->nrefs;
+        j->refs[j->nrefs] = (ref){off, part, t->first_ref};
+        t->first_ref = (uint32_t)++j->nrefs;
         t->csat_changed |= c->c.v[SP_M_CSAT_RESPONSES] != c->pub.v[SP_M_CSAT_RESPONSES];
     }
     return 0;
 }
 
-static int build_totals(sp_rollups *w)
+static int build_totals(sp_rollups_job *j)
 {
-    reset_totals(w);
-    sp_strmap_destroy(w->index);
-    if (!(w->index = sp_strmap_new(4096)))
-        return -1;
-    for (int i = 0; i < w->nparts; i++) {
-        sp_partition *p = w->parts[i].p;
+    for (int i = 0; i < j->nparts; i++) {
+        const sp_partition *p = j->parts[i].p;
+        size_t nd = sp_partition_dims_count(p);
+        if (grow((void **)&j->gcache, &j->capgcache, nd + 1, sizeof *j->gcache) < 0)
+            return -1;
+        memset(j->gcache, 0, (nd + 1) * sizeof *j->gcache);
         for (int r = 0; r < SP_NRES; r++) {
-            sp_window_set *ws = sp_partition_window_set(p, r);
+            sp_window_set *ws = sp_partition_window_set((sp_partition *)p, r);
             for (size_t k = 0; k < ws->n; k++) {
                 sp_window *win = &ws->w[k];
-                for (size_t j = 0; j < win->ncells && win->ndirty; j++)
-                    if (win->cells[j].dirty && changed(&win->cells[j]) &&
-                        add_cell(w, i, p, win->start, &win->cells[j]) < 0)
+                for (size_t c = 0; c < win->ncells && win->ndirty; c++)
+                    if (win->cells[c].dirty && changed(&win->cells[c]) &&
+                        add_cell(j, i, j->gcache, p, win->start, &win->cells[c]) < 0)
                         return -1;
             }
         }
@@ -351,25 +519,80 @@ static int build_totals(sp_rollups *w)
     return 0;
 }
 
+/* Empties a job for reuse, keeping its memory (and its dims numbers). */
+static void job_reset(sp_rollups_job *j)
+{
+    for (size_t i = 0; i < j->nt; i++)
+        for (int d = 0; d < SP_D__COUNT; d++)
+            sp_sketch_clear(&j->t[i].dsk[d]);
+    j->nt = j->nrefs = j->keys.n = 0;
+    j->keyed = 0;
+    sp_buf_reset(&j->contrib);
+    if (j->index)
+        sp_u64map_clear(j->index);
+}
+
+sp_rollups_job *sp_rollups_job_new(const sp_rollups *w, const sp_rollup_part *parts, int n,
+                                   sp_rollups_job *reuse, char *errstr, size_t errstr_size)
+{
+    (void)w;
+    sp_rollups_job *j = reuse ? reuse : calloc(1, sizeof *j);
+    int ok = j != NULL;
+    if (ok && reuse)
+        job_reset(j);
+    if (ok && !j->index)
+        ok = (j->index = sp_u64map_new(SIZE_MAX / 4)) != NULL;
+    if (ok && !j->dims_index)
+        ok = (j->dims_index = sp_strmap_new(1024)) != NULL;
+    if (ok && n > j->capparts) {
+        sp_rollup_part *np = realloc(j->parts, (size_t)n * sizeof *np);
+        ok = np != NULL;
+        if (ok) {
+            j->parts = np;
+            j->capparts = n;
+        }
+    }
+    if (ok) {
+        uint64_t t0 = now_ns();
+        if (n > 0)
+            memcpy(j->parts, parts, (size_t)n * sizeof *parts);
+        j->nparts = n;
+        ok = build_totals(j) == 0;
+        j->ns_built = now_ns() - t0;
+    }
+    if (!ok) {
+        snprintf(errstr, errstr_size, "out of memory building a flush's rollups");
+        sp_rollups_job_destroy(j);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        j->parts[i].p = NULL;
+    return j;
+}
+
+size_t sp_rollups_job_size(const sp_rollups_job *j) { return j->nt; }
+
 /* ---- (2) building a rollup's write ----------------------------------------------------- */
 
-/* Whether partition `part`'s change is in the entry already. */
-static int applied(const sp_rollups *w, const sp_rollup_entry *e, int part)
+/* Whether partition `part`'s change is to be added: this write may write it (its
+ * checkpoint is committed) and the entry does not hold it already. */
+static int wanted(const sp_rollups *w, const sp_rollup_entry *e, int part)
 {
-    return sp_rollup_mark_of(e, w->parts[part].partition) >= w->parts[part].seq;
+    const sp_rollups_job *j = w->j;
+    return j->include[part] && sp_rollup_mark_of(e, j->parts[part].partition) < j->parts[part].seq;
 }
 
 /* The change to add now: the total's, or (when some partitions' change is in the rollup
- * already) that of the others only, summed again from their cells. 0 nothing to add,
- * 1 something, -1 out of memory. */
+ * already, or is not to be written yet) that of the others only, summed again from the
+ * changes kept. 0 nothing to add, 1 something, -1 out of memory. */
 static int change_to_add(sp_rollups *w, total *t, sp_counters *d, sp_sketch *dsk, int *split)
 {
     int any_in = 0, any_out = 0;
-    for (uint32_t r = t->first_ref; r; r = w->refs[r - 1].next) {
-        if (applied(w, t->e, w->refs[r - 1].part))
-            any_in = 1;
-        else
+    for (uint32_t r = t->first_ref; r; r = w->j->refs[r - 1].next) {
+        if (wanted(w, t->e, w->j->refs[r - 1].part))
             any_out = 1;
+        else
+            any_in = 1;
     }
     *split = any_in;
     if (!any_out)
@@ -382,8 +605,9 @@ static int change_to_add(sp_rollups *w, total *t, sp_counters *d, sp_sketch *dsk
         return 1;
     }
     memset(d, 0, sizeof *d);
-    for (uint32_t r = t->first_ref; r; r = w->refs[r - 1].next)
-        if (!applied(w, t->e, w->refs[r - 1].part) && add_change(d, dsk, w->refs[r - 1].cell) < 0)
+    for (uint32_t r = t->first_ref; r; r = w->j->refs[r - 1].next)
+        if (wanted(w, t->e, w->j->refs[r - 1].part) &&
+            add_kept_change(&w->j->contrib, w->j->refs[r - 1].off, d, dsk) < 0)
             return -1;
     return 1;
 }
@@ -409,7 +633,7 @@ static void smoothed_of(sp_rollups *w, const total *t, const sp_rollup_entry *e,
     snprintf(out, size, "%s", e->smoothed);
     int64_t n = e->c.v[SP_M_CSAT_RESPONSES], pos = e->c.v[SP_M_CSAT_POSITIVE];
     double m = (double)w->conf.csat_prior_weight;
-    if (m <= 0 || desk_of(t->dims, desk, sizeof desk) < 0)
+    if (m <= 0 || desk_of(total_dims(w, t), desk, sizeof desk) < 0)
         return;
     int kl = sp_key_rollup(key, sizeof key, w->prefix, t->res, desk, t->start);
     const sp_rollup_entry *de = kl < 0 ? NULL : sp_rollup_cache_find(w->cache, key, (size_t)kl);
@@ -456,15 +680,15 @@ static int prepare(sp_rollups *w, total *t)
             rc = -1;
         sp_sketch_free(&dsk[k]);
     }
-    for (uint32_t r = t->first_ref; r && rc >= 0; r = w->refs[r - 1].next) {
-        const sp_rollup_part *p = &w->parts[w->refs[r - 1].part];
-        if (sp_rollup_mark_of(e, p->partition) < p->seq &&
-            sp_rollup_mark_set(e, p->partition, p->seq) < 0)
+    for (uint32_t r = t->first_ref; r && rc >= 0; r = w->j->refs[r - 1].next) {
+        int part = w->j->refs[r - 1].part;
+        const sp_rollup_part *p = &w->j->parts[part];
+        if (wanted(w, e, part) && sp_rollup_mark_set(e, p->partition, p->seq) < 0)
             rc = -1;
     }
     if (rc < 0)
         return -1;
-    t->created = !e->exists;
+    t->created |= !e->exists;
     if (t->cls == SP_DC_AGENT)
         smoothed_of(w, t, e, t->smoothed, sizeof t->smoothed);
     new_version(w, t->newv);
@@ -501,30 +725,35 @@ static int append_args(sp_rollups *w, total *t, int64_t now_ms)
 {
     sp_rollup_entry *e = t->e;
     int frozen = (e->flags & SP_ROLLUP_FROZEN) != 0;
-    sp_rollup_fields f;
-    sp_rollup_fields_of(&f, &e->c, e->sk, !frozen);
-    if (t->smoothed[0])
-        sp_rollup_fields_add(&f, "csat_smoothed", t->smoothed);
-    char now[24], ttl[24];
-    snprintf(now, sizeof now, "%" PRId64, now_ms);
-    sp_rollup_fields_add(&f, "updated_at", now);
-    snprintf(ttl, sizeof ttl, "%" PRId64, w->conf.ttl_s[t->res] * 1000);
+    char ttl[SP_NUMFMT_MAX];
+    size_t ttl_len = sp_fmt_i64(w->conf.ttl_s[t->res] * 1000, ttl);
     sp_buf_reset(&w->comp);
     const char *mode = frozen ? "u" : w->use_restore ? "r" : "h";
     if (sp_companion_encode(e, t->newv, &w->comp) < 0 ||
         arg_add(w, t->expect, t->expect_none ? 0 : sizeof t->expect) < 0 ||
-        arg_add(w, w->comp.p, w->comp.n) < 0 || arg_str(w, ttl) < 0 || arg_str(w, mode) < 0)
+        arg_add(w, w->comp.p, w->comp.n) < 0 || arg_add(w, ttl, ttl_len) < 0 ||
+        arg_add(w, mode, 1) < 0)
         return -1;
-    if (*mode == 'r') {
-        size_t fl[96];
-        for (int i = 0; i < f.n; i++)
-            fl[i] = strlen(f.name[i]);
+    if (*mode == 'r') { /* the whole hash, serialized: no text for the counts at all */
+        sp_dump_begin(&w->dump);
+        field_sink o = {dump_num, dump_text, &w->dump};
+        emit_fields(&e->c, e->sk, 1, &o);
+        if (t->smoothed[0])
+            sp_dump_field(&w->dump, "csat_smoothed", 13, t->smoothed, strlen(t->smoothed));
+        sp_dump_field_int(&w->dump, "updated_at", 10, now_ms);
         sp_buf_reset(&w->payload);
-        return sp_dump_hash(&w->payload, (size_t)f.n, f.name, fl, f.value, f.vlen) < 0 ||
+        return sp_dump_end(&w->dump, &w->payload) < 0 ||
                        arg_add(w, w->payload.p, w->payload.n) < 0
                    ? -1
                    : 0;
     }
+    sp_rollup_fields f;
+    sp_rollup_fields_of(&f, &e->c, e->sk, !frozen);
+    if (t->smoothed[0])
+        sp_rollup_fields_add(&f, "csat_smoothed", t->smoothed);
+    char now[SP_NUMFMT_MAX];
+    sp_fmt_i64(now_ms, now);
+    sp_rollup_fields_add(&f, "updated_at", now);
     char nf[16];
     snprintf(nf, sizeof nf, "%d", f.n);
     if (arg_str(w, nf) < 0)
@@ -541,7 +770,7 @@ static int add_call(sp_rollups *w, const size_t *ids, size_t n, int64_t now_ms)
 {
     size_t first = w->nsent;
     for (size_t i = 0; i < n; i++) {
-        total *t = &w->t[ids[i]];
+        total *t = &w->j->t[ids[i]];
         int rc = prepare(w, t);
         if (rc < 0)
             return -1;
@@ -558,7 +787,7 @@ static int add_call(sp_rollups *w, const size_t *ids, size_t n, int64_t now_ms)
     arg_reset(w);
     char comp[SP_KEY_MAX];
     for (size_t i = first; i < w->nsent; i++) {
-        const total *t = &w->t[w->sent[i]];
+        const total *t = &w->j->t[w->sent[i]];
         int cl = sp_key_companion(comp, sizeof comp, w->prefix, total_key(w, t));
         if (cl < 0 || arg_add(w, total_key(w, t), t->key_len) < 0 ||
             arg_add(w, comp, (size_t)cl) < 0)
@@ -566,7 +795,7 @@ static int add_call(sp_rollups *w, const size_t *ids, size_t n, int64_t now_ms)
     }
     size_t nkeys = w->nargs;
     for (size_t i = first; i < w->nsent; i++)
-        if (append_args(w, &w->t[w->sent[i]], now_ms) < 0)
+        if (append_args(w, &w->j->t[w->sent[i]], now_ms) < 0)
             return -1;
     size_t pc = w->capargv;
     if (grow((void **)&w->argv, &w->capargv, w->nargs, sizeof *w->argv) < 0 ||
@@ -595,7 +824,7 @@ static int add_call(sp_rollups *w, const size_t *ids, size_t n, int64_t now_ms)
 static int by_slot(const void *x, const void *y, void *arg)
 {
     const sp_rollups *w = arg;
-    const total *s = &w->t[*(const size_t *)x], *t = &w->t[*(const size_t *)y];
+    const total *s = &w->j->t[*(const size_t *)x], *t = &w->j->t[*(const size_t *)y];
     int sa = s->cls == SP_DC_AGENT, ta = t->cls == SP_DC_AGENT;
     if (sa != ta)
         return sa - ta;
@@ -606,22 +835,35 @@ static sp_rollups *sort_w; /* qsort has no argument: the writer being sorted */
 static int by_slot_q(const void *x, const void *y) { return by_slot(x, y, sort_w); }
 
 /* The calls of one round: the TODO totals in calls of at most max_call rollups, each of
- * one hash slot when Redis is a cluster. n of them, listed in w->order. */
-static int build_round(sp_rollups *w, size_t n, int64_t now_ms)
+ * one hash slot when Redis is a cluster. n of them, listed in w->order. Calls go out as
+ * they are built (every SEND_AHEAD bytes), so Redis runs them while the next are built.
+ * 0, or -1 with errstr. */
+#define SEND_AHEAD (256u << 10)
+static int build_round(sp_rollups *w, size_t n, int64_t now_ms, char *errstr, size_t errstr_size)
 {
     if (sp_redis_is_cluster(w->r)) {
         sort_w = w;
         qsort(w->order, n, sizeof *w->order, by_slot_q);
     }
-    size_t k = (size_t)w->conf.max_call;
+    size_t k = (size_t)w->conf.max_call, sent = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        unsigned slot = w->t[w->order[i]].slot;
+        unsigned slot = w->j->t[w->order[i]].slot;
         while (j < n && j - i < k &&
-               (!sp_redis_is_cluster(w->r) || w->t[w->order[j]].slot == slot))
+               (!sp_redis_is_cluster(w->r) || w->j->t[w->order[j]].slot == slot))
             j++;
-        if (add_call(w, w->order + i, j - i, now_ms) < 0)
+        if (add_call(w, w->order + i, j - i, now_ms) < 0) {
+            snprintf(errstr, errstr_size, "out of memory building rollup calls");
             return -1;
+        }
+        size_t bytes = sp_redis_batch_bytes(w->batch);
+        if (bytes - sent >= SEND_AHEAD) {
+            uint64_t t0 = now_ns();
+            if (sp_redis_batch_send(w->r, w->batch, errstr, errstr_size) < 0)
+                return -1;
+            w->stats.ns_redis += now_ns() - t0;
+            sent = bytes;
+        }
         i = j;
     }
     return 0;
@@ -684,7 +926,7 @@ static long take_replies(sp_rollups *w, char *errstr, size_t errstr_size)
                          at, n);
                 return -1;
             }
-            total *t = &w->t[w->sent[first + (size_t)at - 1]];
+            total *t = &w->j->t[w->sent[first + (size_t)at - 1]];
             if (take_state(t->e, r->element[j + 1], r->element[j + 2]) < 0) {
                 snprintf(errstr, errstr_size, "rollup write: %s holds a malformed companion",
                          total_key(w, t));
@@ -695,7 +937,7 @@ static long take_replies(sp_rollups *w, char *errstr, size_t errstr_size)
             again++;
         }
         for (size_t i = 0; i < n; i++) {
-            total *t = &w->t[w->sent[first + i]];
+            total *t = &w->j->t[w->sent[first + i]];
             if (t->state != SENT)
                 continue;
             t->state = DONE;
@@ -726,32 +968,36 @@ static int note_csat(sp_rollups *w, char *errstr, size_t errstr_size)
         due[SP_DIMS_MAX + 48];
     sp_key_csat_due(due_key, sizeof due_key, w->prefix);
     sp_redis_batch_reset(w->batch);
-    int rc = 0;
-    for (size_t i = 0; i < w->nt && rc == 0; i++) {
-        const total *t = &w->t[i];
+    sp_strmap *seen = sp_strmap_new(64); /* sets and due windows already in the batch */
+    int rc = seen ? 0 : -1;
+    uint32_t x;
+    for (size_t i = 0; i < w->j->nt && rc == 0; i++) {
+        const total *t = &w->j->t[i];
         if (!t->csat_changed || (t->cls != SP_DC_AGENT && t->cls != SP_DC_ALL))
             continue;
-        const char *d = t->dims;
+        const char *d = total_dims(w, t);
         if (t->cls == SP_DC_AGENT) {
-            if (desk_of(t->dims, desk, sizeof desk) < 0 ||
-                sp_key_csat_agents(set, sizeof set, w->prefix, t->res, desk, t->start) < 0)
+            int sl;
+            if (desk_of(total_dims(w, t), desk, sizeof desk) < 0 ||
+                (sl = sp_key_csat_agents(set, sizeof set, w->prefix, t->res, desk, t->start)) < 0)
                 continue;
             d = desk;
             const char *sadd[] = {"SADD", set, total_key(w, t)};
             rc |= add_argv(w, set, 3, sadd);
             int64_t ttl_s = w->conf.ttl_s[t->res];
-            if (ttl_s > 0) {
+            if (ttl_s > 0 && !sp_strmap_get(seen, set, (size_t)sl, &x)) {
                 snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s);
                 const char *exp[] = {"EXPIRE", set, ttl};
-                rc |= add_argv(w, set, 3, exp);
+                rc |= add_argv(w, set, 3, exp) | sp_strmap_put(seen, set, (size_t)sl, 1);
             }
         }
         int dl = snprintf(due, sizeof due, "%d\t%s\t%" PRId64, t->res, d, t->start);
-        if (dl > 0 && (size_t)dl < sizeof due) {
+        if (dl > 0 && (size_t)dl < sizeof due && !sp_strmap_get(seen, due, (size_t)dl, &x)) {
             const char *sadd[] = {"SADD", due_key, due};
-            rc |= add_argv(w, due_key, 3, sadd);
+            rc |= add_argv(w, due_key, 3, sadd) | sp_strmap_put(seen, due, (size_t)dl, 1);
         }
     }
+    sp_strmap_destroy(seen);
     if (rc) {
         snprintf(errstr, errstr_size, "out of memory noting CSAT changes");
         return -1;
@@ -760,36 +1006,76 @@ static int note_csat(sp_rollups *w, char *errstr, size_t errstr_size)
                                          : 0;
 }
 
-/* Series indexes of the rollups created, PUBLISH. */
+/* Whether a series index is due for its trim and TTL: not refreshed by this writer in
+ * the last ttl/16 (wall clock), so each index is trimmed and its TTL extended a few
+ * times per TTL, not with every window added. Marks it refreshed now. */
+static int series_due(sp_rollups *w, const char *series, size_t len, int64_t ttl_s,
+                      int64_t now_s)
+{
+    uint64_t h = sp_hash_bytes(series, len);
+    uint32_t at;
+    h += !h;
+    if (w->series && sp_u64map_get(w->series, h, &at) && now_s - (int64_t)at < ttl_s / 16)
+        return 0;
+    if (w->series)
+        sp_u64map_put(w->series, h, (uint32_t)now_s); /* when full: every add refreshes */
+    return 1;
+}
+
+/* Series indexes of the rollups created (ZADD; now and then their trim and TTL),
+ * PUBLISH of every rollup written. */
 static int follow_up(sp_rollups *w, char *errstr, size_t errstr_size)
 {
     char series[SP_KEY_MAX], start[24], ttl[24], floor[32], chan[SP_KEY_MAX];
+    int64_t now_s = sp_wall_ms() / 1000;
     sp_redis_batch_reset(w->batch);
     sp_key_updates(chan, sizeof chan, w->prefix);
-    int rc = 0;
-    for (size_t i = 0; i < w->nt && rc == 0; i++) {
-        total *t = &w->t[i];
+    sp_u64map *newest = sp_u64map_new(SIZE_MAX / 4); /* series -> its newest created total */
+    int rc = newest ? 0 : -1;
+    for (size_t i = 0; i < w->j->nt && rc == 0; i++) {
+        total *t = &w->j->t[i];
         if (t->state != DONE || !t->e || !t->e->exists)
             continue;
-        const char *key = total_key(w, t);
-        int64_t ttl_s = w->conf.ttl_s[t->res];
-        if (t->created && sp_key_series(series, sizeof series, w->prefix, t->res, t->dims) > 0) {
+        int sl;
+        if (t->created &&
+            (sl = sp_key_series(series, sizeof series, w->prefix, t->res, total_dims(w, t))) > 0) {
             snprintf(start, sizeof start, "%" PRId64, t->start);
             const char *zadd[] = {"ZADD", series, start, start};
             rc |= add_argv(w, series, 4, zadd);
-            if (ttl_s > 0) {
-                snprintf(floor, sizeof floor, "(%" PRId64, t->start - ttl_s);
-                snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s);
-                const char *trim[] = {"ZREMRANGEBYSCORE", series, "-inf", floor};
-                const char *exp[] = {"EXPIRE", series, ttl};
-                rc |= add_argv(w, series, 4, trim) | add_argv(w, series, 3, exp);
-            }
+            uint64_t h = sp_hash_bytes(series, (size_t)sl);
+            uint32_t at;
+            h += !h;
+            if (sp_u64map_insert(newest, h, (uint32_t)i, &at) == 1 && w->j->t[at].start < t->start)
+                sp_u64map_put(newest, h, (uint32_t)i);
             w->stats.index_adds++;
         }
-        const char *pub[] = {"PUBLISH", chan, key};
+        const char *pub[] = {"PUBLISH", chan, total_key(w, t)};
         rc |= sp_redis_batch_add(w->batch, NULL, 0, 3, pub, NULL) < 0 ? -1 : 0;
         w->stats.publishes++;
     }
+    /* each series once: trimmed below its newest window's retention */
+    for (size_t i = 0; i < w->j->nt && rc == 0; i++) {
+        total *t = &w->j->t[i];
+        int64_t ttl_s = w->conf.ttl_s[t->res];
+        int sl;
+        uint32_t at;
+        if (t->state != DONE || !t->created || ttl_s <= 0 || !t->e || !t->e->exists ||
+            (sl = sp_key_series(series, sizeof series, w->prefix, t->res, total_dims(w, t))) <= 0)
+            continue;
+        uint64_t h = sp_hash_bytes(series, (size_t)sl);
+        h += !h;
+        if (!sp_u64map_get(newest, h, &at) || at != i ||
+            !series_due(w, series, (size_t)sl, ttl_s, now_s))
+            continue;
+        /* the index outlives its newest rollup: its TTL runs ttl/16 past that of a
+         * rollup written when it was last refreshed */
+        snprintf(floor, sizeof floor, "(%" PRId64, t->start - ttl_s);
+        snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s + ttl_s / 16);
+        const char *trim[] = {"ZREMRANGEBYSCORE", series, "-inf", floor};
+        const char *exp[] = {"EXPIRE", series, ttl};
+        rc |= add_argv(w, series, 4, trim) | add_argv(w, series, 3, exp);
+    }
+    sp_u64map_destroy(newest);
     if (rc) {
         snprintf(errstr, errstr_size, "out of memory after a rollup write");
         return -1;
@@ -799,11 +1085,24 @@ static int follow_up(sp_rollups *w, char *errstr, size_t errstr_size)
 
 /* ---- a write ----------------------------------------------------------------------------- */
 
-/* Entries for every total, marked used by this write. */
+/* The totals' keys (made once per job) and cache entries, marked used by this write. */
 static int attach_entries(sp_rollups *w)
 {
-    for (size_t i = 0; i < w->nt; i++) {
-        total *t = &w->t[i];
+    sp_rollups_job *j = w->j;
+    for (size_t i = 0; !j->keyed && i < j->nt; i++) {
+        total *t = &j->t[i];
+        char key[SP_KEY_MAX];
+        int kl = sp_key_rollup(key, sizeof key, w->prefix, t->res, job_dims(j, t), t->start);
+        uint32_t off;
+        if (kl < 0 || arena_put(&j->keys, key, (size_t)kl, &off) < 0)
+            return -1;
+        t->key_off = off;
+        t->key_len = (uint32_t)kl;
+        t->slot = sp_redis_key_slot(key, (size_t)kl);
+    }
+    j->keyed = 1;
+    for (size_t i = 0; i < j->nt; i++) {
+        total *t = &j->t[i];
         if (!(t->e = sp_rollup_cache_get(w->cache, total_key(w, t), t->key_len)))
             return -1;
         t->e->used = w->write_no;
@@ -815,9 +1114,9 @@ static int attach_entries(sp_rollups *w)
 /* Rollups whose outcome is unknown (the round failed): nothing is known of them now. */
 static void forget_sent(sp_rollups *w)
 {
-    for (size_t i = 0; i < w->nt; i++)
-        if (w->t[i].state != DONE && w->t[i].e)
-            sp_rollup_entry_clear(w->t[i].e);
+    for (size_t i = 0; i < w->j->nt; i++)
+        if (w->j->t[i].state != DONE && w->j->t[i].e)
+            sp_rollup_entry_clear(w->j->t[i].e);
 }
 
 /* Totals of agents go last: their csat_smoothed reads the desk's new counts. */
@@ -825,77 +1124,81 @@ static size_t list_todo(sp_rollups *w)
 {
     size_t n = 0;
     for (int agents = 0; agents < 2; agents++)
-        for (size_t i = 0; i < w->nt; i++)
-            if (w->t[i].state == TODO && (w->t[i].cls == SP_DC_AGENT) == agents)
+        for (size_t i = 0; i < w->j->nt; i++)
+            if (w->j->t[i].state == TODO && (w->j->t[i].cls == SP_DC_AGENT) == agents)
                 w->order[n++] = i;
     return n;
 }
 
-int sp_rollups_write(sp_rollups *w, const sp_rollup_part *parts, int n, int64_t now_ms,
-                     char *errstr, size_t errstr_size)
+/* The rounds of calls until every rollup holds the change; -1 with errstr. */
+static int write_rounds(sp_rollups *w, int64_t now_ms, char *errstr, size_t errstr_size)
 {
-    w->parts = parts;
-    w->nparts = n;
-    w->write_no++;
-    size_t cap_order = 0, cap_sent = 0;
-    uint64_t t0 = now_ns();
-    if (build_totals(w) < 0 || attach_entries(w) < 0 ||
-        grow((void **)&w->order, &cap_order, w->nt + 1, sizeof *w->order) < 0 ||
-        grow((void **)&w->sent, &cap_sent, w->nt + 1, sizeof *w->sent) < 0) {
-        snprintf(errstr, errstr_size, "out of memory building a flush's rollups");
-        forget_sent(w);
-        return -1;
-    }
-    w->stats.ns_totals += now_ns() - t0;
-    if (sp_rollups_probe(w, errstr, errstr_size) < 0 || note_csat(w, errstr, errstr_size) < 0) {
-        forget_sent(w);
-        return -1;
-    }
     for (int round = 0;; round++) {
         size_t todo = list_todo(w);
         if (!todo)
-            break;
+            return 0;
         if (round == MAX_ROUNDS) {
             snprintf(errstr, errstr_size, "rollup write: %zu rollups still changed by other "
                      "writers after %d rounds", todo, MAX_ROUNDS);
-            forget_sent(w);
             return -1;
         }
         sp_redis_batch_reset(w->batch);
         w->nsent = 0;
         w->stats.rounds++;
-        uint64_t t1 = now_ns();
-        if (build_round(w, todo, now_ms) < 0) {
-            snprintf(errstr, errstr_size, "out of memory building rollup calls");
-            forget_sent(w);
+        uint64_t t1 = now_ns(), r0 = w->stats.ns_redis;
+        if (build_round(w, todo, now_ms, errstr, errstr_size) < 0)
             return -1;
-        }
         uint64_t t2 = now_ns();
-        w->stats.ns_build += t2 - t1;
+        w->stats.ns_build += t2 - t1 - (w->stats.ns_redis - r0);
         if (!sp_redis_batch_size(w->batch))
             continue;
         int rc = sp_redis_batch_run(w->r, w->batch, errstr, errstr_size);
         w->stats.ns_redis += now_ns() - t2;
-        if (rc < 0 || take_replies(w, errstr, errstr_size) < 0) {
-            forget_sent(w);
+        if (rc < 0 || take_replies(w, errstr, errstr_size) < 0)
             return -1;
-        }
+    }
+}
+
+int sp_rollups_write(sp_rollups *w, sp_rollups_job *job, const uint8_t *include,
+                     int64_t now_ms, char *errstr, size_t errstr_size)
+{
+    w->j = job;
+    job->include = include;
+    w->write_no++;
+    w->stats.ns_totals += job->ns_built;
+    job->ns_built = 0;
+    for (size_t i = 0; i < job->nt; i++)
+        job->t[i].state = TODO;
+    int rc = -1;
+    if (attach_entries(w) < 0 ||
+        grow((void **)&w->order, &w->cap_order, job->nt + 1, sizeof *w->order) < 0 ||
+        grow((void **)&w->sent, &w->cap_sent, job->nt + 1, sizeof *w->sent) < 0)
+        snprintf(errstr, errstr_size, "out of memory building a flush's rollups");
+    else if (sp_rollups_probe(w, errstr, errstr_size) == 0 &&
+             note_csat(w, errstr, errstr_size) == 0 &&
+             write_rounds(w, now_ms, errstr, errstr_size) == 0)
+        rc = 0;
+    if (rc < 0) {
+        forget_sent(w);
+        w->j = NULL;
+        return -1;
     }
     uint64_t t3 = now_ns();
     /* noted again after the writes: a pass that ran meanwhile read the agents before
      * them, and must run once more */
-    int rc = follow_up(w, errstr, errstr_size) < 0 || note_csat(w, errstr, errstr_size) < 0 ? -1 : 0;
+    rc = follow_up(w, errstr, errstr_size) < 0 || note_csat(w, errstr, errstr_size) < 0 ? -1 : 0;
     w->stats.ns_follow += now_ns() - t3;
+    w->j = NULL;
     return rc;
 }
 
-void sp_rollups_each_live_dims(const sp_rollups *w, void (*fn)(const char *dims, void *arg),
-                               void *arg)
+void sp_rollups_job_each_live_dims(const sp_rollups_job *j,
+                                   void (*fn)(const char *dims, void *arg), void *arg)
 {
-    for (size_t i = 0; i < w->nt; i++) {
-        const total *t = &w->t[i];
+    for (size_t i = 0; i < j->nt; i++) {
+        const total *t = &j->t[i];
         if (t->cls != SP_DC_AGENT && (t->res == 0 || t->res == SP_NRES - 1))
-            fn(t->dims, arg);
+            fn(job_dims(j, t), arg);
     }
 }
 

@@ -24,11 +24,32 @@ static inline void sp_buf_reset(sp_buf *b) { b->n = 0; b->failed = 0; }
 /* Room for n more bytes; 0, or -1 (and failed) when out of memory. */
 int sp_buf_reserve(sp_buf *b, size_t n);
 void sp_buf_put(sp_buf *b, const void *data, size_t n);
-void sp_buf_put_u8(sp_buf *b, unsigned v);
+/* Room for n more bytes, the common case inline. */
+static inline int sp_buf_room(sp_buf *b, size_t n)
+{
+    return !b->failed && b->cap - b->n >= n ? 0 : sp_buf_reserve(b, n);
+}
+static inline void sp_buf_put_u8(sp_buf *b, unsigned v)
+{
+    if (sp_buf_room(b, 1) == 0)
+        b->p[b->n++] = (unsigned char)v;
+}
 void sp_buf_put_le(sp_buf *b, uint64_t v, int bytes);   /* fixed width, little-endian */
 void sp_buf_put_be(sp_buf *b, uint64_t v, int bytes);   /* fixed width, big-endian */
-void sp_buf_put_uv(sp_buf *b, uint64_t v);              /* varint */
-void sp_buf_put_sv(sp_buf *b, int64_t v);               /* zigzag varint */
+static inline void sp_buf_put_uv(sp_buf *b, uint64_t v) /* varint */
+{
+    if (sp_buf_room(b, 10) < 0)
+        return;
+    while (v >= 0x80) {
+        b->p[b->n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    b->p[b->n++] = (unsigned char)v;
+}
+static inline void sp_buf_put_sv(sp_buf *b, int64_t v) /* zigzag varint */
+{
+    sp_buf_put_uv(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
 void sp_buf_put_str(sp_buf *b, const char *s, size_t n); /* varint length + bytes */
 
 typedef struct {

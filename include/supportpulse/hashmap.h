@@ -47,6 +47,8 @@ size_t sp_strmap_size(const sp_strmap *m);
 typedef struct sp_u64map sp_u64map;
 sp_u64map *sp_u64map_new(size_t max_entries);
 void sp_u64map_destroy(sp_u64map *m); /* NULL is a no-op */
+/* Empties the map, keeping its table (a map refilled to the same size never grows). */
+void sp_u64map_clear(sp_u64map *m);
 int sp_u64map_get(const sp_u64map *m, uint64_t key, uint32_t *value);
 int sp_u64map_put(sp_u64map *m, uint64_t key, uint32_t value);
 /* Inserts key -> value unless key is there: 0 inserted, 1 present (*existing set when

@@ -14,7 +14,8 @@
  * of available and staffed agents per live dims, in one hash slot; the live hashes take
  * agents_available and agents_staffed from those counts.
  *
- * Not thread-safe: the pipeline thread's. Ownership: nothing kept past a call.
+ * Not thread-safe: one thread at a time uses a writer (as the rollup writer, rollups.h).
+ * Ownership: a writer keeps nothing of a job past a call.
  */
 #ifndef SUPPORTPULSE_LIVE_H
 #define SUPPORTPULSE_LIVE_H
@@ -37,14 +38,20 @@ typedef struct sp_live sp_live;
 sp_live *sp_live_new(const sp_live_conf *conf, sp_redis *r, char *errstr, size_t errstr_size);
 void sp_live_destroy(sp_live *l); /* NULL is a no-op */
 
-/* After a flush's rollups are written: the presence of its partitions, then the live
- * hashes of every dims whose rollups, gauges or presence moved, or that has calls
- * waiting (their oldest wait grows); with all_dims, every dims the partitions know (after
- * a restore: the new owner's gauges replace what the old owner left). w: the rollup
- * writer of the flush (its changed dims). now_event_ms: the live hashes' "now". 0, or -1
- * with errstr. */
-int sp_live_write(sp_live *l, const sp_rollup_part *parts, int n, const sp_rollups *w,
-                  int all_dims, int64_t now_ms, int64_t now_event_ms, char *errstr,
-                  size_t errstr_size);
+/* What a flush's partitions show: their presence entries and the gauges of every live
+ * dims they know, copied (with all_dims, every such dims is written: after a restore,
+ * the new owner's gauges replace what the old owner left). Runs on the thread that owns
+ * the partitions. NULL with errstr when out of memory. Ownership: the caller's. */
+typedef struct sp_live_job sp_live_job;
+sp_live_job *sp_live_job_new(const sp_rollup_part *parts, int n, int all_dims, char *errstr,
+                             size_t errstr_size);
+void sp_live_job_destroy(sp_live_job *j); /* NULL is a no-op */
+
+/* After a flush's rollups are written: the job's presence, then the live hashes of every
+ * dims whose rollups (the flush's rollup job), gauges or presence moved, or that has calls
+ * waiting (their oldest wait grows). now_event_ms: the live hashes' "now". 0, or -1 with
+ * errstr; sent again, it changes nothing more. */
+int sp_live_write(sp_live *l, const sp_live_job *job, const sp_rollups_job *rollups,
+                  int64_t now_ms, int64_t now_event_ms, char *errstr, size_t errstr_size);
 
 #endif

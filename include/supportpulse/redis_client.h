@@ -79,6 +79,8 @@ void sp_redis_batch_destroy(sp_redis_batch *b); /* NULL is a no-op */
 /* Forgets the commands and frees the replies (keeps the memory for the next ones). */
 void sp_redis_batch_reset(sp_redis_batch *b);
 size_t sp_redis_batch_size(const sp_redis_batch *b);
+/* The bytes of the arguments added (since the last reset). */
+size_t sp_redis_batch_bytes(const sp_redis_batch *b);
 
 /* Appends a command routed by key (NULL: any node; node >= 0 with
  * sp_redis_batch_add_to). Returns its index, or -1 when out of memory. */
@@ -99,6 +101,12 @@ long sp_redis_batch_eval(sp_redis_batch *b, int script, int nkeys, int nargs,
  * a connection failed or redirections did not settle (replies already read are kept;
  * the others are unknown: the commands may or may not have run). */
 int sp_redis_batch_run(sp_redis *r, sp_redis_batch *b, char *errstr, size_t errstr_size);
+/* Sends the commands added since the last send, without waiting for replies, so that
+ * Redis works on them while the caller adds more; sp_redis_batch_run then sends the rest
+ * and reads every reply. Nothing is sent ahead when replies are read one by one (the
+ * crash-point tests). 0, or -1 with errstr (the connections are closed: the batch's
+ * outcome is unknown, as after a failed run). */
+int sp_redis_batch_send(sp_redis *r, sp_redis_batch *b, char *errstr, size_t errstr_size);
 /* The reply of command i (NULL before it has one). Owned by the batch. */
 const redisReply *sp_redis_batch_reply(const sp_redis_batch *b, long i);
 

@@ -28,8 +28,23 @@
 /* CRC-64/Jones (reflected, polynomial 0xad93d23594c935a9), as Redis's crc64. */
 uint64_t sp_crc64(uint64_t crc, const void *data, size_t len);
 
-/* Appends the payload of a hash of n field/value pairs (strings with their lengths).
- * 0, or -1 when out of memory or n is beyond a listpack's count. */
+/* A hash built field by field (the builder's buffer is reused from one hash to the
+ * next): begin, fields (a string value; or an integer, stored as Redis stores one), end
+ * appends the payload to out: 0, or -1 when out of memory or beyond a listpack's count.
+ * Ownership: the builder owns its buffer (sp_dump_builder_free). */
+typedef struct {
+    sp_buf lp;
+    size_t n;
+} sp_dump_builder;
+void sp_dump_begin(sp_dump_builder *d);
+void sp_dump_field(sp_dump_builder *d, const char *name, size_t nlen, const char *value,
+                   size_t vlen);
+void sp_dump_field_int(sp_dump_builder *d, const char *name, size_t nlen, int64_t value);
+int sp_dump_end(sp_dump_builder *d, sp_buf *out);
+void sp_dump_builder_free(sp_dump_builder *d);
+
+/* The payload of a hash of n field/value pairs (strings with their lengths), appended
+ * to out. 0, or -1 when out of memory or n is beyond a listpack's count. */
 int sp_dump_hash(sp_buf *out, size_t n, const char *const *field, const size_t *flen,
                  const char *const *value, const size_t *vlen);
 

@@ -13,8 +13,10 @@
  * finished by the next attempt (or, after a crash, by the partition's next owner, whose
  * restore finds the last checkpoint's changes pending and sends them again).
  *
- * Not thread-safe: one publisher belongs to the pipeline thread. Ownership: the
- * publisher owns its Redis connections; it keeps no partition pointer past a call.
+ * Not thread-safe: one thread at a time uses a publisher (the flush thread while a job
+ * is in flight, else the pipeline thread); sp_publisher_set_partitions and
+ * sp_publisher_watermark may be called from any thread. Ownership: the publisher owns
+ * its Redis connections; it keeps no partition pointer past a call.
  */
 #ifndef SUPPORTPULSE_REDIS_PUBLISHER_H
 #define SUPPORTPULSE_REDIS_PUBLISHER_H
@@ -95,10 +97,50 @@ typedef struct {
     sp_flush_result result;  /* out */
 } sp_flush_part;
 
-/* Writes n partitions (each unchanged since an earlier attempt that left it committed:
- * the caller applies nothing to a committed partition until it is published).
- * now_event_ms: the newest event time of the instance (the live hashes' "now"). 0 when
- * every partition is OK; -1 with errstr otherwise (see each result). */
+/* A flush in two halves, so that the partitions take events again while Redis is
+ * written: sp_flush_job_new copies what n partitions show (each one's checkpoint
+ * segment, the changes of its dirty cells, its gauges and presence; reading nothing of
+ * the publisher but its configuration) on the thread that owns them, which may then mark
+ * them published and apply more events; sp_flush_job_send writes the job (steps 1-4)
+ * on any one thread at a time. A send that fails (-1, with each part's outcome) is sent
+ * again, the same job, any number of times: commits are recognised, rollup writes carry
+ * marks, the rest is absolute. No other job of the same partitions may be built until
+ * the job is done (sp_flush_job_pending is 0). Ownership: the caller's. */
+typedef struct sp_flush_job sp_flush_job;
+typedef struct {
+    int32_t partition;
+    int64_t next_offset;
+    sp_checkpoint cp;        /* the claim as the job leaves it (seq moves on with a commit) */
+    int committed;
+    sp_flush_result result;  /* OK once the last send wrote everything of the part */
+    int forgotten;           /* left out of sends (sp_flush_job_forget) */
+} sp_flush_outcome;
+
+/* reuse: a job done with, whose memory the new one takes (or NULL); it is consumed
+ * either way. NULL with errstr when out of memory. */
+sp_flush_job *sp_flush_job_new(const sp_publisher *pub, const sp_flush_part *parts, int n,
+                               sp_flush_job *reuse, char *errstr, size_t errstr_size);
+void sp_flush_job_destroy(sp_flush_job *job); /* NULL is a no-op */
+/* now_event_ms: the newest event time of the instance (the live hashes' "now"). 0 when
+ * every part is OK; -1 with errstr otherwise (see each outcome). After a send that
+ * wrote everything: the logs due for it become snapshots, closed windows are released,
+ * csat_smoothed is brought up to date, and the instance-wide meta fields are written
+ * (sp_flush_job_set_meta), each best effort. */
+int sp_flush_job_send(sp_publisher *pub, sp_flush_job *job, int64_t now_event_ms,
+                      char *errstr, size_t errstr_size);
+int sp_flush_job_parts(const sp_flush_job *job);
+const sp_flush_outcome *sp_flush_job_outcome(const sp_flush_job *job, int i);
+size_t sp_flush_job_rollups(const sp_flush_job *job); /* rollups it changes */
+/* Whether a part failed and is to be sent again. */
+int sp_flush_job_pending(const sp_flush_job *job);
+/* The partition is no longer this instance's: later sends leave it out. */
+void sp_flush_job_forget(sp_flush_job *job, int32_t partition);
+/* The instance-wide fields of {p}:meta written after the job (sp_publisher_meta). */
+void sp_flush_job_set_meta(sp_flush_job *job, int64_t watermark_ms, const char *version);
+
+/* A flush in one call (a job built, sent once, its outcomes copied back into parts):
+ * partitions left committed are to be sent again unchanged (nothing applied to them
+ * until they are published). 0 when every partition is OK; -1 with errstr otherwise. */
 int sp_publisher_flush(sp_publisher *pub, sp_flush_part *parts, int n, int64_t now_event_ms,
                        char *errstr, size_t errstr_size);
 
@@ -116,13 +158,6 @@ int64_t sp_publisher_watermark(const sp_publisher *pub);
  * are then zero). 0, or -1 with errstr (nothing restored: try again). */
 int sp_publisher_restore(sp_publisher *pub, int32_t partition, sp_partition *p,
                          sp_checkpoint *cp, int64_t *next_offset, uint64_t *counts,
-                         char *errstr, size_t errstr_size);
-
-/* Writes a snapshot of a clean partition in place of its log when the log has grown
- * (twice the last snapshot, or 256 segments): restores read a bounded log. 0 (also
- * when not due), or -1 with errstr (the log is unchanged). */
-int sp_publisher_compact(sp_publisher *pub, int32_t partition, sp_partition *p,
-                         sp_checkpoint *cp, int64_t next_offset, const uint64_t *counts,
                          char *errstr, size_t errstr_size);
 
 /* The instance-wide fields of {p}:meta (schema and pipeline versions, watermark). */

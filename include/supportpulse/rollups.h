@@ -20,8 +20,8 @@
  * Cluster, the rollups of one hash slot: a rollup and its companion share it), so no
  * call holds Redis long whatever the size of the flush.
  *
- * Not thread-safe: the pipeline thread's. Ownership: the writer keeps no partition
- * pointer past a call.
+ * Not thread-safe: one thread at a time uses a writer (the flush thread, or the pipeline
+ * thread while no flush is in flight). Ownership: a job keeps no partition pointer.
  */
 #ifndef SUPPORTPULSE_ROLLUPS_H
 #define SUPPORTPULSE_ROLLUPS_H
@@ -71,15 +71,29 @@ sp_rollups *sp_rollups_new(const sp_rollups_conf *conf, sp_redis *r, char *errst
                            size_t errstr_size);
 void sp_rollups_destroy(sp_rollups *w); /* NULL is a no-op */
 
-/* Writes the changes of the dirty cells of n partitions. 0 when every rollup holds
- * them; -1 with errstr (Redis failed: send the same partitions again, unchanged). The
- * partitions are not marked published: the caller does that when the flush is done. */
-int sp_rollups_write(sp_rollups *w, const sp_rollup_part *parts, int n, int64_t now_ms,
-                     char *errstr, size_t errstr_size);
+/* The changes of the dirty cells of n partitions (cell - published), summed per
+ * rollup, with each cell's change kept too (a rollup may come to need some partitions'
+ * shares only). Reads the partitions and nothing of the writer but its configuration,
+ * so it runs on the thread that owns the partitions; once it returns they may change
+ * and be marked published. reuse: a job done with, whose memory the new one takes
+ * (or NULL); it is consumed either way. NULL with errstr when out of memory. Ownership:
+ * the caller's (sp_rollups_job_destroy). */
+typedef struct sp_rollups_job sp_rollups_job;
+sp_rollups_job *sp_rollups_job_new(const sp_rollups *w, const sp_rollup_part *parts, int n,
+                                   sp_rollups_job *reuse, char *errstr, size_t errstr_size);
+void sp_rollups_job_destroy(sp_rollups_job *j); /* NULL is a no-op */
+size_t sp_rollups_job_size(const sp_rollups_job *j); /* rollups it changes */
+/* The dims (other than agents') whose 1m or 1d rollups the job changes. */
+void sp_rollups_job_each_live_dims(const sp_rollups_job *j,
+                                   void (*fn)(const char *dims, void *arg), void *arg);
 
-/* The dims (other than agents') whose 1m or 1d rollups the last write changed. */
-void sp_rollups_each_live_dims(const sp_rollups *w, void (*fn)(const char *dims, void *arg),
-                               void *arg);
+/* Writes a job: of the job's partition i, only when include[i] (its checkpoint is
+ * committed). 0 when every rollup holds the change of every included partition; -1
+ * with errstr (Redis failed: write the same job again, any number of times; each
+ * partition's change counts once). The job is the caller's; include is read during the
+ * call only. */
+int sp_rollups_write(sp_rollups *w, sp_rollups_job *job, const uint8_t *include,
+                     int64_t now_ms, char *errstr, size_t errstr_size);
 
 /* Forgets the rollups whose windows no partition can change any more (every
  * partition's watermark, as Redis holds it, is past their end + retention): drops their

@@ -62,6 +62,8 @@ int64_t sp_sketch_value(uint16_t idx);
 
 void sp_sketch_init(sp_sketch *s);
 void sp_sketch_free(sp_sketch *s);
+/* Empties a sketch, keeping its memory for the next values. */
+void sp_sketch_clear(sp_sketch *s);
 /* Adds n values of bucket idx. 0, or -1 when out of memory (nothing added). */
 int sp_sketch_add_bucket(sp_sketch *s, uint16_t idx, uint32_t n);
 static inline int sp_sketch_add(sp_sketch *s, int64_t v_ms)
