@@ -14,6 +14,8 @@
 -- change into that and sends again. A rollup already written with this exact new
 -- version (an earlier reply was lost) is skipped.
 -- Work: per rollup one RESTORE (or one HSET), a share of one MGET and one MSET.
+-- A new rollup is restored without REPLACE: Redis refuses it (BUSYKEY) when one is
+-- there, which takes no extra lookup.
 local n = #KEYS / 2
 local xs = {}
 for j = 1, n do xs[j] = KEYS[2 * j] end
@@ -30,14 +32,17 @@ for j = 1, n do
   local hv = string.sub(h, 2, 17)
   local written = false
   if hv == expect then
-    if expect == '' and mode ~= 'u' and redis.call('EXISTS', r) == 1 then
+    if mode == 'r' and expect == '' then
+      -- refused (BUSYKEY) when the rollup outlived its companion: merge into what it holds
+      local res = redis.pcall('RESTORE', r, ttl, ARGV[body])
+      if res.err and not string.find(res.err, 'BUSYKEY', 1, true) then
+        return redis.error_reply(res.err)
+      end
+      written = not res.err
+    elseif expect == '' and mode ~= 'u' and redis.call('EXISTS', r) == 1 then
       written = false -- the rollup outlived its companion: merge into what it holds
     elseif mode == 'r' then
-      if expect == '' then
-        redis.call('RESTORE', r, ttl, ARGV[body])
-      else
-        redis.call('RESTORE', r, ttl, ARGV[body], 'REPLACE')
-      end
+      redis.call('RESTORE', r, ttl, ARGV[body], 'REPLACE')
       written = true
     else
       if mode == 'h' and expect ~= '' then redis.call('DEL', r) end
