@@ -660,7 +660,8 @@ static int place_stores(sp_restore *r, char *errstr, size_t errstr_size)
                  "max_attributions allow now");
         return -1;
     }
-    qsort(r->cases.e, r->cases.n, sizeof *r->cases.e, by_order);
+    if (r->cases.n)
+        qsort(r->cases.e, r->cases.n, sizeof *r->cases.e, by_order);
     for (size_t i = 0; i < r->cases.n; i++) {
         const case_image *c = &r->cases.e[i];
         if (c->rec.key && c->order >= r->layout[0] &&
@@ -671,7 +672,8 @@ static int place_stores(sp_restore *r, char *errstr, size_t errstr_size)
             return -1;
         }
     }
-    qsort(r->attrs.e, r->attrs.n, sizeof *r->attrs.e, by_order);
+    if (r->attrs.n)
+        qsort(r->attrs.e, r->attrs.n, sizeof *r->attrs.e, by_order);
     for (size_t i = 0; i < r->attrs.n; i++) {
         const case_image *c = &r->attrs.e[i];
         if (c->order >= r->layout[2] &&

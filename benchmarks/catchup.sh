@@ -9,9 +9,10 @@
 # usage: benchmarks/catchup.sh [--rounds N] [--count N] [--arrivals N] [--partitions N]
 #                              [--redis-cluster] [--only supportpulse] [--set k=v,...]
 # Output: one line per run, then medians. Needs a built tree (./scripts/build.sh build)
-# and kcat, redis-server, python3-confluent-kafka, python3-redis (scripts/install-deps.sh).
+# and kcat, redis-server, python3-confluent-kafka, python3-redis, which it installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/install-deps.sh kafkacat python3-confluent-kafka python3-redis bc
 rounds=3 count=1000000 arrivals=60000 partitions=16 only="" set="" cluster=0
 while [ $# -gt 0 ]; do
   case $1 in
@@ -113,7 +114,7 @@ run_supportpulse() {
   local reader=$!
   local t0 t1
   t0=$(date +%s.%N)
-  "$bin" run "${flags[@]}" 2> "$d/run.log" &
+  ${NICE:-} "$bin" run "${flags[@]}" 2> "$d/run.log" &
   local sp=$!
   /usr/bin/python3 benchmarks/wait_caught_up.py "$r" support-events "$boot" "$partitions" 3600
   t1=$(date +%s.%N)

@@ -1,7 +1,8 @@
 /*
- * checkpoint.c - see checkpoint.h. The log is read one element per command (each at
- * most SP_CHECKPOINT_CHUNK bytes, so no reply is large), a batch of them at a time;
- * consecutive elements with the same header are one segment, decoded once whole.
+ * checkpoint.c - see checkpoint.h. The log is read as its segments' names, then each
+ * segment one chunk per command (each at most SP_CHECKPOINT_CHUNK bytes, so no reply is
+ * large), a batch of them at a time; consecutive chunks with the same header are one
+ * segment, decoded once whole.
  */
 #include "supportpulse/checkpoint.h"
 
@@ -59,7 +60,7 @@ static long long as_int(const redisReply *r)
 
 int sp_checkpoint_claim(sp_redis *r, const sp_checkpoint_scripts *s, const char *prefix,
                         const char *topic, int32_t partition, sp_checkpoint *cp, char *resume,
-                        size_t resume_size, size_t *log_len, char *errstr, size_t errstr_size)
+                        size_t resume_size, char *errstr, size_t errstr_size)
 {
     cp_keys k;
     if (keys_of(&k, prefix, topic, partition) < 0) {
@@ -83,7 +84,6 @@ int sp_checkpoint_claim(sp_redis *r, const sp_checkpoint_scripts *s, const char 
             cp->seq = as_int(rep->element[1]);
             snprintf(resume, resume_size, "%s",
                      rep->element[2]->type == REDIS_REPLY_STRING ? rep->element[2]->str : "");
-            *log_len = (size_t)as_int(rep->element[3]);
             cp->bytes = (uint64_t)as_int(rep->element[4]);
             cp->snapshot_bytes = (uint64_t)as_int(rep->element[5]);
             cp->segments = (int)as_int(rep->element[6]);
@@ -160,40 +160,96 @@ static int take_element(loader *l, const redisReply *e, char *errstr, size_t err
     return 0;
 }
 
-static int read_log(sp_redis *r, const cp_keys *k, size_t log_len, loader *l, char *errstr,
-                    size_t errstr_size)
+/* Replies of a batch of n commands as integers (LLEN). */
+static int read_lengths(sp_redis *r, sp_redis_batch *b, long long *out, size_t n, char *errstr,
+                        size_t errstr_size)
 {
-    sp_redis_batch *b = sp_redis_batch_new();
-    if (!b) {
-        snprintf(errstr, errstr_size, "out of memory reading a checkpoint");
+    if (sp_redis_batch_run(r, b, errstr, errstr_size) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *rep = sp_redis_batch_reply(b, (long)i);
+        if (rep->type != REDIS_REPLY_INTEGER) {
+            snprintf(errstr, errstr_size, "checkpoint: %s",
+                     rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            return -1;
+        }
+        out[i] = rep->integer;
+    }
+    return 0;
+}
+
+/* The chunks of one segment, READ_AHEAD commands a batch. */
+static int read_segment(sp_redis *r, sp_redis_batch *b, const char *key, long long len,
+                        loader *l, char *errstr, size_t errstr_size)
+{
+    if (len <= 0) {
+        snprintf(errstr, errstr_size, "checkpoint: segment %s is missing", key);
         return -1;
     }
     int rc = 0;
-    for (size_t at = 0; at < log_len && rc == 0; at += READ_AHEAD) {
+    for (long long at = 0; at < len && rc == 0; at += READ_AHEAD) {
         sp_redis_batch_reset(b);
-        size_t n = log_len - at < READ_AHEAD ? log_len - at : READ_AHEAD;
-        for (size_t i = 0; i < n; i++) {
+        long long n = len - at < READ_AHEAD ? len - at : READ_AHEAD;
+        for (long long i = 0; i < n && rc == 0; i++) {
             char idx[32];
-            snprintf(idx, sizeof idx, "%zu", at + i);
-            const char *argv[] = {"LRANGE", k->l, idx, idx};
-            if (sp_redis_batch_add(b, k->l, strlen(k->l), 4, argv, NULL) < 0)
-                rc = -1;
-        }
-        if (rc < 0 || sp_redis_batch_run(r, b, errstr, errstr_size) < 0) {
-            if (rc < 0)
+            snprintf(idx, sizeof idx, "%lld", at + i);
+            const char *argv[] = {"LRANGE", key, idx, idx};
+            if (sp_redis_batch_add(b, key, strlen(key), 4, argv, NULL) < 0) {
                 snprintf(errstr, errstr_size, "out of memory reading a checkpoint");
-            rc = -1;
-            break;
+                rc = -1;
+            }
         }
-        for (size_t i = 0; i < n && rc == 0; i++)
+        if (rc == 0 && sp_redis_batch_run(r, b, errstr, errstr_size) < 0)
+            rc = -1;
+        for (long long i = 0; i < n && rc == 0; i++)
             rc = take_element(l, sp_redis_batch_reply(b, (long)i), errstr, errstr_size);
     }
+    return rc;
+}
+
+/* The log: the names of its segments, then each segment's chunks in order. */
+static int read_log(sp_redis *r, const char *prefix, const char *topic, int32_t partition,
+                    const cp_keys *k, loader *l, char *errstr, size_t errstr_size)
+{
+    const char *argv[] = {"LRANGE", k->l, "0", "-1"};
+    redisReply *names = sp_redis_cmd_argv(r, 1, 4, argv, NULL, errstr, errstr_size);
+    if (!names)
+        return -1;
+    size_t n = names->type == REDIS_REPLY_ARRAY ? names->elements : 0;
+    sp_redis_batch *b = sp_redis_batch_new();
+    char (*keys)[SP_KEY_MAX] = calloc(n ? n : 1, sizeof *keys);
+    long long *lens = calloc(n ? n : 1, sizeof *lens);
+    int rc = b && keys && lens ? 0 : -1;
+    if (rc < 0)
+        snprintf(errstr, errstr_size, "out of memory reading a checkpoint");
+    if (rc == 0 && names->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "checkpoint: %s",
+                 names->type == REDIS_REPLY_ERROR ? names->str : "unexpected log reply");
+        rc = -1;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *llen[2] = {"LLEN", keys[i]};
+        if (names->element[i]->type != REDIS_REPLY_STRING ||
+            sp_key_checkpoint_segment(keys[i], sizeof keys[i], prefix, topic, partition,
+                                      names->element[i]->str) < 0 ||
+            sp_redis_batch_add(b, keys[i], strlen(keys[i]), 2, llen, NULL) < 0) {
+            snprintf(errstr, errstr_size, "checkpoint: a bad segment name in the log");
+            rc = -1;
+        }
+    }
+    if (rc == 0 && n)
+        rc = read_lengths(r, b, lens, n, errstr, errstr_size);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = read_segment(r, b, keys[i], lens[i], l, errstr, errstr_size);
+    freeReplyObject(names);
     sp_redis_batch_destroy(b);
+    free(keys);
+    free(lens);
     return rc;
 }
 
 int sp_checkpoint_load(sp_redis *r, const char *prefix, const char *topic, int32_t partition,
-                       const sp_checkpoint *cp, size_t log_len, sp_partition *p, int *pending,
+                       const sp_checkpoint *cp, sp_partition *p, int *pending,
                        char *errstr, size_t errstr_size)
 {
     cp_keys k;
@@ -208,7 +264,7 @@ int sp_checkpoint_load(sp_redis *r, const char *prefix, const char *topic, int32
         snprintf(errstr, errstr_size, "out of memory restoring %s[%d]", topic, partition);
         goto out;
     }
-    if (read_log(r, &k, log_len, &l, errstr, errstr_size) < 0)
+    if (read_log(r, prefix, topic, partition, &k, &l, errstr, errstr_size) < 0)
         goto out;
     /* the last segment: pending when it is the delta of the committed flush */
     *pending = l.seg.n && l.kind == 'D' && l.seq == cp->seq;
@@ -264,9 +320,14 @@ long sp_checkpoint_stage(sp_redis_batch *b, const sp_checkpoint_scripts *s, cons
     snprintf(next, sizeof next, "%" PRId64, kind == 'D' ? new_seq : cp->seq);
     snprintf(nc, sizeof nc, "%zu", nchunks);
     snprintf(bytes, sizeof bytes, "%zu", len);
-    const char *argv[] = {k.h, k.s, k.l, claims, cp->token, expect, next, nc, kd, resume,
-                          bytes, header};
-    return sp_redis_batch_eval(b, s->commit, 3, 9, argv, NULL);
+    char name[32], seg_key[SP_KEY_MAX], seg_pre[SP_KEY_MAX];
+    snprintf(name, sizeof name, "%c%" PRId64, kind, hseq);
+    if (sp_key_checkpoint_segment(seg_key, sizeof seg_key, prefix, topic, partition, name) < 0 ||
+        sp_key_checkpoint_segment(seg_pre, sizeof seg_pre, prefix, topic, partition, "") < 0)
+        return -1;
+    const char *argv[] = {k.h, k.s, k.l, seg_key, claims, cp->token, expect, next, nc, kd,
+                          resume, bytes, header, name, seg_pre};
+    return sp_redis_batch_eval(b, s->commit, 4, 11, argv, NULL);
 }
 
 sp_cp_result sp_checkpoint_result(const redisReply *r, char *errstr, size_t errstr_size)

@@ -77,6 +77,12 @@ int sp_key_checkpoint(char *buf, size_t size, const char *prefix, const char *to
     return fmt(buf, size, "%s:%s:{%s:%s:%d}", prefix, k, prefix, topic, (int)partition);
 }
 
+int sp_key_checkpoint_segment(char *buf, size_t size, const char *prefix, const char *topic,
+                              int32_t partition, const char *name)
+{
+    return fmt(buf, size, "%s:cpg:{%s:%s:%d}:%s", prefix, prefix, topic, (int)partition, name);
+}
+
 int sp_key_csat_agents(char *buf, size_t size, const char *prefix, int res, const char *desk,
                        int64_t start)
 {

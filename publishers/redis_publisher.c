@@ -656,11 +656,10 @@ int sp_publisher_restore(sp_publisher *pub, int32_t partition, sp_partition *p,
     if (connect_quiet(pub, errstr, errstr_size) < 0)
         return -1;
     char resume[32 * (SP_PC__COUNT + 2)];
-    size_t log_len;
     int pending;
     if (sp_checkpoint_claim(pub->r, &pub->cps, pub->prefix, pub->topic, partition, cp, resume,
-                            sizeof resume, &log_len, errstr, errstr_size) < 0 ||
-        sp_checkpoint_load(pub->r, pub->prefix, pub->topic, partition, cp, log_len, p, &pending,
+                            sizeof resume, errstr, errstr_size) < 0 ||
+        sp_checkpoint_load(pub->r, pub->prefix, pub->topic, partition, cp, p, &pending,
                            errstr, errstr_size) < 0)
         return -1;
     if (!*resume) {

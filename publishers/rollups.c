@@ -831,7 +831,9 @@ static int by_slot(const void *x, const void *y, void *arg)
     return (s->slot > t->slot) - (s->slot < t->slot);
 }
 
-static sp_rollups *sort_w; /* qsort has no argument: the writer being sorted */
+/* qsort has no argument: the writer being sorted, per thread (flush threads of several
+ * pipelines may sort at once). */
+static _Thread_local sp_rollups *sort_w;
 static int by_slot_q(const void *x, const void *y) { return by_slot(x, y, sort_w); }
 
 /* The calls of one round: the TODO totals in calls of at most max_call rollups, each of
@@ -841,7 +843,7 @@ static int by_slot_q(const void *x, const void *y) { return by_slot(x, y, sort_w
 #define SEND_AHEAD (256u << 10)
 static int build_round(sp_rollups *w, size_t n, int64_t now_ms, char *errstr, size_t errstr_size)
 {
-    if (sp_redis_is_cluster(w->r)) {
+    if (sp_redis_is_cluster(w->r) && n > 1) {
         sort_w = w;
         qsort(w->order, n, sizeof *w->order, by_slot_q);
     }

@@ -6,14 +6,16 @@
  * Keys (redis_keys.h, one slot per partition): the hash {p}:cp:{...} (claims, token,
  * seq = the committed flush number, resume = "<next offset> <newest event time> <count>
  * ...", bytes and segments of the log, the flush of its last snapshot), the list
- * {p}:cpl:{...} (the log: a snapshot, then deltas, as elements of at most 512 KB, each
- * starting with the header "SPC1:<token>:<flush>:<kind>\n"), and {p}:cps:{...} where a
- * segment is staged before its commit.
+ * {p}:cpl:{...} (the log: the names of its segments, a snapshot then deltas, "S<flush>"
+ * or "D<flush>"), each segment {p}:cpg:{...}:<name> a list of chunks of at most 512 KB,
+ * each starting with the header "SPC1:<token>:<flush>:<kind>\n", and {p}:cps:{...}
+ * where a segment is staged before its commit.
  *
  * Committing a segment is: UNLINK the staging list, RPUSH its chunks, then one script
- * (checkpoint_commit.lua) that checks the claim and the flush number and moves the
- * chunks onto the log (or, for a snapshot, puts the staging list in the log's place):
- * O(chunks) for Redis whatever the bytes, so no call holds Redis long. A commit sent
+ * (checkpoint_commit.lua) that checks the claim and the flush number, renames the
+ * staging list to the segment and appends its name to the log (a snapshot's commit
+ * unlinks the segments it replaces instead): the bytes are never copied, so no call
+ * holds Redis long whatever their size. A commit sent
  * twice is recognised ("applied"); one from an owner whose claim another took is refused
  * (SPSTALE); one that finds Redis behind what this owner committed (Redis restarted from
  * an older snapshot, or failed over to a lagging replica) is refused too (SPBEHIND): the
@@ -56,16 +58,16 @@ typedef struct {
 int sp_checkpoint_scripts_add(sp_redis *r, sp_checkpoint_scripts *s);
 
 /* Claims a partition: a new token, the claim count up by one (a former owner's commits
- * are refused from now). Fills cp, the resume point ("" when Redis has none) and the
- * log's length. 0, or -1 with errstr. */
+ * are refused from now). Fills cp and the resume point ("" when Redis has none). 0, or
+ * -1 with errstr. */
 int sp_checkpoint_claim(sp_redis *r, const sp_checkpoint_scripts *s, const char *prefix,
                         const char *topic, int32_t partition, sp_checkpoint *cp, char *resume,
-                        size_t resume_size, size_t *log_len, char *errstr, size_t errstr_size);
+                        size_t resume_size, char *errstr, size_t errstr_size);
 
-/* Rebuilds p (new, empty) from the log of log_len elements; *pending is set when the
+/* Rebuilds p (new, empty) from the log; *pending is set when the
  * last segment's changes are restored dirty (see above). 0, or -1 with errstr. */
 int sp_checkpoint_load(sp_redis *r, const char *prefix, const char *topic, int32_t partition,
-                       const sp_checkpoint *cp, size_t log_len, sp_partition *p, int *pending,
+                       const sp_checkpoint *cp, sp_partition *p, int *pending,
                        char *errstr, size_t errstr_size);
 
 /* Appends to b the commands that stage one segment (kind 'D' committed as flush

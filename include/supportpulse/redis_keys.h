@@ -6,8 +6,9 @@
  *
  *   {p}:x:{<rollup key>}          a rollup's companion (version, marks, sketches)
  *   {p}:lx:{<live key>}           a live hash's companion (each partition's gauges)
- *   {p}:cp:{<p>:<topic>:<n>}      a partition's checkpoint hash; :cpl: its log, :cps:
- *                                 its staging list
+ *   {p}:cp:{<p>:<topic>:<n>}      a partition's checkpoint hash; :cpl: its log (the
+ *                                 names of its segments), :cps: its staging list,
+ *                                 :cpg:{..}:<name> a segment (a list of chunks)
  *   {p}:pr:{<p>:presence}         agents' newest status; :prc: the counts per dims
  *
  * The prefix must hold no '{' or '}' (config.c refuses it), and dims values are escaped
@@ -39,6 +40,8 @@ int sp_key_presence(char *buf, size_t size, const char *prefix, int counts);
 /* kind: 'h' the hash, 'l' the log, 's' the staging list */
 int sp_key_checkpoint(char *buf, size_t size, const char *prefix, const char *topic,
                       int32_t partition, char kind);
+int sp_key_checkpoint_segment(char *buf, size_t size, const char *prefix, const char *topic,
+                              int32_t partition, const char *name);
 int sp_key_csat_agents(char *buf, size_t size, const char *prefix, int res, const char *desk,
                        int64_t start);
 /* the windows whose agents' csat_smoothed is to be computed again ("<res>\t<desk>\t<start>") */

@@ -3,7 +3,7 @@
 -- (all in the partition's slot); ARGV[1] the new owner's token.
 -- The claim count goes up by one and the token is the new owner's: any former owner's
 -- commit is refused from now on. Whatever a former owner had staged is dropped.
--- Returns {claims, committed flush number, resume point ("" = none), log elements, log
+-- Returns {claims, committed flush number, resume point ("" = none), segments in the log, log
 -- bytes, bytes of its last snapshot, segments}.
 local claims = redis.call('HINCRBY', KEYS[1], 'claims', 1)
 redis.call('HSET', KEYS[1], 'token', ARGV[1])

@@ -1,16 +1,19 @@
 -- checkpoint_commit.lua - makes a staged segment part of a partition's checkpoint
 -- (publishers/checkpoint.c), atomically with the partition's resume point.
--- KEYS[1] the checkpoint hash, KEYS[2] the staging list, KEYS[3] the log (one slot).
+-- KEYS[1] the checkpoint hash, KEYS[2] the staging list, KEYS[3] the log (the names of
+-- the segments, in order), KEYS[4] the segment the staging list becomes (one slot).
 -- ARGV: [1] claims, [2] token (the owner's claim), [3] flush number expected in Redis,
 -- [4] the new one, [5] chunks staged, [6] kind ("D" delta: appended; "S" snapshot:
 -- replaces the log, at the same flush number), [7] resume point, [8] segment bytes,
--- [9] the chunk header prefix every staged chunk starts with.
+-- [9] the chunk header prefix every staged chunk starts with, [10] the segment's name,
+-- [11] the key of a segment less its name (the log's segments are that plus a name).
 -- Replies "ok", or "applied" when this commit was made already (its reply was lost).
 -- Errors: SPSTALE (another owner claimed the partition since), SPBEHIND (Redis holds an
 -- older claim or flush than this owner made: it went back in time), SPSTAGE (the
 -- staging list is not this commit's chunks: send them again).
--- Work: O(chunks) element moves, whatever the bytes.
-local cp, stage, log = KEYS[1], KEYS[2], KEYS[3]
+-- Work: a RENAME and an RPUSH (a snapshot also unlinks the segments it replaces, at most
+-- a few hundred): the bytes are never copied, so the call is short whatever their size.
+local cp, stage, log, seg = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local c = redis.call('HMGET', cp, 'claims', 'token', 'seq', 'snapseq')
 local claims, mine = tonumber(c[1] or '0'), tonumber(ARGV[1])
 if c[2] ~= ARGV[2] then
@@ -43,12 +46,17 @@ for _, at in ipairs({0, n - 1}) do
   end
 end
 if kind == 'D' then
-  for _ = 1, n do redis.call('LMOVE', stage, log, 'LEFT', 'RIGHT') end
+  redis.call('RENAME', stage, seg)
+  redis.call('RPUSH', log, ARGV[10])
   redis.call('HINCRBY', cp, 'bytes', ARGV[8])
   redis.call('HINCRBY', cp, 'segments', 1)
 else
+  for _, name in ipairs(redis.call('LRANGE', log, 0, -1)) do
+    if name ~= ARGV[10] then redis.call('UNLINK', ARGV[11] .. name) end
+  end
   redis.call('UNLINK', log)
-  redis.call('RENAME', stage, log)
+  redis.call('RENAME', stage, seg)
+  redis.call('RPUSH', log, ARGV[10])
   redis.call('HSET', cp, 'bytes', ARGV[8], 'segments', 1, 'snapseq', seq, 'snapbytes', ARGV[8])
 end
 redis.call('HSET', cp, 'seq', new, 'resume', ARGV[7])
