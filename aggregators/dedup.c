@@ -99,8 +99,10 @@ int sp_dedup_check(sp_dedup *d, uint64_t hash, int64_t ts_ms)
 
 void sp_dedup_restore(sp_dedup *d, uint64_t hash, int64_t ts_ms)
 {
+    uint64_t evictions = d->evictions; /* counted when they happened, not again */
     if (hash)
         remember(d, hash, ts_ms);
+    d->evictions = evictions;
 }
 
 size_t sp_dedup_each_fresh(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t ts_ms, void *arg),

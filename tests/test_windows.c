@@ -220,6 +220,23 @@ Test(dedup, horizon_and_capacity)
     sp_dedup_destroy(d);
 }
 
+/* A checkpoint can hold more ids than the store (deltas of several flushes): the
+ * restore keeps the newest and counts no eviction, those were counted when they
+ * happened. */
+Test(dedup, a_restore_past_capacity_counts_no_eviction)
+{
+    sp_dedup *d = sp_dedup_new(3, 10000);
+    const char *ids[] = {"a", "b", "c", "d", "e"};
+    for (int i = 0; i < 5; i++)
+        sp_dedup_restore(d, sp_dedup_hash(ids[i], 1), 1000 + i);
+    cr_expect_eq(sp_dedup_evictions(d), 0);
+    cr_expect_eq(sp_dedup_size(d), 3);
+    cr_expect_eq(check(d, "e", 2000), 1, "the newest ids are kept");
+    cr_expect_eq(check(d, "a", 2000), 0, "the oldest left");
+    cr_expect_eq(sp_dedup_evictions(d), 1, "a live eviction still counts");
+    sp_dedup_destroy(d);
+}
+
 Test(attribution, later_events_use_the_case_queue_and_transfers_move_it)
 {
     sp_partition *p = new_partition();

@@ -41,7 +41,8 @@ void sp_dedup_mark_published(sp_dedup *d);
 /* Calls fn for every id remembered, oldest first; returns how many. */
 size_t sp_dedup_each(const sp_dedup *d, void (*fn)(uint64_t hash, int64_t ts_ms, void *arg),
                      void *arg);
-/* Remembers a hash read back from Redis (as published, not fresh). */
+/* Remembers a hash read back from Redis (as published, not fresh). Past the capacity
+ * the oldest is dropped without counting an eviction (it was counted when it happened). */
 void sp_dedup_restore(sp_dedup *d, uint64_t hash, int64_t ts_ms);
 uint64_t sp_dedup_evictions(const sp_dedup *d);
 
