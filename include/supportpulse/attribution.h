@@ -13,8 +13,8 @@
  * Entries are kept in a ring in order of insertion, which is the order of their last
  * event time up to the reorder after a restore (sp_attrs_reorder), so expiry only looks
  * at the head. New and changed entries are listed as fresh until the publisher has
- * written them to Redis ({p}:attr:..., one hash per day with a TTL of the horizon), from
- * where a restarted owner restores them.
+ * written them to Redis (in the partition's checkpoint, checkpoint.h), from where a
+ * restarted owner restores them.
  *
  * Single writer: owned by one partition's state, touched by one thread.
  */

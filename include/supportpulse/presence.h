@@ -1,8 +1,8 @@
 /*
  * presence.h - agent presence (agent.status) of one partition since its last publish:
  * the newest status of each agent, with the queues it serves, for the publisher to hand
- * to Redis, where {p}:presence keeps every agent's newest status and the live hashes
- * count agents_available and agents_staffed per queue (merge.lua, section 4b).
+ * to Redis, where {p}:pr:{...} keeps every agent's newest status and the live hashes
+ * count agents_available and agents_staffed per queue (presence.lua, live.h).
  *
  * "Newest" is by event time, ties broken by the status text, so the result does not
  * depend on the order events arrive in nor on how often they are replayed.
