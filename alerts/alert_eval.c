@@ -4,7 +4,10 @@
  * Flow of a tick: clock -> stored states (HGETALL) -> targets (rule x dims: the exact
  * set, or every live/rollup set the filter selects, plus every set with a stored
  * state) -> values (pipelined HMGET) -> sp_alert_step -> changed states written by
- * the compare-and-set script below, which records transitions in the same call.
+ * the compare-and-set script below, which records a transition in the same call: the
+ * stream entry, the firing alert's JSON, the PUBLISH (the state key is in the stream's
+ * slot). Last, the active hash (a contract key in a slot of its own) is made to equal
+ * the firing JSON: it follows the recorded truth within a tick whoever wrote it.
  */
 #include "supportpulse/alert_eval.h"
 
@@ -20,14 +23,17 @@
 #include "supportpulse/clock.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
+#include "supportpulse/redis_client.h"
 #include "supportpulse/redis_conn.h"
+#include "supportpulse/redis_keys.h"
 
 #define STATE_MAX 160
 #define KEY_MAX (SP_DIMS_MAX + 128)
 
-/* KEYS: state hash, stream, active hash. ARGV: field, expected state ("" = none), new
- * state ("" = delete), transition ("" / firing / resolved), stream length, channel,
- * json, n, then n stream field/value pairs. 1 written, 0 another writer was first. */
+/* KEYS: state hash, firing hash, stream (one slot). ARGV: field, expected state ("" =
+ * none), new state ("" = delete), transition ("" / firing / resolved), stream length,
+ * channel, json, n, then n stream field/value pairs. 1 written, 0 another writer was
+ * first. */
 static const char cas_script[] =
     "local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''\n"
     "if cur ~= ARGV[2] then return 0 end\n"
@@ -36,9 +42,9 @@ static const char cas_script[] =
     "if ARGV[4] ~= '' then\n"
     "  local f = {}\n"
     "  for i = 1, 2 * tonumber(ARGV[8]) do f[i] = ARGV[8 + i] end\n"
-    "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', unpack(f))\n"
-    "  if ARGV[4] == 'firing' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[7])\n"
-    "  else redis.call('HDEL', KEYS[3], ARGV[1]) end\n"
+    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(f))\n"
+    "  if ARGV[4] == 'firing' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[7])\n"
+    "  else redis.call('HDEL', KEYS[2], ARGV[1]) end\n"
     "  redis.call('PUBLISH', ARGV[6], ARGV[7])\n"
     "end\n"
     "return 1\n";
@@ -55,9 +61,13 @@ typedef struct {
 struct sp_alert_eval {
     sp_alert_eval_conf conf;
     const sp_rules *rules;
-    redisContext *rc;
+    sp_redis *rc;                /* NULL until the first tick */
+    int cas_script;              /* its id in rc */
+    sp_redis_batch *batch;
+    char key_state[SP_KEY_MAX], key_firing[SP_KEY_MAX], key_active[SP_KEY_MAX],
+        key_stream[SP_KEY_MAX];
     int64_t clock;
-    redisReply *states;          /* HGETALL {p}:alerts:state of this tick */
+    redisReply *states;          /* HGETALL of the states key, this tick */
     sp_strmap *state_index;      /* field -> element index of its value */
     redisReply *livedims;        /* SMEMBERS {p}:livedims of this tick */
     char **series[5];            /* per resolution: the dims of {p}:ts:{res}:*, re-listed */
@@ -113,8 +123,7 @@ static void free_series(char **list, size_t n)
 static void drop_connection(sp_alert_eval *e)
 {
     if (e->rc)
-        redisFree(e->rc);
-    e->rc = NULL;
+        sp_redis_close(e->rc);
     for (int r = 0; r < 5; r++) {
         free_series(e->series[r], e->nseries[r]);
         e->series[r] = NULL;
@@ -129,6 +138,8 @@ void sp_alert_eval_destroy(sp_alert_eval *e)
         return;
     drop_tick(e);
     drop_connection(e);
+    sp_redis_batch_destroy(e->batch);
+    sp_redis_destroy(e->rc);
     free(e->t);
     free(e);
 }
@@ -137,12 +148,12 @@ int64_t sp_alert_eval_clock(const sp_alert_eval *e) { return e->clock; }
 
 /* ---- Redis ---------------------------------------------------------------------- */
 
-static int fail_redis(sp_alert_eval *e, const char *what, const redisReply *r, char *errstr,
-                      size_t errstr_size)
+/* why: the client's message when there is no reply. */
+static int fail_redis(sp_alert_eval *e, const char *what, const redisReply *r, const char *why,
+                      char *errstr, size_t errstr_size)
 {
     snprintf(errstr, errstr_size, "alerts: redis %s: %s: %s", e->conf.address, what,
-             r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply")
-               : e->rc ? e->rc->errstr : "not connected");
+             r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply") : why);
     if (!r)
         drop_connection(e);
     return -1;
@@ -150,12 +161,22 @@ static int fail_redis(sp_alert_eval *e, const char *what, const redisReply *r, c
 
 static int connect_redis(sp_alert_eval *e, char *errstr, size_t errstr_size)
 {
-    if (e->rc)
-        return 0;
-    e->rc = sp_redis_open(e->conf.address, e->conf.connect_timeout_ms, e->conf.command_timeout_ms);
-    if (!e->rc || e->rc->err) {
-        snprintf(errstr, errstr_size, "alerts: redis %s: %s", e->conf.address,
-                 e->rc ? e->rc->errstr : "cannot allocate context");
+    char why[512];
+    if (!e->rc) {
+        const char *p = e->conf.prefix;
+        if (sp_key_alerts(e->key_state, sizeof e->key_state, p, 't') < 0 ||
+            sp_key_alerts(e->key_firing, sizeof e->key_firing, p, 'f') < 0 ||
+            sp_key_alerts(e->key_active, sizeof e->key_active, p, 'a') < 0 ||
+            sp_key_alerts(e->key_stream, sizeof e->key_stream, p, 's') < 0)
+            return snprintf(errstr, errstr_size, "alerts: prefix too long"), -1;
+        e->rc = sp_redis_new(e->conf.address, e->conf.connect_timeout_ms,
+                             e->conf.command_timeout_ms);
+        e->batch = sp_redis_batch_new();
+        if (!e->rc || !e->batch || (e->cas_script = sp_redis_script(e->rc, cas_script)) < 0)
+            return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+    }
+    if (sp_redis_connect(e->rc, why, sizeof why) < 0) {
+        snprintf(errstr, errstr_size, "alerts: %s", why);
         drop_connection(e);
         return -1;
     }
@@ -164,19 +185,20 @@ static int connect_redis(sp_alert_eval *e, char *errstr, size_t errstr_size)
 
 /* A reply of the expected type (array or integer), or NULL with errstr. */
 static redisReply *expect(sp_alert_eval *e, redisReply *r, int type, const char *what,
-                          char *errstr, size_t errstr_size)
+                          const char *why, char *errstr, size_t errstr_size)
 {
     if (r && r->type == type)
         return r;
-    fail_redis(e, what, r, errstr, errstr_size);
+    fail_redis(e, what, r, why, errstr, errstr_size);
     freeReplyObject(r);
     return NULL;
 }
 
 static int load_states(sp_alert_eval *e, char *errstr, size_t errstr_size)
 {
-    e->states = expect(e, redisCommand(e->rc, "HGETALL %s:alerts:state", e->conf.prefix),
-                       REDIS_REPLY_ARRAY, "HGETALL alerts:state", errstr, errstr_size);
+    char why[512];
+    e->states = expect(e, sp_redis_cmd(e->rc, why, sizeof why, "HGETALL %s", e->key_state),
+                       REDIS_REPLY_ARRAY, "HGETALL alerts:state", why, errstr, errstr_size);
     if (!e->states)
         return -1;
     if (!(e->state_index = sp_strmap_new(64 + e->states->elements)))
@@ -235,10 +257,13 @@ static int add_target(sp_alert_eval *e, const sp_rule *r, const char *rule_name,
 
 static int load_livedims(sp_alert_eval *e, char *errstr, size_t errstr_size)
 {
+    char key[SP_KEY_MAX], why[512];
     if (e->livedims)
         return 0;
-    e->livedims = expect(e, redisCommand(e->rc, "SMEMBERS %s:livedims", e->conf.prefix),
-                         REDIS_REPLY_ARRAY, "SMEMBERS livedims", errstr, errstr_size);
+    if (sp_key_livedims(key, sizeof key, e->conf.prefix) < 0)
+        return snprintf(errstr, errstr_size, "alerts: prefix too long"), -1;
+    e->livedims = expect(e, sp_redis_cmd(e->rc, why, sizeof why, "SMEMBERS %s", key),
+                         REDIS_REPLY_ARRAY, "SMEMBERS livedims", why, errstr, errstr_size);
     return e->livedims ? 0 : -1;
 }
 
@@ -260,31 +285,52 @@ static int add_page(char ***list, size_t *n, const redisReply *keys, size_t skip
     return 0;
 }
 
-/* Lists the dims of {p}:ts:{res}:* (every series of a resolution), at most every
- * dims_refresh_ms. */
+/* Adds one master's {p}:ts:{res}:* keys (pattern) to list. 0, or -1 with errstr. */
+static int scan_node(sp_alert_eval *e, int node, const char *pattern, size_t skip,
+                     char ***list, size_t *n, char *errstr, size_t errstr_size)
+{
+    char cursor[32] = "0", why[512];
+    do {
+        redisReply *r = expect(e, sp_redis_node_cmd(e->rc, node, why, sizeof why,
+                                                    "SCAN %s MATCH %s COUNT 1000", cursor,
+                                                    pattern),
+                               REDIS_REPLY_ARRAY, "SCAN", why, errstr, errstr_size);
+        int rc = !r ? -1
+               : r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+                         r->element[1]->type != REDIS_REPLY_ARRAY
+                   ? fail_redis(e, "SCAN", r, why, errstr, errstr_size)
+                   : 0;
+        if (rc == 0) {
+            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+            if ((rc = add_page(list, n, r->element[1], skip)) < 0)
+                snprintf(errstr, errstr_size, "alerts: out of memory");
+        }
+        freeReplyObject(r);
+        if (rc < 0)
+            return -1;
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+/* Lists the dims of {p}:ts:{res}:* (every series of a resolution) on every master, at
+ * most every dims_refresh_ms. */
 static int load_series(sp_alert_eval *e, int res, char *errstr, size_t errstr_size)
 {
     int64_t now = sp_mono_ms();
     if (e->series[res] && now - e->series_at[res] < e->conf.dims_refresh_ms)
         return 0;
-    char cursor[32] = "0", **list = NULL;
-    size_t n = 0, skip = strlen(e->conf.prefix) + 4 + strlen(sp_rule_res_name(res)) + 1;
-    do {
-        redisReply *r = expect(e, redisCommand(e->rc, "SCAN %s MATCH %s:ts:%s:* COUNT 1000", cursor,
-                                               e->conf.prefix, sp_rule_res_name(res)),
-                               REDIS_REPLY_ARRAY, "SCAN", errstr, errstr_size);
-        int rc = !r ? -1 : r->elements != 2 ? fail_redis(e, "SCAN", r, errstr, errstr_size) : 0;
-        if (rc == 0) {
-            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-            if ((rc = add_page(&list, &n, r->element[1], skip)) < 0)
-                snprintf(errstr, errstr_size, "alerts: out of memory");
-        }
-        freeReplyObject(r);
-        if (rc < 0) {
+    char pattern[SP_KEY_MAX], **list = NULL;
+    int plen = snprintf(pattern, sizeof pattern, "%s:ts:%s:", e->conf.prefix,
+                        sp_rule_res_name(res));
+    if (plen < 0 || (size_t)plen + 2 > sizeof pattern)
+        return snprintf(errstr, errstr_size, "alerts: prefix too long"), -1;
+    strcat(pattern, "*");
+    size_t n = 0, skip = (size_t)plen;
+    for (int node = 0; node < sp_redis_nodes(e->rc); node++)
+        if (scan_node(e, node, pattern, skip, &list, &n, errstr, errstr_size) < 0) {
             free_series(list, n);
             return -1;
         }
-    } while (strcmp(cursor, "0") != 0);
     free_series(e->series[res], e->nseries[res]);
     e->series[res] = list ? list : calloc(1, sizeof *list);
     e->nseries[res] = n;
@@ -381,14 +427,14 @@ static void source_key(const sp_alert_eval *e, const target *t, char *out, size_
              t->dims, start);
 }
 
-static void ask_values(sp_alert_eval *e, const target *t)
+static long ask_values(sp_alert_eval *e, const target *t)
 {
     char key[KEY_MAX + 64];
     const sp_rule *r = t->rule;
     source_key(e, t, key, sizeof key);
     const char *argv[7] = {"HMGET", key, r->metric, r->metric2[0] ? r->metric2 : r->metric,
                            r->volume[0] ? r->volume : r->metric, "as_of"};
-    redisAppendCommandArgv(e->rc, 6, argv, NULL);
+    return sp_redis_batch_add(e->batch, key, strlen(key), 6, argv, NULL);
 }
 
 static int field(const redisReply *r, size_t i, double *out)
@@ -447,21 +493,19 @@ static void to_sample(const sp_alert_eval *e, target *t, const redisReply *r)
 
 static int read_values(sp_alert_eval *e, char *errstr, size_t errstr_size)
 {
-    size_t asked = 0;
+    char why[512];
+    sp_redis_batch_reset(e->batch);
     for (size_t i = 0; i < e->nt; i++)
-        if (e->t[i].rule) {
-            ask_values(e, &e->t[i]);
-            asked++;
-        }
-    for (size_t i = 0; i < e->nt && asked; i++) {
-        if (!e->t[i].rule)
-            continue;
-        redisReply *r = NULL;
-        if (redisGetReply(e->rc, (void **)&r) != REDIS_OK)
-            return fail_redis(e, "HMGET", NULL, errstr, errstr_size);
-        to_sample(e, &e->t[i], r);
-        freeReplyObject(r);
-    }
+        if (e->t[i].rule && ask_values(e, &e->t[i]) < 0)
+            return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+    if (!sp_redis_batch_size(e->batch))
+        return 0;
+    if (sp_redis_batch_run(e->rc, e->batch, why, sizeof why) < 0)
+        return fail_redis(e, "HMGET", NULL, why, errstr, errstr_size);
+    long k = 0;
+    for (size_t i = 0; i < e->nt; i++)
+        if (e->t[i].rule)
+            to_sample(e, &e->t[i], sp_redis_batch_reply(e->batch, k++));
     return 0;
 }
 
@@ -526,28 +570,71 @@ typedef struct {
 /* 1 written, 0 another instance was first, -1 with errstr. */
 static int cas(sp_alert_eval *e, const cas_args *a, char *errstr, size_t errstr_size)
 {
-    char keys[3][256], len[32], chan[256], n[8];
-    snprintf(keys[0], sizeof keys[0], "%s:alerts:state", e->conf.prefix);
-    snprintf(keys[1], sizeof keys[1], "%s:alerts", e->conf.prefix);
-    snprintf(keys[2], sizeof keys[2], "%s:alerts:active", e->conf.prefix);
+    char why[512], len[32], n[8];
     snprintf(len, sizeof len, "%" PRId64, e->conf.stream_max);
-    snprintf(chan, sizeof chan, "%s:alerts", e->conf.prefix);
     snprintf(n, sizeof n, "%d", a->nstream);
-    const char *argv[32] = {"EVAL", cas_script, "3", keys[0], keys[1], keys[2], a->field,
-                            a->old, a->new_state, a->transition, len, chan,
-                            a->json ? a->json : "", n};
-    int argc = 14;
+    const char *argv[3 + 8 + 2 * 6] = {e->key_state, e->key_firing, e->key_stream, a->field,
+                                       a->old, a->new_state, a->transition, len,
+                                       e->key_stream, a->json ? a->json : "", n};
+    int argc = 11;
     for (int i = 0; i < a->nstream; i++) {
         argv[argc++] = a->stream[i][0];
         argv[argc++] = a->stream[i][1];
     }
-    redisReply *r = expect(e, redisCommandArgv(e->rc, argc, argv, NULL), REDIS_REPLY_INTEGER,
-                           "alert state", errstr, errstr_size);
-    if (!r)
-        return -1;
-    int won = r->integer == 1;
-    freeReplyObject(r);
-    return won;
+    sp_redis_batch_reset(e->batch);
+    if (sp_redis_batch_eval(e->batch, e->cas_script, 3, argc - 3, argv, NULL) < 0)
+        return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+    if (sp_redis_batch_run(e->rc, e->batch, why, sizeof why) < 0)
+        return fail_redis(e, "alert state", NULL, why, errstr, errstr_size);
+    const redisReply *r = sp_redis_batch_reply(e->batch, 0);
+    if (r->type != REDIS_REPLY_INTEGER)
+        return fail_redis(e, "alert state", r, why, errstr, errstr_size);
+    return r->integer == 1;
+}
+
+/* Makes the active hash hold exactly the firing alerts' JSON (both read, the difference
+ * written). Idempotent: whichever instance runs it last leaves the recorded truth. */
+static int sync_active(sp_alert_eval *e, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    sp_redis_batch_reset(e->batch);
+    if (sp_redis_batch_addf(e->batch, "HGETALL %s", e->key_firing) < 0 ||
+        sp_redis_batch_addf(e->batch, "HGETALL %s", e->key_active) < 0)
+        return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+    if (sp_redis_batch_run(e->rc, e->batch, why, sizeof why) < 0)
+        return fail_redis(e, "HGETALL alerts", NULL, why, errstr, errstr_size);
+    const redisReply *want = sp_redis_batch_reply(e->batch, 0),
+                     *have = sp_redis_batch_reply(e->batch, 1);
+    if (want->type != REDIS_REPLY_ARRAY || have->type != REDIS_REPLY_ARRAY)
+        return fail_redis(e, "HGETALL alerts", want->type != REDIS_REPLY_ARRAY ? want : have,
+                          why, errstr, errstr_size);
+    sp_strmap *had = sp_strmap_new(16 + have->elements);
+    sp_redis_batch *out = sp_redis_batch_new();
+    int rc = had && out ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i + 1 < have->elements; i += 2)
+        rc = sp_strmap_put(had, have->element[i]->str, have->element[i]->len, (uint32_t)i + 1);
+    for (size_t i = 0; rc == 0 && i + 1 < want->elements; i += 2) {
+        const redisReply *k = want->element[i], *v = want->element[i + 1];
+        uint32_t at = 0;
+        int same = sp_strmap_get(had, k->str, k->len, &at) &&
+                   strcmp(have->element[at]->str, v->str) == 0;
+        sp_strmap_del(had, k->str, k->len); /* wanted: not to be deleted */
+        if (!same && sp_redis_batch_addf(out, "HSET %s %b %b", e->key_active, k->str, k->len,
+                                         v->str, v->len) < 0)
+            rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i + 1 < have->elements; i += 2)
+        if (sp_strmap_get(had, have->element[i]->str, have->element[i]->len, &(uint32_t){0}) &&
+            sp_redis_batch_addf(out, "HDEL %s %b", e->key_active, have->element[i]->str,
+                                have->element[i]->len) < 0)
+            rc = -1;
+    sp_strmap_destroy(had);
+    if (rc < 0)
+        snprintf(errstr, errstr_size, "alerts: out of memory");
+    else if (sp_redis_batch_size(out) && sp_redis_batch_run(e->rc, out, why, sizeof why) < 0)
+        rc = fail_redis(e, "HSET alerts:active", NULL, why, errstr, errstr_size);
+    sp_redis_batch_destroy(out);
+    return rc;
 }
 
 static void stream_field(cas_args *a, const char *name, const char *fmt, ...)
@@ -649,8 +736,7 @@ int sp_alert_eval_tick(sp_alert_eval *e, sp_alert_notify_fn fn, void *arg, char 
     int64_t clock;
     if (sp_redis_event_now(e->rc, e->conf.prefix, &clock, why, sizeof why) < 0) {
         snprintf(errstr, errstr_size, "alerts: redis %s: %s", e->conf.address, why);
-        if (e->rc->err)
-            drop_connection(e);
+        drop_connection(e);
         return -1;
     }
     if (clock < 0)
@@ -660,6 +746,8 @@ int sp_alert_eval_tick(sp_alert_eval *e, sp_alert_notify_fn fn, void *arg, char 
                      read_values(e, errstr, errstr_size) < 0
                  ? -1
                  : step_all(e, fn, arg, errstr, errstr_size);
+    if (rc >= 0 && sync_active(e, errstr, errstr_size) < 0)
+        rc = -1;
     drop_tick(e);
     return rc;
 }

@@ -12,7 +12,8 @@
 #include "supportpulse/alert_eval.h"
 #include "supportpulse/hooks.h"
 #include "supportpulse/log.h"
-#include "supportpulse/redis_conn.h"
+#include "supportpulse/redis_client.h"
+#include "supportpulse/redis_keys.h"
 #include "supportpulse/ticker.h"
 
 struct sp_alert_loop {
@@ -58,19 +59,19 @@ static void report_hooks(sp_alert_loop *l, sp_hook_stats s)
     if (!memcmp(&s, &l->reported, sizeof s))
         return;
     const sp_config *c = l->cfg;
-    redisContext *rc = sp_redis_open(c->redis, (int)c->redis_timeout_ms, (int)c->redis_timeout_ms);
-    int ok = rc && !rc->err;
+    char key[SP_KEY_MAX], why[512];
+    sp_redis *rc = sp_redis_new(c->redis, (int)c->redis_timeout_ms, (int)c->redis_timeout_ms);
+    int ok = rc && sp_key_alerts(key, sizeof key, c->prefix, 'h') >= 0;
     for (size_t i = 0; ok && i < sizeof hook_counters / sizeof *hook_counters; i++) {
         uint64_t now = counter(&s, i), was = counter(&l->reported, i);
         if (now == was)
             continue;
-        redisReply *r = redisCommand(rc, "HINCRBY %s:alerts:hooks %s %llu", c->prefix,
+        redisReply *r = sp_redis_cmd(rc, why, sizeof why, "HINCRBY %s %s %llu", key,
                                      hook_counters[i].name, (unsigned long long)(now - was));
         ok = r && r->type == REDIS_REPLY_INTEGER;
         freeReplyObject(r);
     }
-    if (rc)
-        redisFree(rc);
+    sp_redis_destroy(rc);
     if (ok) /* else tried again next tick (a partial report may count some twice) */
         l->reported = s;
 }

@@ -12,7 +12,8 @@
 
 #include "commands.h"
 #include "supportpulse/event.h"
-#include "supportpulse/redis_conn.h"
+#include "supportpulse/redis_client.h"
+#include "supportpulse/redis_keys.h"
 #include "supportpulse/rules.h"
 
 int sp_cmd_rules(int argc, char **argv)
@@ -78,11 +79,14 @@ static void print_alert(const char *text, int as_json)
     json_decref(o);
 }
 
-static int list_active(redisContext *rc, const char *prefix, int as_json)
+static int list_active(sp_redis *rc, const char *prefix, int as_json)
 {
-    redisReply *r = redisCommand(rc, "HVALS %s:alerts:active", prefix);
+    char key[SP_KEY_MAX], why[512];
+    sp_key_alerts(key, sizeof key, prefix, 'a');
+    redisReply *r = sp_redis_cmd(rc, why, sizeof why, "HVALS %s", key);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "supportpulse alerts: %s\n", r ? r->str : rc->errstr);
+        fprintf(stderr, "supportpulse alerts: %s\n",
+                !r ? why : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         freeReplyObject(r);
         return -1;
     }
@@ -95,9 +99,11 @@ static int list_active(redisContext *rc, const char *prefix, int as_json)
     return 0;
 }
 
-static void list_history(redisContext *rc, const char *prefix, long long n, int as_json)
+static void list_history(sp_redis *rc, const char *prefix, long long n, int as_json)
 {
-    redisReply *r = redisCommand(rc, "XREVRANGE %s:alerts + - COUNT %lld", prefix, n);
+    char key[SP_KEY_MAX], why[512];
+    sp_key_alerts(key, sizeof key, prefix, 's');
+    redisReply *r = sp_redis_cmd(rc, why, sizeof why, "XREVRANGE %s + - COUNT %lld", key, n);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
         return;
@@ -122,9 +128,11 @@ static void list_history(redisContext *rc, const char *prefix, long long n, int 
     freeReplyObject(r);
 }
 
-static void print_hooks(redisContext *rc, const char *prefix)
+static void print_hooks(sp_redis *rc, const char *prefix)
 {
-    redisReply *r = redisCommand(rc, "HGETALL %s:alerts:hooks", prefix);
+    char key[SP_KEY_MAX], why[512];
+    sp_key_alerts(key, sizeof key, prefix, 'h');
+    redisReply *r = sp_redis_cmd(rc, why, sizeof why, "HGETALL %s", key);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements) {
         printf("hooks:");
         for (size_t i = 0; i + 1 < r->elements; i += 2)
@@ -161,11 +169,11 @@ int sp_cmd_alerts(int argc, char **argv)
             return 2;
         }
     }
-    redisContext *rc = sp_redis_open(redis, 5000, 10000);
-    if (!rc || rc->err) {
-        fprintf(stderr, "supportpulse alerts: redis %s: %s\n", redis,
-                rc ? rc->errstr : "cannot allocate");
-        redisFree(rc);
+    char why[512];
+    sp_redis *rc = sp_redis_new(redis, 5000, 10000);
+    if (!rc || sp_redis_connect(rc, why, sizeof why) < 0) {
+        fprintf(stderr, "supportpulse alerts: %s\n", rc ? why : "out of memory");
+        sp_redis_destroy(rc);
         return 1;
     }
     int rc2 = list_active(rc, prefix, as_json);
@@ -173,6 +181,6 @@ int sp_cmd_alerts(int argc, char **argv)
         list_history(rc, prefix, history, as_json);
     if (rc2 == 0 && !as_json)
         print_hooks(rc, prefix);
-    redisFree(rc);
+    sp_redis_destroy(rc);
     return rc2 < 0 ? 1 : 0;
 }

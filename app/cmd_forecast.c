@@ -14,7 +14,8 @@
 #include "commands.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/erlang.h"
-#include "supportpulse/redis_conn.h"
+#include "supportpulse/redis_client.h"
+#include "supportpulse/redis_keys.h"
 
 /* ---- forecast ------------------------------------------------------------------- */
 
@@ -176,24 +177,23 @@ int sp_cmd_forecast(int argc, char **argv)
                 format);
         return 2;
     }
-    char dims[SP_DIMS_MAX], key[SP_DIMS_MAX + 128];
-    if (sp_dims_format(tenant, queue, channel, NULL, dims, sizeof dims) < 0) {
-        fprintf(stderr, "supportpulse forecast: --queue/--channel/--tenant too long\n");
+    char dims[SP_DIMS_MAX], key[SP_KEY_MAX], why[512];
+    if (sp_dims_format(tenant, queue, channel, NULL, dims, sizeof dims) < 0 ||
+        sp_key_forecast(key, sizeof key, prefix, dims) < 0) {
+        fprintf(stderr, "supportpulse forecast: --queue/--channel/--tenant/--prefix too long\n");
         return 2;
     }
-    snprintf(key, sizeof key, "%s:fc:%s", prefix, dims);
-    redisContext *rc = sp_redis_open(redis, 5000, 10000);
-    if (!rc || rc->err) {
-        fprintf(stderr, "supportpulse forecast: redis %s: %s\n", redis,
-                rc ? rc->errstr : "cannot allocate");
-        redisFree(rc);
+    sp_redis *rc = sp_redis_new(redis, 5000, 10000);
+    if (!rc || sp_redis_connect(rc, why, sizeof why) < 0) {
+        fprintf(stderr, "supportpulse forecast: %s\n", rc ? why : "out of memory");
+        sp_redis_destroy(rc);
         return 1;
     }
-    redisReply *r = redisCommand(rc, "GET %s", key);
+    redisReply *r = sp_redis_cmd(rc, why, sizeof why, "GET %s", key);
     int status = 0;
     json_t *fc = NULL;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "supportpulse forecast: redis %s: %s\n", redis, r ? r->str : rc->errstr);
+        fprintf(stderr, "supportpulse forecast: redis %s: %s\n", redis, r ? r->str : why);
         status = 1;
     } else if (r->type != REDIS_REPLY_STRING) {
         fprintf(stderr, "supportpulse forecast: no forecast at %s yet (the pipeline writes one "
@@ -212,7 +212,7 @@ int sp_cmd_forecast(int argc, char **argv)
     json_decref(fc);
     if (r)
         freeReplyObject(r);
-    redisFree(rc);
+    sp_redis_destroy(rc);
     return status;
 }
 

@@ -107,13 +107,13 @@ int bench_alerts(int runs, const char *rules_path)
         quiet[r] = tick_ms(e, &n);
     }
     for (int r = 0; r < runs; r++) { /* breached: every alert pending, its state written */
-        redisReply *x = redisCommand(rc, "DEL sp:alerts:state");
+        redisReply *x = redisCommand(rc, "DEL sp:alerts:state:{sp:alerts} sp:alerts:firing:{sp:alerts}");
         freeReplyObject(x);
         seed(rc, 1, now);
         pending[r] = tick_ms(e, &first);
     }
     for (int r = 0; r < runs; r++) { /* 10 minutes on: every alert fires (a transition each) */
-        redisReply *x = redisCommand(rc, "DEL sp:alerts:state sp:alerts:active");
+        redisReply *x = redisCommand(rc, "DEL sp:alerts:state:{sp:alerts} sp:alerts:firing:{sp:alerts} sp:alerts:active");
         freeReplyObject(x);
         seed(rc, 1, now);
         tick_ms(e, &n);

@@ -21,11 +21,15 @@
 
 #include "supportpulse/dims.h"
 #include "supportpulse/erlang.h"
+#include "supportpulse/metrics.h"
 #include "supportpulse/partition.h"
+#include "supportpulse/redis_client.h"
 #include "supportpulse/redis_conn.h"
+#include "supportpulse/redis_keys.h"
 
 #define WEEK_HANDLE SP_FC_WEEK /* handle-time window: the last 7 days (+ today) */
 #define BATCH 512              /* rollup reads per pipeline round trip */
+#define RES_15M 2              /* sp_res_names[2] == "15m" */
 
 typedef struct {
     char dims[SP_DIMS_MAX], tenant[65], queue[65], channel[65];
@@ -35,34 +39,28 @@ typedef struct {
     double hsum, hcnt;          /* handle ms and calls, recent days */
     int64_t surge_run, surge_since;
     double last_actual, last_forecast;
+    int64_t live_next;          /* the model's next interval when its live fields were written */
 } series;
 
 struct sp_forecaster {
     sp_forecaster_conf conf;
-    redisContext *rc;
+    sp_redis *r;                /* NULL until the first tick */
+    int write_script;           /* its id in r */
+    sp_redis_batch *batch;
     series *s;
     size_t n, cap;
     sp_forecaster_stats stats;
     int64_t done_upto;          /* last complete interval every series was brought to */
 };
 
+/* KEYS[1] the model state {p}:fcstate:{<fc key>}, KEYS[2] the forecast (one slot).
+ * ARGV: next interval, state, ttl, forecast JSON. 1 written, 0 a newer state is stored. */
 static const char write_script[] =
     "local cur = tonumber(redis.call('HGET', KEYS[1], 'next') or '-1')\n"
     "if cur >= tonumber(ARGV[1]) then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'next', ARGV[1], 'state', ARGV[2])\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
     "redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[3])\n"
-    "local n = tonumber(ARGV[5])\n"
-    "for i = 1, n do redis.call('HSET', KEYS[3], ARGV[4 + 2 * i], ARGV[5 + 2 * i]) end\n"
-    "redis.call('PUBLISH', ARGV[6 + 2 * n], KEYS[2])\n"
-    "return 1\n";
-
-/* A queue's summed staffing: KEYS[1] its live hash; ARGV agents, volume, the livedims
- * set, the dims, the updates channel. */
-static const char write_sum_script[] =
-    "redis.call('HSET', KEYS[1], 'fc_agents_required', ARGV[1], 'fc_volume', ARGV[2])\n"
-    "redis.call('SADD', ARGV[3], ARGV[4])\n"
-    "redis.call('PUBLISH', ARGV[5], KEYS[1])\n"
     "return 1\n";
 
 void sp_forecaster_conf_defaults(sp_forecaster_conf *c)
@@ -97,8 +95,8 @@ void sp_forecaster_destroy(sp_forecaster *f)
 {
     if (!f)
         return;
-    if (f->rc)
-        redisFree(f->rc);
+    sp_redis_batch_destroy(f->batch);
+    sp_redis_destroy(f->r);
     free(f->s);
     free(f);
 }
@@ -109,34 +107,39 @@ const sp_forecaster_stats *sp_forecaster_get_stats(const sp_forecaster *f) { ret
 
 static void drop_connection(sp_forecaster *f)
 {
-    if (f->rc)
-        redisFree(f->rc);
-    f->rc = NULL;
+    if (f->r)
+        sp_redis_close(f->r);
     for (size_t i = 0; i < f->n; i++)
         f->s[i].loaded = 0; /* re-read stored states after any failure */
 }
 
 static int connect_redis(sp_forecaster *f, char *errstr, size_t errstr_size)
 {
-    if (f->rc)
-        return 0;
-    const char *a = f->conf.address;
-    f->rc = sp_redis_open(a, f->conf.connect_timeout_ms, f->conf.command_timeout_ms);
-    if (!f->rc || f->rc->err) {
-        snprintf(errstr, errstr_size, "forecaster: redis %s: %s", a,
-                 f->rc ? f->rc->errstr : "cannot allocate context");
+    char why[512];
+    if (!f->r) {
+        f->r = sp_redis_new(f->conf.address, f->conf.connect_timeout_ms,
+                            f->conf.command_timeout_ms);
+        f->batch = sp_redis_batch_new();
+        if (!f->r || !f->batch || (f->write_script = sp_redis_script(f->r, write_script)) < 0) {
+            snprintf(errstr, errstr_size, "forecaster: out of memory");
+            return -1;
+        }
+    }
+    if (sp_redis_connect(f->r, why, sizeof why) < 0) {
+        snprintf(errstr, errstr_size, "forecaster: %s", why);
         drop_connection(f);
         return -1;
     }
     return 0;
 }
 
-/* A reply, or NULL with errstr (a lost connection is dropped). Caller frees. */
-static redisReply *checked(sp_forecaster *f, redisReply *r, char *errstr, size_t errstr_size)
+/* A reply (not an error reply), or NULL with errstr; a failed command drops the
+ * connection. Caller frees. */
+static redisReply *checked(sp_forecaster *f, redisReply *r, const char *why, char *errstr,
+                           size_t errstr_size)
 {
     if (!r) {
-        snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address,
-                 f->rc->errstr);
+        snprintf(errstr, errstr_size, "forecaster: %s", why);
         drop_connection(f);
         return NULL;
     }
@@ -148,15 +151,25 @@ static redisReply *checked(sp_forecaster *f, redisReply *r, char *errstr, size_t
     return r;
 }
 
+/* Runs the batch; 0 when every command has a reply (each may be an error reply). */
+static int run_batch(sp_forecaster *f, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    if (sp_redis_batch_run(f->r, f->batch, why, sizeof why) == 0)
+        return 0;
+    snprintf(errstr, errstr_size, "forecaster: %s", why);
+    drop_connection(f);
+    return -1;
+}
+
 /* Newest event time of any partition (redis_conn.h), -1 before any, -2 on error. */
 static int64_t event_now_ms(sp_forecaster *f, char *errstr, size_t errstr_size)
 {
     int64_t now;
-    char why[256];
-    if (sp_redis_event_now(f->rc, f->conf.prefix, &now, why, sizeof why) < 0) {
-        snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address, why);
-        if (f->rc->err)
-            drop_connection(f);
+    char why[512];
+    if (sp_redis_event_now(f->r, f->conf.prefix, &now, why, sizeof why) < 0) {
+        snprintf(errstr, errstr_size, "forecaster: %s", why);
+        drop_connection(f);
         return -2;
     }
     return now;
@@ -201,40 +214,58 @@ static int add_series(sp_forecaster *f, const char *dims)
         f->cap = cap;
     }
     strcpy(tmp.dims, dims);
+    tmp.live_next = -1;
     tmp.realtime = is_realtime(tmp.channel);
     tmp.seen = 1;
     f->s[f->n++] = tmp;
     return 0;
 }
 
-/* Lists {p}:ts:15m:{dims}; series no longer there are forgotten. */
+/* Adds the series of one SCAN page; 0, or -1 with errstr. */
+static int add_page(sp_forecaster *f, const redisReply *r, int plen, char *cursor,
+                    size_t cursor_size, char *errstr, size_t errstr_size)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "forecaster: unexpected SCAN reply");
+        return -1;
+    }
+    snprintf(cursor, cursor_size, "%s", r->element[0]->str);
+    for (size_t i = 0; i < r->element[1]->elements; i++)
+        if (add_series(f, r->element[1]->element[i]->str + plen) < 0) {
+            snprintf(errstr, errstr_size, "forecaster: out of memory");
+            return -1;
+        }
+    return 0;
+}
+
+/* Lists {p}:ts:15m:{dims} on every master; series no longer there are forgotten. */
 static int discover(sp_forecaster *f, char *errstr, size_t errstr_size)
 {
-    char pattern[256];
-    int plen = snprintf(pattern, sizeof pattern, "%s:ts:15m:", f->conf.prefix);
-    char cursor[32] = "0";
+    char pattern[256], why[512];
+    int plen = sp_key_series(pattern, sizeof pattern - 1, f->conf.prefix, RES_15M, "");
+    if (plen < 0) {
+        snprintf(errstr, errstr_size, "forecaster: prefix too long");
+        return -1;
+    }
+    strcat(pattern, "*");
     for (size_t i = 0; i < f->n; i++)
         f->s[i].seen = 0;
-    do {
-        redisReply *r = checked(f, redisCommand(f->rc, "SCAN %s MATCH %s* COUNT 1000", cursor,
-                                                pattern), errstr, errstr_size);
-        if (!r)
-            return -1;
-        int rc = 0;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            snprintf(errstr, errstr_size, "forecaster: unexpected SCAN reply");
-            rc = -1;
-        } else {
-            snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-            for (size_t i = 0; rc == 0 && i < r->element[1]->elements; i++)
-                rc = add_series(f, r->element[1]->element[i]->str + plen);
+    for (int node = 0; node < sp_redis_nodes(f->r); node++) {
+        char cursor[32] = "0";
+        do {
+            redisReply *r = checked(f, sp_redis_node_cmd(f->r, node, why, sizeof why,
+                                                         "SCAN %s MATCH %s COUNT 1000", cursor,
+                                                         pattern),
+                                    why, errstr, errstr_size);
+            if (!r)
+                return -1;
+            int rc = add_page(f, r, plen, cursor, sizeof cursor, errstr, errstr_size);
+            freeReplyObject(r);
             if (rc < 0)
-                snprintf(errstr, errstr_size, "forecaster: out of memory");
-        }
-        freeReplyObject(r);
-        if (rc < 0)
-            return -1;
-    } while (strcmp(cursor, "0") != 0);
+                return -1;
+        } while (strcmp(cursor, "0") != 0);
+    }
     size_t kept = 0;
     for (size_t i = 0; i < f->n; i++)
         if (f->s[i].seen)
@@ -261,31 +292,31 @@ static int read_intervals(sp_forecaster *f, const series *s, int64_t from, size_
 {
     for (size_t done = 0; done < n;) {
         size_t k = n - done < BATCH ? n - done : BATCH;
-        for (size_t i = 0; i < k; i++)
-            redisAppendCommand(f->rc, "HMGET %s:r:15m:%s:%" PRId64 " offered created "
-                               "handle_ms_sum handle_ms_count", f->conf.prefix, s->dims,
-                               (from + (int64_t)(done + i)) * SP_FC_INTERVAL_S);
-        int rc = 0;
+        sp_redis_batch_reset(f->batch);
         for (size_t i = 0; i < k; i++) {
-            redisReply *r = NULL;
-            if (redisGetReply(f->rc, (void **)&r) != REDIS_OK)
-                r = NULL;
-            if (rc == 0 && !(r = checked(f, r, errstr, errstr_size))) {
-                rc = -1;
-                if (!f->rc)
-                    return -1; /* connection gone: the rest of the replies with it */
-                continue;
+            char key[SP_KEY_MAX];
+            int64_t start = (from + (int64_t)(done + i)) * SP_FC_INTERVAL_S;
+            if (sp_key_rollup(key, sizeof key, f->conf.prefix, RES_15M, s->dims, start) < 0 ||
+                sp_redis_batch_addf(f->batch, "HMGET %s offered created handle_ms_sum "
+                                    "handle_ms_count", key) < 0) {
+                snprintf(errstr, errstr_size, "forecaster: out of memory");
+                return -1;
             }
-            if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4)
-                out[done + i] = (interval_in){field_num(r->element[0]) + field_num(r->element[1]),
-                                              field_num(r->element[2]), field_num(r->element[3])};
-            else if (r)
-                out[done + i] = (interval_in){0, 0, 0};
-            if (r)
-                freeReplyObject(r);
         }
-        if (rc < 0)
+        if (run_batch(f, errstr, errstr_size) < 0)
             return -1;
+        for (size_t i = 0; i < k; i++) {
+            const redisReply *r = sp_redis_batch_reply(f->batch, (long)i);
+            if (r->type == REDIS_REPLY_ERROR) {
+                snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address,
+                         r->str);
+                return -1;
+            }
+            out[done + i] = r->type == REDIS_REPLY_ARRAY && r->elements == 4
+                ? (interval_in){field_num(r->element[0]) + field_num(r->element[1]),
+                                field_num(r->element[2]), field_num(r->element[3])}
+                : (interval_in){0, 0, 0};
+        }
         done += k;
     }
     return 0;
@@ -294,8 +325,11 @@ static int read_intervals(sp_forecaster *f, const series *s, int64_t from, size_
 /* The first interval the series has a 15m rollup for, or -1 when none. */
 static int64_t first_interval(sp_forecaster *f, const series *s, char *errstr, size_t errstr_size)
 {
-    redisReply *r = checked(f, redisCommand(f->rc, "ZRANGE %s:ts:15m:%s 0 0", f->conf.prefix,
-                                            s->dims), errstr, errstr_size);
+    char key[SP_KEY_MAX], why[512];
+    if (sp_key_series(key, sizeof key, f->conf.prefix, RES_15M, s->dims) < 0)
+        return snprintf(errstr, errstr_size, "forecaster: key too long"), -2;
+    redisReply *r = checked(f, sp_redis_cmd(f->r, why, sizeof why, "ZRANGE %s 0 0", key), why,
+                            errstr, errstr_size);
     if (!r)
         return -2;
     int64_t first = r->type == REDIS_REPLY_ARRAY && r->elements == 1
@@ -630,46 +664,99 @@ static const char *const live_names[7] = {"fc_volume", "fc_hi95", "fc_agents_req
                                           "surge", "surge_ratio", "surge_since",
                                           "fc_updated_at"};
 
-/* 1 written, 0 refused (a newer state is stored), -1 with errstr. */
-static int write_series(sp_forecaster *f, series *s, char *errstr, size_t errstr_size)
+/* The series' keys: its forecast, the model state (in the forecast's slot), its live hash. */
+static int series_keys(const sp_forecaster *f, const series *s, char fc[SP_KEY_MAX],
+                       char state[SP_KEY_MAX], char live[SP_KEY_MAX])
 {
-    json_t *root = render_json(&f->conf, &s->hw, s->dims, s->queue, s->channel,
-                               handle_s(&f->conf, s), sp_wall_ms());
-    char *fc = dump_fc(root);
-    char *state = encode_state(s);
-    char keys[3][SP_DIMS_MAX + 64], next[32], ttl[32], nlive[8], chan[128], lv[7][48];
-    int rc = -1;
-    if (!fc || !state) {
-        snprintf(errstr, errstr_size, "forecaster: out of memory");
-        goto out;
-    }
-    snprintf(keys[0], sizeof keys[0], "%s:fcstate:%s", f->conf.prefix, s->dims);
-    snprintf(keys[1], sizeof keys[1], "%s:fc:%s", f->conf.prefix, s->dims);
-    snprintf(keys[2], sizeof keys[2], "%s:live:%s", f->conf.prefix, s->dims);
-    snprintf(next, sizeof next, "%" PRId64, s->hw.next);
-    snprintf(ttl, sizeof ttl, "%" PRId64, (f->conf.history_days + 7) * 86400);
+    return sp_key_forecast(fc, SP_KEY_MAX, f->conf.prefix, s->dims) < 0 ||
+                   sp_key_forecast_state(state, SP_KEY_MAX, f->conf.prefix, fc) < 0 ||
+                   sp_key_live(live, SP_KEY_MAX, f->conf.prefix, s->dims) < 0
+               ? -1
+               : 0;
+}
+
+/* Writes the forecast and surge fields of the series' live hash from the model as it
+ * stands (root: its rendered forecast), then announces the forecast. Idempotent. */
+static int write_live(sp_forecaster *f, series *s, json_t *root, char *errstr,
+                      size_t errstr_size)
+{
+    char fc[SP_KEY_MAX], state[SP_KEY_MAX], live[SP_KEY_MAX], chan[SP_KEY_MAX], lv[7][48];
+    if (series_keys(f, s, fc, state, live) < 0 || sp_key_updates(chan, sizeof chan, f->conf.prefix) < 0)
+        return snprintf(errstr, errstr_size, "forecaster: key too long"), -1;
     int nl = live_fields(&f->conf, s, root, lv);
-    snprintf(nlive, sizeof nlive, "%d", nl);
-    snprintf(chan, sizeof chan, "%s:updates", f->conf.prefix);
-    const char *argv[32] = {"EVAL", write_script, "3", keys[0], keys[1], keys[2], next, state,
-                            ttl, fc, nlive};
-    int argc = 11;
+    const char *argv[2 + 2 * 7] = {"HSET", live};
+    int argc = 2;
     for (int i = 0; i < nl; i++) {
         argv[argc++] = live_names[i];
         argv[argc++] = lv[i];
     }
-    argv[argc++] = chan;
-    redisReply *r = checked(f, redisCommandArgv(f->rc, argc, argv, NULL), errstr, errstr_size);
-    if (r) {
-        rc = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-        freeReplyObject(r);
-        f->stats.writes += rc == 1;
-        f->stats.stale_writes += rc == 0;
+    const char *pub[] = {"PUBLISH", chan, fc};
+    sp_redis_batch_reset(f->batch);
+    if (sp_redis_batch_add(f->batch, live, strlen(live), argc, argv, NULL) < 0 ||
+        sp_redis_batch_add(f->batch, NULL, 0, 3, pub, NULL) < 0)
+        return snprintf(errstr, errstr_size, "forecaster: out of memory"), -1;
+    if (run_batch(f, errstr, errstr_size) < 0)
+        return -1;
+    for (long i = 0; i < 2; i++) {
+        const redisReply *r = sp_redis_batch_reply(f->batch, i);
+        if (r->type == REDIS_REPLY_ERROR)
+            return snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address,
+                            r->str), -1;
     }
+    s->live_next = s->hw.next;
+    return 0;
+}
+
+static json_t *render(const sp_forecaster *f, const series *s)
+{
+    return render_json(&f->conf, &s->hw, s->dims, s->queue, s->channel, handle_s(&f->conf, s),
+                       sp_wall_ms());
+}
+
+/* The forecast and the model state in one call (their slot), conditional on the stored
+ * state being older; then, when written, the live fields. A failure between the two
+ * leaves the live fields one interval behind until the next tick writes them (live_next).
+ * 1 written, 0 refused (a newer state is stored), -1 with errstr. */
+static int write_series(sp_forecaster *f, series *s, char *errstr, size_t errstr_size)
+{
+    json_t *root = render(f, s);
+    char *fc_json = dump_fc(root);
+    char *state_text = encode_state(s);
+    char fc[SP_KEY_MAX], state[SP_KEY_MAX], live[SP_KEY_MAX], next[32], ttl[32];
+    int rc = -1;
+    if (!root || !fc_json || !state_text) {
+        snprintf(errstr, errstr_size, "forecaster: out of memory");
+        goto out;
+    }
+    if (series_keys(f, s, fc, state, live) < 0) {
+        snprintf(errstr, errstr_size, "forecaster: key too long");
+        goto out;
+    }
+    snprintf(next, sizeof next, "%" PRId64, s->hw.next);
+    snprintf(ttl, sizeof ttl, "%" PRId64, (f->conf.history_days + 7) * 86400);
+    const char *argv[] = {state, fc, next, state_text, ttl, fc_json};
+    sp_redis_batch_reset(f->batch);
+    if (sp_redis_batch_eval(f->batch, f->write_script, 2, 4, argv, NULL) < 0) {
+        snprintf(errstr, errstr_size, "forecaster: out of memory");
+        goto out;
+    }
+    if (run_batch(f, errstr, errstr_size) < 0)
+        goto out;
+    const redisReply *r = sp_redis_batch_reply(f->batch, 0);
+    if (r->type != REDIS_REPLY_INTEGER) {
+        snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to the write");
+        goto out;
+    }
+    rc = r->integer == 1;
+    f->stats.writes += rc == 1;
+    f->stats.stale_writes += rc == 0;
+    if (rc == 1 && write_live(f, s, root, errstr, errstr_size) < 0)
+        rc = -1;
 out:
     json_decref(root);
-    free(fc);
-    free(state);
+    free(fc_json);
+    free(state_text);
     return rc;
 }
 
@@ -679,27 +766,31 @@ out:
  * `next` field first, the state only when needed. 1 loaded, 0 not, -1 error. */
 static int load_stored(sp_forecaster *f, series *s, char *errstr, size_t errstr_size)
 {
-    redisReply *r = checked(f, redisCommand(f->rc, "HGET %s:fcstate:%s next", f->conf.prefix,
-                                            s->dims), errstr, errstr_size);
+    char fc[SP_KEY_MAX], state[SP_KEY_MAX], live[SP_KEY_MAX], why[512];
+    if (series_keys(f, s, fc, state, live) < 0)
+        return snprintf(errstr, errstr_size, "forecaster: key too long"), -1;
+    redisReply *r = checked(f, sp_redis_cmd(f->r, why, sizeof why, "HGET %s next", state), why,
+                            errstr, errstr_size);
     if (!r)
         return -1;
     int64_t next = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
     freeReplyObject(r);
     if (next < 0 || (s->loaded && next <= s->hw.next))
         return 0;
-    r = checked(f, redisCommand(f->rc, "HGET %s:fcstate:%s state", f->conf.prefix, s->dims),
-                errstr, errstr_size);
+    r = checked(f, sp_redis_cmd(f->r, why, sizeof why, "HGET %s state", state), why, errstr,
+                errstr_size);
     if (!r)
         return -1;
     int loaded = r->type == REDIS_REPLY_STRING && decode_state(s, r->str) == 0;
     freeReplyObject(r);
     if (!loaded) { /* unreadable (another version?): rebuilt from the rollups instead */
-        r = checked(f, redisCommand(f->rc, "DEL %s:fcstate:%s", f->conf.prefix, s->dims), errstr,
+        r = checked(f, sp_redis_cmd(f->r, why, sizeof why, "DEL %s", state), why, errstr,
                     errstr_size);
         if (!r)
             return -1;
         freeReplyObject(r);
     }
+    s->live_next = -1; /* whoever wrote the state may not have written the live fields */
     return loaded;
 }
 
@@ -712,8 +803,15 @@ static int sync_series(sp_forecaster *f, series *s, int64_t upto, char *errstr,
     if (l == 1)
         s->loaded = 1;
     int64_t horizon = f->conf.history_days * SP_FC_DAY;
-    if (s->loaded && s->hw.next > upto)
-        return 0; /* up to date */
+    if (s->loaded && s->hw.next > upto) { /* up to date; its live fields may not be */
+        if (s->live_next == s->hw.next)
+            return 0;
+        json_t *root = render(f, s);
+        int rc = root ? write_live(f, s, root, errstr, errstr_size)
+                      : (snprintf(errstr, errstr_size, "forecaster: out of memory"), -1);
+        json_decref(root);
+        return rc;
+    }
     if (!s->loaded || s->hw.next < upto + 1 - horizon) {
         int64_t first = first_interval(f, s, errstr, errstr_size);
         if (first < -1)
@@ -771,42 +869,66 @@ static int add_to_queue(queue_sum **sums, size_t *n, const series *s, const redi
     return 0;
 }
 
+/* One queue's summed staffing into its live hash, listed in livedims, announced. */
+static int add_queue_sum(sp_forecaster *f, const queue_sum *q)
+{
+    char live[SP_KEY_MAX], set[SP_KEY_MAX], chan[SP_KEY_MAX], agents[32], volume[32];
+    if (sp_key_live(live, sizeof live, f->conf.prefix, q->dims) < 0 ||
+        sp_key_livedims(set, sizeof set, f->conf.prefix) < 0 ||
+        sp_key_updates(chan, sizeof chan, f->conf.prefix) < 0)
+        return -1;
+    snprintf(agents, sizeof agents, "%.0f", q->agents);
+    snprintf(volume, sizeof volume, "%.3f", q->volume);
+    const char *hset[] = {"HSET", live, "fc_agents_required", agents, "fc_volume", volume};
+    const char *sadd[] = {"SADD", set, q->dims};
+    const char *pub[] = {"PUBLISH", chan, live};
+    return sp_redis_batch_add(f->batch, live, strlen(live), 6, hset, NULL) < 0 ||
+                   sp_redis_batch_add(f->batch, set, strlen(set), 3, sadd, NULL) < 0 ||
+                   sp_redis_batch_add(f->batch, NULL, 0, 3, pub, NULL) < 0
+               ? -1
+               : 0;
+}
+
 /* Writes each queue's staffing over its channels (fc_agents_required and fc_volume
  * summed) into the queue's live hash, where the staffing alert compares it with the
  * agents staffed on the queue (agents have queues, not channels). */
 static int write_queue_sums(sp_forecaster *f, char *errstr, size_t errstr_size)
 {
-    for (size_t i = 0; i < f->n; i++)
-        redisAppendCommand(f->rc, "HMGET %s:live:%s fc_agents_required fc_volume",
-                           f->conf.prefix, f->s[i].dims);
+    sp_redis_batch_reset(f->batch);
+    for (size_t i = 0; i < f->n; i++) {
+        char live[SP_KEY_MAX];
+        if (sp_key_live(live, sizeof live, f->conf.prefix, f->s[i].dims) < 0 ||
+            sp_redis_batch_addf(f->batch, "HMGET %s fc_agents_required fc_volume", live) < 0)
+            return snprintf(errstr, errstr_size, "forecaster: out of memory"), -1;
+    }
+    if (f->n && run_batch(f, errstr, errstr_size) < 0)
+        return -1;
     queue_sum *sums = NULL;
     size_t n = 0;
-    int rc = 0;
-    for (size_t i = 0; i < f->n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(f->rc, (void **)&r) != REDIS_OK) {
-            snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address,
-                     f->rc->errstr);
-            drop_connection(f);
+    for (size_t i = 0; i < f->n; i++)
+        if (add_to_queue(&sums, &n, &f->s[i], sp_redis_batch_reply(f->batch, (long)i)) < 0) {
             free(sums);
-            return -1;
+            return snprintf(errstr, errstr_size, "forecaster: out of memory"), -1;
         }
-        if (rc == 0 && add_to_queue(&sums, &n, &f->s[i], r) < 0) {
+    sp_redis_batch_reset(f->batch);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (add_queue_sum(f, &sums[i]) < 0) {
             snprintf(errstr, errstr_size, "forecaster: out of memory");
             rc = -1;
         }
-        freeReplyObject(r);
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        redisReply *r = checked(f, redisCommand(f->rc,
-            "EVAL %s 1 %s:live:%s %.0f %.3f %s:livedims %s %s:updates", write_sum_script,
-            f->conf.prefix, sums[i].dims, sums[i].agents, sums[i].volume, f->conf.prefix,
-            sums[i].dims, f->conf.prefix), errstr, errstr_size);
-        rc = r ? 0 : -1;
-        freeReplyObject(r);
-    }
     free(sums);
-    return rc;
+    if (rc < 0 || !n)
+        return rc;
+    if (run_batch(f, errstr, errstr_size) < 0)
+        return -1;
+    for (long i = 0; i < (long)sp_redis_batch_size(f->batch); i++) {
+        const redisReply *r = sp_redis_batch_reply(f->batch, i);
+        if (r->type == REDIS_REPLY_ERROR)
+            return snprintf(errstr, errstr_size, "forecaster: redis %s: %s", f->conf.address,
+                            r->str), -1;
+    }
+    return 0;
 }
 
 int sp_forecaster_tick(sp_forecaster *f, char *errstr, size_t errstr_size)

@@ -874,14 +874,21 @@ static redisReply *run_one(sp_redis *r, long idx, char *errstr, size_t errstr_si
     return rep;
 }
 
+redisReply *sp_redis_vcmd(sp_redis *r, char *errstr, size_t errstr_size, const char *fmt,
+                          va_list ap)
+{
+    sp_redis_batch_reset(r->one);
+    long idx = add_formatted(r->one, -1, fmt, ap);
+    return run_one(r, idx, errstr, errstr_size);
+}
+
 redisReply *sp_redis_cmd(sp_redis *r, char *errstr, size_t errstr_size, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    sp_redis_batch_reset(r->one);
-    long idx = add_formatted(r->one, -1, fmt, ap);
+    redisReply *rep = sp_redis_vcmd(r, errstr, errstr_size, fmt, ap);
     va_end(ap);
-    return run_one(r, idx, errstr, errstr_size);
+    return rep;
 }
 
 redisReply *sp_redis_node_cmd(sp_redis *r, int node_no, char *errstr, size_t errstr_size,

@@ -2,6 +2,8 @@
  * redis_conn.c - see redis_conn.h.
  */
 #include "supportpulse/redis_conn.h"
+#include "supportpulse/redis_client.h"
+#include "supportpulse/redis_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,14 +29,18 @@ redisContext *sp_redis_open(const char *address, int connect_timeout_ms, int com
     return rc;
 }
 
-int sp_redis_event_now(redisContext *rc, const char *prefix, int64_t *now_ms, char *errstr,
+int sp_redis_event_now(sp_redis *rc, const char *prefix, int64_t *now_ms, char *errstr,
                        size_t errstr_size)
 {
-    redisReply *r = redisCommand(rc, "HGETALL %s:meta", prefix);
+    char key[SP_KEY_MAX], why[512];
+    if (sp_key_meta(key, sizeof key, prefix) < 0) {
+        snprintf(errstr, errstr_size, "prefix too long");
+        return -1;
+    }
+    redisReply *r = sp_redis_cmd(rc, why, sizeof why, "HGETALL %s", key);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        snprintf(errstr, errstr_size, "%s", !r ? rc->errstr
-                                            : r->type == REDIS_REPLY_ERROR ? r->str
-                                                                           : "unexpected reply");
+        snprintf(errstr, errstr_size, "HGETALL %s: %s", key,
+                 !r ? why : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         freeReplyObject(r);
         return -1;
     }

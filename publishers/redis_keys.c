@@ -94,3 +94,29 @@ int sp_key_csat_due(char *buf, size_t size, const char *prefix)
 {
     return fmt(buf, size, "%s:csat_due", prefix);
 }
+
+int sp_key_forecast(char *buf, size_t size, const char *prefix, const char *dims)
+{
+    return fmt(buf, size, "%s:fc:%s", prefix, dims);
+}
+
+int sp_key_forecast_state(char *buf, size_t size, const char *prefix, const char *forecast_key)
+{
+    return fmt(buf, size, "%s:fcstate:{%s}", prefix, forecast_key);
+}
+
+int sp_key_alerts(char *buf, size_t size, const char *prefix, char kind)
+{
+    switch (kind) {
+    case 'a':
+        return fmt(buf, size, "%s:alerts:active", prefix);
+    case 'h':
+        return fmt(buf, size, "%s:alerts:hooks", prefix);
+    case 't':
+        return fmt(buf, size, "%s:alerts:state:{%s:alerts}", prefix, prefix);
+    case 'f':
+        return fmt(buf, size, "%s:alerts:firing:{%s:alerts}", prefix, prefix);
+    default:
+        return fmt(buf, size, "%s:alerts", prefix);
+    }
+}

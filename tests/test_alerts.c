@@ -296,16 +296,19 @@ Test(alert_state, resolve_for_and_text_round_trip)
 static sp_env env;
 
 static void env_up(void) { sp_env_start(&env, "alerts", 1); }
+static void env_up_cluster(void) { sp_env_start_cluster(&env, "alerts", 1); }
 static void env_down(void) { sp_env_stop(&env); }
 
 static void cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void cmd(const char *fmt, ...)
 {
+    char line[4096];
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(env.rc, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR, "redis: %s", r ? r->str : env.rc->errstr);
+    redisReply *r = sp_env_cmd(&env, "%s", line); /* either mode: routed by key */
+    cr_assert(r->type != REDIS_REPLY_ERROR, "redis: %s: %s", line, r->str);
     freeReplyObject(r);
 }
 
@@ -314,14 +317,17 @@ static void clock_at(long long ts)
 {
     char v[64];
     snprintf(v, sizeof v, "100 %lld", ts);
-    cmd("HSET t:meta resume:alerts:0 %s", v);
+    char err[512];
+    redisReply *r = sp_redis_cmd(env.r, err, sizeof err, "HSET t:meta resume:alerts:0 %s", v);
+    cr_assert(r && r->type == REDIS_REPLY_INTEGER, "redis: %s", r ? r->str : err);
+    freeReplyObject(r);
 }
 
 static sp_alert_eval *evaluator(const sp_rules *rules)
 {
     sp_alert_eval_conf c;
     sp_alert_eval_conf_defaults(&c);
-    c.address = env.redis.address;
+    c.address = env.address;
     c.prefix = "t";
     char err[512];
     sp_alert_eval *e = sp_alert_eval_new(&c, rules, err, sizeof err);
@@ -352,7 +358,7 @@ static int tick(sp_alert_eval *e, notices *ns)
 
 static long long xlen(const char *key)
 {
-    redisReply *r = redisCommand(env.rc, "XLEN %s", key);
+    redisReply *r = sp_env_cmd(&env, "XLEN %s", key);
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
     return n;
@@ -360,7 +366,7 @@ static long long xlen(const char *key)
 
 static long long hlen(const char *key)
 {
-    redisReply *r = redisCommand(env.rc, "HLEN %s", key);
+    redisReply *r = sp_env_cmd(&env, "HLEN %s", key);
     long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
     return n;
@@ -423,7 +429,7 @@ Test(alert_eval, transitions_go_to_stream_active_hash_and_channel, .init = env_u
     cr_assert_str_eq(ns.last_state, "resolved");
     cr_assert_eq(xlen("t:alerts"), 2);
     cr_assert_eq(hlen("t:alerts:active"), 0);
-    cr_assert_eq(hlen("t:alerts:state"), 0, "an inactive alert keeps no state");
+    cr_assert_eq(hlen("t:alerts:state:{t:alerts}"), 0, "an inactive alert keeps no state");
     /* the channel got both */
     for (int k = 0; k < 2; k++) {
         redisReply *m = NULL;
@@ -434,6 +440,64 @@ Test(alert_eval, transitions_go_to_stream_active_hash_and_channel, .init = env_u
     }
     redisFree(sub);
     sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+}
+
+/* The active hash is a contract key in a slot of its own, written after the state: it
+ * is made to hold what the states record on every tick, whatever was lost or raced. */
+Test(alert_eval, active_hash_follows_the_recorded_states, .init = env_up, .fini = env_down)
+{
+    sp_rules rs = sl_rules(",\"dims\":{\"queue\":\"*\"}");
+    sp_alert_eval *e = evaluator(&rs);
+    notices ns = {0};
+    for (int m = 0; m <= 6; m++) {
+        clock_at(T0 + m * MIN);
+        cmd("HSET t:live:queue=payments service_level_15m 0.5 offered_15m 60 as_of %lld",
+            T0 + m * MIN);
+        cmd("SADD t:livedims queue=payments");
+        tick(e, &ns);
+    }
+    cr_assert_eq(ns.n, 1, "fired once");
+    char json[4096], again[4096];
+    cr_assert(sp_hget_str(&env, "t:alerts:active", "sl:queue=payments", json, sizeof json));
+    /* as after a crash between the two writes, or a slower instance's late write */
+    cmd("HDEL t:alerts:active sl:queue=payments");
+    cmd("HSET t:alerts:active sl:queue=gone {}");
+    clock_at(T0 + 7 * MIN);
+    cr_assert_eq(tick(e, &ns), 0, "no new transition");
+    cr_assert_eq(hlen("t:alerts:active"), 1, "the stray entry is gone");
+    cr_assert(sp_hget_str(&env, "t:alerts:active", "sl:queue=payments", again, sizeof again));
+    cr_assert_str_eq(again, json, "the firing alert's entry is back as recorded");
+    cr_assert_eq(xlen("t:alerts"), 1);
+    sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+}
+
+/* On a three-master cluster: the state, the firing JSON and the stream share a slot,
+ * the active hash and the live hashes are wherever their keys hash. */
+Test(alert_eval, fires_and_resolves_on_a_cluster, .init = env_up_cluster, .fini = env_down,
+     .timeout = 180)
+{
+    sp_rules rs = sl_rules(",\"dims\":{\"queue\":\"*\"}");
+    sp_alert_eval *e = evaluator(&rs), *other = evaluator(&rs);
+    notices ns = {0};
+    for (int m = 0; m <= 12; m++) {
+        long long now = T0 + m * MIN;
+        clock_at(now);
+        for (int q = 0; q < 4; q++)
+            cmd("HSET t:live:queue=q%d service_level_15m %s offered_15m 60 as_of %lld", q,
+                m < 7 ? "0.5" : "0.95", now);
+        cmd("SADD t:livedims queue=q0 queue=q1 queue=q2 queue=q3");
+        tick(m % 2 ? e : other, &ns);
+        if (m == 6)
+            cr_assert_eq(hlen("t:alerts:active"), 4, "four queues firing");
+    }
+    cr_assert_eq(ns.n, 8, "each queue fired and resolved once (%d)", ns.n);
+    cr_assert_eq(xlen("t:alerts"), 8);
+    cr_assert_eq(hlen("t:alerts:active"), 0);
+    cr_assert_eq(hlen("t:alerts:state:{t:alerts}"), 0);
+    sp_alert_eval_destroy(e);
+    sp_alert_eval_destroy(other);
     sp_rules_free(&rs);
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_forecaster.c - the forecaster against a real redis-server: 15m rollups laid out
  * as the pipeline writes them (redis.md), the forecast JSON and live fields it writes,
- * restart equivalence, surges, declared events, two instances, Redis going away.
+ * restart equivalence, surges, declared events, two instances, Redis going away; the
+ * forecasts and the two instances again on a three-master Redis Cluster.
  */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
@@ -15,11 +16,23 @@
 
 #include "supportpulse/erlang.h"
 #include "supportpulse/forecaster.h"
+#include "supportpulse/redis_client.h"
 #include "supportpulse/redis_server.h"
+#include "helpers.h"
 
 static sp_redis_server server;
+static sp_cluster cluster;
+static int clustered;
 static char tmpdir[256], address[700];
-static redisContext *rc;
+static sp_redis *rc; /* routed by key: one server or the cluster */
+
+static void connect_client(void)
+{
+    char err[300];
+    sp_redis_destroy(rc);
+    rc = sp_redis_new(address, 5000, 10000);
+    cr_assert(rc && sp_redis_connect(rc, err, sizeof err) == 0, "%s", err);
+}
 
 static void start(void)
 {
@@ -28,14 +41,27 @@ static void start(void)
     cr_assert(sp_tmpdir(tmpdir, sizeof tmpdir, "spfc") == 0);
     cr_assert(sp_redis_server_start(&server, tmpdir, 0, 0, err, sizeof err) == 0, "%s", err);
     snprintf(address, sizeof address, "unix:%s", server.socket);
-    rc = redisConnectUnix(server.socket);
-    cr_assert(rc && !rc->err);
+    connect_client();
+}
+
+static void start_cluster(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    cr_assert(sp_tmpdir(tmpdir, sizeof tmpdir, "spfc") == 0);
+    sp_cluster_start(&cluster, tmpdir);
+    clustered = 1;
+    snprintf(address, sizeof address, "%s", cluster.address);
+    connect_client();
 }
 
 static void stop(void)
 {
-    redisFree(rc);
-    sp_redis_server_stop(&server);
+    sp_redis_destroy(rc);
+    rc = NULL;
+    if (clustered)
+        sp_cluster_stop(&cluster);
+    else
+        sp_redis_server_stop(&server);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
@@ -43,6 +69,7 @@ static void stop(void)
 }
 
 TestSuite(forecaster, .init = start, .fini = stop, .timeout = 300);
+TestSuite(forecaster_cluster, .init = start_cluster, .fini = stop, .timeout = 300);
 
 #define DAY0 (20410LL * 96) /* 2025-11-18 00:00 UTC as an interval index */
 
@@ -60,12 +87,27 @@ static int arrivals(int64_t t, double scale)
 static void cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void cmd(const char *fmt, ...)
 {
+    redisReply *r = NULL;
+    char err[300];
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(rc, fmt, ap);
+    r = sp_redis_vcmd(rc, err, sizeof err, fmt, ap);
     va_end(ap);
-    cr_assert(r && r->type != REDIS_REPLY_ERROR, "redis: %s", r ? r->str : rc->errstr);
+    cr_assert(r && r->type != REDIS_REPLY_ERROR, "redis: %s", r ? r->str : err);
     freeReplyObject(r);
+}
+
+/* One command's reply (the caller frees it); fails the test when it cannot run. */
+static redisReply *query(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static redisReply *query(const char *fmt, ...)
+{
+    char err[300];
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = sp_redis_vcmd(rc, err, sizeof err, fmt, ap);
+    va_end(ap);
+    cr_assert(r, "redis: %s", err);
+    return r;
 }
 
 /* Writes intervals [from, to) of a series as the pipeline's 15m rollups: `field`
@@ -73,20 +115,23 @@ static void cmd(const char *fmt, ...)
 static void seed(const char *prefix, const char *dims, const char *field, int64_t from,
                  int64_t to, double scale, double (*mult)(int64_t))
 {
-    int n = 0;
+    sp_redis_batch *b = sp_redis_batch_new();
+    cr_assert(b);
     for (int64_t t = from; t < to; t++) {
         long long a = (long long)(arrivals(t, scale) * (mult ? mult(t) : 1.0) + 0.5);
         long long start = t * 900;
-        redisAppendCommand(rc, "HSET %s:r:15m:%s:%lld %s %lld handle_ms_sum %lld handle_ms_count %lld",
-                           prefix, dims, start, field, a, a * 240000, a);
-        redisAppendCommand(rc, "ZADD %s:ts:15m:%s %lld %lld", prefix, dims, start, start);
-        n += 2;
+        char key[256];
+        snprintf(key, sizeof key, "%s:r:15m:%s:%lld", prefix, dims, start);
+        cr_assert(sp_redis_batch_addf(b, "HSET %s %s %lld handle_ms_sum %lld handle_ms_count %lld",
+                                      key, field, a, a * 240000, a) >= 0);
+        cr_assert(sp_redis_batch_addf(b, "ZADD %s:ts:15m:%s %lld %lld", prefix, dims, start,
+                                      start) >= 0);
     }
-    for (int i = 0; i < n; i++) {
-        redisReply *r;
-        cr_assert(redisGetReply(rc, (void **)&r) == REDIS_OK);
-        freeReplyObject(r);
-    }
+    char err[300];
+    cr_assert(sp_redis_batch_run(rc, b, err, sizeof err) == 0, "%s", err);
+    for (long i = 0; i < (long)sp_redis_batch_size(b); i++)
+        cr_assert(sp_redis_batch_reply(b, i)->type != REDIS_REPLY_ERROR);
+    sp_redis_batch_destroy(b);
 }
 
 /* The pipeline's newest event time: interval `t` is the last complete one. */
@@ -122,7 +167,7 @@ static int tick(sp_forecaster *f)
 
 static json_t *get_json(const char *key)
 {
-    redisReply *r = redisCommand(rc, "GET %s", key);
+    redisReply *r = query("GET %s", key);
     cr_assert(r && r->type == REDIS_REPLY_STRING, "%s missing", key);
     json_error_t e;
     json_t *j = json_loads(r->str, 0, &e);
@@ -140,7 +185,7 @@ static double num(json_t *o, const char *k)
 
 static const char *PHONE = "queue=payments|channel=phone", *EMAIL = "queue=payments|channel=email";
 
-Test(forecaster, forecast_per_queue_and_channel)
+static void forecast_per_queue_and_channel(void)
 {
     int64_t end = DAY0 + 21 * 96; /* three weeks of history */
     seed("sp", PHONE, "offered", DAY0, end, 40, NULL);
@@ -192,15 +237,24 @@ Test(forecaster, forecast_per_queue_and_channel)
     cr_expect_null(json_object_get(o, "asa_s"));
     json_decref(fc);
 
-    redisReply *r = redisCommand(rc, "HMGET sp:live:%s fc_volume surge fc_agents_required", PHONE);
+    redisReply *r = query("HMGET sp:live:%s fc_volume surge fc_agents_required", PHONE);
     cr_assert(r && r->elements == 3 && r->element[0]->str);
     cr_expect_str_eq(r->element[1]->str, "0");
     freeReplyObject(r);
-    r = redisCommand(rc, "EXISTS sp:fc:queue=payments sp:fc:queue=payments|channel=phone|agent=a1");
-    cr_expect_eq(r->integer, 0);
+    for (int i = 0; i < 2; i++) { /* one slot per key on a cluster */
+        r = query("EXISTS sp:fc:queue=payments%s", i ? "|channel=phone|agent=a1" : "");
+        cr_expect_eq(r->integer, 0);
+        freeReplyObject(r);
+    }
+    /* the queue's staffing summed over its channels */
+    r = query("HMGET sp:live:queue=payments fc_agents_required fc_volume");
+    cr_assert(r->elements == 2 && r->element[0]->str && r->element[1]->str);
     freeReplyObject(r);
     sp_forecaster_destroy(f);
 }
+
+Test(forecaster, forecast_per_queue_and_channel) { forecast_per_queue_and_channel(); }
+Test(forecaster_cluster, forecast_per_queue_and_channel) { forecast_per_queue_and_channel(); }
 
 /* Forecast JSON without its wall-clock stamp. */
 static char *fc_text(const char *prefix, const char *dims)
@@ -260,7 +314,7 @@ Test(forecaster, surge_in_live_hash)
         seed("sp", PHONE, "offered", t, t + 1, 40, surge);
         set_now("sp", t);
         tick(f);
-        redisReply *r = redisCommand(rc, "HMGET %s surge surge_ratio surge_since", key);
+        redisReply *r = query("HMGET %s surge surge_ratio surge_since", key);
         int want = i == 3;
         cr_expect_eq(atoi(r->element[0]->str), want, "interval %d", i);
         if (i >= 2)
@@ -272,7 +326,7 @@ Test(forecaster, surge_in_live_hash)
     seed("sp", PHONE, "offered", t, t + 1, 40, NULL);
     set_now("sp", t);
     tick(f);
-    redisReply *r = redisCommand(rc, "HGET %s surge", key);
+    redisReply *r = query("HGET %s surge", key);
     cr_expect_str_eq(r->str, "0", "back to normal");
     freeReplyObject(r);
     sp_forecaster_destroy(f);
@@ -315,7 +369,7 @@ Test(forecaster, declared_event_scales_its_intervals)
     sp_fc_events_free(&ev);
 }
 
-Test(forecaster, two_instances_write_each_interval_once)
+static void two_instances_write_each_interval_once(void)
 {
     int64_t end = DAY0 + 15 * 96;
     seed("sp", PHONE, "offered", DAY0, end, 40, NULL);
@@ -335,6 +389,34 @@ Test(forecaster, two_instances_write_each_interval_once)
     sp_forecaster_destroy(b);
 }
 
+Test(forecaster, two_instances_write_each_interval_once)
+{
+    two_instances_write_each_interval_once();
+}
+Test(forecaster_cluster, two_instances_write_each_interval_once)
+{
+    two_instances_write_each_interval_once();
+}
+
+/* A forecast written while its live fields could not be: the next tick writes them. */
+static void live_fields_follow_the_stored_state(void)
+{
+    int64_t end = DAY0 + 15 * 96;
+    seed("sp", PHONE, "offered", DAY0, end, 40, NULL);
+    set_now("sp", end - 1);
+    sp_forecaster *a = make("sp", NULL);
+    cr_expect_eq(tick(a), 1);
+    cmd("DEL sp:live:%s", PHONE); /* as if the instance died between its two writes */
+    sp_forecaster *b = make("sp", NULL);
+    cr_expect_eq(tick(b), 0, "the stored state is current: no forecast to write");
+    redisReply *r = query("HMGET sp:live:%s fc_volume fc_agents_required", PHONE);
+    cr_expect(r->element[0]->str && r->element[1]->str, "b wrote the live fields it found missing");
+    freeReplyObject(r);
+    sp_forecaster_destroy(a);
+    sp_forecaster_destroy(b);
+}
+Test(forecaster, live_fields_follow_the_stored_state) { live_fields_follow_the_stored_state(); }
+
 Test(forecaster, redis_away_is_an_error_then_resumes)
 {
     int64_t end = DAY0 + 3 * 96;
@@ -347,8 +429,7 @@ Test(forecaster, redis_away_is_an_error_then_resumes)
     cr_expect_eq(sp_forecaster_tick(f, err, sizeof err), -1);
     cr_expect(strstr(err, "redis"), "%s", err);
     cr_assert(sp_redis_server_start(&server, tmpdir, 0, 0, err, sizeof err) == 0, "%s", err);
-    redisFree(rc);
-    rc = redisConnectUnix(server.socket);
+    connect_client();
     cr_expect_eq(tick(f), 1, "resumes once Redis is back");
     json_t *fc = get_json("sp:fc:queue=payments|channel=phone");
     cr_expect_str_eq(json_string_value(json_object_get(fc, "model")), "daily");

@@ -4,11 +4,13 @@
  * transitions: stream {p}:alerts, hash {p}:alerts:active, PUBLISH {p}:alerts.
  *
  * Each tick: read the event-time clock ({p}:meta), the stored alert states
- * ({p}:alerts:state), the dimension sets the rules select and their values (one
- * pipelined round trip), then step every alert. A changed state is written with a
- * compare-and-set script that also records the transition, so when several pipeline
- * instances evaluate the same rules, exactly one of them writes each transition; only
- * that one gets the notice for its webhook and command hooks.
+ * ({p}:alerts:state:{<p>:alerts}), the dimension sets the rules select and their values
+ * (one pipelined round trip), then step every alert. A changed state is written with a
+ * compare-and-set script that also records the transition (stream, firing JSON,
+ * PUBLISH: one hash slot), so when several pipeline instances evaluate the same rules,
+ * exactly one of them writes each transition; only that one gets the notice for its
+ * webhook and command hooks. Last, the active hash is made to equal the firing JSON.
+ * Works on one Redis or a Redis Cluster (redis_client.h).
  *
  * Time is event time (the newest event consumed), like the live hashes: a replay of
  * yesterday fires yesterday's alerts at yesterday's times.

@@ -8,9 +8,10 @@
  * (and no agent), the forecaster folds each newly completed interval's arrivals
  * (offered + created of {p}:r:15m:{dims}:{start}) into its model (forecast.h), refits
  * the model from the last history_days of rollups at the end of every UTC day, and
- * writes in one script: the forecast JSON {p}:fc:{dims}, the model state
- * {p}:fcstate:{dims} (hash: next, state) and forecast and surge fields of
- * {p}:live:{dims}; then PUBLISH {p}:updates {p}:fc:{dims}.
+ * writes in one script the forecast JSON {p}:fc:{dims} and the model state
+ * {p}:fcstate:{<fc key>} (hash: next, state; one hash slot); then the forecast and
+ * surge fields of {p}:live:{dims} and PUBLISH {p}:updates {p}:fc:{dims}. Works on one
+ * Redis or a Redis Cluster (redis_client.h).
  *
  * The write is conditional on the stored state being older, so several instances may
  * run forecasters side by side: they compute the same thing and the first write wins.
@@ -22,7 +23,7 @@
  * days; asynchronous channels (email, in_app, social) get workload hours and the agents
  * that workload keeps busy (volume x handle / interval).
  *
- * Ownership: the forecaster owns its hiredis connection and its series; conf strings
+ * Ownership: the forecaster owns its Redis client and its series; conf strings
  * and the events list are borrowed and must outlive it. One thread.
  */
 #ifndef SUPPORTPULSE_FORECASTER_H

@@ -26,6 +26,7 @@
 #define SUPPORTPULSE_REDIS_CLIENT_H
 
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -116,6 +117,9 @@ const redisReply *sp_redis_batch_reply(const sp_redis_batch *b, long i);
  * reply, which the caller frees (freeReplyObject); an error reply is returned as such.
  * NULL with errstr when the command could not be run. */
 redisReply *sp_redis_cmd(sp_redis *r, char *errstr, size_t errstr_size, const char *fmt, ...);
+/* The same with a va_list (as redisvCommand). */
+redisReply *sp_redis_vcmd(sp_redis *r, char *errstr, size_t errstr_size, const char *fmt,
+                          va_list ap);
 /* The same on one master (SCAN, INFO, CONFIG, DBSIZE: per node in a cluster). */
 redisReply *sp_redis_node_cmd(sp_redis *r, int node, char *errstr, size_t errstr_size,
                               const char *fmt, ...);

@@ -15,11 +15,12 @@
  * when hiredis cannot allocate; otherwise check ->err. */
 redisContext *sp_redis_open(const char *address, int connect_timeout_ms, int command_timeout_ms);
 
+struct sp_redis;
 /* The event-time clock of the data in Redis: the newest event time of any partition
- * (its resume point in {p}:meta, "<offset> <newest ts> ..."), which lands in the same
- * script as the data. 0 and *now_ms (-1 before anything was consumed), or -1 when the
- * command failed (a NULL reply: check rc->err; else the reply's error is in errstr). */
-int sp_redis_event_now(redisContext *rc, const char *prefix, int64_t *now_ms, char *errstr,
+ * (its resume point in {p}:meta, "<offset> <newest ts> ..."), which the pipeline writes
+ * once the flush's data is in. 0 and *now_ms (-1 before anything was consumed), or -1
+ * with errstr. */
+int sp_redis_event_now(struct sp_redis *r, const char *prefix, int64_t *now_ms, char *errstr,
                        size_t errstr_size);
 
 #endif

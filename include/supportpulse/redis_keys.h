@@ -10,6 +10,10 @@
  *                                 names of its segments), :cps: its staging list,
  *                                 :cpg:{..}:<name> a segment (a list of chunks)
  *   {p}:pr:{<p>:presence}         agents' newest status; :prc: the counts per dims
+ *   {p}:fcstate:{<forecast key>}  a series' forecast model, written with its forecast
+ *   {p}:alerts:state:{<p>:alerts} the alerts' states, written with the transitions
+ *                                 stream; :firing: the JSON of those firing (what the
+ *                                 active hash is made to hold)
  *
  * The prefix must hold no '{' or '}' (config.c refuses it), and dims values are escaped
  * (dims.h), so a public key never has a hash tag of its own and its slot is that of the
@@ -44,6 +48,12 @@ int sp_key_checkpoint_segment(char *buf, size_t size, const char *prefix, const 
                               int32_t partition, const char *name);
 int sp_key_csat_agents(char *buf, size_t size, const char *prefix, int res, const char *desk,
                        int64_t start);
+int sp_key_forecast(char *buf, size_t size, const char *prefix, const char *dims);
+int sp_key_forecast_state(char *buf, size_t size, const char *prefix, const char *forecast_key);
+/* kind: 's' the transitions stream (also the channel), 'a' the active hash, 'h' the hooks'
+ * counters, 't' the alerts' states and 'f' the firing alerts' JSON (both in the stream's
+ * slot) */
+int sp_key_alerts(char *buf, size_t size, const char *prefix, char kind);
 /* the windows whose agents' csat_smoothed is to be computed again ("<res>\t<desk>\t<start>") */
 int sp_key_csat_due(char *buf, size_t size, const char *prefix);
 
