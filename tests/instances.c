@@ -27,7 +27,7 @@ pid_t sp_child_start(sp_env *e, const sp_child_conf *c)
     snprintf(dlq, sizeof dlq, "%s-dlq", c->topic);
     snprintf(flush, sizeof flush, "%d", c->flush_ms ? c->flush_ms : 100);
     const char *argv[] = {SP_BINARY, "run", "--bootstrap", sp_mock_bootstraps(e->mock),
-                          "--redis", e->redis.address, "--topic", c->topic, "--dlq-topic", dlq,
+                          "--redis", e->address, "--topic", c->topic, "--dlq-topic", dlq,
                           "--group", c->group, "--prefix", c->prefix, "--flush-ms", flush,
                           "--max-future-s", "0", "--redis-timeout-ms", "1000",
                           "--max-backoff-ms", "1000", "--forecast", "0", "--log-level",
