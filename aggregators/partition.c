@@ -1091,39 +1091,6 @@ int sp_partition_restore_presence(sp_partition *p, const sp_presence *e)
     return sp_presence_log_put(p->presence, e);
 }
 
-/* The cell of (window start, dims key), created for a restore; NULL when out of memory. */
-static sp_cell *restore_cell(sp_partition *p, int64_t start, const char *dims_key)
-{
-    uint32_t id;
-    sp_window *w;
-    if (dims_intern(p, dims_key, &id) < 0)
-        return NULL;
-    int b = p->dims_base[id];
-    if (!(w = sp_window_get(&p->sets[b], sp_res_start(start, b))))
-        return NULL;
-    return sp_window_cell(w, id);
-}
-
-int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
-                               sp_metric metric, int64_t value)
-{
-    sp_cell *cell = restore_cell(p, start, dims_key);
-    if (!cell)
-        return -1;
-    cell->c.v[metric] = value; /* the caller marks the partition published: pub becomes c */
-    return 0;
-}
-
-int sp_partition_restore_sketch(sp_partition *p, int64_t start, const char *dims_key,
-                                sp_duration d, const char *text)
-{
-    sp_cell *cell = restore_cell(p, start, dims_key);
-    if (!cell)
-        return -1;
-    sp_sketch_free(&cell->sk[d]);
-    return sp_sketch_parse_add(&cell->sk[d], text);
-}
-
 int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *queue,
                               const char *tenant, const char *agent)
 {
@@ -1145,21 +1112,6 @@ int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *q
     if (schedule_wrapup(p, &before, k) < 0)
         return -1;
     return gauges_update(p, &before, k);
-}
-
-int sp_partition_restore_attr(sp_partition *p, const sp_attr *rec, const char *queue,
-                              const char *tenant, const char *agent)
-{
-    sp_attr e = *rec;
-    uint32_t q = 0, t = 0, a = 0;
-    if (!queue[0] || intern(p, &p->queues, queue, &q) < 0 ||
-        (tenant[0] && intern(p, &p->tenants, tenant, &t) < 0) ||
-        (agent[0] && intern(p, &p->agents, agent, &a) < 0))
-        return queue[0] ? -1 : 0;
-    e.queue = q;
-    e.tenant = (uint16_t)t;
-    e.agent = a;
-    return sp_attrs_put(p->attrs, &e);
 }
 
 int sp_partition_restore_layout(sp_partition *p, uint64_t case_head, uint64_t case_used,
@@ -1213,11 +1165,6 @@ void sp_partition_place_done(sp_partition *p)
 {
     sp_cases_restore_done(p->cases);
     sp_attrs_restore_done(p->attrs);
-}
-
-int sp_partition_restore_attrs_done(sp_partition *p)
-{
-    return sp_attrs_reorder(p->attrs);
 }
 
 void sp_partition_restore_id(sp_partition *p, uint64_t hash, int64_t ts_ms)

@@ -148,22 +148,11 @@ int sp_partition_place_attr(sp_partition *p, uint64_t order, const sp_attr *rec,
 void sp_partition_place_done(sp_partition *p);
 /* An agent's presence entry not yet acknowledged by Redis, to be sent again. */
 int sp_partition_restore_presence(sp_partition *p, const sp_presence *e);
-/* Restore from Redis on assignment. 0 or -1 when out of memory. */
-int sp_partition_restore_value(sp_partition *p, int64_t start, const char *dims_key,
-                               sp_metric metric, int64_t value);
-int sp_partition_restore_sketch(sp_partition *p, int64_t start, const char *dims_key,
-                                sp_duration d, const char *text);
 /* A case as published; rec holds the record's fields (key, last_ts, timestamps, flags,
  * channel, replies, acw_ms); its name ids are ignored and set from the strings. */
 int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *queue,
                               const char *tenant, const char *agent);
 void sp_partition_restore_max_ts(sp_partition *p, int64_t max_ts);
-/* An attribution entry as published (its name ids are set from the strings; an entry
- * without a queue is skipped). After the last one, restore_attrs_done puts the store
- * back in order of time. 0 or -1 when out of memory. */
-int sp_partition_restore_attr(sp_partition *p, const sp_attr *rec, const char *queue,
-                              const char *tenant, const char *agent);
-int sp_partition_restore_attrs_done(sp_partition *p);
 /* An event id hash journalled with a flush (dedup across restarts). */
 void sp_partition_restore_id(sp_partition *p, uint64_t hash, int64_t ts_ms);
 
