@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "supportpulse/clock.h"
 #include "supportpulse/config.h"
 #include "supportpulse/event.h"
 #include "supportpulse/gen_kafka.h"
@@ -23,8 +24,11 @@ static void gen_usage(void)
            "  --count N              stop after N messages (default 10000; 0 = endless)\n"
            "  --until TS             stop at this event time\n"
            "  --rate R               messages per second, 0 = as fast as possible (default 0)\n"
+           "  --realtime             send each message when the wall clock reaches its event\n"
+           "                         time (with --start now: a live desk)\n"
            "  --arrivals-per-hour A  contacts per hour at an average hour (default 1200);\n"
            "                         agents: 0.2 per contact an hour, split by queue\n"
+           "  --agents N             the roster instead: N agents split by queue (1..60000)\n"
            "  --malformed F          fraction of malformed messages, 0..1 (default 0)\n"
            "  --duplicates F         fraction of messages sent twice (default 0)\n"
            "  --out-of-order F       fraction emitted late, up to --max-disorder-ms (default 0)\n"
@@ -102,9 +106,15 @@ static int parse_gen(int argc, char **argv, gen_opts *o)
             if (sp_flag_int("--count", v, 0, (long long)1e15, &n) < 0)
                 return -1;
             o->k.count = (uint64_t)n;
+        } else if (strcmp(argv[i], "--realtime") == 0) {
+            o->k.realtime = 1;
         } else if ((v = sp_flag(argc, argv, &i, "--rate"))) {
             if (sp_flag_double("--rate", v, 0, 1e9, &o->k.rate) < 0)
                 return -1;
+        } else if ((v = sp_flag(argc, argv, &i, "--agents"))) {
+            if (sp_flag_int("--agents", v, 1, 60000, &n) < 0)
+                return -1;
+            o->g.agents = (int)n;
         } else if ((v = sp_flag(argc, argv, &i, "--arrivals-per-hour"))) {
             if (sp_flag_double("--arrivals-per-hour", v, 1, 1e8, &o->g.arrivals_per_hour) < 0)
                 return -1;
@@ -160,6 +170,11 @@ static int gen_stdout(sp_gen *g, const sp_gen_kafka_conf *k)
         }
         if (k->until_ts_ms && m.ts_ms >= k->until_ts_ms)
             break;
+        if (k->realtime && m.ts_ms > sp_wall_ms()) {
+            fflush(stdout);
+            while (m.ts_ms > sp_wall_ms())
+                nanosleep(&(struct timespec){0, 2000000}, NULL);
+        }
         fwrite(m.value, 1, m.value_len, stdout);
         if (fputc('\n', stdout) == EOF)
             return 1; /* the reader went away */

@@ -17,6 +17,13 @@ static double mono_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -66,6 +73,8 @@ int sp_gen_produce(sp_gen *g, const sp_gen_kafka_conf *c, atomic_int *stop,
         }
         if (c->until_ts_ms && m.ts_ms >= c->until_ts_ms)
             break;
+        while (c->realtime && m.ts_ms > wall_ms() && !(stop && atomic_load(stop)))
+            rd_kafka_poll(rk, m.ts_ms - wall_ms() < 10 ? 1 : 10);
         rd_kafka_resp_err_t err;
         while ((err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(c->topic),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

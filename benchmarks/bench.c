@@ -2,6 +2,7 @@
  * bench.c - supportpulse's benchmark program (built, never run as a test).
  *
  *   spbench decode [--events N] [--runs R] [--depth D]
+ *                  [--seed S --arrivals A --start TS --clean]
  *       in memory, on one generated corpus, interleaved runs, medians:
  *       bare json_loadb | sp_event_decode through jansson alone | sp_event_decode
  *       (yajl's reader, jansson where it declines) | decode + the full metric set (4
@@ -37,7 +38,10 @@
  * hour at an average hour; ~100,000 in the Monday-morning peak the decode and e2e
  * corpora start at), seed 1, 1% duplicates, 2% out of order, 0.5% malformed. The redis
  * benchmark starts on a Saturday at midnight, the quiet hours, where Redis costs most
- * per event.
+ * per event. decode takes the corpus flags of `supportpulse gen` instead (--seed,
+ * --arrivals for --arrivals-per-hour, --start RFC 3339 or epoch ms; --clean keeps gen's
+ * own defaults for duplicates, disorder and malformed messages), so that its rate is
+ * measured on exactly the corpus a catch-up benchmark produced (benchmarks/catchup.sh).
  */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -92,18 +96,29 @@ static void die(const char *what)
     exit(1);
 }
 
+/* The decode corpus as the flags set it (spbench decode --seed/--arrivals/--start/--clean). */
+static struct {
+    uint64_t seed;
+    double arrivals;
+    int64_t start_ms;
+    int clean;
+} decode_corpus = {1, 60000, PEAK_START_MS, 0};
+
 /* start_ms 0: the generator's default (a Saturday, 00:00 UTC: the quiet hours) */
-static corpus make_corpus(size_t n, double arrivals_per_hour, int64_t start_ms, int64_t until_ms)
+static corpus make_corpus_seeded(size_t n, uint64_t seed, double arrivals_per_hour,
+                                 int64_t start_ms, int64_t until_ms, int clean)
 {
     sp_gen_conf gc;
     sp_gen_conf_defaults(&gc);
-    gc.seed = 1;
+    gc.seed = seed;
     if (start_ms)
         gc.start_ms = start_ms;
     gc.arrivals_per_hour = arrivals_per_hour;
-    gc.duplicates = 0.01;
-    gc.out_of_order = 0.02;
-    gc.malformed = 0.005;
+    if (!clean) {
+        gc.duplicates = 0.01;
+        gc.out_of_order = 0.02;
+        gc.malformed = 0.005;
+    }
     char err[256];
     sp_gen *g = sp_gen_new(&gc, err, sizeof err);
     corpus c = {calloc(n, sizeof(char *)), calloc(n, sizeof(char *)), calloc(n, sizeof(size_t)),
@@ -126,6 +141,11 @@ static corpus make_corpus(size_t n, double arrivals_per_hour, int64_t start_ms, 
     }
     sp_gen_destroy(g);
     return c;
+}
+
+static corpus make_corpus(size_t n, double arrivals_per_hour, int64_t start_ms, int64_t until_ms)
+{
+    return make_corpus_seeded(n, 1, arrivals_per_hour, start_ms, until_ms, 0);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -302,7 +322,12 @@ static void report(const char *name, const corpus *c, double t, double base)
 
 static int bench_decode(size_t n, int runs)
 {
-    corpus c = make_corpus(n, 60000, PEAK_START_MS, 0);
+    corpus c = make_corpus_seeded(n, decode_corpus.seed, decode_corpus.arrivals,
+                                  decode_corpus.start_ms, 0, decode_corpus.clean);
+    printf("corpus: %zu messages, gen seed %llu, %.0f arrivals an hour, from %lld ms%s\n", c.n,
+           (unsigned long long)decode_corpus.seed, decode_corpus.arrivals,
+           (long long)decode_corpus.start_ms,
+           decode_corpus.clean ? ", gen's own duplicates/disorder/malformed" : "");
     double tj[64], tt[64], td[64], tw[64], t1[64], t2[64], c1[64], c2[64];
     for (int r = 0; r < runs; r++) { /* interleaved: the machine's noise hits all of them */
         tj[r] = run_jansson(&c);
@@ -908,13 +933,28 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: spbench decode|apply|e2e|redis|sketch|cases|attrs|forecast|alerts"
-                        " [--events N] [--runs R] [--partitions P] [--hours H] [--depth D]\n");
+                        " [--events N] [--runs R] [--partitions P] [--hours H] [--depth D]"
+                        " [--seed S] [--arrivals A] [--start TS] [--clean]\n");
         return 2;
     }
     size_t n = 200000;
     int runs = 5, partitions = 16, hours = 6;
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--clean") == 0) { /* the one flag without a value */
+            decode_corpus.clean = 1;
+            memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof *argv);
+            argc--;
+            i--;
+        }
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--events") == 0)
+        if (strcmp(argv[i], "--seed") == 0)
+            decode_corpus.seed = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--arrivals") == 0)
+            decode_corpus.arrivals = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--start") == 0 &&
+                 sp_ts_parse_rfc3339(argv[i + 1], strlen(argv[i + 1]), &decode_corpus.start_ms) < 0)
+            decode_corpus.start_ms = strtoll(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--events") == 0)
             n = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--runs") == 0)
             runs = atoi(argv[i + 1]);

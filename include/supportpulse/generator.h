@@ -26,6 +26,7 @@ typedef struct {
     uint64_t seed;
     int64_t start_ms;          /* simulated start (event time) */
     double arrivals_per_hour;  /* contacts per hour at a daily/weekly factor of 1 */
+    int agents;                /* the roster, split by queue; 0 = sized from the arrivals */
     double malformed;          /* fractions of emitted messages, 0..1 */
     double duplicates;
     double out_of_order;
