@@ -8,13 +8,10 @@ import time
 
 import redis
 
+from sp_redis_addr import connect
+
 addr = sys.argv[1]
-if addr.startswith("unix:"):
-    r = redis.Redis(unix_socket_path=addr[5:])
-else:
-    from redis.cluster import RedisCluster
-    host, port = addr.rsplit(":", 1)
-    r = RedisCluster(host=host, port=int(port))
+r = connect(addr)
 stop = False
 
 

@@ -7,17 +7,11 @@ then the total and used_memory."""
 import re
 import sys
 
-import redis
+from sp_redis_addr import masters
 
 addr = sys.argv[1]
 prefix = sys.argv[2] if len(sys.argv) > 2 else "sp"
-if addr.startswith("unix:"):
-    nodes = [redis.Redis(unix_socket_path=addr[5:])]
-else:
-    from redis.cluster import RedisCluster
-    host, port = addr.rsplit(":", 1)
-    c = RedisCluster(host=host, port=int(port))
-    nodes = [c.get_redis_connection(n) for n in c.get_primaries()]
+nodes = masters(addr)
 
 p = re.escape(prefix)
 classes = [  # first match wins
