@@ -10,6 +10,9 @@
 #                              [--redis-cluster] [--only supportpulse] [--set k=v,...]
 # Output: one line per run, then medians. Needs a built tree (./scripts/build.sh build)
 # and kcat, redis-server, python3-confluent-kafka, python3-redis, which it installs.
+# Environment: KEEP=1 keeps the work directory (each run's log, SLOWLOG entries, INFO
+# commandstats); MEMORY_BY_CLASS=1 adds benchmarks/memory_by_class.py's table to it;
+# NICE="cmd --" runs supportpulse under cmd (perf record, taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh kafkacat python3-confluent-kafka python3-redis bc
@@ -79,10 +82,6 @@ redis_up() { # dir
 redis_down() { # dir
   for s in "$1"/sock "$1"/n*/sock; do [ -S "$s" ] && redis-cli -s "$s" shutdown nosave >/dev/null 2>&1 || true; done
 }
-cli() { # address, args...: redis-cli on the address (the first master of a cluster)
-  local a=$1; shift
-  case $a in unix:*) redis-cli -s "${a#unix:}" "$@" ;; *) redis-cli -h "${a%:*}" -p "${a##*:}" "$@" ;; esac
-}
 
 results="$work/results"
 : > "$results"
@@ -120,13 +119,31 @@ run_supportpulse() {
   t1=$(date +%s.%N)
   kill -TERM "$sp"; wait "$sp" || true
   kill -TERM "$reader"; wait "$reader" || true
-  local rate cpu mem keys slow
+  local rate cpu mem keys slow ta
   rate=$(echo "$count / ($t1 - $t0)" | bc -l)
-  mem=$(cli "$r" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p' | tr -d '\r')
-  keys=$(cli "$r" dbsize | tr -d '\r')
-  slow=$(cli "$r" slowlog get 1 | sed -n '3p' | tr -d '\r')
-  cpu=$(cli "$r" info cpu | sed -n 's/^used_cpu_user:\([0-9.]*\).*/\1/p' | tr -d '\r')
-  echo "supportpulse $rate mem=$mem keys=$keys slowest_us=${slow:-0} redis_cpu_user_s=$cpu $(cat "$d/reader.out")" >> "$results"
+  # the Python consumer's clock starts at its first message: this one's at its first
+  # assignment (the group join before it is the mock cluster's, ~3 s), reported as well
+  ta=$(sed -n 's/^\([0-9T:.-]*Z\) .*\] assigned .*/\1/p' "$d/run.log" | head -1)
+  ta=$(date -d "$ta" +%s.%N)
+  rate_assigned=$(echo "$count / ($t1 - $ta)" | bc -l)
+  # summed over the masters of a cluster (max for the slowest call); SLOWLOG keeps the
+  # calls over 10 ms, with their duration in µs
+  local socks=("$d"/sock "$d"/n*/sock) s k u
+  mem=0 keys=0 slow=0 cpu=0 spread=""
+  : > "$d/commandstats" # kept with KEEP=1
+  for s in "${socks[@]}"; do
+    [ -S "$s" ] || continue
+    mem=$((mem + $(redis-cli -s "$s" info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p' | tr -d '\r')))
+    k=$(redis-cli -s "$s" dbsize | tr -d '\r')
+    keys=$((keys + k)) spread="${spread:+$spread/}$k"
+    cpu=$(echo "$cpu + $(redis-cli -s "$s" info cpu | sed -n 's/^used_cpu_user:\([0-9.]*\).*/\1/p' | tr -d '\r')" | bc -l)
+    u=$(/usr/bin/python3 benchmarks/slowlog.py "$s" "$d/slowlog") # the entries, kept with KEEP=1
+    [ "$u" -gt "$slow" ] && slow=$u
+    redis-cli -s "$s" info commandstats >> "$d/commandstats"
+  done
+  # MEMORY_BY_CLASS=1: where the memory goes, by key class (docs/operations.md, Memory)
+  [ -n "${MEMORY_BY_CLASS:-}" ] && /usr/bin/python3 benchmarks/memory_by_class.py "$r" > "$d/memory_by_class"
+  echo "supportpulse $rate from_assignment=$rate_assigned mem=$mem keys=$keys keys_per_master=$spread slowest_us=$slow redis_cpu_user_s=$cpu $(cat "$d/reader.out")" >> "$results"
   redis_down "$d"
 }
 for round in $(seq "$rounds"); do
@@ -143,5 +160,7 @@ if [ -z "$only" ] && [ -x "$spbench" ]; then
 fi
 echo "medians (messages/s):"
 for v in kcat python supportpulse; do
-  grep "^$v " "$results" | awk '{print $2}' | sort -n | awk '{a[NR]=$1} END {if (NR) printf "  %-12s %.0f (%d runs)\n", "'$v'", a[int((NR+1)/2)], NR}'
+  { grep "^$v " "$results" || true; } | awk '{print $2}' | sort -n | awk '{a[NR]=$1} END {if (NR) printf "  %-12s %.0f (%d runs)\n", "'$v'", a[int((NR+1)/2)], NR}'
 done
+{ grep "^supportpulse " "$results" || true; } | sed -E 's/.*from_assignment=([0-9.]+).*/\1/' | sort -n |
+  awk '{a[NR]=$1} END {if (NR) printf "  %-12s %.0f (clock from its first assignment)\n", "supportpulse", a[int((NR+1)/2)]}'
