@@ -82,6 +82,15 @@ void sp_strmap_destroy(sp_strmap *m)
     free(m);
 }
 
+void sp_strmap_clear(sp_strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        free(m->slots[i].key);
+        m->slots[i].key = NULL;
+    }
+    m->size = 0;
+}
+
 static size_t find(const sp_strmap *m, uint64_t h, const char *key, size_t len, int *found)
 {
     size_t mask = m->cap - 1, i = h & mask;

@@ -269,10 +269,11 @@ static int job_outcomes(sp_pipeline *pl, sp_flush_job *job, const char *why)
             sp_flush_job_forget(job, o->partition);
             break;
         case SP_FLUSH_BEHIND:
-            sp_err("%s[%d]: Redis holds less than this instance wrote (%s): Redis went back "
-                   "in time (restarted from an older snapshot, or a failover to a replica "
-                   "that lagged); restoring the partition from what Redis holds, which is "
-                   "the truth from now on", pl->cfg->topic, o->partition, why);
+            sp_err("%s[%d]: Redis holds less than this instance committed (flush %" PRId64
+                   "): Redis went back in time (restarted from an older snapshot, or a "
+                   "failover to a replica that lagged); restoring the partition from what "
+                   "Redis holds, which is the truth from now on",
+                   pl->cfg->topic, o->partition, s->cp.seq);
             s->restore_again = 1;
             sp_flush_job_forget(job, o->partition);
             break;
@@ -487,25 +488,33 @@ static int64_t on_assign(void *arg, const char *topic, int32_t partition)
 }
 
 /* Partitions whose flush found Redis behind: restored from what Redis holds, and
- * consumed again from its resume point. */
+ * consumed again from its resume point. What the writers knew of Redis is forgotten
+ * first: rollups written after the point Redis went back to are gone, and their
+ * versions and marks in the writer's cache would skip them. */
 static void restore_again(sp_pipeline *pl)
 {
+    int forgot = 0;
     for (int i = 0; i < pl->nslots; i++) {
         slot *s = &pl->slots[i];
         if (!s->st || !s->restore_again)
             continue;
         drain(pl);
         wait_flusher(pl); /* the restore uses the publisher */
+        if (!forgot++)
+            sp_publisher_forget(pl->pub);
         if (pl->retry)
             sp_flush_job_forget(pl->retry, i);
+        int64_t had_seq = s->cp.seq, had_offset = s->flushed_offset;
         int64_t resume = restore_slot(pl, pl->cfg->topic, i, s);
         char err[256];
         if (sp_consumer_seek(pl->consumer, pl->cfg->topic, i, resume, err, sizeof err) < 0) {
             sp_err("%s; %s[%d] is left out until it is assigned again", err, pl->cfg->topic, i);
             s->restored = 0;
         } else {
-            sp_info("%s[%d] restored from Redis again; consuming from %s %lld", pl->cfg->topic,
-                    i, resume >= 0 ? "offset" : "the committed offset", (long long)resume);
+            sp_warn("%s[%d] restored from Redis again: back from flush %" PRId64 " (offset %"
+                    PRId64 ") to flush %" PRId64 "; consuming again from %s %" PRId64,
+                    pl->cfg->topic, i, had_seq, had_offset, s->cp.seq,
+                    resume >= 0 ? "offset" : "the committed offset", resume);
         }
     }
 }

@@ -206,6 +206,8 @@ void sp_live_destroy(sp_live *l)
     free(l);
 }
 
+void sp_live_forget(sp_live *l) { sp_strmap_clear(l->known); }
+
 static void add_dims(const char *dims, void *arg)
 {
     sp_live *l = arg;

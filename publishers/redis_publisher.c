@@ -131,6 +131,12 @@ const sp_publisher_stats *sp_publisher_get_stats(const sp_publisher *pub)
 sp_redis *sp_publisher_redis(sp_publisher *pub) { return pub->r; }
 void sp_publisher_set_partitions(sp_publisher *pub, int n) { atomic_store(&pub->topic_partitions, n); }
 void sp_publisher_force_hset(sp_publisher *pub) { sp_rollups_force_hset(pub->rollups); }
+
+void sp_publisher_forget(sp_publisher *pub)
+{
+    sp_rollups_forget(pub->rollups);
+    sp_live_forget(pub->live);
+}
 int64_t sp_publisher_watermark(const sp_publisher *pub)
 {
     return atomic_load(&((sp_publisher *)pub)->watermark_ms);

@@ -108,6 +108,14 @@ void sp_rollup_cache_drop(sp_rollup_cache *c, sp_rollup_entry *e)
     entry_free(e);
 }
 
+void sp_rollup_cache_clear(sp_rollup_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        entry_free(c->e[i]);
+    c->n = 0;
+    sp_strmap_clear(c->index);
+}
+
 void sp_rollup_cache_final(sp_rollup_cache *c, int64_t watermark_ms,
                            void (*fn)(const sp_rollup_entry *e, void *arg), void *arg)
 {

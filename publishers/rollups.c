@@ -1228,6 +1228,13 @@ int sp_rollups_release(sp_rollups *w, int64_t watermark_ms, char *errstr, size_t
     return sp_redis_batch_run(w->r, w->batch, errstr, errstr_size);
 }
 
+void sp_rollups_forget(sp_rollups *w)
+{
+    sp_rollup_cache_clear(w->cache);
+    if (w->series)
+        sp_u64map_clear(w->series);
+}
+
 /* ---- RESTORE or HSET --------------------------------------------------------------------- */
 
 int sp_rollups_probe(sp_rollups *w, char *errstr, size_t errstr_size)

@@ -45,6 +45,29 @@ Test(hashmap, strmap_matches_a_model_under_churn)
     sp_strmap_destroy(m);
 }
 
+/* A cleared map holds nothing, frees its keys (ASan checks) and takes keys again. */
+Test(hashmap, strmap_clear_empties_and_is_reusable)
+{
+    sp_strmap *m = sp_strmap_new(4);
+    cr_assert(m);
+    char key[32];
+    for (int k = 0; k < 100; k++) {
+        int len = snprintf(key, sizeof key, "key-%d", k);
+        cr_assert_eq(sp_strmap_put(m, key, (size_t)len, (uint32_t)k), 0);
+    }
+    sp_strmap_clear(m);
+    cr_expect_eq(sp_strmap_size(m), 0);
+    uint32_t v;
+    for (int k = 0; k < 100; k++) {
+        int len = snprintf(key, sizeof key, "key-%d", k);
+        cr_expect_not(sp_strmap_get(m, key, (size_t)len, &v), "key %d survived the clear", k);
+    }
+    cr_assert_eq(sp_strmap_put(m, "again", 5, 7), 0);
+    cr_expect(sp_strmap_get(m, "again", 5, &v) && v == 7);
+    cr_expect_eq(sp_strmap_size(m), 1);
+    sp_strmap_destroy(m);
+}
+
 Test(hashmap, u64map_is_bounded_and_consistent)
 {
     sp_u64map *m = sp_u64map_new(100);

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,80 @@ Test(pipeline, redis_outage_loses_nothing, .fini = teardown, .timeout = 300)
                   "the log says why it paused");
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), GEN_N);
     run_to_end("gen", "reference", "ref", GEN_N);
+    expect_same_rollups("ref", "sp");
+}
+
+/* Copies file from to file to (the test fails when it cannot). */
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    cr_assert(in && out, "copying %s to %s", from, to);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        cr_assert_eq(fwrite(buf, 1, n, out), n, "writing %s", to);
+    fclose(in);
+    cr_assert_eq(fclose(out), 0, "writing %s", to);
+}
+
+/* Waits (up to timeout_s) until {p}:meta's consumed is n; returns it as last seen. */
+static long long wait_meta_consumed(long long n, int timeout_s)
+{
+    long long c = -1;
+    for (int i = 0; i < timeout_s * 20 && (c = sp_hget_ll(&env, "sp:meta", "consumed", 0)) != n;
+         i++)
+        sleep_ms(50);
+    return c;
+}
+
+/* Redis goes back in time under a sole group member (restarted from an older RDB, as a
+ * failover to a lagging replica does): the partitions whose flush finds Redis behind are
+ * restored from what Redis holds and consumed again from there, the log says so, and
+ * consumption goes on. What Redis holds is the truth; nothing is counted twice. */
+Test(pipeline, redis_back_in_time_is_restored_and_resumes, .fini = teardown, .timeout = 300)
+{
+    enum { PART = GEN_N / 3 };
+    sp_env_start(&env, "rewind", 4);
+    produce_generated_from("rewind", 0, PART, 17);
+    sp_config cfg;
+    config_for(&cfg, "rewind", "rewind", "sp");
+    char log[512], rdb[600], old[600];
+    snprintf(log, sizeof log, "%s/rewind.log", env.tmpdir);
+    snprintf(rdb, sizeof rdb, "%s/dump.rdb", env.redis.dir);
+    snprintf(old, sizeof old, "%s/older.rdb", env.tmpdir);
+    int saved = log_to(log);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    long long first = wait_meta_consumed(PART, 120);
+    redisReply *rep = redisCommand(env.rc, "SAVE");
+    cr_assert(rep && rep->type == REDIS_REPLY_STATUS, "SAVE failed");
+    freeReplyObject(rep);
+    copy_file(rdb, old);
+    produce_generated_from("rewind", PART, PART, 17);
+    long long second = wait_meta_consumed(2 * PART, 120);
+    /* kill -9: nothing saved on the way out; then start from the older snapshot */
+    kill(env.redis.pid, SIGKILL);
+    sp_env_redis_down(&env);
+    copy_file(old, rdb);
+    sp_env_redis_up(&env);
+    long long rewound = sp_hget_ll(&env, "sp:meta", "consumed", 0);
+    produce_generated_from("rewind", 2 * PART, GEN_N - 2 * PART, 17);
+    long long last = wait_meta_consumed(GEN_N, 180);
+    const sp_pipeline_stats *s = sp_pipeline_get_stats(r.pl);
+    int running = !atomic_load(&r.finished) && !atomic_load(&s->paused);
+    sp_runner_stop(&r);
+    sp_config_free(&cfg);
+    log_back(saved, log);
+    cr_assert_eq(first, PART, "the first part did not reach Redis");
+    cr_assert_eq(second, 2 * PART, "the second part did not reach Redis");
+    cr_assert_eq(rewound, PART, "Redis did not come back from the older snapshot");
+    cr_expect_eq(last, GEN_N, "consumption did not resume after Redis went back in time "
+                              "({p}:meta consumed %lld of %d)", last, GEN_N);
+    cr_expect(running, "the pipeline was still running and not paused");
+    cr_expect_geq(count_in_file(log, "Redis went back in time"), 1, "the log says what happened");
+    cr_expect_geq(count_in_file(log, "restored from Redis again"), 1,
+                  "the log says the partitions were restored");
+    run_to_end("rewind", "reference", "ref", GEN_N);
     expect_same_rollups("ref", "sp");
 }
 

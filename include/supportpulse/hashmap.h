@@ -38,6 +38,8 @@ int sp_strmap_put(sp_strmap *m, const char *key, size_t len, uint32_t value);
 /* 1 when removed, 0 when absent. */
 int sp_strmap_del(sp_strmap *m, const char *key, size_t len);
 size_t sp_strmap_size(const sp_strmap *m);
+/* Removes every key (their copies are freed); the capacity stays. */
+void sp_strmap_clear(sp_strmap *m);
 
 /* A map from non-zero 64-bit hashes to uint32 values (open cases, combos, agents).
  * A key's low bits pick its home slot: pass a hash (sp_hash_bytes, sp_hash_u64), not

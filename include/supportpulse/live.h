@@ -37,6 +37,8 @@ typedef struct sp_live sp_live;
 
 sp_live *sp_live_new(const sp_live_conf *conf, sp_redis *r, char *errstr, size_t errstr_size);
 void sp_live_destroy(sp_live *l); /* NULL is a no-op */
+/* Forgets which dims this writer added to {p}:livedims (Redis went back in time). */
+void sp_live_forget(sp_live *l);
 
 /* What a flush's partitions show: their presence entries and the gauges of every live
  * dims they know, copied (with all_dims, every such dims is written: after a restore,

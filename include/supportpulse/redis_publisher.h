@@ -152,6 +152,11 @@ void sp_publisher_set_partitions(sp_publisher *pub, int n);
  * every partition has one), as of the last flush. */
 int64_t sp_publisher_watermark(const sp_publisher *pub);
 
+/* Forgets what the writers know of Redis (rollup versions and marks, the live dims
+ * added): Redis went back in time, so it is read again at each next write. Call with
+ * no job in flight. */
+void sp_publisher_forget(sp_publisher *pub);
+
 /* Restores a partition: claims it (cp), rebuilds p (new, empty) from its checkpoint,
  * and, when the last flush's changes may not all be in the rollups, sends them again
  * (so p is clean on return). *next_offset = -1 when Redis has no resume point (counts

@@ -63,6 +63,8 @@ sp_rollup_entry *sp_rollup_cache_get(sp_rollup_cache *c, const char *key, size_t
 /* Empties an entry: nothing known of the rollup. */
 void sp_rollup_entry_clear(sp_rollup_entry *e);
 void sp_rollup_cache_drop(sp_rollup_cache *c, sp_rollup_entry *e);
+/* Drops every entry: nothing is known of any rollup (no entry may be held). */
+void sp_rollup_cache_clear(sp_rollup_cache *c);
 /* Calls fn for every entry whose final_ms <= watermark_ms (the window is closed for every
  * partition), then drops it. */
 void sp_rollup_cache_final(sp_rollup_cache *c, int64_t watermark_ms,

@@ -100,6 +100,10 @@ int sp_rollups_write(sp_rollups *w, sp_rollups_job *job, const uint8_t *include,
  * cache entries and deletes their companions. 0, or -1 with errstr. */
 int sp_rollups_release(sp_rollups *w, int64_t watermark_ms, char *errstr, size_t errstr_size);
 
+/* Forgets all the writer knows of what Redis holds (rollups, companions, series
+ * indexes): Redis went back in time. Each rollup is read from Redis at its next write. */
+void sp_rollups_forget(sp_rollups *w);
+
 /* Brings csat_smoothed up to date in the windows where an agent's or the desk's CSAT
  * changed: at most every smooth_every_ms unless forced. 0, or -1 with errstr. */
 int sp_rollups_smooth(sp_rollups *w, int force, int64_t now_wall_ms, char *errstr,
