@@ -815,6 +815,11 @@ void sp_pipeline_destroy(sp_pipeline *pl)
 void sp_pipeline_stop(sp_pipeline *pl) { atomic_store(&pl->stop, 1); }
 const sp_pipeline_stats *sp_pipeline_get_stats(const sp_pipeline *pl) { return &pl->stats; }
 
+uint64_t sp_pipeline_dead_letters_cut(const sp_pipeline *pl)
+{
+    return pl->dlq ? sp_dlq_truncated(pl->dlq) : 0;
+}
+
 /* Dirty window cells over the assigned partitions, as of the jobs collected (the decode
  * threads may be writing the states themselves). */
 static size_t dirty_cells(const sp_pipeline *pl)
@@ -843,11 +848,12 @@ static void print_stats(sp_pipeline *pl)
     const sp_publisher_stats *ps = &st;
     sp_info("consumed=%" PRIuFAST64 " applied=%" PRIuFAST64 " rejected=%" PRIuFAST64
             " duplicates=%" PRIuFAST64 " late=%" PRIuFAST64 " flushes=%" PRIuFAST64
-            " rollups_written=%" PRIu64 " rollup_conflicts=%" PRIu64 " watermark=%s%s%s",
+            " rollups_written=%" PRIu64 " rollup_conflicts=%" PRIu64
+            " dead_letters_cut=%" PRIu64 " watermark=%s%s%s",
             atomic_load(&s->consumed), atomic_load(&s->applied), atomic_load(&s->rejected),
             atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes),
-            ps->rollups.writes, ps->rollups.conflicts, wm, pl->behind ? " CATCHING-UP" : "",
-            atomic_load(&s->paused) ? " PAUSED" : "");
+            ps->rollups.writes, ps->rollups.conflicts, sp_pipeline_dead_letters_cut(pl),
+            wm, pl->behind ? " CATCHING-UP" : "", atomic_load(&s->paused) ? " PAUSED" : "");
     sp_debug("flush time (s): checkpoints %.2f, rollup totals %.2f, calls built %.2f, rollups "
              "in Redis %.2f, follow-up %.2f, live %.2f; %" PRIu64 " calls, %" PRIu64 " rounds",
              ps->ns_commit / 1e9, ps->rollups.ns_totals / 1e9, ps->rollups.ns_build / 1e9,

@@ -501,7 +501,10 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
             header(m, "sp.topic", d->topic, sizeof d->topic);
             header(m, "sp.partition", d->partition, sizeof d->partition);
             header(m, "sp.offset", d->offset, sizeof d->offset);
+            header(m, "sp.truncated", d->truncated, sizeof d->truncated);
+            header(m, "sp.original_size", d->original_size, sizeof d->original_size);
             snprintf(d->value, sizeof d->value, "%.*s", (int)m->len, (const char *)m->payload);
+            d->value_len = m->len;
         }
         rd_kafka_message_destroy(m);
         if (at_end && n >= expect)

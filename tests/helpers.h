@@ -97,7 +97,9 @@ long long sp_zcard(sp_env *e, const char *key);
  * seconds have passed (messages may still be arriving). Returns how many it read. */
 typedef struct {
     char reason[64], detail[256], topic[128], partition[16], offset[32];
+    char truncated[8], original_size[24]; /* "" unless the value was cut to fit */
     char value[2048];
+    size_t value_len;                     /* the value's size as read (value may be cut) */
 } sp_dead_letter;
 int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int expect,
                 int timeout_s);

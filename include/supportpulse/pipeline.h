@@ -42,5 +42,7 @@ void sp_pipeline_destroy(sp_pipeline *pl);
 int sp_pipeline_run(sp_pipeline *pl, char *errstr, size_t errstr_size);
 void sp_pipeline_stop(sp_pipeline *pl);
 const sp_pipeline_stats *sp_pipeline_get_stats(const sp_pipeline *pl);
+/* Dead letters sent cut to fit the dead-letter topic (sp_dlq_truncated); any thread. */
+uint64_t sp_pipeline_dead_letters_cut(const sp_pipeline *pl);
 
 #endif
