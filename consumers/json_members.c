@@ -242,6 +242,8 @@ typedef struct {
     int depth; /* 1 inside the top-level object */
     int cur;   /* key index of the current top-level member, -1 when unknown */
     int in_list;
+    yajl_handle h;
+    size_t end; /* the bytes up to the top-level object's closing brace, 0 before it */
 } reader;
 
 /* Where a value goes: its member's slot, a list item, or nowhere (NULL). A new value
@@ -359,7 +361,19 @@ static int on_end(void *ctx)
     r->depth--;
     if (r->depth == 1)
         r->in_list = 0;
+    if (r->depth == 0)
+        r->end = yajl_get_bytes_consumed(r->h);
     return 1;
+}
+
+/* Whether only JSON whitespace follows the top-level object. yajl's complete_parse
+ * accepts a token left open after it (`{...}"`, `{...}"abc`); jansson does not. */
+static int nothing_after(const reader *r)
+{
+    for (size_t i = r->end; i < r->len; i++)
+        if (r->buf[i] != ' ' && r->buf[i] != '\t' && r->buf[i] != '\n' && r->buf[i] != '\r')
+            return 0;
+    return r->end > 0;
 }
 
 static int on_start_array(void *ctx)
@@ -383,12 +397,13 @@ static int read_fast(sp_json_doc *d, const sp_json_schema *s, const char *buf, s
 {
     if (!fast_path_ok((const unsigned char *)buf, len))
         return -1;
-    reader r = {d, s, buf, len, 0, -1, 0};
+    reader r = {d, s, buf, len, 0, -1, 0, NULL, 0};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &r);
     if (!h)
         return -1;
+    r.h = h;
     int ok = yajl_parse(h, (const unsigned char *)buf, len) == yajl_status_ok &&
-             yajl_complete_parse(h) == yajl_status_ok;
+             yajl_complete_parse(h) == yajl_status_ok && nothing_after(&r);
     yajl_free(h);
     return ok ? 0 : -1;
 }

@@ -160,6 +160,15 @@ Test(json_members, where_the_libraries_differ_jansson_decides)
         {"null", SP_JSON_NOT_OBJECT},
         {"{} {}", SP_JSON_INVALID},
         {"{}x", SP_JSON_INVALID},
+        {"{\"a\":1}\"", SP_JSON_INVALID},                /* a token left open after it */
+        {"{\"a\":1}\"abc", SP_JSON_INVALID},
+        {"{\"a\":1}\"abc\"", SP_JSON_INVALID},
+        {"{}1", SP_JSON_INVALID},
+        {"{} -", SP_JSON_INVALID},
+        {"{}t", SP_JSON_INVALID},
+        {"{}[", SP_JSON_INVALID},
+        {"{}{", SP_JSON_INVALID},
+        {"{}\\", SP_JSON_INVALID},
         {"{} \n\t\r", SP_JSON_OK},
         {"", SP_JSON_INVALID},
         {"   ", SP_JSON_INVALID},
@@ -277,7 +286,8 @@ static uint64_t next_rand(void)
     return rng;
 }
 
-/* Replaces, inserts or deletes a few bytes, drawing from what parsers disagree on. */
+/* Replaces, inserts, appends or deletes a few bytes, drawing from what parsers
+ * disagree on. */
 static size_t mutate(char *m, size_t n, size_t cap)
 {
     static const char *const pieces[] = {
@@ -292,7 +302,15 @@ static size_t mutate(char *m, size_t n, size_t cap)
         size_t at = next_rand() % n;
         const char *p = pieces[next_rand() % (sizeof pieces / sizeof pieces[0])];
         size_t pl = strlen(p);
-        switch (next_rand() % 3) {
+        switch (next_rand() % 4) {
+        case 2: /* append after the object: trailing text, a token left open */
+            if (n + pl + 1 >= cap)
+                break;
+            if (next_rand() % 2)
+                m[n++] = ' ';
+            memcpy(m + n, p, pl);
+            n += pl;
+            break;
         case 0: /* insert */
             if (n + pl >= cap)
                 break;
