@@ -35,6 +35,7 @@ typedef struct {
 struct sp_hooks {
     sp_hooks_conf conf;
     char *url, *header, *command;
+    char url_shown[300];   /* scheme://host:port, for the log: no credentials, no token */
     lane lanes[NLANES];
     _Atomic uint64_t sent, failed, retries, wdropped, cmd_ok, cmd_failed, cdropped;
 };
@@ -85,13 +86,13 @@ static void deliver_webhook(lane *l, CURL *curl, const char *json)
         pthread_mutex_unlock(&l->mu);
         if (r == SP_HOOK_FAILED || attempt >= h->conf.webhook_retries || stopping) {
             atomic_fetch_add(&h->failed, 1);
-            sp_warn("alert webhook %s: %s; gave up after %lld attempt(s)", h->url, why,
+            sp_warn("alert webhook %s: %s; gave up after %lld attempt(s)", h->url_shown, why,
                     (long long)attempt + 1);
             return;
         }
         atomic_fetch_add(&h->retries, 1);
         if (attempt == 0)
-            sp_warn("alert webhook %s: %s; retrying", h->url, why);
+            sp_warn("alert webhook %s: %s; retrying", h->url_shown, why);
         pthread_mutex_lock(&l->mu);
         nap_locked(l, backoff);
         pthread_mutex_unlock(&l->mu);
@@ -174,6 +175,8 @@ sp_hooks *sp_hooks_start(const sp_hooks_conf *conf, char *errstr, size_t errstr_
         (conf->command && *conf->command && !h->command))
         goto nomem;
     h->conf.webhook_url = h->url;
+    if (h->url)
+        sp_webhook_url_shown(h->url, h->url_shown, sizeof h->url_shown);
     h->conf.webhook_header = h->header;
     h->conf.command = h->command;
     if (h->conf.queue_max < 1)

@@ -17,6 +17,25 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
+void sp_webhook_url_shown(const char *url, char *out, size_t size)
+{
+    snprintf(out, size, "(a malformed URL)");
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
+            snprintf(out, size, "%s://%s:%s", scheme, host, port);
+        else
+            snprintf(out, size, "%s://%s", scheme, host);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}
+
 sp_hook_result sp_webhook_post(void *handle, const sp_hooks_conf *c, const char *json, char *errstr,
                                size_t errstr_size)
 {

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -445,6 +446,25 @@ static int config_path(int argc, char **argv, char **envp, const char **path)
 /* A rollup that expired while its window still takes late events would be re-created
  * from the late events alone (a partial count), and its sketch hash could outlive it:
  * every kept resolution must live at least its window, the lateness and the retention. */
+/* Every librdkafka property (-X, the file's "kafka", SUPPORTPULSE_KAFKA_*) is one
+ * librdkafka knows, with a value it takes: checked here, so a bad one is a config error
+ * naming it (exit 2), not a failure to start the consumer. */
+static int check_kafka(const sp_config *c, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = 0;
+    for (int i = 0; i < c->nkafka && rc == 0; i++) {
+        char err[256];
+        if (rd_kafka_conf_set(conf, c->kafka_key[i], c->kafka_val[i], err, sizeof err) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "kafka property %s: %s", c->kafka_key[i], err);
+            rc = -1;
+        }
+    }
+    rd_kafka_conf_destroy(conf);
+    return rc;
+}
+
 static int check_ttls(const sp_config *c, char *errstr, size_t errstr_size)
 {
     for (int r = 0; r < SP_NRES; r++) {
@@ -511,6 +531,8 @@ int sp_config_from_args(sp_config *c, int argc, char **argv, char **envp, char *
         snprintf(errstr, errstr_size, "bootstrap: required (--bootstrap HOST:PORT[,...])");
         return -1;
     }
+    if (check_kafka(c, errstr, errstr_size) < 0)
+        return -1;
     return check_ttls(c, errstr, errstr_size);
 }
 

@@ -47,6 +47,7 @@ static rd_kafka_t *producer(const sp_gen_kafka_conf *c, atomic_uint_fast64_t *pr
             goto fail;
     rd_kafka_conf_set_opaque(conf, produced);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_log_cb(conf, sp_kafka_log);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (rk)
         return rk;

@@ -137,6 +137,7 @@ sp_dlq *sp_dlq_new(const char *bootstrap, const char *topic, char *const *kafka_
                        ? (size_t)strtoull(mmb, NULL, 10)
                        : 1000000;
     rd_kafka_conf_set_opaque(conf, d);
+    rd_kafka_conf_set_log_cb(conf, sp_kafka_log);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (!d->rk)

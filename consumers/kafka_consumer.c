@@ -88,15 +88,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         revoke_partitions(c, parts, cooperative);
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void sp_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    (void)rk;
+    const char *name = rk ? rd_kafka_name(rk) : "kafka";
     if (level <= 3)
-        sp_err("kafka %s: %s", fac, buf);
+        sp_err("%s %s: %s", name, fac, buf);
     else if (level <= 4)
-        sp_warn("kafka %s: %s", fac, buf);
+        sp_warn("%s %s: %s", name, fac, buf);
     else
-        sp_debug("kafka %s: %s", fac, buf);
+        sp_debug("%s %s: %s", name, fac, buf);
 }
 
 static rd_kafka_conf_t *build_conf(sp_consumer *c, char *errstr, size_t errstr_size)
@@ -116,7 +116,7 @@ static rd_kafka_conf_t *build_conf(sp_consumer *c, char *errstr, size_t errstr_s
             goto fail;
     rd_kafka_conf_set_opaque(conf, c);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_log_cb(conf, sp_kafka_log);
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);

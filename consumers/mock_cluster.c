@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "supportpulse/kafka_consumer.h"
+
 struct sp_mock {
     rd_kafka_t *rk;
     rd_kafka_mock_cluster_t *mc;
@@ -20,6 +22,7 @@ sp_mock *sp_mock_new(int brokers, char *errstr, size_t errstr_size)
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+    rd_kafka_conf_set_log_cb(conf, sp_kafka_log);
     m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
     if (!m->rk) {
         rd_kafka_conf_destroy(conf);

@@ -981,3 +981,24 @@ Test(alerts_e2e, outage_fires_then_resolves_once_across_two_instances, .timeout 
     sp_receiver_free(&rv);
     sp_env_stop(&env);
 }
+
+/* The log names a webhook by scheme, host and port: credentials, path and query (where
+ * tokens go) stay out of it. */
+Test(hooks, webhook_url_in_the_log_has_no_secrets)
+{
+    static const struct {
+        const char *url, *shown;
+    } rows[] = {
+        {"https://user:pass@hooks.example.com:8443/services/T0/B1?token=s3cret",
+         "https://hooks.example.com:8443"},
+        {"http://127.0.0.1:9/alerts", "http://127.0.0.1:9"},
+        {"https://hooks.slack.com/services/T000/B000/XXXX", "https://hooks.slack.com"},
+        {"http://[::1]:8080/x?api_key=k", "http://[::1]:8080"},
+        {"not a url at all", "(a malformed URL)"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char out[300];
+        sp_webhook_url_shown(rows[i].url, out, sizeof out);
+        cr_expect_str_eq(out, rows[i].shown, "for %s", rows[i].url);
+    }
+}

@@ -44,6 +44,13 @@ Test(cli, bad_flags_name_the_field_and_exit_2)
     cr_expect_eq(run_cmd(SP_BINARY " gen --malformed 2 2>&1", out, sizeof out), 2);
     cr_expect(strstr(out, "--malformed"), "%s", out);
     cr_expect_eq(run_cmd(SP_BINARY " frobnicate 2>&1", out, sizeof out), 2);
+    /* librdkafka properties are checked before anything starts */
+    cr_expect_eq(run_cmd(SP_BINARY " run --bootstrap x -X bogus=1 2>&1", out, sizeof out), 2);
+    cr_expect(strstr(out, "kafka property bogus"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " run --bootstrap x -X session.timeout.ms=abc 2>&1", out,
+                         sizeof out), 2);
+    cr_expect(strstr(out, "session.timeout.ms"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " run --bootstrap x -X bogus 2>&1", out, sizeof out), 2);
     cr_expect_eq(run_cmd(SP_BINARY " run --help", out, sizeof out), 0);
     cr_expect(strstr(out, "--dlq-topic") && strstr(out, "SUPPORTPULSE_"), "%s", out);
 }
@@ -268,4 +275,19 @@ Test(cli, alerts_lists_what_is_firing, .timeout = 60)
     snprintf(cmd, sizeof cmd, SP_BINARY " alerts --redis unix:/nonexistent 2>&1");
     cr_assert_eq(run_cmd(cmd, out, sizeof out), 1, "%s", out);
     sp_env_stop(&e);
+}
+
+/* Every line on stderr is in the project's log format, librdkafka's own included (the
+ * dead-letter producer's "brokers are down" against a closed port, say): none in
+ * librdkafka's "%3|<time>|FAC|..." form. */
+Test(cli, kafka_log_lines_use_the_project_format, .timeout = 60)
+{
+    char out[16384];
+    run_cmd("timeout -s TERM 3 " SP_BINARY " run --bootstrap 127.0.0.1:1 --redis "
+            "unix:/nonexistent/sock --log-level debug 2>&1",
+            out, sizeof out);
+    for (char *save = NULL, *line = strtok_r(out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+        cr_expect(!(line[0] == '%' && line[1] >= '0' && line[1] <= '7' && line[2] == '|'),
+                  "a line in librdkafka's own format: %s", line);
 }

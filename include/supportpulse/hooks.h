@@ -54,6 +54,10 @@ typedef enum { SP_HOOK_OK, SP_HOOK_RETRY, SP_HOOK_FAILED } sp_hook_result;
 /* POSTs json; errstr says what went wrong. curl_global_init must have run. */
 sp_hook_result sp_webhook_post(void *curl, const sp_hooks_conf *c, const char *json, char *errstr,
                                size_t errstr_size);
+/* The part of a webhook URL fit for a log line: scheme, host and port only (user,
+ * password, path and query, where tokens go, left out); "(a malformed URL)" when it
+ * does not parse. Writes at most size bytes into out. */
+void sp_webhook_url_shown(const char *url, char *out, size_t size);
 /* Runs c->command with the environment plus SP_ALERT_<FIELD> for every top-level field
  * of json and SP_ALERT_JSON; waits up to command_timeout_ms, then kills it. */
 sp_hook_result sp_command_run(const sp_hooks_conf *c, const char *json, char *errstr,

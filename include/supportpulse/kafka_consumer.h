@@ -57,6 +57,11 @@ int64_t sp_consumer_lag(sp_consumer *c, const char *topic, int32_t partition, in
 /* The topic's number of partitions (a metadata request), or -1 when not known. */
 int sp_consumer_partitions(sp_consumer *c, const char *topic, int timeout_ms);
 
+/* librdkafka's log callback for every client of ours (consumer, dead-letter producer,
+ * generator, mock cluster): its lines go through the project's log, at error (levels
+ * 0-3), warn (4) or debug. */
+void sp_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
 /* Applies extra properties to a conf; shared with the DLQ producer and generator. */
 int sp_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
                       size_t errstr_size);
