@@ -13,6 +13,8 @@ int sp_cmd_forecast(int argc, char **argv);
 int sp_cmd_staffing(int argc, char **argv);
 int sp_cmd_rules(int argc, char **argv);
 int sp_cmd_alerts(int argc, char **argv);
+/* supportpulse dump: a prefix's canonical dump (publishers/prefix_dump.h). */
+int sp_cmd_dump(int argc, char **argv);
 
 /* Shared by the subcommands: parse "--name value"/"--name=value" at argv[*i]. Returns
  * the value and advances *i, or NULL when argv[*i] is not --name. */

@@ -23,7 +23,8 @@ static void usage(FILE *out)
             "  forecast    print the latest arrivals forecast and staffing of a queue/channel\n"
             "  staffing    Erlang C what-if: agents for a service-level target\n"
             "  rules       'rules check FILE': validate an alert rules file\n"
-            "  alerts      list the alerts firing now (and recent transitions)\n\n"
+            "  alerts      list the alerts firing now (and recent transitions)\n"
+            "  dump        print a prefix's rollups and progress as sorted lines (to compare)\n\n"
             "'supportpulse <command> --help' describes each command's options.\n");
 }
 
@@ -129,6 +130,8 @@ int main(int argc, char **argv, char **envp)
         return sp_cmd_rules(argc - 2, argv + 2);
     if (strcmp(cmd, "alerts") == 0)
         return sp_cmd_alerts(argc - 2, argv + 2);
+    if (strcmp(cmd, "dump") == 0)
+        return sp_cmd_dump(argc - 2, argv + 2);
     fprintf(stderr, "supportpulse: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

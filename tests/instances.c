@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "supportpulse/prefix_dump.h"
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -196,103 +198,25 @@ void sp_stream_close(sp_stream *s) { sp_gen_destroy(s->g); }
 
 /* ---- the dump ------------------------------------------------------------------------ */
 
-typedef struct {
-    char **line;
-    size_t n, cap;
-} lines;
-
-static void add_line(lines *l, const char *key, const char *field, const char *value)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 4096;
-        l->line = realloc(l->line, l->cap * sizeof *l->line);
-        cr_assert(l->line, "out of memory");
-    }
-    size_t len = strlen(key) + strlen(field) + strlen(value) + 3;
-    char *s = malloc(len);
-    cr_assert(s, "out of memory");
-    snprintf(s, len, "%s %s %s", key, field, value);
-    l->line[l->n++] = s;
-}
-
-static int cmp_line(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int meta_field_kept(const char *f)
-{
-    static const char *const keep[] = {"consumed", "applied", "duplicates", "late_dropped"};
-    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        if (strcmp(f, keep[i]) == 0)
-            return 1;
-    return strncmp(f, "rejected:", 9) == 0 || strncmp(f, "evicted_", 8) == 0 ||
-           strncmp(f, "resume:", 7) == 0;
-}
-
-/* One key's lines (through the router: any node of a cluster). */
-static void dump_key(sp_env *e, lines *l, const char *key, const char *rel)
-{
-    int is_meta = strcmp(rel, "meta") == 0;
-    if (!is_meta && strncmp(rel, "r:", 2) && strncmp(rel, "ts:", 3))
-        return;
-    char err[256];
-    const char *type_argv[] = {"TYPE", key};
-    redisReply *t = sp_redis_cmd_argv(e->r, 1, 2, type_argv, NULL, err, sizeof err);
-    cr_assert(t && t->type == REDIS_REPLY_STATUS, "TYPE %s: %s", key, err);
-    int zset = strcmp(t->str, "zset") == 0, hash = strcmp(t->str, "hash") == 0;
-    freeReplyObject(t);
-    if (!zset && !hash)
-        return; /* expired between the SCAN and now */
-    const char *zr[] = {"ZRANGE", key, "0", "-1", "WITHSCORES"}, *hg[] = {"HGETALL", key};
-    redisReply *r = zset ? sp_redis_cmd_argv(e->r, 1, 5, zr, NULL, err, sizeof err)
-                         : sp_redis_cmd_argv(e->r, 1, 2, hg, NULL, err, sizeof err);
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "reading %s: %s", key, err);
-    for (size_t j = 0; j + 1 < r->elements; j += 2) {
-        const char *f = r->element[j]->str, *v = r->element[j + 1]->str;
-        if (strcmp(f, "updated_at") == 0 || (is_meta && !meta_field_kept(f)))
-            continue;
-        add_line(l, rel, f, v);
-    }
-    freeReplyObject(r);
-}
-
 char *sp_dump_prefix(sp_env *e, const char *prefix)
 {
-    lines l = {0};
-    char pattern[256], err[256];
-    snprintf(pattern, sizeof pattern, "%s:*", prefix);
-    size_t plen = strlen(prefix) + 1;
-    cr_assert_eq(sp_redis_connect(e->r, err, sizeof err), 0, "%s", err);
-    for (int node = 0; node < sp_redis_nodes(e->r); node++) {
-        char cursor[32] = "0";
-        do {
-            redisReply *s = sp_redis_node_cmd(e->r, node, err, sizeof err,
-                                              "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
-            cr_assert(s && s->type == REDIS_REPLY_ARRAY, "SCAN: %s", err);
-            snprintf(cursor, sizeof cursor, "%s", s->element[0]->str);
-            for (size_t i = 0; i < s->element[1]->elements; i++) {
-                const char *key = s->element[1]->element[i]->str;
-                dump_key(e, &l, key, key + plen);
-            }
-            freeReplyObject(s);
-        } while (strcmp(cursor, "0") != 0);
-    }
-    qsort(l.line, l.n, sizeof *l.line, cmp_line);
+    sp_prefix_dump d = {0};
+    char err[512];
+    cr_assert_eq(sp_prefix_dump_read(e->r, prefix, &d, err, sizeof err), 0, "dump %s: %s",
+                 prefix, err);
     size_t total = 1;
-    for (size_t i = 0; i < l.n; i++)
-        total += strlen(l.line[i]) + 1;
+    for (size_t i = 0; i < d.n; i++)
+        total += strlen(d.line[i]) + 1;
     char *out = malloc(total), *w = out;
     cr_assert(out, "out of memory");
-    for (size_t i = 0; i < l.n; i++) {
-        size_t n = strlen(l.line[i]);
-        memcpy(w, l.line[i], n);
+    for (size_t i = 0; i < d.n; i++) {
+        size_t n = strlen(d.line[i]);
+        memcpy(w, d.line[i], n);
         w[n] = '\n';
         w += n + 1;
-        free(l.line[i]);
     }
     *w = '\0';
-    free(l.line);
+    sp_prefix_dump_free(&d);
     return out;
 }
 

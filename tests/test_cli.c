@@ -15,6 +15,7 @@
 
 #include "helpers.h"
 #include "supportpulse/event.h"
+#include "supportpulse/prefix_dump.h"
 
 #ifndef SP_BINARY
 #error "SP_BINARY must name the supportpulse binary"
@@ -146,6 +147,34 @@ Test(cli, run_flushes_and_exits_0_on_sigterm, .fini = teardown, .timeout = 120)
     sscanf(m, "rollup_conflicts=%llu", &conflicts);
     cr_expect_gt(written, 0, "%s", last);
     cr_expect_eq(conflicts, 0, "%s", last);
+
+    /* `supportpulse dump` prints the canonical dump the tests compare prefixes with */
+    char dumpfile[] = "/tmp/sp-cli-dump-XXXXXX";
+    int dfd = mkstemp(dumpfile);
+    cr_assert(dfd >= 0);
+    close(dfd);
+    snprintf(cmd, sizeof cmd, SP_BINARY " dump --redis %s --prefix sp > %s", env.redis.address,
+             dumpfile);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    sp_prefix_dump d = {0};
+    char err[256];
+    cr_assert_eq(sp_prefix_dump_read(env.r, "sp", &d, err, sizeof err), 0, "%s", err);
+    FILE *df = fopen(dumpfile, "r");
+    cr_assert(df);
+    size_t n = 0, rollup_lines = 0;
+    static char dl[4096];
+    while (fgets(dl, sizeof dl, df)) {
+        dl[strcspn(dl, "\n")] = '\0';
+        cr_assert_lt(n, d.n, "dump printed more lines than there are");
+        cr_assert_str_eq(dl, d.line[n], "line %zu", n + 1);
+        rollup_lines += strncmp(dl, "r:", 2) == 0;
+        n++;
+    }
+    fclose(df);
+    unlink(dumpfile);
+    cr_expect_eq(n, d.n, "dump printed %zu of %zu lines", n, d.n);
+    cr_expect_gt(rollup_lines, 100, "rollups are in the dump");
+    sp_prefix_dump_free(&d);
 }
 
 Test(cli, staffing_what_if)
