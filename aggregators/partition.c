@@ -83,6 +83,7 @@ void sp_partition_conf_defaults(sp_partition_conf *c)
     c->case_max_age_ms = 7LL * 24 * 3600 * 1000;
     c->max_queues = 1000;
     c->max_agents = 20000;
+    c->max_tenants = 1000;
     c->max_future_ms = 24LL * 3600 * 1000;
     c->case_grace_ms = 24LL * 3600 * 1000;
     c->max_attributions = 1000000;
@@ -260,7 +261,7 @@ static int names_lookup(names *n, const char *s, size_t len, uint32_t *id, int *
     if (sp_strmap_get(n->map, s, len, id))
         return 0;
     if (n->limit && n->n - 1 >= n->limit) {
-        *overflow = 1;
+        *overflow = len != 5 || memcmp(s, "other", 5) != 0; /* "other" is the bucket itself */
         if (!n->overflow_id && !sp_strmap_get(n->map, "other", 5, &n->overflow_id) &&
             names_add(n, "other", 5, &n->overflow_id) < 0)
             return -1;
@@ -316,7 +317,8 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     }
     /* +1 leaves room for "other" past the limit */
     if (names_init(&p->queues, conf->max_queues) < 0 ||
-        names_init(&p->agents, conf->max_agents) < 0 || names_init(&p->tenants, 1000) < 0 ||
+        names_init(&p->agents, conf->max_agents) < 0 ||
+        names_init(&p->tenants, conf->max_tenants) < 0 ||
         names_init(&p->dims, 0) < 0)
         goto nomem;
     return p;
@@ -458,8 +460,44 @@ static int intern(sp_partition *p, names *n, const char *s, uint32_t *id)
     if (names_intern(n, s, id, &overflow) < 0)
         return -1;
     if (overflow)
-        n == &p->queues ? p->stats.overflow_queue++ : p->stats.overflow_agent++;
+        n == &p->queues   ? p->stats.overflow_queue++
+        : n == &p->agents ? p->stats.overflow_agent++
+                          : p->stats.overflow_tenant++;
     return 0;
+}
+
+/* An agent.status as the presence log keeps it: its tenant, agent and queues through the
+ * names tables, so max_tenants, max_agents and max_queues bound the presence entries and
+ * the live hashes they feed (a name past a limit is "other", counted as overflow). */
+static int presence_add(sp_partition *p, const sp_event *ev, const attribution *a)
+{
+    static _Thread_local sp_event e; /* large: off the stack */
+    uint32_t agent;
+    if (intern(p, &p->agents, ev->agent_id, &agent) < 0)
+        return -1;
+    e = *ev;
+    snprintf(e.tenant, sizeof e.tenant, "%s", p->tenants.str[a->tenant]);
+    snprintf(e.agent_id, sizeof e.agent_id, "%s", p->agents.str[agent]);
+    size_t used = 0;
+    int n = 0;
+    const char *q = ev->queues;
+    for (int i = 0; i < ev->nqueues; i++, q += strlen(q) + 1) {
+        uint32_t id;
+        if (intern(p, &p->queues, q, &id) < 0)
+            return -1;
+        const char *name = p->queues.str[id];
+        int seen = 0;
+        for (const char *r = e.queues; r < e.queues + used && !seen; r += strlen(r) + 1)
+            seen = strcmp(r, name) == 0;
+        size_t len = strlen(name) + 1;
+        if (seen || used + len > sizeof e.queues)
+            continue;
+        memcpy(e.queues + used, name, len);
+        used += len;
+        n++;
+    }
+    e.nqueues = n;
+    return sp_presence_log_add(p->presence, &e);
 }
 
 static int is_case_start(sp_event_type t)
@@ -990,7 +1028,7 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
     sp_case *k, before;
     if (sweep(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || targets_of(p, &a, &t) < 0 ||
         count_event(p, ev, &a, &t) < 0 || correlate(p, ev, &a, &t, k, &before) < 0 ||
-        (ev->type == SP_EV_AGENT_STATUS && sp_presence_log_add(p->presence, ev) < 0)) {
+        (ev->type == SP_EV_AGENT_STATUS && presence_add(p, ev, &a) < 0)) {
         snprintf(errstr, errstr_size, "out of memory applying event");
         return SP_APPLY_NOMEM;
     }

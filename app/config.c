@@ -50,6 +50,7 @@ static const option options[] = {
     {"case_max_age_s", I(case_max_age_s, 60, 90 * DAY), "604800", NULL, "a case is forgotten this long after its last event"},
     {"max_queues", I(max_queues, 1, 1000000), "1000", NULL, "distinct queue values per partition; more count as 'other'"},
     {"max_agents", I(max_agents, 1, 10000000), "20000", NULL, "distinct agent ids per partition; more count as 'other'"},
+    {"max_tenants", I(max_tenants, 1, 100000), "1000", NULL, "distinct tenants per partition; more count as 'other'"},
     {"max_future_s", I(max_future_s, 0, 365 * DAY), "86400", NULL, "reject events this far ahead of the clock (0 = never)"},
     {"decode_threads", I(decode_threads, 0, SP_DECODE_POOL_MAX_WORKERS), "2", NULL, "threads that decode and apply events, each owning whole partitions (0 = all on the pipeline thread)"},
     {"flush_ms", I(flush_ms, 10, 60000), "1000", NULL, "how often dirty windows are written to Redis"},

@@ -49,6 +49,9 @@
 #define VERSION "0.1.0"
 #define SP_MAX_PARTITIONS 4096 /* partitions of the topic one instance may own */
 
+/* The kinds of loss counted per partition: SP_PC_EVICTED_CASES .. SP_PC_OVERFLOW_TENANTS. */
+#define NLOSSES (SP_PC__COUNT - SP_PC_EVICTED_CASES)
+
 typedef struct {
     sp_partition *st;      /* NULL when not assigned */
     int restored;
@@ -59,8 +62,8 @@ typedef struct {
     sp_checkpoint cp;      /* this instance's claim; the flush number Redis holds */
     int restore_again;     /* Redis went back in time: restore from what it holds */
     uint64_t counts[SP_PC__COUNT]; /* messages counted, restored with the resume point */
-    uint64_t evictions_seen[3];    /* the stores' eviction counters when last counted */
-    int64_t evictions_warned_mono[3]; /* when each full store was last warned about */
+    uint64_t losses_seen[NLOSSES];   /* the stores' and tables' counters when last counted */
+    int64_t losses_warned_mono[NLOSSES]; /* when each full one was last warned about */
     int worker;            /* the decode thread that applies this partition's events */
     size_t dirty;          /* its dirty window cells, as of the last job collected */
 } slot;
@@ -145,32 +148,43 @@ static int64_t pipeline_watermark(const sp_pipeline *pl, int64_t now)
     return active != INT64_MAX ? active : any != INT64_MAX ? any : INT64_MIN;
 }
 
-/* Adds what the partition's full stores forgot since the last call to its counts (they
- * reach {p}:meta with the next flush), and warns, at most once a minute per store and
- * partition, naming the setting that would have kept it. */
-static void count_evictions(sp_pipeline *pl, slot *s, int32_t partition)
+/* Adds what the partition's full stores forgot, and the events its full names tables
+ * counted as "other", since the last call to its counts (they reach {p}:meta with the
+ * next flush), and warns, at most once a minute per kind and partition, naming the
+ * setting that would have kept them apart. */
+static void count_losses(sp_pipeline *pl, slot *s, int32_t partition)
 {
-    static const char *const what[3] = {"cases (tickets and calls)", "event ids",
-                                        "attributions of cases that left the case store"};
-    static const char *const setting[3] = {"max_cases", "dedup_capacity", "max_attributions"};
-    static const char *const field[3] = SP_PC_EVICTED_FIELDS;
-    const uint64_t now[3] = {sp_cases_evictions(sp_partition_cases(s->st)),
-                             sp_dedup_evictions(sp_partition_dedup(s->st)),
-                             sp_attrs_evictions(sp_partition_attrs(s->st))};
-    for (int i = 0; i < 3; i++) {
-        uint64_t n = now[i] - s->evictions_seen[i];
+    static const char *const what[NLOSSES] = {
+        "cases (tickets and calls) forgotten before their time",
+        "event ids forgotten before their time",
+        "attributions of cases that left the case store forgotten before their time",
+        "events counted under queue \"other\" (too many distinct queues)",
+        "events counted under agent \"other\" (too many distinct agents)",
+        "events counted under tenant \"other\" (too many distinct tenants)"};
+    static const char *const setting[NLOSSES] = {"max_cases",  "dedup_capacity",
+                                                 "max_attributions", "max_queues",
+                                                 "max_agents", "max_tenants"};
+    static const char *const field[NLOSSES] = SP_PC_STORE_FIELDS;
+    const sp_partition_stats *ps = sp_partition_get_stats(s->st);
+    const uint64_t now[NLOSSES] = {sp_cases_evictions(sp_partition_cases(s->st)),
+                                   sp_dedup_evictions(sp_partition_dedup(s->st)),
+                                   sp_attrs_evictions(sp_partition_attrs(s->st)),
+                                   ps->overflow_queue, ps->overflow_agent, ps->overflow_tenant};
+    for (int i = 0; i < NLOSSES; i++) {
+        uint64_t n = now[i] - s->losses_seen[i];
         if (n == 0)
             continue;
         s->counts[SP_PC_EVICTED_CASES + i] += n;
-        s->evictions_seen[i] = now[i];
+        s->losses_seen[i] = now[i];
+        if (SP_PC_EVICTED_CASES + i >= SP_PC_OVERFLOW_QUEUES)
+            atomic_fetch_add(&pl->stats.overflowed, n);
         int64_t mono = sp_mono_ms();
-        if (s->evictions_warned_mono[i] && mono - s->evictions_warned_mono[i] < 60000)
+        if (s->losses_warned_mono[i] && mono - s->losses_warned_mono[i] < 60000)
             continue;
-        s->evictions_warned_mono[i] = mono;
-        sp_warn("%s[%d]: %" PRIu64 " %s forgotten since the last flush, before their time, "
-                "because the store is full (counted in %s:meta as %s); raise %s",
-                pl->cfg->topic, partition, n,
-                what[i], pl->cfg->prefix, field[i], setting[i]);
+        s->losses_warned_mono[i] = mono;
+        sp_warn("%s[%d]: %" PRIu64 " %s since the last flush (counted in %s:meta as %s); "
+                "raise %s", pl->cfg->topic, partition, n, what[i], pl->cfg->prefix, field[i],
+                setting[i]);
     }
 }
 
@@ -184,7 +198,7 @@ static int moved_partitions(sp_pipeline *pl, sp_flush_part *parts, int max, int3
         if (!s->st || !s->restored || s->restore_again || (only >= 0 && i != only))
             continue;
         if (s->next_offset >= 0 && s->next_offset != s->job_offset) {
-            count_evictions(pl, s, i);
+            count_losses(pl, s, i);
             parts[n++] = (sp_flush_part){i, s->st, s->next_offset, s->counts, &s->cp, 0,
                                          SP_FLUSH_OK};
         }
@@ -749,6 +763,7 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     pc->case_max_age_ms = cfg->case_max_age_s * 1000;
     pc->max_queues = (size_t)cfg->max_queues;
     pc->max_agents = (size_t)cfg->max_agents;
+    pc->max_tenants = (size_t)cfg->max_tenants;
     pc->max_future_ms = cfg->max_future_s * 1000;
     pc->case_grace_ms = cfg->case_grace_s * 1000;
     pc->max_attributions = (size_t)cfg->max_attributions;
@@ -849,11 +864,11 @@ static void print_stats(sp_pipeline *pl)
     sp_info("consumed=%" PRIuFAST64 " applied=%" PRIuFAST64 " rejected=%" PRIuFAST64
             " duplicates=%" PRIuFAST64 " late=%" PRIuFAST64 " flushes=%" PRIuFAST64
             " rollups_written=%" PRIu64 " rollup_conflicts=%" PRIu64
-            " dead_letters_cut=%" PRIu64 " watermark=%s%s%s",
+            " dead_letters_cut=%" PRIu64 " overflowed=%" PRIuFAST64 " watermark=%s%s%s",
             atomic_load(&s->consumed), atomic_load(&s->applied), atomic_load(&s->rejected),
             atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes),
             ps->rollups.writes, ps->rollups.conflicts, sp_pipeline_dead_letters_cut(pl),
-            wm, pl->behind ? " CATCHING-UP" : "", atomic_load(&s->paused) ? " PAUSED" : "");
+            atomic_load(&s->overflowed), wm, pl->behind ? " CATCHING-UP" : "", atomic_load(&s->paused) ? " PAUSED" : "");
     sp_debug("flush time (s): checkpoints %.2f, rollup totals %.2f, calls built %.2f, rollups "
              "in Redis %.2f, follow-up %.2f, live %.2f; %" PRIu64 " calls, %" PRIu64 " rounds",
              ps->ns_commit / 1e9, ps->rollups.ns_totals / 1e9, ps->rollups.ns_build / 1e9,

@@ -376,18 +376,18 @@ static int decode_numbers(decode_ctx *c, sp_event *ev)
         ev->score = (int)n;
     }
     if (ev->type == SP_EV_CALL_WRAPUP) {
-        if (get_int(c, K_ACW_MS, 1, 0, INT64_MAX / 4, &n) < 0)
+        if (get_int(c, K_ACW_MS, 1, 0, SP_EVENT_DURATION_MAX_MS, &n) < 0)
             return -1;
         ev->acw_ms = n;
     }
     if (ev->type == SP_EV_CALL_ENDED) {
-        if ((rc = get_int(c, K_HOLD_MS, 0, 0, INT64_MAX / 4, &n)) < 0)
+        if ((rc = get_int(c, K_HOLD_MS, 0, 0, SP_EVENT_DURATION_MAX_MS, &n)) < 0)
             return -1;
         if (rc == 0)
             ev->hold_ms = n;
     }
     if (ev->type == SP_EV_CALL_OFFERED) {
-        if ((rc = get_int(c, K_IVR_MS, 0, 0, INT64_MAX / 4, &n)) < 0)
+        if ((rc = get_int(c, K_IVR_MS, 0, 0, SP_EVENT_DURATION_MAX_MS, &n)) < 0)
             return -1;
         if (rc == 0)
             ev->ivr_ms = n;

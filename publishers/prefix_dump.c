@@ -37,7 +37,7 @@ static int meta_field_kept(const char *f)
         if (strcmp(f, keep[i]) == 0)
             return 1;
     return strncmp(f, "rejected:", 9) == 0 || strncmp(f, "evicted_", 8) == 0 ||
-           strncmp(f, "resume:", 7) == 0;
+           strncmp(f, "overflow_", 9) == 0 || strncmp(f, "resume:", 7) == 0;
 }
 
 /* One key's lines; rel is the key less "<prefix>:". */

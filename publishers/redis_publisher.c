@@ -45,7 +45,7 @@ static void count_names(char *out, size_t size)
 {
     static const char *const base[SP_PC_REJECTED] = {"consumed", "applied", "duplicates",
                                                      "late_dropped"};
-    static const char *const evicted[SP_PC__COUNT - SP_PC_EVICTED_CASES] = SP_PC_EVICTED_FIELDS;
+    static const char *const evicted[SP_PC__COUNT - SP_PC_EVICTED_CASES] = SP_PC_STORE_FIELDS;
     size_t used = 0;
     for (int i = 0; i < SP_PC__COUNT && used < size; i++) {
         const char *sep = i ? " " : "";

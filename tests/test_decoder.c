@@ -39,6 +39,7 @@ static const row table[] = {
     {"{\"id\":\"e1\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\",\"extra\":{\"deep\":[1,2,{}]}}", SP_REJ_NONE},
     {"{\"id\":\"e1\",\"type\":\"survey.csat\"," T0 ",\"call_id\":\"C1\",\"score\":5,\"comment\":\"\\ud83d\\ude00 great\"}", SP_REJ_NONE},
     {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":0}", SP_REJ_NONE},
+    {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":86400000}", SP_REJ_NONE},
     /* not JSON, not an object */
     {"not json", SP_REJ_INVALID_JSON},
     {"", SP_REJ_INVALID_JSON},
@@ -86,6 +87,11 @@ static const row table[] = {
     {"{\"id\":\"e1\",\"type\":\"call.answered\"," T0 ",\"call_id\":\"C1\"}", SP_REJ_MISSING_FIELD},
     {"{\"id\":\"e1\",\"type\":\"call.answered\"," T0 ",\"agent_id\":\"a\"}", SP_REJ_MISSING_FIELD},
     {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":-1}", SP_REJ_OUT_OF_RANGE},
+    /* more than a day: a producer's bug, not clamped */
+    {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":86400001}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":9000000000000}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"call.ended\"," T0 ",\"call_id\":\"C1\",\"hold_ms\":86400001}", SP_REJ_OUT_OF_RANGE},
+    {"{\"id\":\"e1\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C1\",\"queue\":\"q\",\"ivr_ms\":86400001}", SP_REJ_OUT_OF_RANGE},
     {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\",\"acw_ms\":\"10\"}", SP_REJ_WRONG_TYPE},
     {"{\"id\":\"e1\",\"type\":\"call.wrapup\"," T0 ",\"call_id\":\"C1\"}", SP_REJ_MISSING_FIELD},
     {"{\"id\":\"e1\",\"type\":\"call.ended\"," T0 ",\"call_id\":\"C1\",\"hold_ms\":1.5}", SP_REJ_WRONG_TYPE},

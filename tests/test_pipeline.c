@@ -588,6 +588,55 @@ Test(pipeline, full_stores_count_their_evictions_in_meta, .fini = teardown, .tim
                  "an evicted case still counted where it happened");
 }
 
+/* Tickets of 50 queues and 20 tenants into names tables of 10 and 5: the events of the
+ * queues and tenants past the limits count as "other", and how many did is in {p}:meta
+ * (overflow_queues, overflow_tenants) exactly once across a restart, with a warning
+ * naming the setting. */
+Test(pipeline, full_names_tables_count_their_overflow_in_meta, .fini = teardown, .timeout = 180)
+{
+    enum { N = 2300, HALF = N / 2 };
+    sp_env_start(&env, "names", 1);
+    static char bufs[N][256], keys[N][16];
+    static const char *k[N], *v[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[0], "T%d", i);
+        snprintf(bufs[i], sizeof bufs[0],
+                 "{\"id\":\"o%d\",\"type\":\"ticket.created\",\"ticket_id\":\"T%d\","
+                 "\"queue\":\"q%d\",\"tenant\":\"t%d\",\"channel\":\"email\",\"ts\":%lld}",
+                 i, i, i % 50, i % 20, BASE + 10LL * i);
+        k[i] = keys[i];
+        v[i] = bufs[i];
+    }
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "names", "g1");
+    cr_assert_eq(sp_config_set(&cfg, "max_queues", "10", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_config_set(&cfg, "max_tenants", "5", err, sizeof err), 0, "%s", err);
+    char log[512];
+    snprintf(log, sizeof log, "%s/overflow.log", env.tmpdir);
+    int saved = log_to(log);
+    for (int half = 0; half < 2; half++) {
+        sp_produce(&env, "names", k + half * HALF, v + half * HALF, HALF);
+        sp_runner r;
+        sp_runner_start(&r, &cfg);
+        int done = sp_runner_wait(&r, HALF, 60);
+        sp_runner_stop(&r);
+        if (!done)
+            break;
+    }
+    sp_config_free(&cfg);
+    log_back(saved, log);
+    cr_assert_eq(sp_hget_ll(&env, "sp:meta", "consumed", 0), N);
+    /* q0..q9 and t0..t4 fill the tables; the rest of each cycle overflows */
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "overflow_queues", 0), N / 50 * 40, "queues %lld",
+                 sp_hget_ll(&env, "sp:meta", "overflow_queues", 0));
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "overflow_tenants", 0), N / 20 * 15, "tenants %lld",
+                 sp_hget_ll(&env, "sp:meta", "overflow_tenants", 0));
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "overflow_agents", 0), 0);
+    cr_expect_geq(count_in_file(log, "raise max_queues"), 1);
+    cr_expect_geq(count_in_file(log, "raise max_tenants"), 1);
+}
+
 Test(pipeline, idle_partition_does_not_hold_the_watermark, .fini = teardown, .timeout = 120)
 {
     sp_env_start(&env, "idle", 2);

@@ -304,6 +304,60 @@ Test(attribution, queue_cardinality_is_bounded)
     sp_partition_destroy(p);
 }
 
+/* Tenants past max_tenants count as tenant=other, counted as tenant overflow (not as
+ * agent overflow). */
+Test(attribution, tenant_cardinality_is_bounded_and_counted_apart)
+{
+    sp_partition_conf c = test_conf();
+    c.max_tenants = 2; /* "default" and t1 */
+    sp_partition *p = partition_with(&c);
+    call(p, "call.offered", BASE, "C1", ",\"queue\":\"a\"");
+    call(p, "call.offered", BASE, "C2", ",\"queue\":\"a\",\"tenant\":\"t1\"");
+    call(p, "call.offered", BASE, "C3", ",\"queue\":\"a\",\"tenant\":\"t2\"");
+    call(p, "call.offered", BASE, "C4", ",\"queue\":\"a\",\"tenant\":\"t3\"");
+    cr_expect_eq(cell(p, BASE, "tenant=t1", SP_M_OFFERED), 1);
+    cr_expect_eq(cell(p, BASE, "tenant=other", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "tenant=t3", SP_M_OFFERED), -1);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_tenant, 2);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_agent, 0);
+    sp_partition_destroy(p);
+}
+
+/* An agent.status's queues go through the queue table like any queue: past max_queues
+ * they are "other" (once per entry), so they cannot make a live hash each. Its agent
+ * goes through the agent table. */
+Test(attribution, agent_status_queues_and_agents_are_bounded)
+{
+    sp_partition_conf c = test_conf();
+    c.max_queues = 2;
+    c.max_agents = 1;
+    sp_partition *p = partition_with(&c);
+    cr_assert_eq(apply(p, "{\"id\":\"s1\",\"type\":\"agent.status\",\"ts\":1763805600000,"
+                          "\"agent_id\":\"a1\",\"status\":\"available\","
+                          "\"queues\":[\"q1\",\"q2\",\"q3\",\"q4\"]}"),
+                 SP_APPLY_OK);
+    cr_assert_eq(apply(p, "{\"id\":\"s2\",\"type\":\"agent.status\",\"ts\":1763805600000,"
+                          "\"agent_id\":\"a2\",\"status\":\"busy\",\"queues\":[\"q1\"]}"),
+                 SP_APPLY_OK);
+    size_t n;
+    const sp_presence *e = sp_presence_list(sp_partition_presence(p), &n);
+    cr_assert_eq(n, 2);
+    const sp_presence *a1 = strcmp(e[0].agent, "a1") == 0 ? &e[0] : &e[1];
+    const sp_presence *a2 = a1 == &e[0] ? &e[1] : &e[0];
+    cr_expect_str_eq(a1->agent, "a1");
+    cr_expect_str_eq(a2->agent, "other", "past max_agents");
+    const char *q = a1->queues;
+    char seen[128] = "";
+    for (int i = 0; i < a1->nqueues; i++, q += strlen(q) + 1) {
+        strncat(seen, q, sizeof seen - strlen(seen) - 2);
+        strncat(seen, ",", sizeof seen - strlen(seen) - 1);
+    }
+    cr_expect_str_eq(seen, "q1,q2,other,", "queues kept: %s", seen);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_queue, 2);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_agent, 1);
+    sp_partition_destroy(p);
+}
+
 /* A big desk: more agents answer in one partition than any fixed table size (every
  * partition sees every agent, since events are keyed by case). Up to max_agents each
  * gets its own rollup, under its tenant too; beyond it they count as agent=other. */

@@ -31,6 +31,7 @@ typedef struct {
     int64_t case_max_age_ms;
     size_t max_queues;         /* distinct queue values; more go to "other" */
     size_t max_agents;         /* distinct agent ids; more go to "other" */
+    size_t max_tenants;        /* distinct tenants; more go to "other" */
     int64_t max_future_ms;     /* reject ts later than wall clock + this; 0 = no check */
     int64_t case_grace_ms;     /* an ended case is kept this long for late events */
     size_t max_attributions;   /* cases that left the case store, remembered for surveys */
@@ -65,7 +66,7 @@ typedef enum {
 
 typedef struct {
     uint64_t applied, duplicates, late, rejected;
-    uint64_t overflow_queue, overflow_agent;
+    uint64_t overflow_queue, overflow_agent, overflow_tenant; /* events counted as "other" */
     uint64_t late_durations; /* completed durations whose window had left retention */
 } sp_partition_stats;
 

@@ -26,6 +26,7 @@ typedef struct {
     atomic_uint_fast64_t consumed, applied, duplicates, late, rejected, flushes, flush_errors;
     atomic_uint_fast64_t restore_errors; /* failed reads of an assigned partition's state */
     atomic_uint_fast64_t rejected_by[SP_REJ__COUNT];
+    atomic_uint_fast64_t overflowed;     /* events counted under "other" (a names table full) */
     atomic_int_fast64_t watermark_ms; /* pipeline watermark; INT64_MIN before any event */
     atomic_int paused, partitions;
 } sp_pipeline_stats;
