@@ -172,7 +172,8 @@ static int connect_redis(sp_alert_eval *e, char *errstr, size_t errstr_size)
         e->rc = sp_redis_new(e->conf.address, e->conf.connect_timeout_ms,
                              e->conf.command_timeout_ms);
         e->batch = sp_redis_batch_new();
-        if (!e->rc || !e->batch || (e->cas_script = sp_redis_script(e->rc, cas_script)) < 0)
+        if (!e->rc || !e->batch || sp_redis_set_auth(e->rc, e->conf.user, e->conf.password) < 0 ||
+            (e->cas_script = sp_redis_script(e->rc, cas_script)) < 0)
             return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
     }
     if (sp_redis_connect(e->rc, why, sizeof why) < 0) {

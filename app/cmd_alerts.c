@@ -49,9 +49,7 @@ static void alerts_usage(FILE *out)
 {
     fprintf(out, "usage: supportpulse alerts [options]\n\n"
                  "Lists the alerts firing now ({p}:alerts:active) and the hooks' counters.\n"
-                 "  --redis ADDR     HOST:PORT or unix:/path (default $SUPPORTPULSE_REDIS or\n"
-                 "                   127.0.0.1:6379)\n"
-                 "  --prefix P       key prefix (default $SUPPORTPULSE_PREFIX or sp)\n"
+                 SP_CLI_REDIS_USAGE
                  "  --history N      also print the last N transitions of {p}:alerts\n"
                  "  --json           one JSON object per line instead of a table\n");
 }
@@ -144,9 +142,8 @@ static void print_hooks(sp_redis *rc, const char *prefix)
 
 int sp_cmd_alerts(int argc, char **argv)
 {
-    const char *redis = getenv("SUPPORTPULSE_REDIS"), *prefix = getenv("SUPPORTPULSE_PREFIX");
-    redis = redis ? redis : "127.0.0.1:6379";
-    prefix = prefix ? prefix : "sp";
+    sp_cli_redis c;
+    sp_cli_redis_defaults(&c);
     long long history = 0;
     int as_json = 0;
     for (int i = 0; i < argc; i++) {
@@ -156,10 +153,8 @@ int sp_cmd_alerts(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             as_json = 1;
-        } else if ((v = sp_flag(argc, argv, &i, "--redis"))) {
-            redis = v;
-        } else if ((v = sp_flag(argc, argv, &i, "--prefix"))) {
-            prefix = v;
+        } else if (sp_cli_redis_flag(&c, argc, argv, &i)) {
+            continue;
         } else if ((v = sp_flag(argc, argv, &i, "--history"))) {
             if (sp_flag_int("--history", v, 0, 100000, &history) < 0)
                 return 2;
@@ -169,18 +164,15 @@ int sp_cmd_alerts(int argc, char **argv)
             return 2;
         }
     }
-    char why[512];
-    sp_redis *rc = sp_redis_new(redis, 5000, 10000);
-    if (!rc || sp_redis_connect(rc, why, sizeof why) < 0) {
-        fprintf(stderr, "supportpulse alerts: %s\n", rc ? why : "out of memory");
-        sp_redis_destroy(rc);
-        return 1;
-    }
-    int rc2 = list_active(rc, prefix, as_json);
+    int status;
+    sp_redis *rc = sp_cli_redis_open(&c, "alerts", 10000, &status);
+    if (!rc)
+        return status;
+    int rc2 = list_active(rc, c.prefix, as_json);
     if (rc2 == 0 && history)
-        list_history(rc, prefix, history, as_json);
+        list_history(rc, c.prefix, history, as_json);
     if (rc2 == 0 && !as_json)
-        print_hooks(rc, prefix);
+        print_hooks(rc, c.prefix);
     sp_redis_destroy(rc);
     return rc2 < 0 ? 1 : 0;
 }

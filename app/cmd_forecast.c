@@ -30,9 +30,7 @@ static void forecast_usage(FILE *out)
             "  --channel C      channel (required)\n"
             "  --tenant T       tenant (default: the default tenant)\n"
             "  --format F       table | csv | json (default table); csv opens in a spreadsheet\n"
-            "  --redis ADDR     HOST:PORT or unix:/path (default $SUPPORTPULSE_REDIS or\n"
-            "                   127.0.0.1:6379)\n"
-            "  --prefix P       key prefix (default $SUPPORTPULSE_PREFIX or sp)\n");
+            SP_CLI_REDIS_USAGE);
 }
 
 static void utc(double epoch_s, char *out, size_t size, const char *fmt)
@@ -142,9 +140,8 @@ static void print_table(json_t *fc)
 int sp_cmd_forecast(int argc, char **argv)
 {
     const char *queue = NULL, *channel = NULL, *tenant = NULL, *format = "table", *v;
-    const char *redis = getenv("SUPPORTPULSE_REDIS"), *prefix = getenv("SUPPORTPULSE_PREFIX");
-    redis = redis ? redis : "127.0.0.1:6379";
-    prefix = prefix ? prefix : "sp";
+    sp_cli_redis c;
+    sp_cli_redis_defaults(&c);
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             forecast_usage(stdout);
@@ -158,11 +155,7 @@ int sp_cmd_forecast(int argc, char **argv)
             tenant = v;
         else if ((v = sp_flag(argc, argv, &i, "--format")))
             format = v;
-        else if ((v = sp_flag(argc, argv, &i, "--redis")))
-            redis = v;
-        else if ((v = sp_flag(argc, argv, &i, "--prefix")))
-            prefix = v;
-        else {
+        else if (!sp_cli_redis_flag(&c, argc, argv, &i)) {
             fprintf(stderr, "supportpulse forecast: unknown or incomplete option '%s'\n", argv[i]);
             forecast_usage(stderr);
             return 2;
@@ -179,21 +172,18 @@ int sp_cmd_forecast(int argc, char **argv)
     }
     char dims[SP_DIMS_MAX], key[SP_KEY_MAX], why[512];
     if (sp_dims_format(tenant, queue, channel, NULL, dims, sizeof dims) < 0 ||
-        sp_key_forecast(key, sizeof key, prefix, dims) < 0) {
+        sp_key_forecast(key, sizeof key, c.prefix, dims) < 0) {
         fprintf(stderr, "supportpulse forecast: --queue/--channel/--tenant/--prefix too long\n");
         return 2;
     }
-    sp_redis *rc = sp_redis_new(redis, 5000, 10000);
-    if (!rc || sp_redis_connect(rc, why, sizeof why) < 0) {
-        fprintf(stderr, "supportpulse forecast: %s\n", rc ? why : "out of memory");
-        sp_redis_destroy(rc);
-        return 1;
-    }
+    int status;
+    sp_redis *rc = sp_cli_redis_open(&c, "forecast", 10000, &status);
+    if (!rc)
+        return status;
     redisReply *r = sp_redis_cmd(rc, why, sizeof why, "GET %s", key);
-    int status = 0;
     json_t *fc = NULL;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "supportpulse forecast: redis %s: %s\n", redis, r ? r->str : why);
+        fprintf(stderr, "supportpulse forecast: redis %s: %s\n", c.redis, r ? r->str : why);
         status = 1;
     } else if (r->type != REDIS_REPLY_STRING) {
         fprintf(stderr, "supportpulse forecast: no forecast at %s yet (the pipeline writes one "

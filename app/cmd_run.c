@@ -8,8 +8,29 @@
 #include "supportpulse/config.h"
 #include "supportpulse/log.h"
 #include "supportpulse/pipeline.h"
+#include "supportpulse/redis_client.h"
+#include "supportpulse/redis_conn.h"
 
 static void stop_pipeline(void *arg) { sp_pipeline_stop(arg); }
+
+/* A Redis that refuses the credentials (or wants some) is a setting to fix: -1 with err
+ * naming AUTH, so run exits 2 at once. An unreachable Redis is not: the pipeline waits
+ * for it (0). */
+static int check_redis_auth(const sp_config *cfg, char *err, size_t err_size)
+{
+    sp_redis *r = sp_redis_new(cfg->redis, (int)cfg->redis_timeout_ms, (int)cfg->redis_timeout_ms);
+    char why[512] = "";
+    int rc = 0;
+    if (!r || sp_redis_set_auth(r, cfg->redis_user, cfg->redis_password) < 0) {
+        rc = 0; /* out of memory: the pipeline's start says so */
+    } else if (sp_redis_connect(r, why, sizeof why) < 0 && sp_redis_auth_error(why)) {
+        snprintf(err, err_size, "%s (redis_user, SUPPORTPULSE_REDIS_PASSWORD or "
+                                "redis_password_file)", why);
+        rc = -1;
+    }
+    sp_redis_destroy(r);
+    return rc;
+}
 
 int sp_cmd_run(int argc, char **argv, char **envp)
 {
@@ -25,6 +46,11 @@ int sp_cmd_run(int argc, char **argv, char **envp)
             fprintf(stderr, "supportpulse run: %s\n", err);
         sp_config_free(&cfg);
         return rc < 0 ? 2 : 0;
+    }
+    if (check_redis_auth(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "supportpulse run: %s\n", err);
+        sp_config_free(&cfg);
+        return 2;
     }
     sp_pipeline *pl = sp_pipeline_new(&cfg, err, sizeof err);
     if (!pl) {

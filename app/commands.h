@@ -5,6 +5,8 @@
 #ifndef SUPPORTPULSE_COMMANDS_H
 #define SUPPORTPULSE_COMMANDS_H
 
+#include "supportpulse/redis_client.h"
+
 int sp_cmd_run(int argc, char **argv, char **envp);
 int sp_cmd_gen(int argc, char **argv);
 int sp_cmd_mock_kafka(int argc, char **argv);
@@ -15,6 +17,28 @@ int sp_cmd_rules(int argc, char **argv);
 int sp_cmd_alerts(int argc, char **argv);
 /* supportpulse dump: a prefix's canonical dump (publishers/prefix_dump.h). */
 int sp_cmd_dump(int argc, char **argv);
+
+/* Where the commands that read Redis find it (app/cli_redis.c). */
+typedef struct {
+    const char *redis, *prefix, *user, *password_file;
+} sp_cli_redis;
+/* From $SUPPORTPULSE_REDIS, _PREFIX, _REDIS_USER, _REDIS_PASSWORD_FILE, else defaults. */
+void sp_cli_redis_defaults(sp_cli_redis *c);
+/* 1 when argv[*i] is --redis, --prefix, --redis-user or --redis-password-file (taken,
+ * *i advanced), 0 when it is none of them. */
+int sp_cli_redis_flag(sp_cli_redis *c, int argc, char **argv, int *i);
+/* A client connected and authenticated (the password from the file, else
+ * $SUPPORTPULSE_REDIS_PASSWORD), owned by the caller (sp_redis_destroy); or NULL with a
+ * message on stderr and *status the exit status: 2 refused credentials, 1 otherwise. */
+sp_redis *sp_cli_redis_open(const sp_cli_redis *c, const char *cmd, int timeout_ms, int *status);
+/* The usage lines of those flags. */
+#define SP_CLI_REDIS_USAGE                                                                   \
+    "  --redis ADDR     HOST:PORT or unix:/path, any master of a cluster\n"                  \
+    "                   (default $SUPPORTPULSE_REDIS or 127.0.0.1:6379)\n"                    \
+    "  --prefix P       key prefix (default $SUPPORTPULSE_PREFIX or sp)\n"                    \
+    "  --redis-user U   Redis ACL user (default $SUPPORTPULSE_REDIS_USER); the password is\n"  \
+    "                   $SUPPORTPULSE_REDIS_PASSWORD or the first line of\n"                  \
+    "  --redis-password-file F (default $SUPPORTPULSE_REDIS_PASSWORD_FILE)\n"
 
 /* Shared by the subcommands: parse "--name value"/"--name=value" at argv[*i]. Returns
  * the value and advances *i, or NULL when argv[*i] is not --name. */

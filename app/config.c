@@ -40,6 +40,8 @@ static const option options[] = {
     {"offset_reset", S(offset_reset), "earliest", "earliest|latest",
      "where a group with no committed offset starts"},
     {"redis", S(redis), "127.0.0.1:6379", NULL, "Redis address HOST:PORT or unix:/path"},
+    {"redis_user", S(redis_user), "", NULL, "Redis ACL user (AUTH user password; empty = the default user); the password comes from $SUPPORTPULSE_REDIS_PASSWORD or redis_password_file, never a flag"},
+    {"redis_password_file", S(redis_password_file), "", NULL, "a file whose first line is the Redis password (mode 0600)"},
     {"prefix", S(prefix), "sp", NULL, "Redis key prefix {p}"},
     {"log_level", S(log_level), "info", "error|warn|info|debug", "log verbosity"},
     {"lateness_s", I(lateness_s, 0, DAY), "120", NULL, "allowed lateness: watermark = newest event time - this"},
@@ -215,6 +217,10 @@ void sp_config_free(sp_config *c)
     for (int i = 0; i < c->nkafka; i++) {
         free(c->kafka_key[i]);
         free(c->kafka_val[i]);
+    }
+    if (c->redis_password) {
+        explicit_bzero(c->redis_password, strlen(c->redis_password));
+        free(c->redis_password);
     }
     memset(c, 0, sizeof *c);
 }
@@ -400,6 +406,14 @@ int sp_config_load_env(sp_config *c, char **envp, char *errstr, size_t errstr_si
         lower[n] = '\0';
         if (strcmp(lower, "config") == 0)
             continue; /* handled by sp_config_from_args */
+        if (strcmp(lower, "redis_password") == 0) { /* a secret: no option, no flag */
+            free(c->redis_password);
+            if (!(c->redis_password = strdup(eq + 1))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+            }
+            continue;
+        }
         char inner[400];
         if (sp_config_set(c, lower, eq + 1, inner, sizeof inner) < 0) {
             snprintf(errstr, errstr_size, "environment SUPPORTPULSE_%.*s: %s", (int)n, name,
@@ -447,6 +461,36 @@ static int config_path(int argc, char **argv, char **envp, const char **path)
 /* A rollup that expired while its window still takes late events would be re-created
  * from the late events alone (a partial count), and its sketch hash could outlive it:
  * every kept resolution must live at least its window, the lateness and the retention. */
+/* The Redis password from redis_password_file: its first line, without the newline. */
+static int read_password(sp_config *c, char *errstr, size_t errstr_size)
+{
+    if (!c->redis_password_file || !*c->redis_password_file)
+        return 0;
+    if (c->redis_password) {
+        snprintf(errstr, errstr_size, "redis_password_file: SUPPORTPULSE_REDIS_PASSWORD is set "
+                                      "too; use one of them");
+        return -1;
+    }
+    FILE *f = fopen(c->redis_password_file, "r");
+    char line[1024];
+    if (!f || !fgets(line, sizeof line, f)) {
+        snprintf(errstr, errstr_size, "redis_password_file: cannot read %s%s%s",
+                 c->redis_password_file, f ? "" : ": ", f ? " (empty)" : strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    c->redis_password = strdup(line);
+    explicit_bzero(line, sizeof line);
+    if (!c->redis_password) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Every librdkafka property (-X, the file's "kafka", SUPPORTPULSE_KAFKA_*) is one
  * librdkafka knows, with a value it takes: checked here, so a bad one is a config error
  * naming it (exit 2), not a failure to start the consumer. */
@@ -532,7 +576,7 @@ int sp_config_from_args(sp_config *c, int argc, char **argv, char **envp, char *
         snprintf(errstr, errstr_size, "bootstrap: required (--bootstrap HOST:PORT[,...])");
         return -1;
     }
-    if (check_kafka(c, errstr, errstr_size) < 0)
+    if (check_kafka(c, errstr, errstr_size) < 0 || read_password(c, errstr, errstr_size) < 0)
         return -1;
     return check_ttls(c, errstr, errstr_size);
 }

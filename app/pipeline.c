@@ -777,6 +777,8 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
         return NULL;
     }
     sp_publisher_conf rc = {.address = cfg->redis,
+                            .user = cfg->redis_user,
+                            .password = cfg->redis_password,
                             .prefix = cfg->prefix,
                             .topic = cfg->topic,
                             .connect_timeout_ms = (int)cfg->redis_timeout_ms,

@@ -120,7 +120,8 @@ static int connect_redis(sp_forecaster *f, char *errstr, size_t errstr_size)
         f->r = sp_redis_new(f->conf.address, f->conf.connect_timeout_ms,
                             f->conf.command_timeout_ms);
         f->batch = sp_redis_batch_new();
-        if (!f->r || !f->batch || (f->write_script = sp_redis_script(f->r, write_script)) < 0) {
+        if (!f->r || !f->batch || sp_redis_set_auth(f->r, f->conf.user, f->conf.password) < 0 ||
+            (f->write_script = sp_redis_script(f->r, write_script)) < 0) {
             snprintf(errstr, errstr_size, "forecaster: out of memory");
             return -1;
         }

@@ -95,6 +95,7 @@ typedef struct {
 
 struct sp_redis {
     char *seed;
+    char *user, *password; /* AUTH on each connection; NULL: none */
     int connect_ms, command_ms;
     int connected, cluster, refresh;
     node *nodes;
@@ -144,11 +145,50 @@ void sp_redis_close(sp_redis *r)
     r->connected = 0;
 }
 
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+int sp_redis_set_auth(sp_redis *r, const char *user, const char *password)
+{
+    free(r->user);
+    free_secret(r->password);
+    r->user = user && *user ? strdup(user) : NULL;
+    r->password = password && *password ? strdup(password) : NULL;
+    return (user && *user && !r->user) || (password && *password && !r->password) ? -1 : 0;
+}
+
+/* A connection to addr, authenticated. NULL with errstr. */
+static redisContext *open_node(sp_redis *r, const char *addr, char *errstr, size_t errstr_size)
+{
+    redisContext *rc = sp_redis_open(addr, r->connect_ms, r->command_ms);
+    if (!rc || rc->err) {
+        snprintf(errstr, errstr_size, "redis %s: %s", addr,
+                 rc ? rc->errstr : "cannot allocate a connection");
+        if (rc)
+            redisFree(rc);
+        return NULL;
+    }
+    char why[400];
+    if (sp_redis_auth(rc, r->user, r->password, why, sizeof why) < 0) {
+        snprintf(errstr, errstr_size, "redis %s: %s", addr, why);
+        redisFree(rc);
+        return NULL;
+    }
+    return rc;
+}
+
 void sp_redis_destroy(sp_redis *r)
 {
     if (!r)
         return;
     sp_redis_close(r);
+    free(r->user);
+    free_secret(r->password);
     free(r->nodes);
     free(r->masters);
     free(r->seed);
@@ -238,14 +278,9 @@ static redisContext *node_rc(sp_redis *r, int i, char *errstr, size_t errstr_siz
     }
     if (n->rc)
         return n->rc;
-    redisContext *rc = sp_redis_open(n->addr, r->connect_ms, r->command_ms);
-    if (!rc || rc->err) {
-        snprintf(errstr, errstr_size, "redis %s: %s", n->addr,
-                 rc ? rc->errstr : "cannot allocate a connection");
-        if (rc)
-            redisFree(rc);
+    redisContext *rc = open_node(r, n->addr, errstr, errstr_size);
+    if (!rc)
         return NULL;
-    }
     if (load_scripts(r, rc, n->addr, errstr, errstr_size) < 0) {
         redisFree(rc);
         return NULL;
@@ -313,14 +348,10 @@ static int refresh_slots(sp_redis *r, char *errstr, size_t errstr_size)
     int tried = 0;
     for (int i = -1; i < r->nmasters; i++) {
         const char *addr = i < 0 ? r->seed : r->nodes[r->masters[i]].addr;
-        redisContext *rc = sp_redis_open(addr, r->connect_ms, r->command_ms);
+        redisContext *rc = open_node(r, addr, errstr, errstr_size);
         tried++;
-        if (!rc || rc->err) {
-            snprintf(errstr, errstr_size, "redis %s: %s", addr, rc ? rc->errstr : "no memory");
-            if (rc)
-                redisFree(rc);
+        if (!rc)
             continue;
-        }
         redisReply *rep = redisCommand(rc, "CLUSTER SLOTS");
         int ok = rep && rep->type == REDIS_REPLY_ARRAY && take_slots(r, rep, addr) == 0;
         if (!ok)
@@ -341,13 +372,9 @@ int sp_redis_connect(sp_redis *r, char *errstr, size_t errstr_size)
 {
     if (r->connected)
         return 0;
-    redisContext *rc = sp_redis_open(r->seed, r->connect_ms, r->command_ms);
-    if (!rc || rc->err) {
-        snprintf(errstr, errstr_size, "redis %s: %s", r->seed, rc ? rc->errstr : "no memory");
-        if (rc)
-            redisFree(rc);
+    redisContext *rc = open_node(r, r->seed, errstr, errstr_size);
+    if (!rc)
         return -1;
-    }
     redisReply *rep = redisCommand(rc, "CLUSTER SLOTS");
     if (!rep) {
         snprintf(errstr, errstr_size, "redis %s: %s", r->seed, rc->errstr);

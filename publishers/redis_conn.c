@@ -29,6 +29,33 @@ redisContext *sp_redis_open(const char *address, int connect_timeout_ms, int com
     return rc;
 }
 
+int sp_redis_auth(redisContext *rc, const char *user, const char *password, char *errstr,
+                  size_t errstr_size)
+{
+    int has_user = user && *user, has_pass = password && *password;
+    if (!has_user && !has_pass)
+        return 0;
+    redisReply *r = has_user ? redisCommand(rc, "AUTH %s %s", user, has_pass ? password : "")
+                             : redisCommand(rc, "AUTH %s", password);
+    int ok = r && r->type == REDIS_REPLY_STATUS;
+    if (!ok)
+        snprintf(errstr, errstr_size, "AUTH%s%s refused: %s", has_user ? " as " : "",
+                 has_user ? user : "",
+                 !r ? rc->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    if (r)
+        freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+int sp_redis_auth_error(const char *errstr)
+{
+    static const char *const words[] = {"AUTH", "WRONGPASS", "NOPERM", "unauthenticated"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(errstr, words[i]))
+            return 1;
+    return 0;
+}
+
 int sp_redis_event_now(sp_redis *rc, const char *prefix, int64_t *now_ms, char *errstr,
                        size_t errstr_size)
 {

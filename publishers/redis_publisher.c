@@ -74,7 +74,8 @@ sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size
         !(pub->topic = strdup(conf->topic)) ||
         !(pub->resolutions = strdup(conf->resolutions ? conf->resolutions : "")) ||
         !(pub->batch = sp_redis_batch_new()) ||
-        !(pub->r = sp_redis_new(conf->address, conf->connect_timeout_ms, conf->command_timeout_ms))) {
+        !(pub->r = sp_redis_new(conf->address, conf->connect_timeout_ms, conf->command_timeout_ms)) ||
+        sp_redis_set_auth(pub->r, conf->user, conf->password) < 0) {
         snprintf(errstr, errstr_size, "out of memory creating the Redis publisher");
         sp_publisher_destroy(pub);
         return NULL;

@@ -320,3 +320,30 @@ Test(cli, kafka_log_lines_use_the_project_format, .timeout = 60)
         cr_expect(!(line[0] == '%' && line[1] >= '0' && line[1] <= '7' && line[2] == '|'),
                   "a line in librdkafka's own format: %s", line);
 }
+
+/* Against a Redis with a password, run exits 2 at start naming AUTH when the password is
+ * wrong or missing, and never prints the password. */
+Test(cli, refused_redis_credentials_exit_2, .fini = teardown, .timeout = 60)
+{
+    sp_env_start(&env, "cliauth", 1);
+    redisReply *r = redisCommand(env.rc, "CONFIG SET requirepass right-pass");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "SUPPORTPULSE_REDIS_PASSWORD=wrong-pass " SP_BINARY " run --bootstrap %s --topic cliauth "
+             "--redis %s 2>&1", sp_mock_bootstraps(env.mock), env.redis.address);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 2, "%s", out);
+    cr_expect(strstr(out, "AUTH"), "%s", out);
+    cr_expect_null(strstr(out, "wrong-pass"), "the password was printed: %s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " run --bootstrap %s --topic cliauth --redis %s 2>&1",
+             sp_mock_bootstraps(env.mock), env.redis.address);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 2, "no password: %s", out);
+    cr_expect(strstr(out, "AUTH"), "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "SUPPORTPULSE_REDIS_PASSWORD=right-pass " SP_BINARY " dump --redis %s 2>&1",
+             env.redis.address);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 0, "dump with the password: %s", out);
+    r = redisCommand(env.rc, "CONFIG SET requirepass %s", "");
+    freeReplyObject(r);
+}

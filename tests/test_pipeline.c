@@ -474,6 +474,32 @@ Test(pipeline, redis_back_in_time_is_restored_and_resumes, .fini = teardown, .ti
     expect_same_rollups("ref", "sp");
 }
 
+/* The pipeline as a Redis ACL user allowed only the prefix's keys and channels
+ * (~sp:* &sp:*): every key and channel it touches is under the prefix, so it runs as it
+ * does with full rights, and writes the same rollups. */
+Test(pipeline, runs_as_an_acl_user_limited_to_its_prefix, .fini = teardown, .timeout = 300)
+{
+    sp_env_start(&env, "acl", 3);
+    redisReply *r = redisCommand(env.rc, "ACL SETUSER spw on >w-pass ~sp:* &sp:* +@all");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "ACL SETUSER: %s", r ? r->str : "");
+    freeReplyObject(r);
+    produce_generated("acl", GEN_N, 23);
+    sp_config cfg;
+    char err[256];
+    config_for(&cfg, "acl", "acl-user", "sp");
+    cr_assert_eq(sp_config_set(&cfg, "redis_user", "spw", err, sizeof err), 0, "%s", err);
+    cfg.redis_password = strdup("w-pass");
+    cr_assert(cfg.redis_password);
+    sp_runner run;
+    sp_runner_start(&run, &cfg);
+    cr_assert(sp_runner_wait(&run, GEN_N, 120), "the ACL user's run did not consume %d: %s",
+              GEN_N, run.err);
+    sp_runner_stop(&run);
+    sp_config_free(&cfg);
+    run_to_end("acl", "reference", "ref", GEN_N);
+    expect_same_rollups("ref", "sp");
+}
+
 /* A wall board: reads a live hash and a rollup as fast as it can on its own connection
  * until told to stop, counting what it got. */
 typedef struct {

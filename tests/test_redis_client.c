@@ -11,6 +11,7 @@
 
 #include "helpers.h"
 #include "supportpulse/redis_client.h"
+#include "supportpulse/redis_conn.h"
 
 static sp_env env;
 static void teardown(void) { sp_env_stop(&env); }
@@ -296,4 +297,54 @@ Test(redis_dump, payloads_equal_what_redis_dumps_and_restore_exactly, .fini = te
     (void)listpack;
     sp_buf_free(&ours);
     sp_buf_free(&small);
+}
+
+/* A Redis with a password and an ACL user: the client authenticates each connection it
+ * opens (AUTH, or AUTH user password), and a refused or missing credential is an error
+ * naming AUTH that sp_redis_auth_error recognises, without the password in it. */
+Test(redis_client, credentials_are_sent_and_refusals_named, .fini = teardown)
+{
+    sp_env_start(&env, "auth", 1);
+    redisReply *r = redisCommand(env.rc, "ACL SETUSER spw on >w-pass ~sp:* &sp:* +@all");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "ACL SETUSER: %s", r ? r->str : "");
+    freeReplyObject(r);
+    r = redisCommand(env.rc, "CONFIG SET requirepass d-pass");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "CONFIG SET: %s", r ? r->str : "");
+    freeReplyObject(r);
+    const char *addr = env.redis.address;
+    char err[512];
+
+    sp_redis *none = sp_redis_new(addr, 2000, 2000);
+    cr_assert_neq(sp_redis_connect(none, err, sizeof err), 0, "connected without a password");
+    cr_expect(sp_redis_auth_error(err), "not recognised as a credentials error: %s", err);
+    sp_redis_destroy(none);
+
+    sp_redis *wrong = sp_redis_new(addr, 2000, 2000);
+    cr_assert_eq(sp_redis_set_auth(wrong, NULL, "not-the-password"), 0);
+    cr_assert_neq(sp_redis_connect(wrong, err, sizeof err), 0);
+    cr_expect(strstr(err, "AUTH") && sp_redis_auth_error(err), "%s", err);
+    cr_expect_null(strstr(err, "not-the-password"), "the password is in the error: %s", err);
+    sp_redis_destroy(wrong);
+
+    sp_redis *dflt = sp_redis_new(addr, 2000, 2000);
+    cr_assert_eq(sp_redis_set_auth(dflt, NULL, "d-pass"), 0);
+    cr_assert_eq(sp_redis_connect(dflt, err, sizeof err), 0, "%s", err);
+    set_then_get(dflt, 50, "dflt");
+    sp_redis_destroy(dflt);
+
+    sp_redis *user = sp_redis_new(addr, 2000, 2000);
+    cr_assert_eq(sp_redis_set_auth(user, "spw", "w-pass"), 0);
+    cr_assert_eq(sp_redis_connect(user, err, sizeof err), 0, "%s", err);
+    r = sp_redis_cmd(user, err, sizeof err, "SET sp:auth-test 1");
+    cr_expect(r && r->type == REDIS_REPLY_STATUS, "a key of the prefix: %s", r ? r->str : err);
+    freeReplyObject(r);
+    r = sp_redis_cmd(user, err, sizeof err, "SET other:auth-test 1");
+    cr_expect(r && r->type == REDIS_REPLY_ERROR && sp_redis_auth_error(r->str),
+              "a key outside the user's pattern is refused with NOPERM: %s",
+              r && r->str ? r->str : err);
+    freeReplyObject(r);
+    sp_redis_destroy(user);
+    /* the fixture's own connections: give them the password back */
+    r = redisCommand(env.rc, "CONFIG SET requirepass %s", "");
+    freeReplyObject(r);
 }

@@ -30,6 +30,7 @@
 
 typedef struct {
     const char *address, *prefix;
+    const char *user, *password; /* AUTH (sp_redis_set_auth); NULL: none */
     int connect_timeout_ms, command_timeout_ms;
     int64_t stream_max;        /* {p}:alerts keeps about this many entries */
     int64_t dims_refresh_ms;   /* how often "*" over rollups re-lists series (wall) */

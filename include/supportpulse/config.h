@@ -18,6 +18,8 @@
 
 typedef struct {
     char *bootstrap, *topic, *dlq_topic, *group, *redis, *prefix, *offset_reset, *log_level;
+    char *redis_user, *redis_password_file;
+    char *redis_password; /* not an option: $SUPPORTPULSE_REDIS_PASSWORD or the file's line */
     char *sl_by_queue, *short_abandon_by_queue;
     char *forecast_events, *sl_target_by_queue, *handle_s_by_channel;
     char *alert_rules, *alert_webhook_url, *alert_webhook_header, *alert_command;

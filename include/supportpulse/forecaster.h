@@ -36,6 +36,7 @@
 
 typedef struct {
     const char *address, *prefix;
+    const char *user, *password; /* AUTH (sp_redis_set_auth); NULL: none */
     int connect_timeout_ms, command_timeout_ms;
     int64_t lateness_ms;
     int64_t history_days;        /* fit window (2..35) */

@@ -43,6 +43,10 @@ unsigned sp_redis_key_slot(const char *key, size_t len);
  * connected yet. NULL when out of memory. */
 sp_redis *sp_redis_new(const char *address, int connect_timeout_ms, int command_timeout_ms);
 void sp_redis_destroy(sp_redis *r); /* NULL is a no-op */
+/* Credentials for every connection the client opens (AUTH, sp_redis_auth): user may be
+ * NULL or "" (the default user), password NULL or "" (none). Copied; the password is
+ * wiped from memory on destroy. 0, or -1 when out of memory. */
+int sp_redis_set_auth(sp_redis *r, const char *user, const char *password);
 
 /* Registers a Lua script (body is not copied: it must outlive the client) and returns
  * its id for sp_redis_batch_eval, or -1 when SP_REDIS_MAX_SCRIPTS are registered. Scripts

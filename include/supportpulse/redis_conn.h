@@ -14,6 +14,16 @@
 /* Connects with connect_timeout_ms, then sets command_timeout_ms (0 = none). NULL only
  * when hiredis cannot allocate; otherwise check ->err. */
 redisContext *sp_redis_open(const char *address, int connect_timeout_ms, int command_timeout_ms);
+/* Authenticates a fresh connection: AUTH password, or AUTH user password (a Redis 6+
+ * ACL user); nothing when both are NULL or empty. 0, or -1 with errstr naming AUTH and
+ * the user (never the password). */
+int sp_redis_auth(redisContext *rc, const char *user, const char *password, char *errstr,
+                  size_t errstr_size);
+
+/* Whether an error text from connecting or a command is about credentials or
+ * permissions (AUTH refused, NOAUTH, WRONGPASS, NOPERM): a setting to fix, not an
+ * outage to wait out. */
+int sp_redis_auth_error(const char *errstr);
 
 struct sp_redis;
 /* The event-time clock of the data in Redis: the newest event time of any partition

@@ -31,6 +31,7 @@
 
 typedef struct {
     const char *address;          /* HOST:PORT or unix:/path (a server or a cluster node) */
+    const char *user, *password;  /* AUTH (sp_redis_set_auth); NULL: none */
     const char *prefix;           /* {p} */
     const char *topic;            /* the one topic this prefix is written from */
     int64_t ttl_s[SP_NRES];       /* per resolution; 0 = keep */
