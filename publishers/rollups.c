@@ -35,6 +35,7 @@
 
 extern const char sp_lua_rollups[];
 extern const char sp_lua_csat_smoothed[];
+extern const char sp_lua_csat_done[];
 
 #define MAX_ROUNDS 16
 
@@ -200,7 +201,7 @@ struct sp_rollups {
     sp_rollups_conf conf;
     char *prefix;
     sp_redis *r;
-    int script, smooth_script;
+    int script, smooth_script, done_script;
     int use_restore, probed;
     sp_rollup_cache *cache;
     uint64_t token;              /* this writer's part of every version */
@@ -246,7 +247,8 @@ sp_rollups *sp_rollups_new(const sp_rollups_conf *conf, sp_redis *r, char *errst
     w->r = r;
     w->script = sp_redis_script(r, sp_lua_rollups);
     w->smooth_script = sp_redis_script(r, sp_lua_csat_smoothed);
-    if (w->script < 0 || w->smooth_script < 0) {
+    w->done_script = sp_redis_script(r, sp_lua_csat_done);
+    if (w->script < 0 || w->smooth_script < 0 || w->done_script < 0) {
         snprintf(errstr, errstr_size, "too many Redis scripts");
         sp_rollups_destroy(w);
         return NULL;
@@ -995,8 +997,8 @@ static int note_csat(sp_rollups *w, char *errstr, size_t errstr_size)
         }
         int dl = snprintf(due, sizeof due, "%d\t%s\t%" PRId64, t->res, d, t->start);
         if (dl > 0 && (size_t)dl < sizeof due && !sp_strmap_get(seen, due, (size_t)dl, &x)) {
-            const char *sadd[] = {"SADD", due_key, due};
-            rc |= add_argv(w, due_key, 3, sadd) | sp_strmap_put(seen, due, (size_t)dl, 1);
+            const char *mark[] = {"HINCRBY", due_key, due, "1"};
+            rc |= add_argv(w, due_key, 4, mark) | sp_strmap_put(seen, due, (size_t)dl, 1);
         }
     }
     sp_strmap_destroy(seen);
@@ -1393,7 +1395,7 @@ static int smooth_window(sp_rollups *w, const char *due, char *errstr, size_t er
         if (dpos2 == dpos && dn2 == dn)
             return 0;
     }
-    return 0;
+    return 1; /* the desk kept moving: left marked for the next pass */
 }
 
 int sp_rollups_smooth(sp_rollups *w, int force, int64_t now_wall_ms, char *errstr,
@@ -1404,21 +1406,26 @@ int sp_rollups_smooth(sp_rollups *w, int force, int64_t now_wall_ms, char *errst
         return 0;
     char due_key[SP_KEY_MAX];
     sp_key_csat_due(due_key, sizeof due_key, w->prefix);
-    const char *argv[] = {"SMEMBERS", due_key};
+    const char *argv[] = {"HGETALL", due_key};
     redisReply *r = sp_redis_cmd_argv(w->r, 1, 2, argv, NULL, errstr, errstr_size);
     if (!r)
         return -1;
     int rc = 0;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && rc == 0; i++) {
-        const char *due = r->element[i]->str;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements && rc >= 0; i += 2) {
+        const char *due = r->element[i]->str, *marks = r->element[i + 1]->str;
         if ((rc = smooth_window(w, due, errstr, errstr_size)) == 0) {
-            const char *srem[] = {"SREM", due_key, due};
-            redisReply *x = sp_redis_cmd_argv(w->r, 1, 3, srem, NULL, errstr, errstr_size);
-            rc = x ? 0 : -1;
-            if (x)
-                freeReplyObject(x);
+            /* cleared only if no writer marked it again while the pass ran */
+            sp_redis_batch *b = w->batch;
+            sp_redis_batch_reset(b);
+            const char *done[] = {due_key, due, marks};
+            rc = sp_redis_batch_eval(b, w->done_script, 1, 2, done, NULL) < 0 ||
+                         sp_redis_batch_run(w->r, b, errstr, errstr_size) < 0
+                     ? -1
+                     : 0;
         }
     }
+    if (rc > 0)
+        rc = 0;
     freeReplyObject(r);
     if (rc == 0)
         w->smoothed_at = now_wall_ms;

@@ -30,8 +30,10 @@ for v in duration instances rate partitions seed; do
 done
 [ "$instances" -ge 1 ] || { echo "soak.sh: --instances must be at least 1" >&2; exit 2; }
 
-[ -x build/supportpulse ] || ./scripts/build.sh build
-SP=$PWD/build/supportpulse
+# SP_BINARY: the binary to soak (default build/supportpulse; give a copy when the tree is
+# rebuilt meanwhile, or instances restarted mid-soak run a different build)
+SP=${SP_BINARY:-$PWD/build/supportpulse}
+[ -x "$SP" ] || { ./scripts/build.sh build; SP=$PWD/build/supportpulse; }
 T=$(mktemp -d /tmp/spsoak.XXXXXX)
 RANDOM=$seed
 pids=()

@@ -561,6 +561,52 @@ BOTH(agent_csat_smoothed_leans_toward_the_desk)
     sp_publisher_destroy(pub);
 }
 
+/* Another writer marks the windows again while a smoothing pass runs (between its read
+ * of {p}:csat_due and its clearing of them): the marks stay, so the next pass takes
+ * those windows again; with nothing new, the next pass clears them. */
+static int remark_armed;
+static void remark_once(void *arg)
+{
+    (void)arg;
+    if (!remark_armed)
+        return;
+    remark_armed = 0;
+    redisReply *all = sp_env_cmd(&env, "HKEYS sp:csat_due"); /* the test's own client */
+    for (size_t i = 0; i < all->elements; i++)
+        freeReplyObject(sp_env_cmd(&env, "HINCRBY sp:csat_due %s 1", all->element[i]->str));
+    freeReplyObject(all);
+}
+
+BOTH(a_window_marked_again_during_a_pass_stays_due)
+{
+    sp_publisher *pub = publisher();
+    sp_partition *p = partition();
+    agent_csat(p, "a1", 5, BASE + 1000);
+    agent_csat(p, "a2", 1, BASE + 2000);
+    flush(pub, 0, p, 1); /* smooth_every_ms 0: smoothed, marks cleared */
+    /* a writer's mark of the desk's 15-minute window: "<res>\t<desk>\t<start>" */
+    redisReply *r = sp_env_cmd(&env, "HINCRBY sp:csat_due %d\tall\t%lld 1", 2, BASE / 1000 / 900 * 900);
+    freeReplyObject(r);
+    r = sp_env_cmd(&env, "HLEN sp:csat_due");
+    long long due = r->integer;
+    freeReplyObject(r);
+    cr_assert_eq(due, 1);
+    char err[256];
+    remark_armed = 1;
+    sp_redis_on_reply(sp_publisher_redis(pub), remark_once, NULL, 0);
+    cr_assert_eq(sp_publisher_smooth(pub, 1, err, sizeof err), 0, "%s", err);
+    sp_redis_on_reply(sp_publisher_redis(pub), NULL, NULL, 0);
+    r = sp_env_cmd(&env, "HLEN sp:csat_due");
+    cr_expect_eq(r->integer, due, "marked again during the pass: still due");
+    freeReplyObject(r);
+    cr_assert_eq(sp_publisher_smooth(pub, 1, err, sizeof err), 0, "%s", err);
+    r = sp_env_cmd(&env, "HLEN sp:csat_due");
+    cr_expect_eq(r->integer, 0, "a pass with nothing new clears them");
+    freeReplyObject(r);
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+}
+
 /* A CSAT for queue payments with the given score. */
 static void queue_csat(sp_partition *p, int score, long long ts) { agent_csat(p, "a3", score, ts); }
 
