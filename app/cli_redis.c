@@ -5,7 +5,6 @@
  * $SUPPORTPULSE_REDIS_PASSWORD as defaults, as `run` takes them. The password is never
  * a flag (it would show in ps) and never printed.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,16 +47,11 @@ static int password_of(const sp_cli_redis *c, const char *cmd, char *out, size_t
         snprintf(out, size, "%s", env ? env : "");
         return 0;
     }
-    FILE *f = fopen(c->password_file, "r");
-    if (!f || !fgets(out, (int)size, f)) {
-        fprintf(stderr, "supportpulse %s: --redis-password-file: cannot read %s%s%s\n", cmd,
-                c->password_file, f ? " (empty)" : ": ", f ? "" : strerror(errno));
-        if (f)
-            fclose(f);
+    char why[600];
+    if (sp_redis_password_read(c->password_file, out, size, why, sizeof why) < 0) {
+        fprintf(stderr, "supportpulse %s: --redis-password-file: %s\n", cmd, why);
         return -1;
     }
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "supportpulse/forecast.h"
 #include "supportpulse/metrics.h"
 #include "supportpulse/partition.h"
+#include "supportpulse/redis_conn.h"
 #include "supportpulse/redis_publisher.h"
 #include "supportpulse/rules.h"
 
@@ -471,17 +472,11 @@ static int read_password(sp_config *c, char *errstr, size_t errstr_size)
                                       "too; use one of them");
         return -1;
     }
-    FILE *f = fopen(c->redis_password_file, "r");
-    char line[1024];
-    if (!f || !fgets(line, sizeof line, f)) {
-        snprintf(errstr, errstr_size, "redis_password_file: cannot read %s%s%s",
-                 c->redis_password_file, f ? "" : ": ", f ? " (empty)" : strerror(errno));
-        if (f)
-            fclose(f);
+    char line[1024], why[600];
+    if (sp_redis_password_read(c->redis_password_file, line, sizeof line, why, sizeof why) < 0) {
+        snprintf(errstr, errstr_size, "redis_password_file: %s", why);
         return -1;
     }
-    fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
     c->redis_password = strdup(line);
     explicit_bzero(line, sizeof line);
     if (!c->redis_password) {

@@ -5,6 +5,7 @@
 #include "supportpulse/redis_client.h"
 #include "supportpulse/redis_keys.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,23 @@ int sp_redis_auth(redisContext *rc, const char *user, const char *password, char
     if (r)
         freeReplyObject(r);
     return ok ? 0 : -1;
+}
+
+int sp_redis_password_read(const char *path, char *out, size_t size, char *errstr,
+                           size_t errstr_size)
+{
+    FILE *f = fopen(path, "r");
+    out[0] = '\0';
+    if (!f || !fgets(out, (int)size, f)) {
+        snprintf(errstr, errstr_size, "cannot read %s%s%s", path, f ? " (empty)" : ": ",
+                 f ? "" : strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
 }
 
 int sp_redis_auth_error(const char *errstr)

@@ -187,3 +187,46 @@ Test(config, shipped_example_loads)
     cr_expect_str_eq(c.sl_target_by_queue, "security=90");
     sp_config_free(&c);
 }
+
+/* The Redis password: from SUPPORTPULSE_REDIS_PASSWORD, or the first line of
+ * redis_password_file (its line end cut), not both; never an option. */
+Test(config, redis_password_from_the_environment_or_a_file)
+{
+    char path[] = "/tmp/sp-pass-XXXXXX", err[512];
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "s3cret\r\nsecond line\n", 20), 20);
+    close(fd);
+    char flag[600];
+    snprintf(flag, sizeof flag, "--redis-password-file=%s", path);
+    char *argv[] = {"--bootstrap", "b:9092", flag, "--redis-user", "spw", NULL};
+    char *env_none[] = {NULL}, *env_pass[] = {"SUPPORTPULSE_REDIS_PASSWORD=from-env", NULL};
+    sp_config c;
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_assert_eq(sp_config_from_args(&c, 5, argv, env_none, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(c.redis_password, "s3cret");
+    cr_expect_str_eq(c.redis_user, "spw");
+    sp_config_free(&c);
+
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_eq(sp_config_from_args(&c, 5, argv, env_pass, err, sizeof err), -1);
+    cr_expect(strstr(err, "redis_password_file") && strstr(err, "one of"), "%s", err);
+    sp_config_free(&c);
+
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_assert_eq(sp_config_from_args(&c, 2, argv, env_pass, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(c.redis_password, "from-env");
+    sp_config_free(&c);
+
+    unlink(path);
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_eq(sp_config_from_args(&c, 3, argv, env_none, err, sizeof err), -1);
+    cr_expect(strstr(err, "redis_password_file") && strstr(err, path), "%s", err);
+    sp_config_free(&c);
+
+    char *as_flag[] = {"--bootstrap", "b:9092", "--redis-password", "x", NULL};
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_eq(sp_config_from_args(&c, 4, as_flag, env_none, err, sizeof err), -1,
+                 "a password flag would show in ps");
+    sp_config_free(&c);
+}

@@ -20,6 +20,11 @@ redisContext *sp_redis_open(const char *address, int connect_timeout_ms, int com
 int sp_redis_auth(redisContext *rc, const char *user, const char *password, char *errstr,
                   size_t errstr_size);
 
+/* The Redis password kept in a file: its first line, without the line end, into out.
+ * 0, or -1 with errstr naming the file (empty, or why it cannot be read). */
+int sp_redis_password_read(const char *path, char *out, size_t size, char *errstr,
+                           size_t errstr_size);
+
 /* Whether an error text from connecting or a command is about credentials or
  * permissions (AUTH refused, NOAUTH, WRONGPASS, NOPERM): a setting to fix, not an
  * outage to wait out. */
