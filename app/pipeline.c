@@ -870,7 +870,8 @@ static void print_stats(sp_pipeline *pl)
             atomic_load(&s->consumed), atomic_load(&s->applied), atomic_load(&s->rejected),
             atomic_load(&s->duplicates), atomic_load(&s->late), atomic_load(&s->flushes),
             ps->rollups.writes, ps->rollups.conflicts, sp_pipeline_dead_letters_cut(pl),
-            atomic_load(&s->overflowed), wm, pl->behind ? " CATCHING-UP" : "", atomic_load(&s->paused) ? " PAUSED" : "");
+            atomic_load(&s->overflowed), wm, pl->behind ? " CATCHING-UP" : "",
+            atomic_load(&s->paused) ? " PAUSED" : "");
     sp_debug("flush time (s): checkpoints %.2f, rollup totals %.2f, calls built %.2f, rollups "
              "in Redis %.2f, follow-up %.2f, live %.2f; %" PRIu64 " calls, %" PRIu64 " rounds",
              ps->ns_commit / 1e9, ps->rollups.ns_totals / 1e9, ps->rollups.ns_build / 1e9,

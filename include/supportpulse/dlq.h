@@ -11,8 +11,8 @@
  *   sp.original_size  the value's size in bytes before the cut
  * so one outsized message never stops the pipeline. Delivery is retried without limit
  * (message.timeout.ms=0, idempotent producer); a failed delivery is produced again (cut
- * to half its size each time the broker refuses it as too large). The pipeline calls sp_dlq_flush before it records
- * progress in Redis, so a dead letter is never lost.
+ * to half its size each time the broker refuses it as too large). The pipeline calls
+ * sp_dlq_flush before it records progress in Redis, so a dead letter is never lost.
  *
  * Not thread-safe: send and flush from the pipeline thread.
  */
