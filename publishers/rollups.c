@@ -961,15 +961,35 @@ static int add_argv(sp_rollups *w, const char *key, int argc, const char *const 
     return sp_redis_batch_add(w->batch, key, strlen(key), argc, argv, NULL) < 0 ? -1 : 0;
 }
 
+/* Adds agent rollup key to its window's set of agents (set, sl bytes), giving the set
+ * its TTL once per batch. 0, or -1 when out of memory. */
+static int join_agents(sp_rollups *w, sp_strmap *seen, const char *set, size_t sl,
+                       const char *key, int res)
+{
+    const char *sadd[] = {"SADD", set, key};
+    int rc = add_argv(w, set, 3, sadd);
+    int64_t ttl_s = w->conf.ttl_s[res];
+    uint32_t x;
+    if (ttl_s > 0 && !sp_strmap_get(seen, set, sl, &x)) {
+        char ttl[24];
+        snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s);
+        const char *exp[] = {"EXPIRE", set, ttl};
+        rc |= add_argv(w, set, 3, exp) | sp_strmap_put(seen, set, sl, 1);
+    }
+    return rc;
+}
+
 /* Before the writes: each agent with new surveys joins its window's set, and each window
  * whose agents' or desk's CSAT moves is listed in {p}:csat_due, so a crash at any point
- * leaves the smoothing pass (sp_rollups_smooth, of any instance) all it needs. */
+ * leaves the smoothing pass (sp_rollups_smooth, of any instance) all it needs. After the
+ * writes also each window of an agent written with a csat_smoothed (prepare set it): the
+ * value came from this writer's view of the desk, which may be behind what another
+ * writer put there since, so a pass sets it again from the desk Redis holds. */
 static int note_csat(sp_rollups *w, char *errstr, size_t errstr_size)
 {
     if (w->conf.csat_prior_weight <= 0)
         return 0;
-    char set[SP_KEY_MAX], due_key[SP_KEY_MAX], desk[SP_DIMS_MAX], ttl[24],
-        due[SP_DIMS_MAX + 48];
+    char set[SP_KEY_MAX], due_key[SP_KEY_MAX], desk[SP_DIMS_MAX], due[SP_DIMS_MAX + 48];
     sp_key_csat_due(due_key, sizeof due_key, w->prefix);
     sp_redis_batch_reset(w->batch);
     sp_strmap *seen = sp_strmap_new(64); /* sets and due windows already in the batch */
@@ -977,7 +997,8 @@ static int note_csat(sp_rollups *w, char *errstr, size_t errstr_size)
     uint32_t x;
     for (size_t i = 0; i < w->j->nt && rc == 0; i++) {
         const total *t = &w->j->t[i];
-        if (!t->csat_changed || (t->cls != SP_DC_AGENT && t->cls != SP_DC_ALL))
+        int smoothed = t->cls == SP_DC_AGENT && t->state == DONE && t->smoothed[0];
+        if (!(t->csat_changed || smoothed) || (t->cls != SP_DC_AGENT && t->cls != SP_DC_ALL))
             continue;
         const char *d = total_dims(w, t);
         if (t->cls == SP_DC_AGENT) {
@@ -986,14 +1007,8 @@ static int note_csat(sp_rollups *w, char *errstr, size_t errstr_size)
                 (sl = sp_key_csat_agents(set, sizeof set, w->prefix, t->res, desk, t->start)) < 0)
                 continue;
             d = desk;
-            const char *sadd[] = {"SADD", set, total_key(w, t)};
-            rc |= add_argv(w, set, 3, sadd);
-            int64_t ttl_s = w->conf.ttl_s[t->res];
-            if (ttl_s > 0 && !sp_strmap_get(seen, set, (size_t)sl, &x)) {
-                snprintf(ttl, sizeof ttl, "%" PRId64, ttl_s);
-                const char *exp[] = {"EXPIRE", set, ttl};
-                rc |= add_argv(w, set, 3, exp) | sp_strmap_put(seen, set, (size_t)sl, 1);
-            }
+            if (t->csat_changed) /* else in the set since its first survey: only the mark */
+                rc |= join_agents(w, seen, set, (size_t)sl, total_key(w, t), t->res);
         }
         int dl = snprintf(due, sizeof due, "%d\t%s\t%" PRId64, t->res, d, t->start);
         if (dl > 0 && (size_t)dl < sizeof due && !sp_strmap_get(seen, due, (size_t)dl, &x)) {

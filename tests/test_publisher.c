@@ -561,6 +561,41 @@ BOTH(agent_csat_smoothed_leans_toward_the_desk)
     sp_publisher_destroy(pub);
 }
 
+/* Two writers (instances) share a desk. An agent rollup rewritten for another reason (a
+ * call, no new survey) carries the csat_smoothed its writer computed from its own view of
+ * the desk, which is behind when the other writer added surveys since: that write marks
+ * the window due, and the pass sets the value from the desk Redis holds. */
+BOTH(an_agent_rewritten_with_a_stale_desk_is_smoothed_again)
+{
+    sp_publisher *pub1 = publisher(), *pub2 = publisher(); /* m = 10, a pass every flush */
+    sp_partition *p = partition(), *q = partition();
+    agent_csat(p, "a1", 5, BASE + 1000);
+    agent_csat(p, "a1", 5, BASE + 2000);
+    flush(pub1, 0, p, 1);
+    expect_field("sp:r:15m:agent=a1:1795342500", "csat_smoothed", "1");
+    for (int i = 0; i < 10; i++)
+        agent_csat(q, "a2", 1, BASE + 3000 + i);
+    flush(pub2, 1, q, 1); /* the desk: 2 positive of 12; its pass moves a1 */
+    char v[32] = "";
+    sp_hget_str(&env, "sp:r:15m:agent=a1:1795342500", "csat_smoothed", v, sizeof v);
+    cr_expect_str_eq(v, "0.305556", "after the other writer's pass: (2 + 10 * 2/12) / 12");
+    char buf[256];
+    snprintf(buf, sizeof buf, "{\"id\":\"c1\",\"type\":\"call.offered\",\"ts\":%lld,"
+             "\"call_id\":\"K1\",\"queue\":\"payments\"}", BASE + 4000);
+    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK);
+    snprintf(buf, sizeof buf, "{\"id\":\"c2\",\"type\":\"call.answered\",\"ts\":%lld,"
+             "\"call_id\":\"K1\",\"agent_id\":\"a1\"}", BASE + 5000);
+    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK);
+    flush(pub1, 0, p, 2); /* pub1 still thinks the desk is 2 of 2 */
+    expect_field("sp:r:15m:agent=a1:1795342500", "answered", "1");
+    sp_hget_str(&env, "sp:r:15m:agent=a1:1795342500", "csat_smoothed", v, sizeof v);
+    cr_expect_str_eq(v, "0.305556", "after the stale writer's rewrite");
+    sp_partition_destroy(p);
+    sp_partition_destroy(q);
+    sp_publisher_destroy(pub1);
+    sp_publisher_destroy(pub2);
+}
+
 /* Another writer marks the windows again while a smoothing pass runs (between its read
  * of {p}:csat_due and its clearing of them): the marks stay, so the next pass takes
  * those windows again; with nothing new, the next pass clears them. */
