@@ -39,6 +39,7 @@ RANDOM=$seed
 pids=()
 cleanup() {
     for p in "${pids[@]}" ${gen:-} ${calm:-} ${mock:-}; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true # reaped quietly (no "Killed" job reports)
     redis-cli -s "$T/redis.sock" shutdown >/dev/null 2>&1 || true
     echo "logs in $T"
 }
