@@ -6,29 +6,20 @@ it reads `as_of` of sp:live:all (the newest event time the pipeline has written)
 event. Until SIGTERM; then, over the samples after the warm-up, prints
 "freshness_p50_ms=.. p99_ms=.. max_ms=.. samples=N consumed_per_s=.." and the p99 of each
 20-second stretch (it stays flat when the pipeline keeps up: lag is bounded)."""
-import signal
 import sys
 import time
 
 import redis
 
-from sp_redis_addr import connect
+from sp_redis_addr import connect, until_sigterm
 
 addr, warmup = sys.argv[1], float(sys.argv[2])
 r = connect(addr)
-stop = False
-
-
-def on_term(*_):
-    global stop
-    stop = True
-
-
-signal.signal(signal.SIGTERM, on_term)
+running = until_sigterm()
 t0 = time.time()
 ages, stretches = [], {}
 first = last = None
-while not stop:
+while running():
     now = time.time()
     try:
         as_of = r.hget("sp:live:all", "as_of")

@@ -2,27 +2,18 @@
 """live_reader.py REDIS - what a wall board sees while supportpulse writes: HGETALL of the
 live hash sp:live:all in a loop until SIGTERM, then prints "reader_p50_ms=.. p99_ms=..
 max_ms=.. busy=N reads=N" (BUSY = Redis answered that a script was running)."""
-import signal
 import sys
 import time
 
 import redis
 
-from sp_redis_addr import connect
+from sp_redis_addr import connect, until_sigterm
 
 addr = sys.argv[1]
 r = connect(addr)
-stop = False
-
-
-def on_term(*_):
-    global stop
-    stop = True
-
-
-signal.signal(signal.SIGTERM, on_term)
+running = until_sigterm()
 lat, busy = [], 0
-while not stop:
+while running():
     t = time.perf_counter()
     try:
         r.hgetall("sp:live:all")

@@ -1,5 +1,8 @@
 """sp_redis_addr.py - the benchmarks' Redis clients from supportpulse's address form:
-"unix:/path" (one server) or "HOST:PORT" (a Redis Cluster's first master)."""
+"unix:/path" (one server) or "HOST:PORT" (a Redis Cluster's first master), and the
+SIGTERM that ends a reader's loop."""
+import signal
+
 import redis
 
 
@@ -18,3 +21,15 @@ def masters(addr):
     if addr.startswith("unix:"):
         return [c]
     return [c.get_redis_connection(n) for n in c.get_primaries()]
+
+
+def until_sigterm():
+    """A function that answers True until the process gets SIGTERM (a reader's loop:
+    `while running(): ...`, then it prints what it measured)."""
+    state = {"stop": False}
+
+    def on_term(*_):
+        state["stop"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    return lambda: not state["stop"]
