@@ -175,6 +175,11 @@ static int connect_redis(sp_alert_eval *e, char *errstr, size_t errstr_size)
         if (!e->rc || !e->batch || sp_redis_set_auth(e->rc, e->conf.user, e->conf.password) < 0 ||
             (e->cas_script = sp_redis_script(e->rc, cas_script)) < 0)
             return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
+        if (sp_redis_set_tls(e->rc, &e->conf.tls, why, sizeof why) < 0) {
+            snprintf(errstr, errstr_size, "alerts: %s", why);
+            drop_connection(e);
+            return -1;
+        }
     }
     if (sp_redis_connect(e->rc, why, sizeof why) < 0) {
         snprintf(errstr, errstr_size, "alerts: %s", why);

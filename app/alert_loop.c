@@ -61,7 +61,9 @@ static void report_hooks(sp_alert_loop *l, sp_hook_stats s)
     const sp_config *c = l->cfg;
     char key[SP_KEY_MAX], why[512];
     sp_redis *rc = sp_redis_new(c->redis, (int)c->redis_timeout_ms, (int)c->redis_timeout_ms);
+    sp_redis_tls_conf tls = sp_config_redis_tls(c);
     int ok = rc && sp_redis_set_auth(rc, c->redis_user, c->redis_password) == 0 &&
+             sp_redis_set_tls(rc, &tls, why, sizeof why) == 0 &&
              sp_key_alerts(key, sizeof key, c->prefix, 'h') >= 0;
     for (size_t i = 0; ok && i < sizeof hook_counters / sizeof *hook_counters; i++) {
         uint64_t now = counter(&s, i), was = counter(&l->reported, i);
@@ -118,6 +120,7 @@ sp_alert_loop *sp_alert_loop_start(const sp_config *cfg, char *errstr, size_t er
     ec.address = cfg->redis;
     ec.user = cfg->redis_user;
     ec.password = cfg->redis_password;
+    ec.tls = sp_config_redis_tls(cfg);
     ec.prefix = cfg->prefix;
     ec.connect_timeout_ms = ec.command_timeout_ms = (int)cfg->redis_timeout_ms;
     ec.stream_max = cfg->alert_stream_max;

@@ -1,8 +1,9 @@
 /*
  * cli_redis.c - how the commands that read Redis (alerts, forecast, dump) find and
- * authenticate to it: --redis, --prefix, --redis-user, --redis-password-file, with
- * $SUPPORTPULSE_REDIS, $SUPPORTPULSE_PREFIX, $SUPPORTPULSE_REDIS_USER and
- * $SUPPORTPULSE_REDIS_PASSWORD as defaults, as `run` takes them. The password is never
+ * authenticate to it: --redis, --prefix, --redis-user, --redis-password-file and the
+ * --redis-tls-* files, with $SUPPORTPULSE_REDIS, $SUPPORTPULSE_PREFIX,
+ * $SUPPORTPULSE_REDIS_USER, $SUPPORTPULSE_REDIS_PASSWORD and $SUPPORTPULSE_REDIS_TLS_* as
+ * defaults, as `run` takes them. The password is never
  * a flag (it would show in ps) and never printed.
  */
 #include <stdio.h>
@@ -19,6 +20,12 @@ void sp_cli_redis_defaults(sp_cli_redis *c)
     c->prefix = p ? p : "sp";
     c->user = getenv("SUPPORTPULSE_REDIS_USER");
     c->password_file = getenv("SUPPORTPULSE_REDIS_PASSWORD_FILE");
+    const char *tls = getenv("SUPPORTPULSE_REDIS_TLS");
+    c->tls = (sp_redis_tls_conf){.enabled = tls && strcmp(tls, "1") == 0,
+                                 .ca_file = getenv("SUPPORTPULSE_REDIS_TLS_CA_FILE"),
+                                 .cert_file = getenv("SUPPORTPULSE_REDIS_TLS_CERT_FILE"),
+                                 .key_file = getenv("SUPPORTPULSE_REDIS_TLS_KEY_FILE"),
+                                 .server_name = getenv("SUPPORTPULSE_REDIS_TLS_SERVER_NAME")};
 }
 
 int sp_cli_redis_flag(sp_cli_redis *c, int argc, char **argv, int *i)
@@ -28,6 +35,14 @@ int sp_cli_redis_flag(sp_cli_redis *c, int argc, char **argv, int *i)
         c->user = v;
     else if ((v = sp_flag(argc, argv, i, "--redis-password-file")))
         c->password_file = v;
+    else if ((v = sp_flag(argc, argv, i, "--redis-tls-ca-file")))
+        c->tls.ca_file = v;
+    else if ((v = sp_flag(argc, argv, i, "--redis-tls-cert-file")))
+        c->tls.cert_file = v;
+    else if ((v = sp_flag(argc, argv, i, "--redis-tls-key-file")))
+        c->tls.key_file = v;
+    else if ((v = sp_flag(argc, argv, i, "--redis-tls-server-name")))
+        c->tls.server_name = v;
     else if ((v = sp_flag(argc, argv, i, "--redis")))
         c->redis = v;
     else if ((v = sp_flag(argc, argv, i, "--prefix")))
@@ -67,6 +82,9 @@ sp_redis *sp_cli_redis_open(const sp_cli_redis *c, const char *cmd, int timeout_
     if (!ok) {
         fprintf(stderr, "supportpulse %s: out of memory\n", cmd);
         *status = 1;
+    } else if (sp_redis_set_tls(r, &c->tls, why, sizeof why) < 0) {
+        fprintf(stderr, "supportpulse %s: %s\n", cmd, why);
+        ok = 0; /* *status stays 2: a setting to fix */
     } else if (sp_redis_connect(r, why, sizeof why) < 0) {
         fprintf(stderr, "supportpulse %s: %s\n", cmd, why);
         *status = sp_redis_auth_error(why) ? 2 : 1;

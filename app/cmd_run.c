@@ -3,6 +3,7 @@
  * the pipeline until SIGINT/SIGTERM (then flush, commit, exit 0).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "commands.h"
 #include "supportpulse/config.h"
@@ -21,11 +22,17 @@ static int check_redis_auth(const sp_config *cfg, char *err, size_t err_size)
     sp_redis *r = sp_redis_new(cfg->redis, (int)cfg->redis_timeout_ms, (int)cfg->redis_timeout_ms);
     char why[512] = "";
     int rc = 0;
+    sp_redis_tls_conf tls = sp_config_redis_tls(cfg);
     if (!r || sp_redis_set_auth(r, cfg->redis_user, cfg->redis_password) < 0) {
         rc = 0; /* out of memory: the pipeline's start says so */
+    } else if (sp_redis_set_tls(r, &tls, why, sizeof why) < 0) {
+        snprintf(err, err_size, "%s", why);
+        rc = -1;
     } else if (sp_redis_connect(r, why, sizeof why) < 0 && sp_redis_auth_error(why)) {
-        snprintf(err, err_size, "%s (redis_user, SUPPORTPULSE_REDIS_PASSWORD or "
-                                "redis_password_file)", why);
+        snprintf(err, err_size, "%s (%s)", why,
+                 strstr(why, "redis_tls") ? "the TLS settings"
+                                          : "redis_user, SUPPORTPULSE_REDIS_PASSWORD or "
+                                            "redis_password_file");
         rc = -1;
     }
     sp_redis_destroy(r);

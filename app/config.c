@@ -40,9 +40,14 @@ static const option options[] = {
     {"group", S(group), "supportpulse", NULL, "Kafka consumer group id"},
     {"offset_reset", S(offset_reset), "earliest", "earliest|latest",
      "where a group with no committed offset starts"},
-    {"redis", S(redis), "127.0.0.1:6379", NULL, "Redis address HOST:PORT or unix:/path"},
+    {"redis", S(redis), "127.0.0.1:6379", NULL, "Redis address HOST:PORT, rediss://HOST:PORT (TLS) or unix:/path"},
     {"redis_user", S(redis_user), "", NULL, "Redis ACL user (AUTH user password; empty = the default user); the password comes from $SUPPORTPULSE_REDIS_PASSWORD or redis_password_file, never a flag"},
     {"redis_password_file", S(redis_password_file), "", NULL, "a file whose first line is the Redis password (mode 0600)"},
+    {"redis_tls", I(redis_tls, 0, 1), "0", NULL, "1: connect to Redis over TLS (also when redis is rediss://HOST:PORT)"},
+    {"redis_tls_ca_file", S(redis_tls_ca_file), "", NULL, "CA certificates (PEM) that Redis's certificate must chain to (empty = the system's)"},
+    {"redis_tls_cert_file", S(redis_tls_cert_file), "", NULL, "client certificate (PEM) for a Redis with tls-auth-clients"},
+    {"redis_tls_key_file", S(redis_tls_key_file), "", NULL, "the client certificate's private key (PEM)"},
+    {"redis_tls_server_name", S(redis_tls_server_name), "", NULL, "name Redis's certificate must carry, and SNI (empty = the host of each node's address)"},
     {"prefix", S(prefix), "sp", NULL, "Redis key prefix {p}"},
     {"log_level", S(log_level), "info", "error|warn|info|debug", "log verbosity"},
     {"lateness_s", I(lateness_s, 0, DAY), "120", NULL, "allowed lateness: watermark = newest event time - this"},
@@ -486,6 +491,39 @@ static int read_password(sp_config *c, char *errstr, size_t errstr_size)
     return 0;
 }
 
+sp_redis_tls_conf sp_config_redis_tls(const sp_config *c)
+{
+    return (sp_redis_tls_conf){.enabled = c->redis_tls || sp_redis_address_tls(c->redis),
+                               .ca_file = c->redis_tls_ca_file,
+                               .cert_file = c->redis_tls_cert_file,
+                               .key_file = c->redis_tls_key_file,
+                               .server_name = c->redis_tls_server_name};
+}
+
+/* The TLS files are read now, so a missing or unusable one is a config error naming its
+ * option (exit 2), not a connection that never succeeds. */
+static int check_tls(const sp_config *c, char *errstr, size_t errstr_size)
+{
+    sp_redis_tls_conf t = sp_config_redis_tls(c);
+    int given = (t.ca_file && *t.ca_file) || (t.cert_file && *t.cert_file) ||
+                (t.key_file && *t.key_file) || (t.server_name && *t.server_name);
+    if (!t.enabled) {
+        if (given) {
+            snprintf(errstr, errstr_size, "redis_tls: TLS files or a server name are set but "
+                                          "TLS is off; set redis_tls=1 or redis=rediss://...");
+            return -1;
+        }
+        return 0;
+    }
+    if (strncmp(sp_redis_address_plain(c->redis), "unix:", 5) == 0) {
+        snprintf(errstr, errstr_size, "redis: TLS needs a HOST:PORT address, not a unix socket");
+        return -1;
+    }
+    sp_redis_tls *ctx = sp_redis_tls_new(&t, errstr, errstr_size);
+    sp_redis_tls_free(ctx);
+    return ctx ? 0 : -1;
+}
+
 /* Every librdkafka property (-X, the file's "kafka", SUPPORTPULSE_KAFKA_*) is one
  * librdkafka knows, with a value it takes: checked here, so a bad one is a config error
  * naming it (exit 2), not a failure to start the consumer. */
@@ -571,7 +609,8 @@ int sp_config_from_args(sp_config *c, int argc, char **argv, char **envp, char *
         snprintf(errstr, errstr_size, "bootstrap: required (--bootstrap HOST:PORT[,...])");
         return -1;
     }
-    if (check_kafka(c, errstr, errstr_size) < 0 || read_password(c, errstr, errstr_size) < 0)
+    if (check_kafka(c, errstr, errstr_size) < 0 || read_password(c, errstr, errstr_size) < 0 ||
+        check_tls(c, errstr, errstr_size) < 0)
         return -1;
     return check_ttls(c, errstr, errstr_size);
 }

@@ -22,6 +22,7 @@ void sp_forecaster_conf_from_config(sp_forecaster_conf *fc, const sp_config *cfg
     fc->address = cfg->redis;
     fc->user = cfg->redis_user;
     fc->password = cfg->redis_password;
+    fc->tls = sp_config_redis_tls(cfg);
     fc->prefix = cfg->prefix;
     fc->connect_timeout_ms = fc->command_timeout_ms = (int)cfg->redis_timeout_ms;
     fc->lateness_ms = cfg->lateness_s * 1000;

@@ -779,6 +779,7 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     sp_publisher_conf rc = {.address = cfg->redis,
                             .user = cfg->redis_user,
                             .password = cfg->redis_password,
+                            .tls = sp_config_redis_tls(cfg),
                             .prefix = cfg->prefix,
                             .topic = cfg->topic,
                             .connect_timeout_ms = (int)cfg->redis_timeout_ms,

@@ -125,6 +125,11 @@ static int connect_redis(sp_forecaster *f, char *errstr, size_t errstr_size)
             snprintf(errstr, errstr_size, "forecaster: out of memory");
             return -1;
         }
+        if (sp_redis_set_tls(f->r, &f->conf.tls, why, sizeof why) < 0) {
+            snprintf(errstr, errstr_size, "forecaster: %s", why);
+            drop_connection(f);
+            return -1;
+        }
     }
     if (sp_redis_connect(f->r, why, sizeof why) < 0) {
         snprintf(errstr, errstr_size, "forecaster: %s", why);

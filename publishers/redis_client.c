@@ -89,13 +89,15 @@ unsigned sp_redis_key_slot(const char *key, size_t len)
 
 typedef struct {
     char addr[ADDR_MAX];
-    redisContext *rc;
+    sp_rconn *rc;
     int reload; /* answered NOSCRIPT: load the scripts again before the next command */
 } node;
 
 struct sp_redis {
     char *seed;
     char *user, *password; /* AUTH on each connection; NULL: none */
+    sp_redis_tls *tls;     /* TLS on each connection; NULL: plain */
+    int want_tls;          /* the address said rediss://: TLS with defaults if not set */
     int connect_ms, command_ms;
     int connected, cluster, refresh;
     node *nodes;
@@ -125,12 +127,14 @@ const sp_redis_stats *sp_redis_get_stats(const sp_redis *r) { return &r->stats; 
 sp_redis *sp_redis_new(const char *address, int connect_timeout_ms, int command_timeout_ms)
 {
     sp_redis *r = calloc(1, sizeof *r);
-    if (!r || !(r->seed = strdup(address)) || !(r->one = sp_redis_batch_new())) {
+    if (!r || !(r->seed = strdup(sp_redis_address_plain(address))) ||
+        !(r->one = sp_redis_batch_new())) {
         sp_redis_destroy(r);
         return NULL;
     }
     r->connect_ms = connect_timeout_ms;
     r->command_ms = command_timeout_ms;
+    r->want_tls = sp_redis_address_tls(address);
     memset(r->slot_node, 0xff, sizeof r->slot_node);
     return r;
 }
@@ -138,8 +142,7 @@ sp_redis *sp_redis_new(const char *address, int connect_timeout_ms, int command_
 void sp_redis_close(sp_redis *r)
 {
     for (int i = 0; i < r->nnodes; i++) {
-        if (r->nodes[i].rc)
-            redisFree(r->nodes[i].rc);
+        sp_rconn_free(r->nodes[i].rc);
         r->nodes[i].rc = NULL;
     }
     r->connected = 0;
@@ -162,21 +165,32 @@ int sp_redis_set_auth(sp_redis *r, const char *user, const char *password)
     return (user && *user && !r->user) || (password && *password && !r->password) ? -1 : 0;
 }
 
-/* A connection to addr, authenticated. NULL with errstr. */
-static redisContext *open_node(sp_redis *r, const char *addr, char *errstr, size_t errstr_size)
+int sp_redis_set_tls(sp_redis *r, const sp_redis_tls_conf *conf, char *errstr,
+                     size_t errstr_size)
 {
-    redisContext *rc = sp_redis_open(addr, r->connect_ms, r->command_ms);
-    if (!rc || rc->err) {
-        snprintf(errstr, errstr_size, "redis %s: %s", addr,
-                 rc ? rc->errstr : "cannot allocate a connection");
-        if (rc)
-            redisFree(rc);
+    sp_redis_tls *t = NULL;
+    if ((conf->enabled || r->want_tls) && !(t = sp_redis_tls_new(conf, errstr, errstr_size)))
+        return -1;
+    sp_redis_close(r);
+    sp_redis_tls_free(r->tls);
+    r->tls = t;
+    return 0;
+}
+
+int sp_redis_uses_tls(const sp_redis *r) { return r->tls != NULL; }
+
+/* A connection to addr, authenticated. NULL with errstr. */
+static sp_rconn *open_node(sp_redis *r, const char *addr, char *errstr, size_t errstr_size)
+{
+    char why[400];
+    sp_rconn *rc = sp_rconn_open(addr, r->tls, r->connect_ms, r->command_ms, why, sizeof why);
+    if (!rc) {
+        snprintf(errstr, errstr_size, "redis %s%s: %s", r->tls ? "rediss://" : "", addr, why);
         return NULL;
     }
-    char why[400];
     if (sp_redis_auth(rc, r->user, r->password, why, sizeof why) < 0) {
         snprintf(errstr, errstr_size, "redis %s: %s", addr, why);
-        redisFree(rc);
+        sp_rconn_free(rc);
         return NULL;
     }
     return rc;
@@ -189,6 +203,7 @@ void sp_redis_destroy(sp_redis *r)
     sp_redis_close(r);
     free(r->user);
     free_secret(r->password);
+    sp_redis_tls_free(r->tls);
     free(r->nodes);
     free(r->masters);
     free(r->seed);
@@ -241,15 +256,16 @@ static int node_of(sp_redis *r, const char *addr, size_t len)
 }
 
 /* Loads every registered script on a fresh connection. 0, or -1 with errstr. */
-static int load_scripts(sp_redis *r, redisContext *rc, const char *addr, char *errstr,
+static int load_scripts(sp_redis *r, sp_rconn *rc, const char *addr, char *errstr,
                         size_t errstr_size)
 {
+    char why[300] = "cannot queue a command (out of memory)";
     for (int i = 0; i < r->nscripts; i++)
-        if (redisAppendCommand(rc, "SCRIPT LOAD %s", r->script[i]) != REDIS_OK)
+        if (redisAppendCommand(sp_rconn_ctx(rc), "SCRIPT LOAD %s", r->script[i]) != REDIS_OK)
             goto fail;
     for (int i = 0; i < r->nscripts; i++) {
         redisReply *rep = NULL;
-        if (redisGetReply(rc, (void **)&rep) != REDIS_OK || !rep)
+        if (sp_rconn_read(rc, &rep, why, sizeof why) < 0)
             goto fail;
         int ok = rep->type == REDIS_REPLY_STRING && rep->len == 40;
         if (ok)
@@ -263,12 +279,12 @@ static int load_scripts(sp_redis *r, redisContext *rc, const char *addr, char *e
     }
     return 0;
 fail:
-    snprintf(errstr, errstr_size, "redis %s: %s", addr, rc->errstr[0] ? rc->errstr : "no reply");
+    snprintf(errstr, errstr_size, "redis %s: %s", addr, why);
     return -1;
 }
 
 /* The connection of node i, opened (and its scripts loaded) when needed. */
-static redisContext *node_rc(sp_redis *r, int i, char *errstr, size_t errstr_size)
+static sp_rconn *node_rc(sp_redis *r, int i, char *errstr, size_t errstr_size)
 {
     node *n = &r->nodes[i];
     if (n->rc && n->reload) {
@@ -278,11 +294,11 @@ static redisContext *node_rc(sp_redis *r, int i, char *errstr, size_t errstr_siz
     }
     if (n->rc)
         return n->rc;
-    redisContext *rc = open_node(r, n->addr, errstr, errstr_size);
+    sp_rconn *rc = open_node(r, n->addr, errstr, errstr_size);
     if (!rc)
         return NULL;
     if (load_scripts(r, rc, n->addr, errstr, errstr_size) < 0) {
-        redisFree(rc);
+        sp_rconn_free(rc);
         return NULL;
     }
     n->rc = rc;
@@ -348,18 +364,19 @@ static int refresh_slots(sp_redis *r, char *errstr, size_t errstr_size)
     int tried = 0;
     for (int i = -1; i < r->nmasters; i++) {
         const char *addr = i < 0 ? r->seed : r->nodes[r->masters[i]].addr;
-        redisContext *rc = open_node(r, addr, errstr, errstr_size);
+        sp_rconn *rc = open_node(r, addr, errstr, errstr_size);
         tried++;
         if (!rc)
             continue;
-        redisReply *rep = redisCommand(rc, "CLUSTER SLOTS");
+        char why[300];
+        redisReply *rep = sp_rconn_command(rc, why, sizeof why, "CLUSTER SLOTS");
         int ok = rep && rep->type == REDIS_REPLY_ARRAY && take_slots(r, rep, addr) == 0;
         if (!ok)
             snprintf(errstr, errstr_size, "redis %s: CLUSTER SLOTS: %s", addr,
-                     !rep ? rc->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+                     !rep ? why : rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
         if (rep)
             freeReplyObject(rep);
-        redisFree(rc);
+        sp_rconn_free(rc);
         if (ok) {
             r->refresh = 0;
             return 0;
@@ -372,13 +389,17 @@ int sp_redis_connect(sp_redis *r, char *errstr, size_t errstr_size)
 {
     if (r->connected)
         return 0;
-    redisContext *rc = open_node(r, r->seed, errstr, errstr_size);
+    if (r->want_tls && !r->tls && sp_redis_set_tls(r, &(sp_redis_tls_conf){.enabled = 1}, errstr,
+                                                     errstr_size) < 0)
+        return -1;
+    sp_rconn *rc = open_node(r, r->seed, errstr, errstr_size);
     if (!rc)
         return -1;
-    redisReply *rep = redisCommand(rc, "CLUSTER SLOTS");
+    char why[300];
+    redisReply *rep = sp_rconn_command(rc, why, sizeof why, "CLUSTER SLOTS");
     if (!rep) {
-        snprintf(errstr, errstr_size, "redis %s: %s", r->seed, rc->errstr);
-        redisFree(rc);
+        snprintf(errstr, errstr_size, "redis %s: %s", r->seed, why);
+        sp_rconn_free(rc);
         return -1;
     }
     int rc_ok = 0;
@@ -405,8 +426,7 @@ int sp_redis_connect(sp_redis *r, char *errstr, size_t errstr_size)
         rc_ok = -1;
     }
     freeReplyObject(rep);
-    if (rc)
-        redisFree(rc);
+    sp_rconn_free(rc);
     if (rc_ok == 0)
         r->connected = 1;
     return rc_ok;
@@ -663,8 +683,9 @@ static int target(const sp_redis *r, const bcmd *c)
     return r->slot_node[c->slot];
 }
 
-static int append(sp_redis *r, sp_redis_batch *b, bcmd *c, redisContext *rc)
+static int append(sp_redis *r, sp_redis_batch *b, bcmd *c, sp_rconn *conn)
 {
+    redisContext *rc = sp_rconn_ctx(conn);
     if (c->sha_at >= 0)
         memcpy(b->arena + c->sha_at, r->sha[c->script], 40);
     if (c->asking && redisAppendCommand(rc, "ASKING") != REDIS_OK)
@@ -724,13 +745,11 @@ static int classify(sp_redis *r, bcmd *c, redisReply *rep, int from)
 static int write_all(sp_redis *r, char *errstr, size_t errstr_size)
 {
     for (int t = 0; t < r->nnodes; t++) {
-        int done = 0;
-        redisContext *rc = r->nodes[t].rc;
-        while (rc && !done)
-            if (redisBufferWrite(rc, &done) != REDIS_OK) {
-                snprintf(errstr, errstr_size, "redis %s: %s", r->nodes[t].addr, rc->errstr);
-                return -1;
-            }
+        char why[300];
+        if (r->nodes[t].rc && sp_rconn_write(r->nodes[t].rc, why, sizeof why) < 0) {
+            snprintf(errstr, errstr_size, "redis %s: %s", r->nodes[t].addr, why);
+            return -1;
+        }
     }
     return 0;
 }
@@ -748,7 +767,7 @@ static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t 
             continue;
         }
         int t = target(r, c);
-        redisContext *rc = node_rc(r, t, errstr, errstr_size);
+        sp_rconn *rc = node_rc(r, t, errstr, errstr_size);
         if (!rc)
             return -1;
         if (append(r, b, c, rc) < 0) {
@@ -766,15 +785,16 @@ static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t 
             if (node_of_cmd[k] != t)
                 continue;
             bcmd *c = &b->c[which[k]];
-            redisContext *rc = r->nodes[t].rc;
+            sp_rconn *rc = r->nodes[t].rc;
             redisReply *rep = NULL;
+            char why[300];
             if (c->asking) { /* the ASKING reply first */
-                if (redisGetReply(rc, (void **)&rep) != REDIS_OK || !rep)
+                if (sp_rconn_read(rc, &rep, why, sizeof why) < 0)
                     goto lost;
                 freeReplyObject(rep);
                 rep = NULL;
             }
-            if (redisGetReply(rc, (void **)&rep) != REDIS_OK || !rep)
+            if (sp_rconn_read(rc, &rep, why, sizeof why) < 0)
                 goto lost;
             if (r->on_reply)
                 r->on_reply(r->on_reply_arg);
@@ -790,8 +810,7 @@ static int exchange(sp_redis *r, sp_redis_batch *b, const size_t *which, size_t 
             }
             continue;
         lost:
-            snprintf(errstr, errstr_size, "redis %s: %s", r->nodes[t].addr,
-                     rc->errstr[0] ? rc->errstr : "connection lost");
+            snprintf(errstr, errstr_size, "redis %s: %s", r->nodes[t].addr, why);
             return -1;
         }
     return 0;
@@ -807,7 +826,7 @@ int sp_redis_batch_send(sp_redis *r, sp_redis_batch *b, char *errstr, size_t err
     for (; b->nsent < b->n; b->nsent++) {
         bcmd *c = &b->c[b->nsent];
         int t = target(r, c);
-        redisContext *rc = node_rc(r, t, errstr, errstr_size);
+        sp_rconn *rc = node_rc(r, t, errstr, errstr_size);
         if (!rc)
             goto fail;
         if (append(r, b, c, rc) < 0) {

@@ -80,6 +80,10 @@ sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size
         sp_publisher_destroy(pub);
         return NULL;
     }
+    if (sp_redis_set_tls(pub->r, &conf->tls, errstr, errstr_size) < 0) {
+        sp_publisher_destroy(pub);
+        return NULL;
+    }
     pub->conf = *conf;
     pub->conf.address = pub->address;
     pub->conf.prefix = pub->prefix;

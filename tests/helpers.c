@@ -41,13 +41,13 @@ static void redis_connect(sp_env *e)
 
 /* ---- a Redis Cluster ------------------------------------------------------------------ */
 
-/* A port p with p and p + 10000 (the cluster bus) free on 127.0.0.1. */
-static int free_port_pair(void)
+/* A port p with p and, when pair, p + 10000 (the cluster bus) free on 127.0.0.1. */
+static int free_port(int pair)
 {
     for (int tries = 0; tries < 200; tries++) {
         int p = 20000 + (int)(((unsigned)rand() ^ (unsigned)getpid() * 7919u) % 9000u);
         int ok = 1;
-        for (int k = 0; k < 2 && ok; k++) {
+        for (int k = 0; k <= pair && ok; k++) {
             int fd = socket(AF_INET, SOCK_STREAM, 0);
             struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(p + k * 10000))};
             a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -58,8 +58,60 @@ static int free_port_pair(void)
         if (ok)
             return p;
     }
-    cr_assert_fail("no free port pair for a cluster node");
+    cr_assert_fail("no free port on 127.0.0.1");
     return -1;
+}
+
+static int free_port_pair(void) { return free_port(1); }
+
+/* ---- TLS ---------------------------------------------------------------------------- */
+
+static void run_openssl(const char *dir, const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cd '%s' && openssl %s >>openssl.log 2>&1", dir, args);
+    cr_assert(system(cmd) == 0, "openssl %s failed (see %s/openssl.log)", args, dir);
+}
+
+void sp_tls_certs(const char *dir)
+{
+    static const char *const steps[] = {
+        "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=sp-test-ca",
+        "req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.crt -days 2 "
+        "-subj /CN=sp-other-ca",
+        "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt "
+        "-days 2 -extfile san.ext",
+        "req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=sp-client",
+        "x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt "
+        "-days 2",
+    };
+    char path[600];
+    snprintf(path, sizeof path, "%s/san.ext", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs("subjectAltName=DNS:localhost,IP:127.0.0.1\n", f);
+    fclose(f);
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+        run_openssl(dir, steps[i]);
+}
+
+int sp_redis_enable_tls(redisContext *rc, const char *dir, int auth_clients)
+{
+    int port = free_port(0);
+    char path[3][600];
+    static const char *const names[] = {"server.crt", "server.key", "ca.crt"};
+    for (int i = 0; i < 3; i++)
+        snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
+    redisReply *r = redisCommand(rc, "CONFIG SET tls-cert-file %s tls-key-file %s "
+                                     "tls-ca-cert-file %s tls-auth-clients %s",
+                                 path[0], path[1], path[2], auth_clients ? "yes" : "no");
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "CONFIG SET tls-*: %s", r ? r->str : "");
+    freeReplyObject(r);
+    r = redisCommand(rc, "CONFIG SET tls-port %d", port);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "CONFIG SET tls-port: %s", r ? r->str : "");
+    freeReplyObject(r);
+    return port;
 }
 
 static void start_node(sp_cluster *c, int i, const char *dir)

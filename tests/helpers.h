@@ -47,6 +47,14 @@ typedef struct {
     sp_redis *r;             /* either mode: routed by key */
 } sp_env;
 
+/* Writes a test PKI into dir with the openssl command: ca.crt (and ca.key), a server
+ * certificate for localhost and 127.0.0.1 (server.crt, server.key), a client certificate
+ * (client.crt, client.key), all signed by that CA, and an unrelated other-ca.crt. */
+void sp_tls_certs(const char *dir);
+/* Makes the Redis behind rc listen for TLS on a free 127.0.0.1 port too, with dir's
+ * server certificate, client certificates required when auth_clients; returns the port. */
+int sp_redis_enable_tls(redisContext *rc, const char *dir, int auth_clients);
+
 /* Starts redis-server and a mock cluster with topic (partitions) and topic-dlq. */
 void sp_env_start(sp_env *e, const char *topic, int partitions);
 /* The same with a three-master Redis Cluster instead of one redis-server. */

@@ -347,3 +347,30 @@ Test(cli, refused_redis_credentials_exit_2, .fini = teardown, .timeout = 60)
     r = redisCommand(env.rc, "CONFIG SET requirepass %s", "");
     freeReplyObject(r);
 }
+
+/* TLS settings that cannot work are a setting to fix: run exits 2 naming the option, for
+ * a file it cannot read and for a server certificate that does not verify; dump reads a
+ * TLS Redis with the same settings as flags. */
+Test(cli, tls_settings_that_cannot_work_exit_2, .fini = teardown, .timeout = 60)
+{
+    sp_env_start(&env, "clitls", 1);
+    sp_tls_certs(env.tmpdir);
+    int port = sp_redis_enable_tls(env.rc, env.tmpdir, 0);
+    const char *d = env.tmpdir, *boot = sp_mock_bootstraps(env.mock);
+    char cmd[2048], out[4096];
+    snprintf(cmd, sizeof cmd, SP_BINARY " run --bootstrap %s --topic clitls --redis "
+             "rediss://127.0.0.1:%d --redis-tls-ca-file %s/missing.crt 2>&1", boot, port, d);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 2, "%s", out);
+    cr_expect(strstr(out, "redis_tls_ca_file") && strstr(out, "missing.crt"), "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " run --bootstrap %s --topic clitls --redis "
+             "rediss://127.0.0.1:%d --redis-tls-ca-file %s/other-ca.crt 2>&1", boot, port, d);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 2, "%s", out);
+    cr_expect(strstr(out, "certificate verify failed"), "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " run --bootstrap %s --topic clitls --redis-tls-ca-file "
+             "%s/ca.crt 2>&1", boot, d);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 2, "TLS files with TLS off: %s", out);
+    cr_expect(strstr(out, "redis_tls"), "%s", out);
+    snprintf(cmd, sizeof cmd, SP_BINARY " dump --redis rediss://localhost:%d "
+             "--redis-tls-ca-file %s/ca.crt 2>&1", port, d);
+    cr_expect_eq(run_cmd(cmd, out, sizeof out), 0, "dump over TLS: %s", out);
+}

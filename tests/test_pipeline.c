@@ -500,6 +500,37 @@ Test(pipeline, runs_as_an_acl_user_limited_to_its_prefix, .fini = teardown, .tim
     expect_same_rollups("ref", "sp");
 }
 
+/* Over TLS with a client certificate (a Redis with tls-auth-clients, and no plain TCP
+ * port): the pipeline connects with the redis_tls_* files, and what it writes equals a
+ * plain run's. */
+Test(pipeline, runs_over_tls_with_a_client_certificate, .fini = teardown, .timeout = 300)
+{
+    sp_env_start(&env, "tls", 3);
+    sp_tls_certs(env.tmpdir);
+    int port = sp_redis_enable_tls(env.rc, env.tmpdir, 1);
+    produce_generated("tls", GEN_N, 29);
+    sp_config cfg;
+    char err[256], v[640];
+    config_for(&cfg, "tls", "tls", "sp");
+    snprintf(v, sizeof v, "rediss://127.0.0.1:%d", port);
+    cr_assert_eq(sp_config_set(&cfg, "redis", v, err, sizeof err), 0, "%s", err);
+    static const char *const files[][2] = {{"redis_tls_ca_file", "ca.crt"},
+                                           {"redis_tls_cert_file", "client.crt"},
+                                           {"redis_tls_key_file", "client.key"}};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(v, sizeof v, "%s/%s", env.tmpdir, files[i][1]);
+        cr_assert_eq(sp_config_set(&cfg, files[i][0], v, err, sizeof err), 0, "%s", err);
+    }
+    sp_runner run;
+    sp_runner_start(&run, &cfg);
+    cr_assert(sp_runner_wait(&run, GEN_N, 120), "the TLS run did not consume %d: %s", GEN_N,
+              run.err);
+    sp_runner_stop(&run);
+    sp_config_free(&cfg);
+    run_to_end("tls", "reference", "ref", GEN_N);
+    expect_same_rollups("ref", "sp");
+}
+
 /* A wall board: reads a live hash and a rollup as fast as it can on its own connection
  * until told to stop, counting what it got. */
 typedef struct {

@@ -348,3 +348,108 @@ Test(redis_client, credentials_are_sent_and_refusals_named, .fini = teardown)
     r = redisCommand(env.rc, "CONFIG SET requirepass %s", "");
     freeReplyObject(r);
 }
+
+/* A client for a TLS Redis with conf's files (relative to dir); connects or fails the
+ * test when want_ok, else returns the error in err. */
+static sp_redis *tls_client(const char *addr, const char *dir, const char *ca, const char *cert,
+                            const char *key, const char *name, int timeout_ms, char *err,
+                            size_t err_size)
+{
+    char f[3][600];
+    const char *in[3] = {ca, cert, key};
+    for (int i = 0; i < 3; i++)
+        snprintf(f[i], sizeof f[i], "%s/%s", dir, in[i] ? in[i] : "");
+    sp_redis_tls_conf t = {.enabled = 1,
+                           .ca_file = ca ? f[0] : NULL,
+                           .cert_file = cert ? f[1] : NULL,
+                           .key_file = key ? f[2] : NULL,
+                           .server_name = name};
+    sp_redis *r = sp_redis_new(addr, timeout_ms, timeout_ms);
+    cr_assert(r);
+    cr_assert_eq(sp_redis_set_tls(r, &t, err, err_size), 0, "%s", err);
+    return r;
+}
+
+/* TLS: the server's certificate is verified against the CA file and its name (the
+ * address's host, or redis_tls_server_name), a client certificate is presented when
+ * Redis asks for one, and every way this can be wrong is an error that names the
+ * setting to fix, which sp_redis_auth_error takes as one (run exits 2). Batches of
+ * thousands of commands (many TLS records each way), scripts and timeouts work over it. */
+Test(redis_client, tls_verifies_the_server_and_presents_a_client_certificate,
+     .fini = teardown, .timeout = 120)
+{
+    sp_env_start(&env, "tls", 1);
+    sp_tls_certs(env.tmpdir);
+    int port = sp_redis_enable_tls(env.rc, env.tmpdir, 1);
+    const char *dir = env.tmpdir;
+    char addr[64], local[64], err[512];
+    snprintf(addr, sizeof addr, "rediss://127.0.0.1:%d", port);
+    snprintf(local, sizeof local, "rediss://localhost:%d", port);
+
+    sp_redis *ok = tls_client(addr, dir, "ca.crt", "client.crt", "client.key", NULL, 5000, err,
+                              sizeof err);
+    int id = sp_redis_script(ok, "return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    cr_assert_eq(sp_redis_connect(ok, err, sizeof err), 0, "%s", err);
+    cr_expect(sp_redis_uses_tls(ok));
+    set_then_get(ok, 20000, "tls");
+    sp_redis_batch *b = sp_redis_batch_new();
+    const char *argv[] = {"tls:script", "41"};
+    sp_redis_batch_eval(b, id, 1, 1, argv, NULL);
+    cr_assert_eq(sp_redis_batch_run(ok, b, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(sp_redis_batch_reply(b, 0)->integer, 41);
+    sp_redis_batch_destroy(b);
+    redisReply *r = redisCommand(env.rc, "GET tls:19999");
+    cr_expect(r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "v19999") == 0,
+              "written over TLS, read over the plain socket");
+    freeReplyObject(r);
+    sp_redis_destroy(ok);
+
+    sp_redis *byname = tls_client(local, dir, "ca.crt", "client.crt", "client.key", NULL, 5000,
+                                  err, sizeof err);
+    cr_expect_eq(sp_redis_connect(byname, err, sizeof err), 0, "by DNS name: %s", err);
+    sp_redis_destroy(byname);
+
+    struct {
+        const char *what, *ca, *cert, *key, *name, *says;
+    } bad[] = {
+        {"an unrelated CA", "other-ca.crt", "client.crt", "client.key", NULL,
+         "certificate verify failed"},
+        {"a name the certificate lacks", "ca.crt", "client.crt", "client.key", "redis.example",
+         "hostname mismatch"},
+        {"no client certificate", "ca.crt", NULL, NULL, NULL, "redis_tls_cert_file"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sp_redis *c = tls_client(addr, dir, bad[i].ca, bad[i].cert, bad[i].key, bad[i].name,
+                                 5000, err, sizeof err);
+        cr_expect_neq(sp_redis_connect(c, err, sizeof err), 0, "%s: connected", bad[i].what);
+        cr_expect(strstr(err, bad[i].says), "%s: %s", bad[i].what, err);
+        cr_expect(sp_redis_auth_error(err), "%s is a setting to fix: %s", bad[i].what, err);
+        sp_redis_destroy(c);
+    }
+
+    /* files that cannot be used are named when they are set, before any connection */
+    sp_redis *files = sp_redis_new(addr, 2000, 2000);
+    sp_redis_tls_conf t = {.enabled = 1, .ca_file = "/nonexistent/ca.pem"};
+    cr_expect_neq(sp_redis_set_tls(files, &t, err, sizeof err), 0);
+    cr_expect(strstr(err, "redis_tls_ca_file") && strstr(err, "/nonexistent/ca.pem"), "%s", err);
+    char cert[600];
+    snprintf(cert, sizeof cert, "%s/client.crt", dir);
+    t = (sp_redis_tls_conf){.enabled = 1, .cert_file = cert};
+    cr_expect_neq(sp_redis_set_tls(files, &t, err, sizeof err), 0);
+    cr_expect(strstr(err, "redis_tls_key_file"), "a certificate without its key: %s", err);
+    sp_redis_destroy(files);
+
+    /* the command timeout holds over TLS: a paused Redis is a timeout, not a hang */
+    sp_redis *slow = tls_client(addr, dir, "ca.crt", "client.crt", "client.key", NULL, 300, err,
+                                sizeof err);
+    cr_assert_eq(sp_redis_connect(slow, err, sizeof err), 0, "%s", err);
+    r = redisCommand(env.rc, "CLIENT PAUSE 3000 WRITE");
+    freeReplyObject(r);
+    r = sp_redis_cmd(slow, err, sizeof err, "SET tls:paused 1");
+    cr_expect_null(r, "a write went through a paused Redis");
+    cr_expect(strstr(err, "timed out"), "%s", err);
+    freeReplyObject(r);
+    r = redisCommand(env.rc, "CLIENT UNPAUSE");
+    freeReplyObject(r);
+    sp_redis_destroy(slow);
+}

@@ -23,6 +23,8 @@
 #define SUPPORTPULSE_ALERT_EVAL_H
 
 #include <stddef.h>
+
+#include "supportpulse/redis_conn.h"
 #include <stdint.h>
 
 #include "supportpulse/alert_state.h"
@@ -31,6 +33,7 @@
 typedef struct {
     const char *address, *prefix;
     const char *user, *password; /* AUTH (sp_redis_set_auth); NULL: none */
+    sp_redis_tls_conf tls; /* TLS (sp_redis_set_tls); .enabled 0: plain */
     int connect_timeout_ms, command_timeout_ms;
     int64_t stream_max;        /* {p}:alerts keeps about this many entries */
     int64_t dims_refresh_ms;   /* how often "*" over rollups re-lists series (wall) */

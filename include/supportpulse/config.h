@@ -14,11 +14,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "supportpulse/redis_conn.h"
+
 #define SP_MAX_KAFKA_PROPS 64
 
 typedef struct {
     char *bootstrap, *topic, *dlq_topic, *group, *redis, *prefix, *offset_reset, *log_level;
     char *redis_user, *redis_password_file;
+    char *redis_tls_ca_file, *redis_tls_cert_file, *redis_tls_key_file, *redis_tls_server_name;
     char *redis_password; /* not an option: $SUPPORTPULSE_REDIS_PASSWORD or the file's line */
     char *sl_by_queue, *short_abandon_by_queue;
     char *forecast_events, *sl_target_by_queue, *handle_s_by_channel;
@@ -32,12 +35,16 @@ typedef struct {
         default_handle_s, surge_intervals, surge_min_volume, alert_eval_ms, alert_stream_max,
         alert_webhook_timeout_ms, alert_webhook_retries, alert_webhook_backoff_ms,
         alert_command_timeout_s, alert_hook_queue, catchup_lag, catchup_dirty_cells,
-        catchup_flush_ms, redis_call_cells;
+        catchup_flush_ms, redis_call_cells, redis_tls;
     int64_t ttl_s[5]; /* 1m 5m 15m 1h 1d */
     /* librdkafka properties passed through (-X key=value, "kafka": {...}) */
     char *kafka_key[SP_MAX_KAFKA_PROPS], *kafka_val[SP_MAX_KAFKA_PROPS];
     int nkafka;
 } sp_config;
+
+/* The TLS settings of every Redis connection (the options redis_tls*, and TLS when the
+ * address is rediss://); the strings stay the config's. */
+sp_redis_tls_conf sp_config_redis_tls(const sp_config *c);
 
 /* Fills defaults. 0, or -1 when out of memory. */
 int sp_config_init(sp_config *c);

@@ -33,10 +33,12 @@
 #include <stdint.h>
 
 #include "supportpulse/forecast.h"
+#include "supportpulse/redis_conn.h"
 
 typedef struct {
     const char *address, *prefix;
     const char *user, *password; /* AUTH (sp_redis_set_auth); NULL: none */
+    sp_redis_tls_conf tls; /* TLS (sp_redis_set_tls); .enabled 0: plain */
     int connect_timeout_ms, command_timeout_ms;
     int64_t lateness_ms;
     int64_t history_days;        /* fit window (2..35) */

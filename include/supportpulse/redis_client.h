@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "supportpulse/redis_conn.h"
+
 #define SP_REDIS_SLOTS 16384
 #define SP_REDIS_MAX_SCRIPTS 16
 
@@ -39,14 +41,22 @@ typedef struct sp_redis_batch sp_redis_batch;
 /* The hash slot of a key, as Redis Cluster computes it. */
 unsigned sp_redis_key_slot(const char *key, size_t len);
 
-/* A client for address ("HOST:PORT", port 6379 when absent, or "unix:/path"); not
- * connected yet. NULL when out of memory. */
+/* A client for address ("HOST:PORT", port 6379 when absent, "unix:/path", or
+ * "rediss://HOST:PORT" for TLS with the system's trust store unless sp_redis_set_tls
+ * says otherwise); not connected yet. NULL when out of memory. */
 sp_redis *sp_redis_new(const char *address, int connect_timeout_ms, int command_timeout_ms);
 void sp_redis_destroy(sp_redis *r); /* NULL is a no-op */
 /* Credentials for every connection the client opens (AUTH, sp_redis_auth): user may be
  * NULL or "" (the default user), password NULL or "" (none). Copied; the password is
  * wiped from memory on destroy. 0, or -1 when out of memory. */
 int sp_redis_set_auth(sp_redis *r, const char *user, const char *password);
+/* TLS for every connection the client opens (to the seed and to every cluster node)
+ * when conf->enabled or the address is rediss://, with conf's files read now (into an
+ * OpenSSL context the client owns; conf is not kept). 0, or -1 with errstr naming the
+ * option whose file cannot be used. */
+int sp_redis_set_tls(sp_redis *r, const sp_redis_tls_conf *conf, char *errstr,
+                     size_t errstr_size);
+int sp_redis_uses_tls(const sp_redis *r);
 
 /* Registers a Lua script (body is not copied: it must outlive the client) and returns
  * its id for sp_redis_batch_eval, or -1 when SP_REDIS_MAX_SCRIPTS are registered. Scripts

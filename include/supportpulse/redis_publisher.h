@@ -32,6 +32,7 @@
 typedef struct {
     const char *address;          /* HOST:PORT or unix:/path (a server or a cluster node) */
     const char *user, *password;  /* AUTH (sp_redis_set_auth); NULL: none */
+    sp_redis_tls_conf tls; /* TLS (sp_redis_set_tls); .enabled 0: plain */
     const char *prefix;           /* {p} */
     const char *topic;            /* the one topic this prefix is written from */
     int64_t ttl_s[SP_NRES];       /* per resolution; 0 = keep */
