@@ -31,9 +31,9 @@ typedef struct {
     sp_strmap *map;
     char **str;
     size_t n, cap, limit;
-    uint32_t overflow_id; /* id of "other", 0 until first needed */
+    uint32_t overflow_id; /* id of SP_OVERFLOW_NAME, 0 until first needed */
     uint32_t last_id;     /* the last name looked up: consecutive events often repeat it */
-    const char *last_str; /* as the original text (overflowed names map to "other") */
+    const char *last_str; /* as the original text (overflowed names map to the bucket) */
     char last_buf[65];
 } names;
 
@@ -57,6 +57,8 @@ struct sp_partition {
     sp_u64map *combo_index; /* tenant/queue/channel -> combos[] index */
     combo *combos;
     size_t ncombos, capcombos;
+    size_t nreal_combos;     /* combos of a real queue: what max_combos bounds */
+    size_t nagent_pairs;     /* (tenant, agent) pairs with a dims id: max_agents bounds */
     sp_u64map *agent_index;  /* tenant/agent -> dims id of agent=X (and tenant) */
     sp_strmap *sl_override, *short_override; /* queue -> ms */
     sp_thresholds *thr;      /* per queue id, filled on first use */
@@ -84,6 +86,7 @@ void sp_partition_conf_defaults(sp_partition_conf *c)
     c->max_queues = 1000;
     c->max_agents = 20000;
     c->max_tenants = 1000;
+    c->max_combos = 20000;
     c->max_future_ms = 24LL * 3600 * 1000;
     c->case_grace_ms = 24LL * 3600 * 1000;
     c->max_attributions = 1000000;
@@ -234,16 +237,19 @@ static int names_add(names *n, const char *s, size_t len, uint32_t *id)
     return 0;
 }
 
-/* Returns the id of s, adding it; past the limit returns the id of "other" and sets
- * *overflow. -1 when out of memory. */
+/* Returns the id of s, adding it; past the limit returns the id of the overflow bucket
+ * (SP_OVERFLOW_NAME) and sets *overflow. -1 when out of memory. */
 static int names_lookup(names *n, const char *s, size_t len, uint32_t *id, int *overflow);
+static int names_overflow(names *n, uint32_t *id);
 
 static int names_intern(names *n, const char *s, uint32_t *id, int *overflow)
 {
     size_t len = strlen(s);
     if (n->last_str && len < sizeof n->last_buf && memcmp(n->last_buf, s, len + 1) == 0) {
         *id = n->last_id;
-        *overflow = n->overflow_id && n->last_id == n->overflow_id && strcmp(s, "other") != 0;
+        /* the bucket's own name comes only from a restore: not an overflow */
+        *overflow = n->overflow_id && n->last_id == n->overflow_id &&
+                    strcmp(s, SP_OVERFLOW_NAME) != 0;
         return 0;
     }
     if (names_lookup(n, s, len, id, overflow) < 0)
@@ -260,15 +266,25 @@ static int names_lookup(names *n, const char *s, size_t len, uint32_t *id, int *
 {
     if (sp_strmap_get(n->map, s, len, id))
         return 0;
-    if (n->limit && n->n - 1 >= n->limit) {
-        *overflow = len != 5 || memcmp(s, "other", 5) != 0; /* "other" is the bucket itself */
-        if (!n->overflow_id && !sp_strmap_get(n->map, "other", 5, &n->overflow_id) &&
-            names_add(n, "other", 5, &n->overflow_id) < 0)
+    if (len == sizeof SP_OVERFLOW_NAME - 1 && memcmp(s, SP_OVERFLOW_NAME, len) == 0)
+        return names_overflow(n, id); /* the bucket itself (a restore): not an overflow */
+    if (n->limit && n->n - 1 - (n->overflow_id != 0) >= n->limit) {
+        *overflow = 1; /* the decoder rejects the bucket's own name */
+        if (names_overflow(n, id) < 0)
             return -1;
-        *id = n->overflow_id;
         return 0;
     }
     return names_add(n, s, len, id);
+}
+
+/* The id of the table's overflow bucket, added when first needed. */
+static int names_overflow(names *n, uint32_t *id)
+{
+    if (!n->overflow_id &&
+        names_add(n, SP_OVERFLOW_NAME, sizeof SP_OVERFLOW_NAME - 1, &n->overflow_id) < 0)
+        return -1;
+    *id = n->overflow_id;
+    return 0;
 }
 
 /* ---- life cycle ------------------------------------------------------------------ */
@@ -298,7 +314,7 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms, conf->case_grace_ms);
     p->attrs = sp_attrs_new(conf->max_attributions, conf->attribution_horizon_ms);
     p->combo_index = sp_u64map_new(1u << 24);
-    /* grow with what they hold: max_agents (+ "other") per tenant seen, combos per
+    /* grow with what they hold: max_agents (+ the overflow bucket) per tenant seen, combos per
      * tenant, queue and channel; the caps only stop a runaway */
     p->agent_index = sp_u64map_new(1u << 24);
     p->sl_override = sp_strmap_new(16);
@@ -315,7 +331,7 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
         sp_partition_destroy(p);
         return NULL;
     }
-    /* +1 leaves room for "other" past the limit */
+    /* the overflow bucket comes on top of each limit */
     if (names_init(&p->queues, conf->max_queues) < 0 ||
         names_init(&p->agents, conf->max_agents) < 0 ||
         names_init(&p->tenants, conf->max_tenants) < 0 ||
@@ -421,13 +437,27 @@ static int combo_build(sp_partition *p, uint32_t tenant, uint32_t queue, sp_chan
     return 0;
 }
 
-static const combo *combo_get(sp_partition *p, uint32_t tenant, uint32_t queue, sp_channel ch)
+/* The combination of an event's tenant, queue and channel: its dims ids. Past
+ * max_combos a new combination takes queue SP_OVERFLOW_NAME instead (those combinations
+ * are at most tenants x channels more), and *overflowed is set when not NULL. The
+ * pointer stays valid until the next new combination is built. */
+static const combo *combo_get(sp_partition *p, uint32_t tenant, uint32_t queue, sp_channel ch,
+                              int *overflowed)
 {
     uint64_t packed = ((uint64_t)tenant << 40 | (uint64_t)queue << 8 | (uint64_t)ch) + 1;
     uint64_t key = sp_hash_u64(packed);
     uint32_t idx;
     if (sp_u64map_get(p->combo_index, key, &idx))
         return &p->combos[idx];
+    int real = queue != 0 && queue != p->queues.overflow_id;
+    if (real && p->conf.max_combos && p->nreal_combos >= p->conf.max_combos) {
+        uint32_t other;
+        if (names_overflow(&p->queues, &other) < 0)
+            return NULL;
+        if (overflowed)
+            *overflowed = 1;
+        return combo_get(p, tenant, other, ch, NULL);
+    }
     if (p->ncombos == p->capcombos) {
         size_t ncap = p->capcombos ? p->capcombos * 2 : 64;
         combo *nc = realloc(p->combos, ncap * sizeof *nc);
@@ -440,6 +470,7 @@ static const combo *combo_get(sp_partition *p, uint32_t tenant, uint32_t queue, 
     if (combo_build(p, tenant, queue, ch, c) < 0 ||
         sp_u64map_put(p->combo_index, key, (uint32_t)p->ncombos) < 0)
         return NULL;
+    p->nreal_combos += real;
     return &p->combos[p->ncombos++];
 }
 
@@ -468,7 +499,7 @@ static int intern(sp_partition *p, names *n, const char *s, uint32_t *id)
 
 /* An agent.status as the presence log keeps it: its tenant, agent and queues through the
  * names tables, so max_tenants, max_agents and max_queues bound the presence entries and
- * the live hashes they feed (a name past a limit is "other", counted as overflow). */
+ * the live hashes they feed (a name past a limit is the overflow bucket, counted). */
 static int presence_add(sp_partition *p, const sp_event *ev, const attribution *a)
 {
     static _Thread_local sp_event e; /* large: off the stack */
@@ -635,31 +666,48 @@ static int attribute(sp_partition *p, const sp_event *ev, attribution *a, sp_cas
 
 /* ---- agent dimension sets ---------------------------------------------------------- */
 
+/* The dims id of agent=X (with_tenant: tenant=T|agent=X). Past max_agents pairs of
+ * tenant and agent, a new pair is the tenant's agent SP_OVERFLOW_NAME (*overflowed set). */
 static int agent_dims_id(sp_partition *p, uint32_t tenant, uint32_t agent, int with_tenant,
-                         uint32_t *id)
+                         uint32_t *id, int *overflowed)
 {
     uint64_t packed = ((uint64_t)with_tenant << 62 | (uint64_t)tenant << 32 | agent) + 1;
     uint64_t key = sp_hash_u64(packed);
     if (sp_u64map_get(p->agent_index, key, id))
         return 0;
+    int real = agent != p->agents.overflow_id;
+    if (real && !with_tenant && p->conf.max_agents && p->nagent_pairs >= p->conf.max_agents) {
+        uint32_t other;
+        if (names_overflow(&p->agents, &other) < 0)
+            return -1;
+        *overflowed = 1;
+        return agent_dims_id(p, tenant, other, with_tenant, id, overflowed);
+    }
     char k[SP_DIMS_MAX];
     if (sp_dims_format(with_tenant ? p->tenants.str[tenant] : NULL, NULL, NULL,
                        p->agents.str[agent], k, sizeof k) < 0 ||
-        dims_intern(p, k, id) < 0)
+        dims_intern(p, k, id) < 0 || sp_u64map_put(p->agent_index, key, *id) < 0)
         return -1;
-    return sp_u64map_put(p->agent_index, key, *id);
+    p->nagent_pairs += real && !with_tenant;
+    return 0;
 }
 
-/* The dims ids of agent=X (and tenant=T|agent=X for a tenant other than default). */
+/* The dims ids of agent=X (and tenant=T|agent=X for a tenant other than default). A pair
+ * past max_agents counts both under the overflow agent. */
 static int agent_dims(sp_partition *p, const attribution *a, uint32_t ids[2])
 {
     if (!a->agent)
         return 0;
     const char *t = p->tenants.str[a->tenant];
-    int with_tenant = t[0] && strcmp(t, "default") != 0;
-    if (agent_dims_id(p, a->tenant, a->agent, 0, &ids[0]) < 0 ||
-        (with_tenant && agent_dims_id(p, a->tenant, a->agent, 1, &ids[1]) < 0))
+    int with_tenant = t[0] && strcmp(t, "default") != 0, over = 0;
+    uint32_t agent = a->agent;
+    if (agent_dims_id(p, a->tenant, agent, 0, &ids[0], &over) < 0)
         return -1;
+    if (over && names_overflow(&p->agents, &agent) < 0)
+        return -1;
+    if (with_tenant && agent_dims_id(p, a->tenant, agent, 1, &ids[1], &over) < 0)
+        return -1;
+    p->stats.overflow_agent += (uint64_t)over;
     return 1 + with_tenant;
 }
 
@@ -689,7 +737,7 @@ static int gauge_case(sp_partition *p, const sp_case *k, int sign)
     int waiting = (k->flags & SP_CASE_WAITING) != 0, open = (k->flags & SP_CASE_OPEN) != 0;
     if (!waiting && !open)
         return 0;
-    const combo *cb = combo_get(p, k->tenant, k->queue, (sp_channel)k->channel);
+    const combo *cb = combo_get(p, k->tenant, k->queue, (sp_channel)k->channel, NULL);
     if (!cb || gauges_ensure(p) < 0)
         return -1;
     for (int i = 0; i < cb->n; i++) {
@@ -767,7 +815,7 @@ sp_gauges *sp_partition_gauges(sp_partition *p, size_t *n)
         p->gauges[i].oldest_ts = INT64_MAX;
     for (size_t w = 0; w < p->waiting.n; w++) {
         sp_case *k = sp_cases_find(p->cases, p->waiting.v[w]);
-        const combo *cb = k ? combo_get(p, k->tenant, k->queue, (sp_channel)k->channel) : NULL;
+        const combo *cb = k ? combo_get(p, k->tenant, k->queue, (sp_channel)k->channel, NULL) : NULL;
         for (int i = 0; cb && i < cb->n; i++)
             if (cb->ids[i] < p->ngauges && k->start_ts < p->gauges[cb->ids[i]].oldest_ts)
                 p->gauges[cb->ids[i]].oldest_ts = k->start_ts;
@@ -849,8 +897,10 @@ typedef struct {
 
 static int targets_of(sp_partition *p, const attribution *a, targets *t)
 {
+    int over = 0;
     t->nagent = agent_dims(p, a, t->agent_ids);
-    t->cb = combo_get(p, a->tenant, a->queue, a->channel); /* last: it may move combos */
+    t->cb = combo_get(p, a->tenant, a->queue, a->channel, &over); /* last: it may move combos */
+    p->stats.overflow_combo += (uint64_t)over;
     return t->nagent < 0 || !t->cb ? -1 : 0;
 }
 
@@ -1046,6 +1096,16 @@ int64_t sp_partition_watermark(const sp_partition *p)
 }
 
 const sp_partition_stats *sp_partition_get_stats(const sp_partition *p) { return &p->stats; }
+
+void sp_partition_get_sizes(const sp_partition *p, sp_partition_sizes *out)
+{
+    *out = (sp_partition_sizes){.queues = p->queues.n - 1,
+                                .agents = p->agents.n - 1,
+                                .tenants = p->tenants.n - 1,
+                                .combos = p->ncombos,
+                                .agent_pairs = p->nagent_pairs,
+                                .dims = p->dims.n - 1};
+}
 sp_window_set *sp_partition_windows(sp_partition *p) { return &p->sets[0]; }
 sp_window_set *sp_partition_window_set(sp_partition *p, int res) { return &p->sets[res]; }
 

@@ -49,7 +49,7 @@
 #define VERSION "0.1.0"
 #define SP_MAX_PARTITIONS 4096 /* partitions of the topic one instance may own */
 
-/* The kinds of loss counted per partition: SP_PC_EVICTED_CASES .. SP_PC_OVERFLOW_TENANTS. */
+/* The kinds of loss counted per partition: SP_PC_EVICTED_CASES .. SP_PC_OVERFLOW_COMBOS. */
 #define NLOSSES (SP_PC__COUNT - SP_PC_EVICTED_CASES)
 
 typedef struct {
@@ -149,7 +149,7 @@ static int64_t pipeline_watermark(const sp_pipeline *pl, int64_t now)
 }
 
 /* Adds what the partition's full stores forgot, and the events its full names tables
- * counted as "other", since the last call to its counts (they reach {p}:meta with the
+ * counted under SP_OVERFLOW_NAME, since the last call to its counts (they reach {p}:meta with the
  * next flush), and warns, at most once a minute per kind and partition, naming the
  * setting that would have kept them apart. */
 static void count_losses(sp_pipeline *pl, slot *s, int32_t partition)
@@ -158,18 +158,21 @@ static void count_losses(sp_pipeline *pl, slot *s, int32_t partition)
         "cases (tickets and calls) forgotten before their time",
         "event ids forgotten before their time",
         "attributions of cases that left the case store forgotten before their time",
-        "events counted under queue \"other\" (too many distinct queues)",
-        "events counted under agent \"other\" (too many distinct agents)",
-        "events counted under tenant \"other\" (too many distinct tenants)"};
-    static const char *const setting[NLOSSES] = {"max_cases",  "dedup_capacity",
-                                                 "max_attributions", "max_queues",
-                                                 "max_agents", "max_tenants"};
+        "events counted under queue " SP_OVERFLOW_NAME " (too many distinct queues)",
+        "events counted under agent " SP_OVERFLOW_NAME " (too many distinct agents)",
+        "events counted under tenant " SP_OVERFLOW_NAME " (too many distinct tenants)",
+        "events counted under queue " SP_OVERFLOW_NAME
+        " (too many distinct tenant, queue and channel combinations)"};
+    static const char *const setting[NLOSSES] = {
+        "max_cases",  "dedup_capacity", "max_attributions", "max_queues",
+        "max_agents", "max_tenants",    "max_combos"};
     static const char *const field[NLOSSES] = SP_PC_STORE_FIELDS;
     const sp_partition_stats *ps = sp_partition_get_stats(s->st);
     const uint64_t now[NLOSSES] = {sp_cases_evictions(sp_partition_cases(s->st)),
                                    sp_dedup_evictions(sp_partition_dedup(s->st)),
                                    sp_attrs_evictions(sp_partition_attrs(s->st)),
-                                   ps->overflow_queue, ps->overflow_agent, ps->overflow_tenant};
+                                   ps->overflow_queue, ps->overflow_agent, ps->overflow_tenant,
+                                   ps->overflow_combo};
     for (int i = 0; i < NLOSSES; i++) {
         uint64_t n = now[i] - s->losses_seen[i];
         if (n == 0)
@@ -764,6 +767,7 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     pc->max_queues = (size_t)cfg->max_queues;
     pc->max_agents = (size_t)cfg->max_agents;
     pc->max_tenants = (size_t)cfg->max_tenants;
+    pc->max_combos = (size_t)cfg->max_combos;
     pc->max_future_ms = cfg->max_future_s * 1000;
     pc->case_grace_ms = cfg->case_grace_s * 1000;
     pc->max_attributions = (size_t)cfg->max_attributions;

@@ -172,6 +172,16 @@ static int get_string(decode_ctx *c, int key, int required, size_t max, char *ds
     return 0;
 }
 
+/* A queue, agent or tenant: a string of 1..64 bytes other than SP_OVERFLOW_NAME. */
+static int get_name(decode_ctx *c, int key, int required, char *dst)
+{
+    int rc = get_string(c, key, required, SP_NAME_MAX, dst);
+    if (rc == 0 && strcmp(dst, SP_OVERFLOW_NAME) == 0)
+        return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': \"" SP_OVERFLOW_NAME "\" is reserved "
+                    "for the overflow bucket", key_names[key]);
+    return rc;
+}
+
 /* An enumerated string field mapped through names[]; index 0 means absent. */
 static int get_enum(decode_ctx *c, int key, int required, const char *const *names,
                     int count, int *out)
@@ -262,7 +272,7 @@ static int decode_envelope(decode_ctx *c, sp_event *ev)
         return fail(c, SP_REJ_UNKNOWN_TYPE, "field '%s' names no known event type", "type");
     if (decode_ts(c, &ev->ts_ms) < 0)
         return -1;
-    if (get_string(c, K_TENANT, 0, SP_NAME_MAX, ev->tenant) < 0)
+    if (get_name(c, K_TENANT, 0, ev->tenant) < 0)
         return -1;
     return 0;
 }
@@ -312,6 +322,9 @@ static int get_queues(decode_ctx *c, sp_event *ev)
         if (n == 0 || n > SP_NAME_MAX)
             return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': each queue must be 1..64 bytes",
                         "queues");
+        if (n == sizeof SP_OVERFLOW_NAME - 1 && memcmp(q->s, SP_OVERFLOW_NAME, n) == 0)
+            return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': \"" SP_OVERFLOW_NAME "\" is "
+                        "reserved for the overflow bucket", "queues");
         if (used + n + 1 > sizeof ev->queues || ev->nqueues == UINT8_MAX)
             return fail(c, SP_REJ_OUT_OF_RANGE,
                         "field '%s' lists more than 511 bytes of queue names", "queues");
@@ -329,10 +342,9 @@ static int decode_fields(decode_ctx *c, const type_rule *r, sp_event *ev)
 #define REQ(f) ((r->required & (f)) != 0)
     if (decode_case(c, r, ev) < 0)
         return -1;
-    if ((want & F_QUEUE) && get_string(c, K_QUEUE, REQ(F_QUEUE), SP_NAME_MAX, ev->queue) < 0)
+    if ((want & F_QUEUE) && get_name(c, K_QUEUE, REQ(F_QUEUE), ev->queue) < 0)
         return -1;
-    if ((want & F_TO_QUEUE) &&
-        get_string(c, K_TO_QUEUE, REQ(F_TO_QUEUE), SP_NAME_MAX, ev->to_queue) < 0)
+    if ((want & F_TO_QUEUE) && get_name(c, K_TO_QUEUE, REQ(F_TO_QUEUE), ev->to_queue) < 0)
         return -1;
     int e = 0;
     if ((want & F_CHANNEL) &&
@@ -356,8 +368,7 @@ static int decode_fields(decode_ctx *c, const type_rule *r, sp_event *ev)
     ev->status = (sp_agent_status)e;
     int agent_required = REQ(F_AGENT) || (ev->type == SP_EV_TICKET_REPLIED &&
                                           ev->author == SP_AUTHOR_AGENT);
-    if ((want & F_AGENT) && get_string(c, K_AGENT_ID, agent_required, SP_NAME_MAX,
-                                       ev->agent_id) < 0)
+    if ((want & F_AGENT) && get_name(c, K_AGENT_ID, agent_required, ev->agent_id) < 0)
         return -1;
     if ((want & F_QUEUES) && get_queues(c, ev) < 0)
         return -1;

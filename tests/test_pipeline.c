@@ -646,7 +646,7 @@ Test(pipeline, full_stores_count_their_evictions_in_meta, .fini = teardown, .tim
 }
 
 /* Tickets of 50 queues and 20 tenants into names tables of 10 and 5: the events of the
- * queues and tenants past the limits count as "other", and how many did is in {p}:meta
+ * queues and tenants past the limits count as "(other)", and how many did is in {p}:meta
  * (overflow_queues, overflow_tenants) exactly once across a restart, with a warning
  * naming the setting. */
 Test(pipeline, full_names_tables_count_their_overflow_in_meta, .fini = teardown, .timeout = 180)

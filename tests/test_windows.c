@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "supportpulse/cases.h"
@@ -299,12 +300,12 @@ Test(attribution, queue_cardinality_is_bounded)
     call(p, "call.offered", BASE, "C3", ",\"queue\":\"c\"");
     call(p, "call.offered", BASE, "C4", ",\"queue\":\"d\"");
     cr_expect_eq(cell(p, BASE, "queue=a", SP_M_OFFERED), 1);
-    cr_expect_eq(cell(p, BASE, "queue=other", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "queue=(other)", SP_M_OFFERED), 2);
     cr_expect_eq(sp_partition_get_stats(p)->overflow_queue, 2);
     sp_partition_destroy(p);
 }
 
-/* Tenants past max_tenants count as tenant=other, counted as tenant overflow (not as
+/* Tenants past max_tenants count as tenant=(other), counted as tenant overflow (not as
  * agent overflow). */
 Test(attribution, tenant_cardinality_is_bounded_and_counted_apart)
 {
@@ -316,7 +317,7 @@ Test(attribution, tenant_cardinality_is_bounded_and_counted_apart)
     call(p, "call.offered", BASE, "C3", ",\"queue\":\"a\",\"tenant\":\"t2\"");
     call(p, "call.offered", BASE, "C4", ",\"queue\":\"a\",\"tenant\":\"t3\"");
     cr_expect_eq(cell(p, BASE, "tenant=t1", SP_M_OFFERED), 1);
-    cr_expect_eq(cell(p, BASE, "tenant=other", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "tenant=(other)", SP_M_OFFERED), 2);
     cr_expect_eq(cell(p, BASE, "tenant=t3", SP_M_OFFERED), -1);
     cr_expect_eq(sp_partition_get_stats(p)->overflow_tenant, 2);
     cr_expect_eq(sp_partition_get_stats(p)->overflow_agent, 0);
@@ -324,7 +325,7 @@ Test(attribution, tenant_cardinality_is_bounded_and_counted_apart)
 }
 
 /* An agent.status's queues go through the queue table like any queue: past max_queues
- * they are "other" (once per entry), so they cannot make a live hash each. Its agent
+ * they are "(other)" (once per entry), so they cannot make a live hash each. Its agent
  * goes through the agent table. */
 Test(attribution, agent_status_queues_and_agents_are_bounded)
 {
@@ -345,22 +346,178 @@ Test(attribution, agent_status_queues_and_agents_are_bounded)
     const sp_presence *a1 = strcmp(e[0].agent, "a1") == 0 ? &e[0] : &e[1];
     const sp_presence *a2 = a1 == &e[0] ? &e[1] : &e[0];
     cr_expect_str_eq(a1->agent, "a1");
-    cr_expect_str_eq(a2->agent, "other", "past max_agents");
+    cr_expect_str_eq(a2->agent, "(other)", "past max_agents");
     const char *q = a1->queues;
     char seen[128] = "";
     for (int i = 0; i < a1->nqueues; i++, q += strlen(q) + 1) {
         strncat(seen, q, sizeof seen - strlen(seen) - 2);
         strncat(seen, ",", sizeof seen - strlen(seen) - 1);
     }
-    cr_expect_str_eq(seen, "q1,q2,other,", "queues kept: %s", seen);
+    cr_expect_str_eq(seen, "q1,q2,(other),", "queues kept: %s", seen);
     cr_expect_eq(sp_partition_get_stats(p)->overflow_queue, 2);
     cr_expect_eq(sp_partition_get_stats(p)->overflow_agent, 1);
     sp_partition_destroy(p);
 }
 
+/* The overflow bucket is SP_OVERFLOW_NAME, a name the decoder rejects: a real queue,
+ * agent or tenant called "other" keeps its own rollups next to the bucket. */
+Test(attribution, a_real_queue_named_other_is_not_the_overflow_bucket)
+{
+    sp_partition_conf c = test_conf();
+    c.max_queues = 2;
+    sp_partition *p = partition_with(&c);
+    call(p, "call.offered", BASE, "C1", ",\"queue\":\"other\"");
+    call(p, "call.offered", BASE, "C2", ",\"queue\":\"b\"");
+    call(p, "call.offered", BASE, "C3", ",\"queue\":\"c\"");
+    call(p, "call.offered", BASE, "C4", ",\"queue\":\"other\"");
+    cr_expect_eq(cell(p, BASE, "queue=other", SP_M_OFFERED), 2, "the real queue");
+    cr_expect_eq(cell(p, BASE, "queue=(other)", SP_M_OFFERED), 1, "the bucket: c");
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_queue, 1);
+    sp_partition_destroy(p);
+    static const char *const named[] = {
+        "{\"id\":\"r1\",\"type\":\"call.offered\",\"ts\":1795342500000,\"call_id\":\"X\","
+        "\"queue\":\"(other)\"}",
+        "{\"id\":\"r2\",\"type\":\"call.answered\",\"ts\":1795342500000,\"call_id\":\"X\","
+        "\"agent_id\":\"(other)\"}",
+        "{\"id\":\"r3\",\"type\":\"call.offered\",\"ts\":1795342500000,\"call_id\":\"X\","
+        "\"queue\":\"a\",\"tenant\":\"(other)\"}",
+        "{\"id\":\"r4\",\"type\":\"agent.status\",\"ts\":1795342500000,\"agent_id\":\"a1\","
+        "\"status\":\"available\",\"queues\":[\"a\",\"(other)\"]}",
+        "{\"id\":\"r5\",\"type\":\"call.transferred\",\"ts\":1795342500000,\"call_id\":\"X\","
+        "\"to_queue\":\"(other)\"}",
+    };
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++) {
+        sp_event ev;
+        sp_reject_reason r = SP_REJ_NONE;
+        char err[256] = "";
+        cr_expect_neq(sp_event_decode(named[i], strlen(named[i]), &ev, &r, err, sizeof err), 0,
+                      "accepted: %s", named[i]);
+        cr_expect_eq(r, SP_REJ_OUT_OF_RANGE, "%s: %s", named[i], err);
+        cr_expect(strstr(err, "reserved"), "%s", err);
+    }
+}
+
+/* Tenant x queue x channel combinations are bounded by max_combos: a new one past it
+ * counts under queue "(other)" (in its tenant's sets and the tenant-less ones), counted
+ * as overflow_combo once per event; the combinations already kept stay exact. */
+Test(attribution, combinations_are_bounded_by_max_combos)
+{
+    sp_partition_conf c = test_conf();
+    c.max_combos = 3;
+    sp_partition *p = partition_with(&c);
+    char id[16], extra[96];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "C%d", i);
+        snprintf(extra, sizeof extra, ",\"queue\":\"q%d\",\"tenant\":\"t%d\"", i % 5, i % 5);
+        cr_assert_eq(call(p, "call.offered", BASE, id, extra), SP_APPLY_OK);
+    }
+    cr_expect_eq(cell(p, BASE, "tenant=t0|queue=q0", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "queue=q2", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "queue=q3", SP_M_OFFERED), -1, "past max_combos");
+    cr_expect_eq(cell(p, BASE, "tenant=t3|queue=(other)", SP_M_OFFERED), 2);
+    cr_expect_eq(cell(p, BASE, "tenant=t4", SP_M_OFFERED), 2, "the tenant's total is exact");
+    cr_expect_eq(cell(p, BASE, "queue=(other)", SP_M_OFFERED), 4);
+    cr_expect_eq(cell(p, BASE, "all", SP_M_OFFERED), 10);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_combo, 4);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_queue, 0);
+    sp_partition_sizes z;
+    sp_partition_get_sizes(p, &z);
+    cr_expect_eq(z.combos, 5, "3 kept + (other) for t3 and t4: %zu", z.combos);
+    sp_partition_destroy(p);
+}
+
+/* max_agents bounds tenant and agent pairs, not only agent ids: the same id in 1000
+ * tenants cannot make 1000 rollups past it. */
+Test(attribution, agents_are_bounded_per_tenant_and_id)
+{
+    sp_partition_conf c = test_conf();
+    c.max_agents = 2;
+    sp_partition *p = partition_with(&c);
+    char id[16], extra[96];
+    for (int i = 0; i < 4; i++) {
+        snprintf(id, sizeof id, "C%d", i);
+        snprintf(extra, sizeof extra, ",\"queue\":\"q\",\"tenant\":\"t%d\"", i);
+        cr_assert_eq(call(p, "call.offered", BASE, id, extra), SP_APPLY_OK);
+        cr_assert_eq(call(p, "call.answered", BASE + 1000, id, ",\"agent_id\":\"a1\""),
+                     SP_APPLY_OK);
+    }
+    cr_expect_eq(cell(p, BASE, "tenant=t1|agent=a1", SP_M_ANSWERED), 1);
+    cr_expect_eq(cell(p, BASE, "tenant=t2|agent=a1", SP_M_ANSWERED), -1, "past max_agents");
+    cr_expect_eq(cell(p, BASE, "tenant=t3|agent=(other)", SP_M_ANSWERED), 1);
+    cr_expect_eq(cell(p, BASE, "agent=a1", SP_M_ANSWERED), 2);
+    cr_expect_eq(cell(p, BASE, "agent=(other)", SP_M_ANSWERED), 2);
+    cr_expect_eq(sp_partition_get_stats(p)->overflow_agent, 2);
+    sp_partition_destroy(p);
+}
+
+/* Resident set size in KiB (Linux), 0 when unknown. */
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* A million events into one partition with the default limits: first each with a queue,
+ * tenant and agent never seen before, then every tenant with every queue (a million
+ * combinations). Every per-name table stays within its max_*, and so does what is built
+ * on them. */
+Test(attribution, a_million_distinct_names_stay_within_the_bounds, .timeout = 600)
+{
+    enum { N = 1000000 };
+    sp_partition_conf c = test_conf();
+    sp_partition *p = partition_with(&c);
+    char buf[512];
+    long rss_start = rss_kib(), rss_half = 0;
+    for (int i = 0; i < N; i++) {
+        int answer = i % 2, k = answer ? i - 1 : i, j = k / 2 - N / 4;
+        /* the second half: the first 1000 queues and tenants (queue-0, queue-2, ...), crossed */
+        int q = j < 0 ? k : 2 * (j % 1000), t = j < 0 ? k : 2 * (j / 1000 % 1000);
+        if (answer)
+            snprintf(buf, sizeof buf, "{\"id\":\"m%d\",\"type\":\"call.answered\",\"ts\":%lld,"
+                     "\"call_id\":\"M%d\",\"agent_id\":\"agent-%d\",\"tenant\":\"t%d\"}",
+                     i, BASE + 30000 + i % 29000, k, i, t);
+        else
+            snprintf(buf, sizeof buf, "{\"id\":\"m%d\",\"type\":\"call.offered\",\"ts\":%lld,"
+                     "\"call_id\":\"M%d\",\"queue\":\"queue-%d\",\"tenant\":\"t%d\","
+                     "\"channel\":\"%s\"}",
+                     i, BASE + i % 29000, k, q, t, i % 4 ? "phone" : "chat");
+        cr_assert_eq(apply(p, buf), SP_APPLY_OK, "%s", buf);
+        if (i == N / 2)
+            rss_half = rss_kib();
+    }
+    sp_partition_sizes z;
+    sp_partition_get_sizes(p, &z);
+    const sp_partition_stats *st = sp_partition_get_stats(p);
+    cr_log_info("sizes: queues %zu agents %zu tenants %zu combos %zu agent pairs %zu dims %zu; "
+                "RSS %ld KiB at the start, %ld at half, %ld at the end",
+                z.queues, z.agents, z.tenants, z.combos, z.agent_pairs, z.dims, rss_start,
+                rss_half, rss_kib());
+    cr_expect_leq(z.queues, c.max_queues + 1);
+    cr_expect_leq(z.agents, c.max_agents + 1);
+    cr_expect_leq(z.tenants, c.max_tenants + 1);
+    cr_expect_leq(z.agent_pairs, c.max_agents);
+    /* kept combinations, plus one "(other)" queue per tenant and channel */
+    cr_expect_leq(z.combos, c.max_combos + (c.max_tenants + 1) * SP_CH__COUNT);
+    /* per combination at most its 4 tenant sets; the tenant-less sets per queue and
+     * channel; per agent pair its 2 sets */
+    size_t bound = 4 * z.combos + (c.max_queues + 2) * (SP_CH__COUNT + 2) + 2 * z.agent_pairs +
+                   2 * (c.max_tenants + 1);
+    cr_expect_leq(z.dims, bound, "dims %zu > %zu", z.dims, bound);
+    cr_expect_eq(st->overflow_queue, N / 4 - c.max_queues, "the distinct queues overflowed");
+    cr_expect_gt(st->overflow_combo, N / 4 - c.max_combos - 1, "the crossed ones too");
+    cr_expect_eq(cell(p, BASE, "all", SP_M_OFFERED), N / 2, "each offer counted once");
+    sp_partition_destroy(p);
+}
+
 /* A big desk: more agents answer in one partition than any fixed table size (every
  * partition sees every agent, since events are keyed by case). Up to max_agents each
- * gets its own rollup, under its tenant too; beyond it they count as agent=other. */
+ * gets its own rollup, under its tenant too; beyond it they count as agent=(other). */
 Test(attribution, thousands_of_agents_each_get_their_rollup)
 {
     sp_partition_conf c = test_conf();
@@ -380,7 +537,7 @@ Test(attribution, thousands_of_agents_each_get_their_rollup)
     cr_expect_eq(cell(p, BASE, "tenant=brand1|agent=agent-2998", SP_M_ANSWERED), 1);
     cr_expect_eq(cell(p, BASE, "agent=agent-3000", SP_M_ANSWERED), 1, "the last one in");
     cr_expect_eq(cell(p, BASE, "agent=agent-3001", SP_M_ANSWERED), -1, "past max_agents");
-    cr_expect_eq(cell(p, BASE, "agent=other", SP_M_ANSWERED), 200);
+    cr_expect_eq(cell(p, BASE, "agent=(other)", SP_M_ANSWERED), 200);
     cr_expect_eq(cell(p, BASE, "all", SP_M_ANSWERED), 3200);
     cr_expect_eq(sp_partition_get_stats(p)->overflow_agent, 200);
     sp_partition_destroy(p);

@@ -28,7 +28,7 @@ typedef struct {
     char *alert_rules, *alert_webhook_url, *alert_webhook_header, *alert_command;
     char *resolutions_by_dims;
     int64_t lateness_s, retention_s, dedup_horizon_s, dedup_capacity, max_cases,
-        case_max_age_s, max_queues, max_agents, max_tenants, max_future_s, flush_ms,
+        case_max_age_s, max_queues, max_agents, max_tenants, max_combos, max_future_s, flush_ms,
         max_dirty_cells, idle_s, redis_timeout_ms, stats_s, max_backoff_ms, sl_threshold_s,
         short_abandon_s, case_grace_s, decode_threads, max_attributions, attribution_horizon_s,
         csat_prior_weight, forecast, forecast_history_days, forecast_check_s, sl_target_pct,

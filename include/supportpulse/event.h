@@ -15,6 +15,10 @@
 
 #define SP_ID_MAX 128    /* id, ticket_id, call_id: 1..128 bytes */
 #define SP_NAME_MAX 64   /* queue, agent_id, tenant: 1..64 bytes */
+/* The bucket a names table past its limit counts new names under. Reserved: an event
+ * naming it as a queue, agent or tenant is rejected (out_of_range), so no real name
+ * shares the bucket. */
+#define SP_OVERFLOW_NAME "(other)"
 /* acw_ms, hold_ms, ivr_ms: at most a day; a longer one is a producer's bug, rejected as
  * out_of_range (durations are kept to the millisecond up to 49.7 days). */
 #define SP_EVENT_DURATION_MAX_MS 86400000LL

@@ -29,9 +29,12 @@ typedef struct {
     size_t dedup_capacity;     /* ids remembered per partition */
     size_t max_cases;          /* cases remembered per partition */
     int64_t case_max_age_ms;
-    size_t max_queues;         /* distinct queue values; more go to "other" */
-    size_t max_agents;         /* distinct agent ids; more go to "other" */
-    size_t max_tenants;        /* distinct tenants; more go to "other" */
+    size_t max_queues;         /* distinct queue values; more go to SP_OVERFLOW_NAME */
+    size_t max_agents;         /* distinct (tenant, agent id) pairs; more go to the
+                                  tenant's agent SP_OVERFLOW_NAME */
+    size_t max_tenants;        /* distinct tenants; more go to SP_OVERFLOW_NAME */
+    size_t max_combos;         /* distinct (tenant, queue, channel); an event of a new one
+                                  past this counts under queue SP_OVERFLOW_NAME */
     int64_t max_future_ms;     /* reject ts later than wall clock + this; 0 = no check */
     int64_t case_grace_ms;     /* an ended case is kept this long for late events */
     size_t max_attributions;   /* cases that left the case store, remembered for surveys */
@@ -66,7 +69,8 @@ typedef enum {
 
 typedef struct {
     uint64_t applied, duplicates, late, rejected;
-    uint64_t overflow_queue, overflow_agent, overflow_tenant; /* events counted as "other" */
+    /* events counted under SP_OVERFLOW_NAME: a names table or the combinations full */
+    uint64_t overflow_queue, overflow_agent, overflow_tenant, overflow_combo;
     uint64_t late_durations; /* completed durations whose window had left retention */
 } sp_partition_stats;
 
@@ -98,6 +102,15 @@ void sp_partition_prefetch(const sp_partition *p, const sp_event *ev);
 int64_t sp_partition_max_ts(const sp_partition *p);
 int64_t sp_partition_watermark(const sp_partition *p);
 const sp_partition_stats *sp_partition_get_stats(const sp_partition *p);
+
+/* How many entries the partition's per-name tables hold (each bounded by a max_*). */
+typedef struct {
+    size_t queues, agents, tenants; /* names, the overflow bucket included */
+    size_t combos;                  /* tenant, queue and channel combinations */
+    size_t agent_pairs;             /* tenant and agent pairs */
+    size_t dims;                    /* dimension sets (one rollup key each per window) */
+} sp_partition_sizes;
+void sp_partition_get_sizes(const sp_partition *p, sp_partition_sizes *out);
 
 /* For the publisher: the state to write, and the name behind each id. The windows of
  * each width (sp_partition_window_set(p, r): cells of the dims sets whose finest

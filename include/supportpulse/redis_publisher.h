@@ -73,19 +73,20 @@ typedef enum {
     SP_PC_EVICTED_CASES = SP_PC_REJECTED + SP_REJ__COUNT, /* max_cases reached */
     SP_PC_EVICTED_IDS,   /* dedup_capacity reached before the ids' horizon */
     SP_PC_EVICTED_ATTRS, /* max_attributions reached */
-    SP_PC_OVERFLOW_QUEUES, /* events counted under queue "other": max_queues reached */
-    SP_PC_OVERFLOW_AGENTS, /* ... agent "other": max_agents */
-    SP_PC_OVERFLOW_TENANTS, /* ... tenant "other": max_tenants */
+    SP_PC_OVERFLOW_QUEUES, /* events counted under queue SP_OVERFLOW_NAME: max_queues */
+    SP_PC_OVERFLOW_AGENTS, /* ... agent SP_OVERFLOW_NAME: max_agents */
+    SP_PC_OVERFLOW_TENANTS, /* ... tenant SP_OVERFLOW_NAME: max_tenants */
+    SP_PC_OVERFLOW_COMBOS, /* ... queue SP_OVERFLOW_NAME: max_combos */
     SP_PC__COUNT         /* {p}:meta: consumed, applied, duplicates, late_dropped,
                           * rejected:<reason>, evicted_cases, evicted_ids,
                           * evicted_attributions, overflow_queues, overflow_agents,
-                          * overflow_tenants */
+                          * overflow_tenants, overflow_combos */
 } sp_part_count;
-/* The {p}:meta fields of SP_PC_EVICTED_CASES .. SP_PC_OVERFLOW_TENANTS, in that order:
+/* The {p}:meta fields of SP_PC_EVICTED_CASES .. SP_PC_OVERFLOW_COMBOS, in that order:
  * what a partition's bounded stores and names tables lost or lumped together. */
 #define SP_PC_STORE_FIELDS                                                                 \
     {"evicted_cases",   "evicted_ids",     "evicted_attributions",                         \
-     "overflow_queues", "overflow_agents", "overflow_tenants"}
+     "overflow_queues", "overflow_agents", "overflow_tenants", "overflow_combos"}
 
 typedef enum {
     SP_FLUSH_OK,       /* in Redis: mark the partition published */
