@@ -43,26 +43,40 @@ const char *sp_metric_name(sp_metric m)
     return (unsigned)m < SP_M__COUNT ? metric_names[m] : "?";
 }
 
+int sp_metric_core(sp_metric m, int agent)
+{
+    switch (m) {
+    case SP_M_EVENTS: case SP_M_ANSWERED: case SP_M_TRANSFERRED: case SP_M_CREATED:
+    case SP_M_SOLVED: case SP_M_CSAT_RESPONSES: case SP_M_NPS_RESPONSES:
+        return 1;
+    case SP_M_OFFERED: case SP_M_ABANDONED:
+        return !agent;
+    default:
+        return 0;
+    }
+}
+
 int sp_metric_parse(const char *name) { return name_index(metric_names, SP_M__COUNT, name); }
 
 /* ---- ratios ----------------------------------------------------------------------------- */
 
 #define T(m) {SP_M_##m, 1}
 #define NEG(m) {SP_M_##m, -1}
-#define AVG(name, d) {name, {T(d##_SUM)}, {T(d##_COUNT)}, 1, 1, 1}
+/* shares (0..1) to 4 decimals (0.01 of a percent), means of milliseconds to whole ms */
+#define AVG(name, d) {name, {T(d##_SUM)}, {T(d##_COUNT)}, 1, 1, 1, 0}
 
 const sp_ratio sp_ratios[] = {
-    {"csat", {T(CSAT_POSITIVE)}, {T(CSAT_RESPONSES)}, 1, 1, 1},
-    {"csat_avg", {T(CSAT_SCORE_SUM)}, {T(CSAT_RESPONSES)}, 1, 1, 1},
-    {"dissatisfied", {T(CSAT_NEGATIVE)}, {T(CSAT_RESPONSES)}, 1, 1, 1},
-    {"nps", {T(NPS_PROMOTERS), NEG(NPS_DETRACTORS)}, {T(NPS_RESPONSES)}, 2, 1, 100},
-    {"reopen_rate", {T(REOPENED)}, {T(SOLVED)}, 1, 1, 1},
-    {"handoff_rate", {T(ESCALATED_BOT)}, {T(CREATED)}, 1, 1, 1},
+    {"csat", {T(CSAT_POSITIVE)}, {T(CSAT_RESPONSES)}, 1, 1, 1, 4},
+    {"csat_avg", {T(CSAT_SCORE_SUM)}, {T(CSAT_RESPONSES)}, 1, 1, 1, 2},
+    {"dissatisfied", {T(CSAT_NEGATIVE)}, {T(CSAT_RESPONSES)}, 1, 1, 1, 4},
+    {"nps", {T(NPS_PROMOTERS), NEG(NPS_DETRACTORS)}, {T(NPS_RESPONSES)}, 2, 1, 100, 1},
+    {"reopen_rate", {T(REOPENED)}, {T(SOLVED)}, 1, 1, 1, 4},
+    {"handoff_rate", {T(ESCALATED_BOT)}, {T(CREATED)}, 1, 1, 1, 4},
     /* answers and abandons whose wait is known, less the short abandons (docs/metrics.md) */
     {"service_level", {T(ANSWERED_IN_SL)},
-     {T(WAIT_COUNT), T(ABANDON_WAIT_COUNT), NEG(SHORT_ABANDONED)}, 1, 3, 1},
+     {T(WAIT_COUNT), T(ABANDON_WAIT_COUNT), NEG(SHORT_ABANDONED)}, 1, 3, 1, 4},
     {"abandon_rate", {T(ABANDONED), NEG(SHORT_ABANDONED)}, {T(OFFERED), NEG(SHORT_ABANDONED)},
-     2, 2, 1},
+     2, 2, 1, 4},
     AVG("asa_ms_avg", WAIT),
     AVG("wait_ms_avg", WAIT),
     AVG("abandon_wait_ms_avg", ABANDON_WAIT),
@@ -87,6 +101,27 @@ int sp_ratio_value(const sp_ratio *r, const int64_t *v, double *out)
         return -1;
     *out = r->scale * term_sum(r->num, r->nnum, v) / den;
     return 0;
+}
+
+int sp_field_decimals(const char *field)
+{
+    static const char *const suffixes[] = {"_15m", "_today", "_1h"};
+    char base[64];
+    snprintf(base, sizeof base, "%s", field);
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        size_t n = strlen(base), k = strlen(suffixes[i]);
+        if (n > k && strcmp(base + n - k, suffixes[i]) == 0)
+            base[n - k] = '\0';
+    }
+    if (strcmp(base, "csat_smoothed") == 0)
+        snprintf(base, sizeof base, "csat");
+    const sp_ratio *r = sp_ratio_find(base);
+    if (r)
+        return r->decimals;
+    return sp_metric_parse(base) >= 0 || strstr(base, "_ms") || strstr(base, "_s") ||
+                   strncmp(base, "in_queue", 8) == 0 || strncmp(base, "agents_", 7) == 0
+               ? 0
+               : -1;
 }
 
 const sp_ratio *sp_ratio_find(const char *name)

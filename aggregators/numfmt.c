@@ -84,3 +84,59 @@ size_t sp_fmt_g6(double x, char out[SP_NUMFMT_MAX])
     out[n] = '\0';
     return n;
 }
+
+size_t sp_fmt_fixed(double x, int decimals, char out[SP_NUMFMT_MAX])
+{
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 9)
+        decimals = 9;
+    double scaled = round(x * pow10_tab[decimals]);
+    if (!(fabs(scaled) < 9e15)) { /* also NaN: beyond exact integers, printf decides */
+        int n = snprintf(out, SP_NUMFMT_MAX, "%.*f", decimals, x);
+        return n > 0 && n < SP_NUMFMT_MAX ? (size_t)n : 0;
+    }
+    int64_t v = (int64_t)scaled;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char d[24];
+    int k = 0;
+    do
+        d[k++] = (char)('0' + u % 10);
+    while ((u /= 10) > 0);
+    while (k <= decimals) /* at least one digit before the point */
+        d[k++] = '0';
+    size_t n = 0;
+    if (v < 0)
+        out[n++] = '-';
+    while (k > 0) {
+        if (k == decimals)
+            out[n++] = '.';
+        out[n++] = d[--k];
+    }
+    out[n] = '\0';
+    return n;
+}
+
+size_t sp_fmt_auto(double x, char out[SP_NUMFMT_MAX])
+{
+    double a = fabs(x);
+    if (x == floor(x) && a < 9e15)
+        return sp_fmt_fixed(x, 0, out);
+    return sp_fmt_fixed(x, a < 1 ? 4 : a < 1000 ? 2 : 0, out);
+}
+
+size_t sp_fmt_plain(double x, char out[SP_NUMFMT_MAX])
+{
+    int n = snprintf(out, SP_NUMFMT_MAX, "%.15g", x);
+    if (n > 0 && n < SP_NUMFMT_MAX && !strchr(out, 'e'))
+        return (size_t)n;
+    double a = fabs(x);
+    if (a >= 1) /* large: whole, as fixed */
+        return sp_fmt_fixed(x, 0, out);
+    n = snprintf(out, SP_NUMFMT_MAX, "%.15f", x); /* small: cut the trailing zeros */
+    while (n > 1 && out[n - 1] == '0')
+        out[--n] = '\0';
+    if (n > 1 && out[n - 1] == '.')
+        out[--n] = '\0';
+    return n > 0 ? (size_t)n : 0;
+}

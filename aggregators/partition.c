@@ -1083,6 +1083,7 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
         return SP_APPLY_NOMEM;
     }
     p->stats.applied++;
+    p->stats.normalized_names += ev->normalized;
     return SP_APPLY_OK;
 }
 

@@ -5,6 +5,8 @@
  */
 #include "supportpulse/sketch.h"
 
+#include <math.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,17 +139,21 @@ int64_t sp_sketch_quantile(sp_sketch *s, double q)
     uint64_t n = sp_sketch_count(s);
     if (n == 0)
         return -1;
-    if (q < 0)
-        q = 0;
-    if (q > 1)
-        q = 1;
-    uint64_t rank = (uint64_t)(q * (double)(n - 1)), seen = 0;
+    uint64_t rank = sp_quantile_rank(q, n), seen = 0;
     for (uint32_t i = 0; i < s->nb; i++) {
         seen += s->b[i].n;
         if (seen > rank)
             return sp_sketch_value(s->b[i].idx);
     }
     return sp_sketch_value(s->b[s->nb - 1].idx);
+}
+
+uint64_t sp_quantile_rank(double q, uint64_t n)
+{
+    q = q < 0 ? 0 : q > 1 ? 1 : q;
+    /* q * n a hair above a whole number (0.9 * 10 in binary) is that number */
+    double r = ceil(q * (double)n - 1e-9);
+    return r < 1 ? 0 : r >= (double)n ? n - 1 : (uint64_t)r - 1;
 }
 
 int sp_sketch_quantiles(sp_sketch *s, const double *q, int n, int64_t *out)
@@ -160,8 +166,7 @@ int sp_sketch_quantiles(sp_sketch *s, const double *q, int n, int64_t *out)
     for (uint32_t i = 0; i < s->nb && k < n; i++) {
         seen += s->b[i].n;
         while (k < n) {
-            double qk = q[k] < 0 ? 0 : q[k] > 1 ? 1 : q[k];
-            if (seen <= (uint64_t)(qk * (double)(total - 1)))
+            if (seen <= sp_quantile_rank(q[k], total))
                 break;
             out[k++] = sp_sketch_value(s->b[i].idx);
         }

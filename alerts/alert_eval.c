@@ -10,6 +10,7 @@
  * the firing JSON: it follows the recorded truth within a tick whoever wrote it.
  */
 #include "supportpulse/alert_eval.h"
+#include "supportpulse/numfmt.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -528,6 +529,20 @@ static void set_dims(json_t *o, const char *dims)
             json_object_set_new(o, names[d], json_string(v[d]));
 }
 
+/* JSON numbers are written with 15 significant digits: a value rounded to its field's
+ * decimals reads as it does everywhere else (0.734, not 0.73399999999999999). */
+#define JSON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
+
+/* v as the rule's messages show it (sp_rule_format_value), back as a number. */
+static double shown(const sp_rule *r, double v)
+{
+    char t[64];
+    if (!r)
+        return v;
+    sp_rule_format_value(r, v, t, sizeof t);
+    return strtod(t, NULL);
+}
+
 /* The JSON of a transition: webhook body, PUBLISH payload and (firing) active entry. */
 static json_t *notice_json(const sp_alert_eval *e, const target *t, const char *state,
                            const char *reason, const sp_alert_state *before, double value,
@@ -542,7 +557,7 @@ static json_t *notice_json(const sp_alert_eval *e, const target *t, const char *
     set_dims(o, t->dims);
     json_object_set_new(o, "state", json_string(state));
     json_object_set_new(o, "reason", json_string(reason));
-    json_object_set_new(o, "value", json_real(value));
+    json_object_set_new(o, "value", json_real(shown(r, value)));
     if (r) {
         char metric[2 * SP_FIELD_MAX + 8];
         sp_rule_metric_text(r, metric, sizeof metric);
@@ -553,7 +568,7 @@ static json_t *notice_json(const sp_alert_eval *e, const target *t, const char *
         json_object_set_new(o, "resolve", json_real(r->resolve));
         json_object_set_new(o, "severity", json_string(sp_severity_name(r->severity)));
         if (t->sample.has_volume)
-            json_object_set_new(o, "volume", json_real(t->sample.volume));
+            json_object_set_new(o, "volume", json_real(round(t->sample.volume)));
         if (r->description)
             json_object_set_new(o, "description", json_string(r->description));
     }
@@ -598,8 +613,32 @@ static int cas(sp_alert_eval *e, const cas_args *a, char *errstr, size_t errstr_
     return r->integer == 1;
 }
 
-/* Makes the active hash hold exactly the firing alerts' JSON (both read, the difference
- * written). Idempotent: whichever instance runs it last leaves the recorded truth. */
+/* The active entry of a firing alert: its JSON at firing, plus what this evaluation saw
+ * (value_now, evaluated_at; no value_now when the value is missing now), so a board
+ * shows the wait as it is, not as it was. The caller frees the result. */
+static char *active_entry(const sp_alert_eval *e, const char *field, size_t len,
+                          const char *fired)
+{
+    const target *t = NULL;
+    for (size_t i = 0; i < e->nt && !t; i++)
+        if (strlen(e->t[i].field) == len && memcmp(e->t[i].field, field, len) == 0)
+            t = &e->t[i];
+    json_t *o = json_loads(fired, 0, NULL);
+    if (!o)
+        return strdup(fired);
+    json_object_set_new(o, "evaluated_at", json_integer(e->clock));
+    if (t && t->sample.has_value)
+        json_object_set_new(o, "value_now", json_real(shown(t->rule, t->sample.value)));
+    else
+        json_object_del(o, "value_now");
+    char *text = json_dumps(o, JSON_FLAGS);
+    json_decref(o);
+    return text;
+}
+
+/* Makes the active hash hold exactly the firing alerts' JSON with what this evaluation
+ * saw (both read, the difference written). Idempotent: whichever instance runs it last
+ * leaves the recorded truth with its latest values. */
 static int sync_active(sp_alert_eval *e, char *errstr, size_t errstr_size)
 {
     char why[512];
@@ -620,14 +659,16 @@ static int sync_active(sp_alert_eval *e, char *errstr, size_t errstr_size)
     for (size_t i = 0; rc == 0 && i + 1 < have->elements; i += 2)
         rc = sp_strmap_put(had, have->element[i]->str, have->element[i]->len, (uint32_t)i + 1);
     for (size_t i = 0; rc == 0 && i + 1 < want->elements; i += 2) {
-        const redisReply *k = want->element[i], *v = want->element[i + 1];
+        const redisReply *k = want->element[i];
+        char *v = active_entry(e, k->str, k->len, want->element[i + 1]->str);
         uint32_t at = 0;
-        int same = sp_strmap_get(had, k->str, k->len, &at) &&
-                   strcmp(have->element[at]->str, v->str) == 0;
+        int same = v && sp_strmap_get(had, k->str, k->len, &at) &&
+                   strcmp(have->element[at]->str, v) == 0;
         sp_strmap_del(had, k->str, k->len); /* wanted: not to be deleted */
-        if (!same && sp_redis_batch_addf(out, "HSET %s %b %b", e->key_active, k->str, k->len,
-                                         v->str, v->len) < 0)
+        if (!v || (!same && sp_redis_batch_addf(out, "HSET %s %b %b", e->key_active, k->str,
+                                                k->len, v, strlen(v)) < 0))
             rc = -1;
+        free(v);
     }
     for (size_t i = 0; rc == 0 && i + 1 < have->elements; i += 2)
         if (sp_strmap_get(had, have->element[i]->str, have->element[i]->len, &(uint32_t){0}) &&
@@ -682,7 +723,7 @@ static int record(sp_alert_eval *e, target *t, const sp_alert_state *before,
     if (tr) {
         o = notice_json(e, t, a.transition, reason, tr == SP_TRANSITION_FIRING ? after : before,
                         value, message);
-        if (!o || !(json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS))) {
+        if (!o || !(json = json_dumps(o, JSON_FLAGS))) {
             json_decref(o);
             return snprintf(errstr, errstr_size, "alerts: out of memory"), -1;
         }
@@ -690,9 +731,14 @@ static int record(sp_alert_eval *e, target *t, const sp_alert_state *before,
         stream_field(&a, "rule", "%.*s", (int)t->name_len, t->field);
         stream_field(&a, "dims", "%s", t->dims);
         stream_field(&a, "state", "%s", a.transition);
-        stream_field(&a, "value", "%.6g", value);
+        char vt[64], tt[SP_NUMFMT_MAX];
         if (t->rule)
-            stream_field(&a, "threshold", "%.6g", t->rule->threshold);
+            sp_rule_format_value(t->rule, value, vt, sizeof vt);
+        else
+            sp_fmt_auto(value, vt);
+        stream_field(&a, "value", "%s", vt);
+        if (t->rule)
+            stream_field(&a, "threshold", "%s", (sp_fmt_plain(t->rule->threshold, tt), tt));
         else
             stream_field(&a, "threshold", "%s", "");
         stream_field(&a, "at", "%" PRId64, e->clock);

@@ -4,6 +4,8 @@
  * `supportpulse rules check` shows them all at once.
  */
 #include "supportpulse/rules.h"
+#include "supportpulse/metrics.h"
+#include "supportpulse/numfmt.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -559,14 +561,24 @@ int sp_rule_exact_dims(const sp_rule *r, char *out, size_t size)
     return sp_dims_format(r->dim[0], r->dim[1], r->dim[2], r->dim[3], out, size) < 0 ? -1 : 0;
 }
 
-static void fmt_number(double v, int pct, char *out, size_t size)
+/* A number of a message: a percentage with one decimal; a measured value with the
+ * decimals of the field it comes from (unknown: sp_fmt_auto); a number of the rule
+ * (field NULL) as it was written. Never an exponent. */
+static void fmt_number(double v, int pct, const char *field, char *out, size_t size)
 {
+    char t[SP_NUMFMT_MAX];
+    int d = field && *field ? sp_field_decimals(field) : -1;
     if (pct)
         snprintf(out, size, "%.1f%%", v * 100);
-    else if (v == floor(v) && fabs(v) < 1e15)
-        snprintf(out, size, "%.0f", v);
+    else if (!field)
+        snprintf(out, size, "%s", (sp_fmt_plain(v, t), t));
     else
-        snprintf(out, size, "%.4g", v);
+        snprintf(out, size, "%s", (d >= 0 ? sp_fmt_fixed(v, d, t) : sp_fmt_auto(v, t), t));
+}
+
+void sp_rule_format_value(const sp_rule *r, double v, char *out, size_t size)
+{
+    fmt_number(v, 0, r->arith ? "" : r->metric, out, size);
 }
 
 static void fmt_duration(int64_t ms, char *out, size_t size)
@@ -590,14 +602,14 @@ static void render_one(const sp_rule *r, const sp_rule_vars *v, int i, char dv[4
     else if (!strcmp(name, "severity")) snprintf(out, size, "%s", sp_severity_name(r->severity));
     else if (!strcmp(name, "state")) snprintf(out, size, "%s", v->state ? v->state : "");
     else if (!strcmp(name, "metric")) sp_rule_metric_text(r, out, size);
-    else if (!strcmp(name, "value")) fmt_number(v->value, 0, out, size);
-    else if (!strcmp(name, "value_pct")) fmt_number(v->value, 1, out, size);
-    else if (!strcmp(name, "threshold")) fmt_number(r->threshold, 0, out, size);
-    else if (!strcmp(name, "threshold_pct")) fmt_number(r->threshold, 1, out, size);
-    else if (!strcmp(name, "resolve")) fmt_number(r->resolve, 0, out, size);
+    else if (!strcmp(name, "value")) sp_rule_format_value(r, v->value, out, size);
+    else if (!strcmp(name, "value_pct")) fmt_number(v->value, 1, NULL, out, size);
+    else if (!strcmp(name, "threshold")) fmt_number(r->threshold, 0, NULL, out, size);
+    else if (!strcmp(name, "threshold_pct")) fmt_number(r->threshold, 1, NULL, out, size);
+    else if (!strcmp(name, "resolve")) fmt_number(r->resolve, 0, NULL, out, size);
     else if (!strcmp(name, "volume")) {
         if (v->has_volume)
-            fmt_number(v->volume, 0, out, size);
+            fmt_number(v->volume, 0, "", out, size);
     } else if (!strcmp(name, "dims")) snprintf(out, size, "%s", v->dims ? v->dims : "");
     else if (!strcmp(name, "for")) fmt_duration(r->for_ms, out, size);
     else {

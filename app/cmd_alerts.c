@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "supportpulse/numfmt.h"
 #include "supportpulse/event.h"
 #include "supportpulse/redis_client.h"
 #include "supportpulse/redis_keys.h"
@@ -35,9 +36,11 @@ int sp_cmd_rules(int argc, char **argv)
         const sp_rule *r = &rules.rules[i];
         char metric[2 * SP_FIELD_MAX + 8];
         sp_rule_metric_text(r, metric, sizeof metric);
-        printf("%-28s %-8s %s %s %g (resolve %g), %s%s, for %llds\n", r->name,
-               sp_severity_name(r->severity), metric, sp_rule_op_name(r->op), r->threshold,
-               r->resolve, r->res < 0 ? "live" : "last complete ",
+        char th[SP_NUMFMT_MAX], rs[SP_NUMFMT_MAX];
+        sp_fmt_plain(r->threshold, th);
+        sp_fmt_plain(r->resolve, rs);
+        printf("%-28s %-8s %s %s %s (resolve %s), %s%s, for %llds\n", r->name,
+               sp_severity_name(r->severity), metric, sp_rule_op_name(r->op), th, rs, r->res < 0 ? "live" : "last complete ",
                r->res < 0 ? "" : sp_rule_res_name(r->res), (long long)(r->for_ms / 1000));
     }
     printf("%s: %zu rule(s), no problems\n", argv[1], rules.n);
@@ -69,11 +72,19 @@ static void print_alert(const char *text, int as_json)
     json_t *o = json_loads(text, 0, NULL);
     if (!o)
         return;
-    char when[32];
+    char when[32], evaluated[32] = "", value[SP_NUMFMT_MAX], now[SP_NUMFMT_MAX] = "-",
+                                       threshold[SP_NUMFMT_MAX];
     sp_ts_format((int64_t)json_integer_value(json_object_get(o, "fired_at")), when, sizeof when);
-    printf("%-8s %-26s %-34s %10.4g %s %-8g since %s  %s\n", str(o, "severity"), str(o, "rule"),
-           str(o, "dims"), json_number_value(json_object_get(o, "value")), str(o, "op"),
-           json_number_value(json_object_get(o, "threshold")), when, str(o, "message"));
+    if (json_object_get(o, "evaluated_at"))
+        sp_ts_format((int64_t)json_integer_value(json_object_get(o, "evaluated_at")), evaluated,
+                     sizeof evaluated);
+    sp_fmt_plain(json_number_value(json_object_get(o, "value")), value);
+    if (json_object_get(o, "value_now"))
+        sp_fmt_plain(json_number_value(json_object_get(o, "value_now")), now);
+    sp_fmt_plain(json_number_value(json_object_get(o, "threshold")), threshold);
+    printf("%-8s %-26s %-34s now %s (at %s), %s at firing %s %s, since %s  %s\n",
+           str(o, "severity"), str(o, "rule"), str(o, "dims"), now, evaluated, value,
+           str(o, "op"), threshold, when, str(o, "message"));
     json_decref(o);
 }
 

@@ -49,8 +49,10 @@
 #define VERSION "0.1.0"
 #define SP_MAX_PARTITIONS 4096 /* partitions of the topic one instance may own */
 
-/* The kinds of loss counted per partition: SP_PC_EVICTED_CASES .. SP_PC_OVERFLOW_COMBOS. */
-#define NLOSSES (SP_PC__COUNT - SP_PC_EVICTED_CASES)
+/* The kinds of loss counted per partition: SP_PC_EVICTED_CASES .. SP_PC_OVERFLOW_COMBOS
+ * (warned about), then the normalized names (counted only). */
+#define NLOSSES (SP_PC_OVERFLOW_COMBOS + 1 - SP_PC_EVICTED_CASES)
+#define NSTORE (SP_PC__COUNT - SP_PC_EVICTED_CASES)
 
 typedef struct {
     sp_partition *st;      /* NULL when not assigned */
@@ -62,7 +64,7 @@ typedef struct {
     sp_checkpoint cp;      /* this instance's claim; the flush number Redis holds */
     int restore_again;     /* Redis went back in time: restore from what it holds */
     uint64_t counts[SP_PC__COUNT]; /* messages counted, restored with the resume point */
-    uint64_t losses_seen[NLOSSES];   /* the stores' and tables' counters when last counted */
+    uint64_t losses_seen[NSTORE];    /* the stores' and tables' counters when last counted */
     int64_t losses_warned_mono[NLOSSES]; /* when each full one was last warned about */
     int worker;            /* the decode thread that applies this partition's events */
     size_t dirty;          /* its dirty window cells, as of the last job collected */
@@ -166,19 +168,21 @@ static void count_losses(sp_pipeline *pl, slot *s, int32_t partition)
     static const char *const setting[NLOSSES] = {
         "max_cases",  "dedup_capacity", "max_attributions", "max_queues",
         "max_agents", "max_tenants",    "max_combos"};
-    static const char *const field[NLOSSES] = SP_PC_STORE_FIELDS;
+    static const char *const field[NSTORE] = SP_PC_STORE_FIELDS;
     const sp_partition_stats *ps = sp_partition_get_stats(s->st);
-    const uint64_t now[NLOSSES] = {sp_cases_evictions(sp_partition_cases(s->st)),
+    const uint64_t now[NSTORE] = {sp_cases_evictions(sp_partition_cases(s->st)),
                                    sp_dedup_evictions(sp_partition_dedup(s->st)),
                                    sp_attrs_evictions(sp_partition_attrs(s->st)),
                                    ps->overflow_queue, ps->overflow_agent, ps->overflow_tenant,
-                                   ps->overflow_combo};
-    for (int i = 0; i < NLOSSES; i++) {
+                                   ps->overflow_combo, ps->normalized_names};
+    for (int i = 0; i < NSTORE; i++) {
         uint64_t n = now[i] - s->losses_seen[i];
         if (n == 0)
             continue;
         s->counts[SP_PC_EVICTED_CASES + i] += n;
         s->losses_seen[i] = now[i];
+        if (i >= NLOSSES)
+            continue;
         if (SP_PC_EVICTED_CASES + i >= SP_PC_OVERFLOW_QUEUES)
             atomic_fetch_add(&pl->stats.overflowed, n);
         int64_t mono = sp_mono_ms();

@@ -14,6 +14,7 @@
 #include "supportpulse/cases.h"
 #include "supportpulse/dedup.h"
 #include "supportpulse/json_members.h"
+#include "supportpulse/names.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -111,6 +112,7 @@ typedef struct {
     sp_reject_reason *reason;
     char *errstr;
     size_t errstr_size;
+    sp_event *ev;
 } decode_ctx;
 
 /* The K_ index of a member name, or -1 for a name the schema does not know. The length
@@ -148,6 +150,51 @@ static int fail(decode_ctx *c, sp_reject_reason r, const char *fmt, const char *
     return -1;
 }
 
+#define ECHO_MAX 64 /* bytes of an offending string value echoed in a dead letter */
+
+/* Appends "; got <v>" to errstr: a string quoted and escaped as JSON (its first
+ * ECHO_MAX bytes, cut on a character boundary, then "..."), an integer in decimal,
+ * anything else by its kind. */
+static void echo(decode_ctx *c, const sp_jv *v)
+{
+    size_t n = strlen(c->errstr), size = c->errstr_size;
+    char *o = c->errstr;
+    if (v->type == SP_JV_INTEGER) {
+        snprintf(o + n, size - n, "; got %lld", (long long)v->i);
+        return;
+    }
+    if (v->type != SP_JV_STRING) {
+        snprintf(o + n, size - n, "; got %s", v->type == SP_JV_ARRAY ? "an array"
+                                             : v->type == SP_JV_NULL ? "null"
+                                             : "true, false, a real number or an object");
+        return;
+    }
+    size_t cut = v->len > ECHO_MAX ? ECHO_MAX : v->len;
+    while (cut < v->len && cut > 0 && ((unsigned char)v->s[cut] & 0xc0) == 0x80)
+        cut--;
+    n += (size_t)snprintf(o + n, size - n, "; got \"");
+    for (size_t i = 0; i < cut && n + 8 < size; i++) {
+        unsigned char ch = (unsigned char)v->s[i];
+        if (ch == '"' || ch == '\\')
+            n += (size_t)snprintf(o + n, size - n, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f)
+            n += (size_t)snprintf(o + n, size - n, "\\u%04x", ch);
+        else
+            o[n++] = (char)ch;
+    }
+    if (n < size)
+        snprintf(o + n, size - n, "\"%s", cut < v->len ? "..." : "");
+}
+
+/* fail(), then the value of the field (or list item) that was refused. */
+static int fail_v(decode_ctx *c, sp_reject_reason r, const char *fmt, const char *field,
+                  const sp_jv *v)
+{
+    fail(c, r, fmt, field);
+    echo(c, v);
+    return -1;
+}
+
 /* A string field: 0 copied, 1 absent (and not required), -1 rejected. */
 static int get_string(decode_ctx *c, int key, int required, size_t max, char *dst)
 {
@@ -159,12 +206,13 @@ static int get_string(decode_ctx *c, int key, int required, size_t max, char *ds
         return 1;
     }
     if (v->type != SP_JV_STRING)
-        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name);
+        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name, v);
     size_t n = v->len;
     if (n == 0 || n > max) {
         *c->reason = SP_REJ_OUT_OF_RANGE;
         snprintf(c->errstr, c->errstr_size, "field '%s' must be 1..%zu bytes, got %zu", name,
                  max, n);
+        echo(c, v);
         return -1;
     }
     memcpy(dst, v->s, n);
@@ -172,23 +220,51 @@ static int get_string(decode_ctx *c, int key, int required, size_t max, char *ds
     return 0;
 }
 
-/* A queue, agent or tenant: a string of 1..64 bytes other than SP_OVERFLOW_NAME. */
-static int get_name(decode_ctx *c, int key, int required, char *dst)
+/* A name as counts use it (names.h) into dst: 1..SP_NAME_MAX bytes after trimming and
+ * NFC, not SP_OVERFLOW_NAME. 0 copied, -1 rejected (v is echoed). */
+static int take_name(decode_ctx *c, const char *field, const sp_jv *v, char *dst)
 {
-    int rc = get_string(c, key, required, SP_NAME_MAX, dst);
-    if (rc == 0 && strcmp(dst, SP_OVERFLOW_NAME) == 0)
-        return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': \"" SP_OVERFLOW_NAME "\" is reserved "
-                    "for the overflow bucket", key_names[key]);
-    return rc;
+    int changed = 0;
+    int n = v->len > 4 * SP_NAME_MAX ? -2
+                                     : sp_name_normalize(v->s, v->len, dst, SP_NAME_MAX + 1,
+                                                         &changed);
+    if (n == -3)
+        return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': out of memory normalizing it", field);
+    if (n < 0)
+        return fail_v(c, SP_REJ_OUT_OF_RANGE,
+                      n == -1 ? "field '%s' is empty or only whitespace"
+                              : "field '%s' must be 1..64 bytes (after trimming and NFC)",
+                      field, v);
+    if (strcmp(dst, SP_OVERFLOW_NAME) == 0)
+        return fail_v(c, SP_REJ_OUT_OF_RANGE,
+                      "field '%s': \"" SP_OVERFLOW_NAME "\" is reserved for the overflow bucket",
+                      field, v);
+    c->ev->normalized |= (uint8_t)changed;
+    return 0;
 }
 
-/* An enumerated string field mapped through names[]; index 0 means absent. */
+/* A queue, agent or tenant field: 0 copied, 1 absent (and not required), -1 rejected. */
+static int get_name(decode_ctx *c, int key, int required, char *dst)
+{
+    const char *name = key_names[key];
+    const sp_jv *v = &c->doc->field[key];
+    if (v->type <= SP_JV_NULL) {
+        if (required)
+            return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
+        return 1;
+    }
+    if (v->type != SP_JV_STRING)
+        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name, v);
+    return take_name(c, name, v, dst);
+}
+
+/* An enumerated string field mapped through names[] (after trimming, as names are);
+ * index 0 means absent. */
 static int get_enum(decode_ctx *c, int key, int required, const char *const *names,
                     int count, int *out)
 {
-    const char *name = key_names[key];
     char buf[SP_NAME_MAX + 1];
-    int rc = get_string(c, key, required, SP_NAME_MAX, buf);
+    int rc = get_name(c, key, required, buf);
     if (rc != 0)
         return rc;
     for (int i = 1; i < count; i++)
@@ -196,7 +272,8 @@ static int get_enum(decode_ctx *c, int key, int required, const char *const *nam
             *out = i;
             return 0;
         }
-    return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s' has a value outside the accepted set", name);
+    return fail_v(c, SP_REJ_OUT_OF_RANGE, "field '%s' has a value outside the accepted set",
+                  key_names[key], &c->doc->field[key]);
 }
 
 /* An integer field in [lo, hi]: 0 read, 1 absent, -1 rejected. */
@@ -211,7 +288,7 @@ static int get_int(decode_ctx *c, int key, int required, int64_t lo, int64_t hi,
         return 1;
     }
     if (v->type != SP_JV_INTEGER)
-        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", name);
+        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", name, v);
     int64_t n = v->i;
     if (n < lo || n > hi) {
         *c->reason = SP_REJ_OUT_OF_RANGE;
@@ -223,8 +300,35 @@ static int get_int(decode_ctx *c, int key, int required, int64_t lo, int64_t hi,
     return 0;
 }
 
-/* Epoch ms accepted from 1970 up to the year 9999. */
+/* Event times accepted: from 1973-03-03T09:46:40Z (10^11 ms; anything earlier is a
+ * clock or unit error, not a help desk's event) up to the year 9999. */
+#define SP_TS_MIN_MS 100000000000LL
 #define SP_TS_MAX_MS 253402300799999LL
+
+/* Rejects an integer ts outside the range, saying which unit it looks like: seconds
+ * (10^8..10^11, 1973..5138 when read as seconds), microseconds or nanoseconds. */
+static int implausible_ts(decode_ctx *c, int64_t n)
+{
+    char when[40];
+    const char *unit = NULL;
+    int64_t ms = n;
+    if (n >= 100000000LL && n < SP_TS_MIN_MS)
+        unit = "seconds", ms = n * 1000;
+    else if (n > SP_TS_MAX_MS && n / 1000 >= SP_TS_MIN_MS && n / 1000 <= SP_TS_MAX_MS)
+        unit = "microseconds", ms = n / 1000;
+    else if (n > SP_TS_MAX_MS && n / 1000000 >= SP_TS_MIN_MS && n / 1000000 <= SP_TS_MAX_MS)
+        unit = "nanoseconds", ms = n / 1000000;
+    *c->reason = SP_REJ_BAD_TS;
+    if (!unit) {
+        snprintf(c->errstr, c->errstr_size, "field 'ts' is outside 1973-03-03..9999-12-31 as "
+                 "epoch milliseconds; got %lld", (long long)n);
+        return -1;
+    }
+    sp_ts_format(ms, when, sizeof when);
+    snprintf(c->errstr, c->errstr_size, "field 'ts' looks like epoch %s (%s), but ts is epoch "
+             "milliseconds or RFC 3339; got %lld", unit, when, (long long)n);
+    return -1;
+}
 
 static int decode_ts(decode_ctx *c, int64_t *out)
 {
@@ -233,18 +337,19 @@ static int decode_ts(decode_ctx *c, int64_t *out)
         return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "ts");
     if (v->type == SP_JV_INTEGER) {
         int64_t n = v->i;
-        if (n < 0 || n > SP_TS_MAX_MS)
-            return fail(c, SP_REJ_BAD_TS, "field '%s' epoch milliseconds out of range", "ts");
+        if (n < SP_TS_MIN_MS || n > SP_TS_MAX_MS)
+            return implausible_ts(c, n);
         *out = n;
         return 0;
     }
     if (v->type != SP_JV_STRING)
-        return fail(c, SP_REJ_BAD_TS, "field '%s' must be RFC 3339 or epoch milliseconds",
-                    "ts");
-    if (sp_ts_parse_rfc3339(v->s, v->len, out) < 0 ||
-        *out < 0 || *out > SP_TS_MAX_MS)
-        return fail(c, SP_REJ_BAD_TS, "field '%s' is not an RFC 3339 date-time with offset",
-                    "ts");
+        return fail_v(c, SP_REJ_BAD_TS, "field '%s' must be RFC 3339 or epoch milliseconds",
+                      "ts", v);
+    if (sp_ts_parse_rfc3339(v->s, v->len, out) < 0)
+        return fail_v(c, SP_REJ_BAD_TS, "field '%s' is not an RFC 3339 date-time with offset",
+                      "ts", v);
+    if (*out < SP_TS_MIN_MS || *out > SP_TS_MAX_MS)
+        return fail_v(c, SP_REJ_BAD_TS, "field '%s' is outside 1973-03-03..9999-12-31", "ts", v);
     return 0;
 }
 
@@ -253,23 +358,24 @@ static int decode_envelope(decode_ctx *c, sp_event *ev)
     int64_t v = 1;
     const sp_jv *jv = &c->doc->field[K_V];
     if (jv->type != SP_JV_ABSENT && jv->type != SP_JV_INTEGER)
-        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", "v");
+        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be an integer", "v", jv);
     if (jv->type == SP_JV_INTEGER && (v = jv->i) != 1)
-        return fail(c, SP_REJ_UNKNOWN_VERSION, "field '%s': only schema version 1 is known",
-                    "v");
+        return fail_v(c, SP_REJ_UNKNOWN_VERSION, "field '%s': only schema version 1 is known",
+                      "v", jv);
     if (get_string(c, K_ID, 1, SP_ID_MAX, ev->id) != 0)
         return -1;
     const sp_jv *jt = &c->doc->field[K_TYPE];
     if (jt->type <= SP_JV_NULL)
         return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", "type");
     if (jt->type != SP_JV_STRING)
-        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", "type");
+        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", "type", jt);
     ev->type = SP_EV__COUNT;
     for (int t = 0; t < SP_EV__COUNT && ev->type == SP_EV__COUNT; t++)
         if (type_lens[t] == jt->len && memcmp(jt->s, type_names[t], jt->len) == 0)
             ev->type = (sp_event_type)t;
     if (ev->type == SP_EV__COUNT)
-        return fail(c, SP_REJ_UNKNOWN_TYPE, "field '%s' names no known event type", "type");
+        return fail_v(c, SP_REJ_UNKNOWN_TYPE, "field '%s' names no known event type", "type",
+                      jt);
     if (decode_ts(c, &ev->ts_ms) < 0)
         return -1;
     if (get_name(c, K_TENANT, 0, ev->tenant) < 0)
@@ -310,26 +416,24 @@ static int get_queues(decode_ctx *c, sp_event *ev)
     if (v->type <= SP_JV_NULL)
         return 0;
     if (v->type != SP_JV_ARRAY)
-        return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings", "queues");
+        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings", "queues",
+                      v);
     size_t used = 0;
     /* The doc keeps the first SP_JSON_MAX_ITEMS (256) items; the loop below never gets
      * further, since the 256th item (index 255) fails the UINT8_MAX test at the latest. */
     for (size_t i = 0; i < c->doc->nitems; i++) {
         const sp_jv *q = &c->doc->item[i];
+        char name[SP_NAME_MAX + 1];
         if (q->type != SP_JV_STRING)
-            return fail(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings", "queues");
-        size_t n = q->len;
-        if (n == 0 || n > SP_NAME_MAX)
-            return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': each queue must be 1..64 bytes",
-                        "queues");
-        if (n == sizeof SP_OVERFLOW_NAME - 1 && memcmp(q->s, SP_OVERFLOW_NAME, n) == 0)
-            return fail(c, SP_REJ_OUT_OF_RANGE, "field '%s': \"" SP_OVERFLOW_NAME "\" is "
-                        "reserved for the overflow bucket", "queues");
+            return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be an array of strings",
+                          "queues", q);
+        if (take_name(c, "queues", q, name) < 0)
+            return -1;
+        size_t n = strlen(name);
         if (used + n + 1 > sizeof ev->queues || ev->nqueues == UINT8_MAX)
             return fail(c, SP_REJ_OUT_OF_RANGE,
                         "field '%s' lists more than 511 bytes of queue names", "queues");
-        memcpy(ev->queues + used, q->s, n);
-        ev->queues[used + n] = '\0';
+        memcpy(ev->queues + used, name, n + 1);
         used += n + 1;
         ev->nqueues++;
     }
@@ -421,6 +525,7 @@ static void event_reset(sp_event *ev)
     ev->score = -1;
     ev->acw_ms = ev->hold_ms = ev->ivr_ms = -1;
     ev->case_is_call = 0;
+    ev->normalized = 0;
     ev->nqueues = 0;
     ev->id_hash = ev->case_key = 0;
 }
@@ -445,7 +550,8 @@ static int decode(const char *buf, size_t len, int tree_only, sp_event *ev,
                   sp_reject_reason *reason, char *errstr, size_t errstr_size)
 {
     sp_json_doc doc;
-    decode_ctx c = {.doc = &doc, .reason = reason, .errstr = errstr, .errstr_size = errstr_size};
+    decode_ctx c = {
+        .doc = &doc, .reason = reason, .errstr = errstr, .errstr_size = errstr_size, .ev = ev};
     *reason = SP_REJ_NONE;
     event_reset(ev);
     int rc = -1;

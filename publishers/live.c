@@ -16,6 +16,7 @@
 #include "supportpulse/dims.h"
 #include "supportpulse/hashmap.h"
 #include "supportpulse/metrics.h"
+#include "supportpulse/numfmt.h"
 #include "supportpulse/presence.h"
 #include "supportpulse/redis_keys.h"
 
@@ -477,9 +478,11 @@ static void ratios(const sp_counters *sum, const char *suffix, pairs *set, pairs
     pair(set, name, "%" PRId64, sum->v[SP_M_CSAT_RESPONSES]);
     for (size_t i = 0; i < sizeof live_ratios / sizeof live_ratios[0]; i++) {
         double x;
+        char v[SP_NUMFMT_MAX];
+        const sp_ratio *r = sp_ratio_find(live_ratios[i]);
         snprintf(name, sizeof name, "%s%s", live_ratios[i], suffix);
-        if (sp_ratio_value(sp_ratio_find(live_ratios[i]), sum->v, &x) == 0)
-            pair(set, name, "%.6g", x);
+        if (sp_ratio_value(r, sum->v, &x) == 0)
+            pair(set, name, "%s", (sp_fmt_fixed(x, r->decimals, v), v));
         else
             del(gone, live_ratios[i], suffix);
     }
@@ -497,8 +500,10 @@ static void live_values(sp_live *l, const reads *rd, pairs *set, pairs *gone)
     ratios(&today, "_today", set, gone);
     pair(set, "csat_responses_1h", "%" PRId64, hour.v[SP_M_CSAT_RESPONSES]);
     double x;
-    if (sp_ratio_value(sp_ratio_find("dissatisfied"), hour.v, &x) == 0)
-        pair(set, "dissatisfied_1h", "%.6g", x);
+    char v[SP_NUMFMT_MAX];
+    const sp_ratio *dis = sp_ratio_find("dissatisfied");
+    if (sp_ratio_value(dis, hour.v, &x) == 0)
+        pair(set, "dissatisfied_1h", "%s", (sp_fmt_fixed(x, dis->decimals, v), v));
     else
         del(gone, "dissatisfied_1h", "");
     const redisReply *pr = sp_redis_batch_reply(l->batch, rd->presence);

@@ -39,6 +39,21 @@ extern const char sp_lua_csat_done[];
 
 #define MAX_ROUNDS 16
 
+/* (pos + m * desk) / (n + m), desk = dpos / dn, with the decimals of csat; "" when
+ * either has no response. */
+static void smoothed_value(double m, long long pos, long long n, long long dpos, long long dn,
+                           char *out, size_t size)
+{
+    char v[SP_NUMFMT_MAX];
+    out[0] = '\0';
+    if (n <= 0 || dn <= 0)
+        return;
+    double x = ((double)pos + m * (double)dpos / (double)dn) / ((double)n + m);
+    size_t len = sp_fmt_fixed(x, sp_ratio_find("csat")->decimals, v);
+    if (len < size)
+        memcpy(out, v, len + 1);
+}
+
 /* ---- the fields of a rollup ------------------------------------------------------------ */
 
 static const double quantiles[3] = {0.5, 0.9, 0.99};
@@ -66,20 +81,22 @@ static void names_init(void)
         ratio_len[r] = strlen(sp_ratios[r].name);
 }
 
-/* The fields of a rollup with counters c and sketches sk (sorted on the way): counts
- * that are not zero, the ratios that are defined (sp_ratios), each duration's _p50, _p90,
- * _p99 (unless with_pct is 0). The one list of them: both sinks read it. */
-static void emit_fields(const sp_counters *c, sp_sketch *sk, int with_pct, const field_sink *o)
+/* The fields of a rollup with counters c and sketches sk (sorted on the way): the core
+ * counts (sp_metric_core; of an agent's rollup when agent) and the others that are not
+ * zero, the ratios that are defined (sp_ratios), each duration's _p50, _p90, _p99
+ * (unless with_pct is 0). The one list of them: both sinks read it. */
+static void emit_fields(const sp_counters *c, sp_sketch *sk, int with_pct, int agent,
+                        const field_sink *o)
 {
     pthread_once(&names_once, names_init);
     for (int m = 0; m < SP_M__COUNT; m++)
-        if (c->v[m])
+        if (c->v[m] || sp_metric_core((sp_metric)m, agent))
             o->num(o->arg, sp_metric_name((sp_metric)m), metric_len[m], c->v[m]);
     for (int r = 0; r < sp_nratios; r++) {
         double x;
         if (sp_ratio_value(&sp_ratios[r], c->v, &x) == 0) {
             char v[SP_NUMFMT_MAX];
-            size_t n = sp_fmt_g6(x, v);
+            size_t n = sp_fmt_fixed(x, sp_ratios[r].decimals, v);
             o->text(o->arg, sp_ratios[r].name, r < 64 ? ratio_len[r] : strlen(sp_ratios[r].name),
                     v, n);
         }
@@ -124,11 +141,11 @@ static void fields_text(void *arg, const char *name, size_t nlen, const char *v,
 }
 
 void sp_rollup_fields_of(sp_rollup_fields *out, const sp_counters *c, sp_sketch *sk,
-                         int with_pct)
+                         int with_pct, int agent)
 {
     out->n = 0;
     field_sink o = {fields_num, fields_text, out};
-    emit_fields(c, sk, with_pct, &o);
+    emit_fields(c, sk, with_pct, agent, &o);
 }
 
 static void dump_num(void *arg, const char *name, size_t nlen, int64_t v)
@@ -642,10 +659,7 @@ static void smoothed_of(sp_rollups *w, const total *t, const sp_rollup_entry *e,
     if (!de || !de->exists)
         return;
     int64_t dn = de->c.v[SP_M_CSAT_RESPONSES], dpos = de->c.v[SP_M_CSAT_POSITIVE];
-    if (n > 0 && dn > 0)
-        snprintf(out, size, "%.6g", ((double)pos + m * (double)dpos / (double)dn) / ((double)n + m));
-    else
-        out[0] = '\0';
+    smoothed_value(m, pos, n, dpos, dn, out, size);
 }
 
 static void new_version(sp_rollups *w, unsigned char v[SP_ROLLUP_VERSION_LEN])
@@ -731,6 +745,7 @@ static int append_args(sp_rollups *w, total *t, int64_t now_ms)
     size_t ttl_len = sp_fmt_i64(w->conf.ttl_s[t->res] * 1000, ttl);
     sp_buf_reset(&w->comp);
     const char *mode = frozen ? "u" : w->use_restore ? "r" : "h";
+    int agent = sp_dims_class_of(total_dims(w, t)) == SP_DC_AGENT;
     if (sp_companion_encode(e, t->newv, &w->comp) < 0 ||
         arg_add(w, t->expect, t->expect_none ? 0 : sizeof t->expect) < 0 ||
         arg_add(w, w->comp.p, w->comp.n) < 0 || arg_add(w, ttl, ttl_len) < 0 ||
@@ -739,7 +754,7 @@ static int append_args(sp_rollups *w, total *t, int64_t now_ms)
     if (*mode == 'r') { /* the whole hash, serialized: no text for the counts at all */
         sp_dump_begin(&w->dump);
         field_sink o = {dump_num, dump_text, &w->dump};
-        emit_fields(&e->c, e->sk, 1, &o);
+        emit_fields(&e->c, e->sk, 1, agent, &o);
         if (t->smoothed[0])
             sp_dump_field(&w->dump, "csat_smoothed", 13, t->smoothed, strlen(t->smoothed));
         sp_dump_field_int(&w->dump, "updated_at", 10, now_ms);
@@ -750,7 +765,7 @@ static int append_args(sp_rollups *w, total *t, int64_t now_ms)
                    : 0;
     }
     sp_rollup_fields f;
-    sp_rollup_fields_of(&f, &e->c, e->sk, !frozen);
+    sp_rollup_fields_of(&f, &e->c, e->sk, !frozen, agent);
     if (t->smoothed[0])
         sp_rollup_fields_add(&f, "csat_smoothed", t->smoothed);
     char now[SP_NUMFMT_MAX];
@@ -1292,15 +1307,6 @@ void sp_rollups_force_hset(sp_rollups *w)
 
 /* ---- csat_smoothed --------------------------------------------------------------------- */
 
-/* (pos + m * desk) / (n + m), desk = dpos / dn; "" when either has no response. */
-static void smoothed_value(double m, long long pos, long long n, long long dpos, long long dn,
-                           char *out, size_t size)
-{
-    if (n > 0 && dn > 0)
-        snprintf(out, size, "%.6g", ((double)pos + m * (double)dpos / (double)dn) / ((double)n + m));
-    else
-        out[0] = '\0';
-}
 
 static long long reply_ll(const redisReply *r)
 {
@@ -1363,7 +1369,7 @@ static int smooth_agents(sp_rollups *w, const redisReply *keys, long long dpos, 
         }
         sp_rollup_entry *e = sp_rollup_cache_find(w->cache, k, strlen(k));
         if (e)
-            snprintf(e->smoothed, sizeof e->smoothed, "%s", v);
+            snprintf(e->smoothed, sizeof e->smoothed, "%.*s", (int)sizeof e->smoothed - 1, v);
     }
     int rc = sp_redis_batch_size(set) ? sp_redis_batch_run(w->r, set, errstr, errstr_size) : 0;
     sp_redis_batch_destroy(set);

@@ -182,7 +182,46 @@ Test(rules, matching_and_rendering)
     sp_rules_free(&r);
 }
 
+/* Values in messages as a board shows them: the field's decimals, never an exponent
+ * (a sum of 4,107,780.4 ms once read "4.108e+06"). */
+Test(rules, values_are_plain_decimals)
+{
+    sp_rules r;
+    parse_ok("{\"rules\":[{\"name\":\"slow\",\"metric\":\"asa_ms_avg_15m\",\"op\":\">\","
+             "\"threshold\":11740.5,\"message\":\"{value} over {threshold}\"},"
+             "{\"name\":\"sl\",\"metric\":\"service_level_15m\",\"op\":\"<\","
+             "\"threshold\":0.8,\"message\":\"{value}\"},"
+             "{\"name\":\"x\",\"metric\":\"offered_15m\",\"op\":\">\",\"threshold\":1,"
+             "\"message\":\"{value}\"}]}",
+             &r);
+    char out[256];
+    sp_rule_vars v = {"", "firing", 4107780.4, 0, 0};
+    sp_rule_render(&r.rules[0], &v, out, sizeof out);
+    cr_expect_str_eq(out, "4107780 over 11740.5");
+    v.value = 0.81234;
+    sp_rule_render(&r.rules[1], &v, out, sizeof out);
+    cr_expect_str_eq(out, "0.8123");
+    v.value = 12345678;
+    sp_rule_render(&r.rules[2], &v, out, sizeof out);
+    cr_expect_str_eq(out, "12345678");
+    sp_rules_free(&r);
+}
+
 /* ---- the state machine ------------------------------------------------------------ */
+
+/* An active entry without what the last evaluation added (value_now, evaluated_at): the
+ * JSON recorded at firing. The caller frees it. */
+static char *as_fired(const char *active)
+{
+    json_t *o = json_loads(active, 0, NULL);
+    cr_assert_not_null(o, "%s", active);
+    json_object_del(o, "value_now");
+    json_object_del(o, "evaluated_at");
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    json_decref(o);
+    return text;
+}
+
 
 /* SL under 0.8 (resolve at 0.85) for `for_`, at least 20 calls, plus extra fields. */
 static sp_rules sl_rules_for(const char *for_, const char *extra)
@@ -408,13 +447,15 @@ Test(alert_eval, transitions_go_to_stream_active_hash_and_channel, .init = env_u
     cr_assert_eq(json_integer_value(json_object_get(o, "active_since")), T0 + MIN);
     cr_assert_float_eq(json_number_value(json_object_get(o, "threshold")), 0.8, 1e-9);
     json_decref(o);
-    cr_assert_str_eq(ns.last_json, json);
+    char *fired = as_fired(json);
+    cr_assert_str_eq(ns.last_json, fired, "the notice is the entry as fired");
+    free(fired);
     /* the stream entry carries the spec's fields */
     r = redisCommand(env.rc, "XRANGE t:alerts - +");
     cr_assert_eq(r->elements, 1);
     redisReply *f = r->element[0]->element[1];
     const char *want[] = {"rule", "sl", "dims", "queue=payments", "state", "firing", "value",
-                          "0.5", "threshold", "0.8"};
+                          "0.5000", "threshold", "0.8"};
     for (int i = 0; i < 10; i++)
         cr_assert_str_eq(f->element[i]->str, want[i]);
     cr_assert_str_eq(f->element[10]->str, "at");
@@ -443,6 +484,42 @@ Test(alert_eval, transitions_go_to_stream_active_hash_and_channel, .init = env_u
     sp_rules_free(&rs);
 }
 
+/* While an alert fires, its active entry shows the value of the latest evaluation and
+ * when that was, next to the value at firing (which the message keeps). */
+Test(alert_eval, active_entries_show_the_latest_value, .init = env_up, .fini = env_down)
+{
+    sp_rules rs = sl_rules(",\"dims\":{\"queue\":\"*\"}");
+    sp_alert_eval *e = evaluator(&rs);
+    notices ns = {0};
+    for (int m = 0; m <= 6; m++) {
+        clock_at(T0 + m * MIN);
+        cmd("HSET t:live:queue=payments service_level_15m 0.5 offered_15m 60 as_of %lld",
+            T0 + m * MIN);
+        cmd("SADD t:livedims queue=payments");
+        tick(e, &ns);
+    }
+    cr_assert_eq(ns.n, 1, "fired");
+    clock_at(T0 + 8 * MIN);
+    cmd("HSET t:live:queue=payments service_level_15m 0.31234 offered_15m 70 as_of %lld",
+        T0 + 8 * MIN);
+    tick(e, &ns);
+    char json[4096];
+    cr_assert(sp_hget_str(&env, "t:alerts:active", "sl:queue=payments", json, sizeof json));
+    json_t *o = json_loads(json, 0, NULL);
+    cr_assert_not_null(o);
+    cr_expect_float_eq(json_number_value(json_object_get(o, "value")), 0.5, 1e-12, "%s", json);
+    cr_expect_float_eq(json_number_value(json_object_get(o, "value_now")), 0.3123, 1e-12,
+                       "rounded to the field's decimals: %s", json);
+    cr_expect_eq(json_integer_value(json_object_get(o, "evaluated_at")), T0 + 8 * MIN);
+    cr_expect_lt(json_integer_value(json_object_get(o, "fired_at")), T0 + 8 * MIN,
+                 "fired before: %s", json);
+    cr_expect(strstr(json, "\"value_now\":0.3123,"), "plain in the JSON: %s", json);
+    json_decref(o);
+    cr_assert_eq(ns.n, 1, "no new notice for a new value");
+    sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+}
+
 /* The active hash is a contract key in a slot of its own, written after the state: it
  * is made to hold what the states record on every tick, whatever was lost or raced. */
 Test(alert_eval, active_hash_follows_the_recorded_states, .init = env_up, .fini = env_down)
@@ -467,7 +544,10 @@ Test(alert_eval, active_hash_follows_the_recorded_states, .init = env_up, .fini 
     cr_assert_eq(tick(e, &ns), 0, "no new transition");
     cr_assert_eq(hlen("t:alerts:active"), 1, "the stray entry is gone");
     cr_assert(sp_hget_str(&env, "t:alerts:active", "sl:queue=payments", again, sizeof again));
-    cr_assert_str_eq(again, json, "the firing alert's entry is back as recorded");
+    char *a = as_fired(again), *b = as_fired(json);
+    cr_assert_str_eq(a, b, "the firing alert's entry is back as recorded");
+    free(a);
+    free(b);
     cr_assert_eq(xlen("t:alerts"), 1);
     sp_alert_eval_destroy(e);
     sp_rules_free(&rs);

@@ -300,3 +300,130 @@ Test(decoder, a_message_larger_than_the_arena_is_decoded_and_freed)
     cr_expect_lt(after, before + 64 * 1024, "heap grew from %zu to %zu bytes", before, after);
     free(big);
 }
+
+/* Names are one name however they are typed: surrounding whitespace (ASCII, NBSP,
+ * the ideographic space) is trimmed, the rest put in NFC, case kept; an event whose name
+ * changed says so (counted in {p}:meta normalized_names). A channel is trimmed too. */
+Test(decoder, names_are_trimmed_and_nfc_normalized)
+{
+    static const struct {
+        const char *field_json, *want;
+        int changed;
+    } rows[] = {
+        {"\"queue\":\"Payments\"", "Payments", 0},
+        {"\"queue\":\"Payments \"", "Payments", 1},
+        {"\"queue\":\"\\t Payments\\n\"", "Payments", 1},
+        {"\"queue\":\"\xc2\xa0Refunds\xe3\x80\x80\"", "Refunds", 1},  /* NBSP, U+3000 */
+        {"\"queue\":\"Cafe\xcc\x81\"", "Caf\xc3\xa9", 1},                /* e + U+0301 -> é */
+        {"\"queue\":\"Caf\xc3\xa9\"", "Caf\xc3\xa9", 0},
+        {"\"queue\":\"\xe6\x8a\x80\xe6\x9c\xaf\xe6\x94\xaf\xe6\x8c\x81\"",
+         "\xe6\x8a\x80\xe6\x9c\xaf\xe6\x94\xaf\xe6\x8c\x81", 0},       /* 技术支持 */
+        {"\"queue\":\"payments\"", "payments", 0},                       /* case kept */
+        {"\"queue\":\"a b\"", "a b", 0},                                 /* inner space kept */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "{\"id\":\"e\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C\","
+                 "%s,\"channel\":\" chat \"}", rows[i].field_json);
+        sp_event ev;
+        cr_assert_eq(decode(buf, &ev), SP_REJ_NONE, "%s", buf);
+        cr_expect_str_eq(ev.queue, rows[i].want, "row %zu", i);
+        cr_expect_eq(ev.channel, SP_CH_CHAT, "row %zu: the channel is trimmed", i);
+        cr_expect_eq(ev.normalized, 1, "row %zu: the channel was trimmed", i);
+    }
+    const char *tight = "{\"id\":\"e\",\"type\":\"call.answered\"," T0 ",\"call_id\":\"C\","
+                        "\"agent_id\":\"a1\",\"tenant\":\"t1\"}";
+    sp_event ev;
+    cr_assert_eq(decode(tight, &ev), SP_REJ_NONE);
+    cr_expect_eq(ev.normalized, 0, "nothing to change");
+    const char *padded = "{\"id\":\"e\",\"type\":\"agent.status\"," T0 ",\"agent_id\":\" a1\","
+                         "\"tenant\":\"t1 \",\"status\":\"busy\",\"queues\":[\" x\",\"y\"]}";
+    cr_assert_eq(decode(padded, &ev), SP_REJ_NONE);
+    cr_expect_str_eq(ev.agent_id, "a1");
+    cr_expect_str_eq(ev.tenant, "t1");
+    cr_expect_str_eq(ev.queues, "x");
+    cr_expect_eq(ev.normalized, 1);
+    /* 64 bytes after trimming are allowed; only spaces is no name */
+    char buf[512], q64[65];
+    memset(q64, 'q', 64), q64[64] = 0;
+    snprintf(buf, sizeof buf, "{\"id\":\"e\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C\","
+             "\"queue\":\"  %s  \"}", q64);
+    cr_expect_eq(decode(buf, &ev), SP_REJ_NONE, "64 bytes once trimmed");
+    const char *blank = "{\"id\":\"e\",\"type\":\"call.offered\"," T0 ",\"call_id\":\"C\","
+                        "\"queue\":\"   \"}";
+    cr_expect_eq(decode(blank, &ev), SP_REJ_OUT_OF_RANGE, "only whitespace");
+}
+
+/* The detail of a dead letter names the field and echoes the value it refused: escaped
+ * as JSON, at most 64 bytes of it (cut on a character boundary, then "..."). */
+Test(decoder, rejection_detail_echoes_the_value)
+{
+    static const struct {
+        const char *json, *says;
+    } rows[] = {
+        {"{\"id\":\"e1\",\"type\":\"ticket.exploded\"," T0 ",\"ticket_id\":\"T1\"}",
+         "field 'type' names no known event type; got \"ticket.exploded\""},
+        {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"ticket_id\":\"T1\",\"queue\":\"q\","
+         "\"channel\":\"fax\"}",
+         "field 'channel' has a value outside the accepted set; got \"fax\""},
+        {"{\"id\":\"e1\",\"type\":\"ticket.created\"," T0 ",\"ticket_id\":\"T1\",\"queue\":7,"
+         "\"channel\":\"email\"}",
+         "field 'queue' must be a string; got 7"},
+        {"{\"id\":\"e1\",\"type\":\"ticket.replied\"," T0 ",\"ticket_id\":\"T1\","
+         "\"author\":\"ro\\\"b\\u0001t\"}",
+         "got \"ro\\\"b\\u0001t\""},
+        {"{\"v\":2,\"id\":\"e1\",\"type\":\"ticket.closed\"," T0 ",\"ticket_id\":\"T1\"}",
+         "only schema version 1 is known; got 2"},
+        {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":\"yesterday\",\"ticket_id\":\"T1\"}",
+         "got \"yesterday\""},
+        {"{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":true,\"ticket_id\":\"T1\"}",
+         "got true, false, a real number or an object"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        sp_event ev;
+        sp_reject_reason r;
+        char err[512];
+        cr_assert_eq(sp_event_decode(rows[i].json, strlen(rows[i].json), &ev, &r, err, sizeof err),
+                     -1, "%s", rows[i].json);
+        cr_expect(strstr(err, rows[i].says), "row %zu: %s", i, err);
+    }
+    /* a long value: its first 64 bytes; a three-byte character is not split */
+    char buf[1024], big[300] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(big, "\xe6\x8a\x80"); /* 技, 90 bytes */
+    snprintf(buf, sizeof buf, "{\"id\":\"e1\",\"type\":\"%s\"," T0 "}", big);
+    sp_event ev;
+    sp_reject_reason r;
+    char err[512];
+    cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), -1);
+    char want[100] = "got \"";
+    for (int i = 0; i < 21; i++) /* 63 bytes: the 22nd character would end at byte 66 */
+        strcat(want, "\xe6\x8a\x80");
+    strcat(want, "\"...");
+    cr_expect(strstr(err, want), "%s", err);
+}
+
+/* An integer ts that is plainly in another unit is rejected as bad_ts, saying which:
+ * epoch seconds (it would read as January 1970), microseconds, nanoseconds. */
+Test(decoder, a_ts_in_seconds_or_microseconds_is_named_as_such)
+{
+    static const struct {
+        const char *ts, *says;
+    } rows[] = {
+        {"1795342500", "looks like epoch seconds (2026-11-22T10:15:00.000Z)"},
+        {"1795342500000000", "looks like epoch microseconds (2026-11-22T10:15:00.000Z)"},
+        {"1795342500000000000", "looks like epoch nanoseconds (2026-11-22T10:15:00.000Z)"},
+        {"5000", "outside 1973-03-03..9999-12-31"},
+        {"\"1971-01-01T00:00:00Z\"", "outside 1973-03-03..9999-12-31"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char buf[256], err[512];
+        snprintf(buf, sizeof buf, "{\"id\":\"e1\",\"type\":\"ticket.closed\",\"ts\":%s,"
+                 "\"ticket_id\":\"T1\"}", rows[i].ts);
+        sp_event ev;
+        sp_reject_reason r;
+        cr_assert_eq(sp_event_decode(buf, strlen(buf), &ev, &r, err, sizeof err), -1, "%s", buf);
+        cr_expect_eq(r, SP_REJ_BAD_TS, "%s", buf);
+        cr_expect(strstr(err, rows[i].says), "row %zu: %s", i, err);
+    }
+}

@@ -64,3 +64,55 @@ Test(numfmt, i64)
         cr_assert_eq(n, strlen(ref));
     }
 }
+
+/* Ratios and means as a board shows them: fixed decimals, never an exponent, agreeing
+ * with printf's "%.Nf" away from ties; no "-0". */
+Test(numfmt, fixed_decimals_without_exponent)
+{
+    static const struct {
+        double x;
+        int d;
+        const char *want;
+    } rows[] = {
+        {0.8, 4, "0.8000"},        {0.81234, 4, "0.8123"},   {1, 4, "1.0000"},
+        {0, 4, "0.0000"},          {-0.00001, 4, "0.0000"},  {4107780.4, 0, "4107780"},
+        {11740, 0, "11740"},       {-12.5, 1, "-12.5"},      {3.456, 2, "3.46"},
+        {1e12, 0, "1000000000000"}, {0.00005, 4, "0.0001"},  {99.99999, 1, "100.0"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char out[SP_NUMFMT_MAX];
+        size_t n = sp_fmt_fixed(rows[i].x, rows[i].d, out);
+        cr_expect_str_eq(out, rows[i].want, "%.10g with %d decimals", rows[i].x, rows[i].d);
+        cr_expect_eq(n, strlen(rows[i].want));
+        cr_expect_null(strchr(out, 'e'));
+    }
+    for (int i = 0; i < 100000; i++) { /* away from ties, the same as printf */
+        double x = (double)rand() / RAND_MAX * 2e6 - 1e6 + 0.001 * (i % 7);
+        char out[SP_NUMFMT_MAX], ref[64];
+        for (int d = 0; d <= 4; d++) {
+            sp_fmt_fixed(x, d, out);
+            snprintf(ref, sizeof ref, "%.*f", d, x);
+            double scaled = fabs(x) * pow(10, d);
+            if (fabs(scaled - floor(scaled) - 0.5) < 1e-6)
+                continue;
+            if (ref[0] == '-' && strspn(ref + 1, "0.") == strlen(ref + 1))
+                continue; /* printf's "-0.00": we write "0.00" */
+            cr_assert_str_eq(out, ref, "%.17g, %d decimals", x, d);
+        }
+    }
+}
+
+/* A number someone typed comes back as they wrote it, without an exponent. */
+Test(numfmt, plain_numbers_as_written)
+{
+    static const struct {
+        double x;
+        const char *want;
+    } rows[] = {{0.8, "0.8"}, {11740.5, "11740.5"}, {2e6, "2000000"}, {1e-5, "0.00001"},
+                {180, "180"}, {-0.25, "-0.25"}, {1e20, "100000000000000000000"}};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char out[SP_NUMFMT_MAX];
+        sp_fmt_plain(rows[i].x, out);
+        cr_expect_str_eq(out, rows[i].want);
+    }
+}

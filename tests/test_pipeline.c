@@ -648,7 +648,7 @@ Test(pipeline, full_stores_count_their_evictions_in_meta, .fini = teardown, .tim
 /* Tickets of 50 queues and 20 tenants into names tables of 10 and 5: the events of the
  * queues and tenants past the limits count as "(other)", and how many did is in {p}:meta
  * (overflow_queues, overflow_tenants) exactly once across a restart, with a warning
- * naming the setting. */
+ * naming the setting; so is the number of names that came padded (normalized_names). */
 Test(pipeline, full_names_tables_count_their_overflow_in_meta, .fini = teardown, .timeout = 180)
 {
     enum { N = 2300, HALF = N / 2 };
@@ -659,8 +659,8 @@ Test(pipeline, full_names_tables_count_their_overflow_in_meta, .fini = teardown,
         snprintf(keys[i], sizeof keys[0], "T%d", i);
         snprintf(bufs[i], sizeof bufs[0],
                  "{\"id\":\"o%d\",\"type\":\"ticket.created\",\"ticket_id\":\"T%d\","
-                 "\"queue\":\"q%d\",\"tenant\":\"t%d\",\"channel\":\"email\",\"ts\":%lld}",
-                 i, i, i % 50, i % 20, BASE + 10LL * i);
+                 "\"queue\":\"q%d%s\",\"tenant\":\"t%d\",\"channel\":\"email\",\"ts\":%lld}",
+                 i, i, i % 50, i % 7 ? "" : " ", i % 20, BASE + 10LL * i);
         k[i] = keys[i];
         v[i] = bufs[i];
     }
@@ -690,6 +690,8 @@ Test(pipeline, full_names_tables_count_their_overflow_in_meta, .fini = teardown,
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "overflow_tenants", 0), N / 20 * 15, "tenants %lld",
                  sp_hget_ll(&env, "sp:meta", "overflow_tenants", 0));
     cr_expect_eq(sp_hget_ll(&env, "sp:meta", "overflow_agents", 0), 0);
+    /* every 7th queue name came with a trailing space: trimmed, and counted once */
+    cr_expect_eq(sp_hget_ll(&env, "sp:meta", "normalized_names", 0), (N + 6) / 7);
     cr_expect_geq(count_in_file(log, "raise max_queues"), 1);
     cr_expect_geq(count_in_file(log, "raise max_tenants"), 1);
 }

@@ -161,9 +161,16 @@ BOTH(rollups_at_every_resolution)
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1h:all:1795341600", "offered", -1), 2, "1h starts at 10:00");
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1d:all:1795305600", "offered", -1), 2, "1d starts at UTC midnight");
     cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:queue=payments|channel=phone:1795342500", "offered", -1), 1);
-    expect_field("sp:r:5m:all:1795342500", "csat", "0.5");
-    expect_field("sp:r:5m:all:1795342500", "csat_avg", "3.5");
+    expect_field("sp:r:5m:all:1795342500", "csat", "0.5000");
+    expect_field("sp:r:5m:all:1795342500", "csat_avg", "3.50");
     expect_field("sp:r:5m:all:1795342500", "nps", NULL); /* no NPS response: absent, not 0 */
+    /* a board shows 0, not "no data": the core counts are there when zero */
+    static const char *const core[] = {"answered", "abandoned", "created", "solved",
+                                       "transferred", "nps_responses"};
+    for (size_t i = 0; i < sizeof core / sizeof *core; i++)
+        expect_field("sp:r:1m:all:1795342500", core[i], "0");
+    expect_field("sp:r:1m:all:1795342500", "csat_responses", "0");
+    expect_field("sp:r:1m:all:1795342500", "reopened", NULL); /* not core: absent when 0 */
     cr_expect_gt(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "updated_at", 0), 1700000000000LL);
     cr_expect_eq(sp_zcard(&env, "sp:ts:1m:all"), 2);
     cr_expect_eq(sp_zcard(&env, "sp:ts:1d:all"), 1);
@@ -473,7 +480,7 @@ BOTH(live_gauges_across_partitions)
     cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "in_queue", -1), 0);
     cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "oldest_wait_s", -1), 0);
     cr_expect_eq(key_integer("SCARD", "sp:waiting"), 0, "no dimension set is listed as waiting");
-    expect_field("sp:live:queue=payments", "service_level_15m", "0"); /* after 95 s: not in 20 s */
+    expect_field("sp:live:queue=payments", "service_level_15m", "0.0000"); /* after 95 s: not in 20 s */
     expect_field("sp:live:queue=payments", "asa_ms_avg_today", "95000");
     sp_partition_destroy(p0);
     sp_partition_destroy(p1);
@@ -545,17 +552,17 @@ BOTH(agent_csat_smoothed_leans_toward_the_desk)
     agent_csat(p, "a1", 5, BASE + 2000);
     flush(pub, 0, p, 1);
     /* desk = a1 alone, 2 of 2: (2 + 10 * 1) / (2 + 10) = 1 */
-    expect_field("sp:r:15m:agent=a1:1795342500", "csat_smoothed", "1");
+    expect_field("sp:r:15m:agent=a1:1795342500", "csat_smoothed", "1.0000");
     /* a2: 4 fives and 4 ones, in a later flush: the desk is now 6 of 10 = 0.6 */
     for (int i = 0; i < 8; i++)
         agent_csat(p, "a2", i < 4 ? 5 : 1, BASE + 3000 + i);
     flush(pub, 0, p, 2);
     char err[256];
     cr_assert_eq(sp_publisher_smooth(pub, 1, err, sizeof err), 0, "%s", err);
-    expect_field("sp:r:15m:agent=a1:1795342500", "csat_smoothed", "0.666667"); /* a1 moves with the desk */
-    expect_field("sp:r:15m:agent=a1:1795342500", "csat", "1");
-    expect_field("sp:r:15m:agent=a2:1795342500", "csat_smoothed", "0.555556"); /* (4 + 6) / 18 */
-    expect_field("sp:r:1d:agent=a1:1795305600", "csat_smoothed", "0.666667"); /* every resolution */
+    expect_field("sp:r:15m:agent=a1:1795342500", "csat_smoothed", "0.6667"); /* a1 moves with the desk */
+    expect_field("sp:r:15m:agent=a1:1795342500", "csat", "1.0000");
+    expect_field("sp:r:15m:agent=a2:1795342500", "csat_smoothed", "0.5556"); /* (4 + 6) / 18 */
+    expect_field("sp:r:1d:agent=a1:1795305600", "csat_smoothed", "0.6667"); /* every resolution */
     expect_field("sp:r:1m:queue=payments:1795342500", "csat_smoothed", NULL); /* agents only */
     sp_partition_destroy(p);
     sp_publisher_destroy(pub);
@@ -572,13 +579,13 @@ BOTH(an_agent_rewritten_with_a_stale_desk_is_smoothed_again)
     agent_csat(p, "a1", 5, BASE + 1000);
     agent_csat(p, "a1", 5, BASE + 2000);
     flush(pub1, 0, p, 1);
-    expect_field("sp:r:15m:agent=a1:1795342500", "csat_smoothed", "1");
+    expect_field("sp:r:15m:agent=a1:1795342500", "csat_smoothed", "1.0000");
     for (int i = 0; i < 10; i++)
         agent_csat(q, "a2", 1, BASE + 3000 + i);
     flush(pub2, 1, q, 1); /* the desk: 2 positive of 12; its pass moves a1 */
     char v[32] = "";
     sp_hget_str(&env, "sp:r:15m:agent=a1:1795342500", "csat_smoothed", v, sizeof v);
-    cr_expect_str_eq(v, "0.305556", "after the other writer's pass: (2 + 10 * 2/12) / 12");
+    cr_expect_str_eq(v, "0.3056", "after the other writer's pass: (2 + 10 * 2/12) / 12");
     char buf[256];
     snprintf(buf, sizeof buf, "{\"id\":\"c1\",\"type\":\"call.offered\",\"ts\":%lld,"
              "\"call_id\":\"K1\",\"queue\":\"payments\"}", BASE + 4000);
@@ -589,7 +596,7 @@ BOTH(an_agent_rewritten_with_a_stale_desk_is_smoothed_again)
     flush(pub1, 0, p, 2); /* pub1 still thinks the desk is 2 of 2 */
     expect_field("sp:r:15m:agent=a1:1795342500", "answered", "1");
     sp_hget_str(&env, "sp:r:15m:agent=a1:1795342500", "csat_smoothed", v, sizeof v);
-    cr_expect_str_eq(v, "0.305556", "after the stale writer's rewrite");
+    cr_expect_str_eq(v, "0.3056", "after the stale writer's rewrite");
     sp_partition_destroy(p);
     sp_partition_destroy(q);
     sp_publisher_destroy(pub1);
@@ -655,12 +662,12 @@ BOTH(live_hash_dissatisfaction_over_the_last_hour)
     queue_csat(p, 4, BASE - 60000);
     queue_csat(p, 1, BASE + 10000);
     flush(pub, 0, p, 1);
-    expect_field("sp:live:queue=payments", "dissatisfied_1h", "0.5"); /* 2 of the last 4 */
+    expect_field("sp:live:queue=payments", "dissatisfied_1h", "0.5000"); /* 2 of the last 4 */
     cr_expect_eq(sp_hget_ll(&env, "sp:live:queue=payments", "csat_responses_1h", -1), 4);
-    expect_field("sp:live:queue=payments", "csat_15m", "0.5"); /* a 4 and a 1 */
-    expect_field("sp:live:queue=payments", "csat_today", "0.4"); /* today (UTC): 2 of 5 */
-    expect_field("sp:live:all", "dissatisfied_1h", "0.5");
-    expect_field("sp:r:1m:queue=payments:1795342500", "dissatisfied", "1");
+    expect_field("sp:live:queue=payments", "csat_15m", "0.5000"); /* a 4 and a 1 */
+    expect_field("sp:live:queue=payments", "csat_today", "0.4000"); /* today (UTC): 2 of 5 */
+    expect_field("sp:live:all", "dissatisfied_1h", "0.5000");
+    expect_field("sp:r:1m:queue=payments:1795342500", "dissatisfied", "1.0000");
     sp_partition_destroy(p);
     sp_publisher_destroy(pub);
 }

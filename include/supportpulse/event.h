@@ -78,6 +78,7 @@ typedef struct {
     int score;                       /* surveys; -1 when absent */
     int64_t acw_ms, hold_ms, ivr_ms; /* -1 when absent */
     uint8_t case_is_call;            /* case_id names a call (1) or a ticket (0) */
+    uint8_t normalized;              /* a name was trimmed or NFC-normalized (names.h) */
     uint8_t nqueues;                 /* agent.status: queues listed (0 when absent) */
     char queues[SP_QUEUES_MAX];      /* ... each NUL-terminated, one after the other */
     /* The hashes the window state looks events up by, computed by sp_event_decode on the

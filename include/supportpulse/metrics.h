@@ -50,6 +50,18 @@ typedef struct {
     int64_t v[SP_M__COUNT];
 } sp_counters;
 
+/* The decimals a field of a rollup or live hash is written with: a ratio's (csat_15m and
+ * the other live forms included; csat_smoothed as csat), 0 for counts, durations and
+ * percentiles; -1 for a name that is none of these. */
+int sp_field_decimals(const char *field);
+
+/* Whether a rollup always carries metric m, 0 included, so a board shows 0 rather than
+ * "no data": the volumes a board reads (events, offered, answered, abandoned,
+ * transferred, created, solved, csat_responses, nps_responses); an agent's rollup only
+ * those an agent can have (not offered or abandoned: no agent is known then). Other
+ * counters are written when not zero. */
+int sp_metric_core(sp_metric m, int agent);
+
 /* A ratio of sums of counters: scale * (num terms) / (den terms), absent when the
  * denominator is not positive. A term is a counter with a sign. */
 typedef struct {
@@ -62,6 +74,7 @@ typedef struct {
     sp_term num[2], den[3];
     int nnum, nden;
     double scale;
+    int decimals;          /* written with exactly this many decimals (numfmt.h) */
 } sp_ratio;
 
 extern const sp_ratio sp_ratios[];

@@ -71,6 +71,7 @@ typedef struct {
     uint64_t applied, duplicates, late, rejected;
     /* events counted under SP_OVERFLOW_NAME: a names table or the combinations full */
     uint64_t overflow_queue, overflow_agent, overflow_tenant, overflow_combo;
+    uint64_t normalized_names; /* applied events with a name trimmed or NFC-normalized */
     uint64_t late_durations; /* completed durations whose window had left retention */
 } sp_partition_stats;
 

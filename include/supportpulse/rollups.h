@@ -116,9 +116,10 @@ void sp_rollups_force_hset(sp_rollups *w);
 
 const sp_rollups_stats *sp_rollups_get_stats(const sp_rollups *w);
 
-/* The Redis fields of a rollup with counters c and sketches sk (sorted on the way):
- * counts that are not zero, the ratios that are defined (sp_ratios), each duration's
- * _p50, _p90, _p99 (unless with_pct is 0), then `extra` pairs. Writes names and values
+/* The Redis fields of a rollup with counters c and sketches sk (sorted on the way): the
+ * core counts (sp_metric_core, of an agent's rollup when agent) and the other counts that
+ * are not zero, the ratios that are defined (sp_ratios, with their decimals), each
+ * duration's _p50, _p90, _p99 (unless with_pct is 0), then `extra` pairs. Writes names and values
  * into out (field i at name[i], value[i]) and returns how many; used for the rollups and
  * by the tests as the reference. */
 typedef struct {
@@ -129,7 +130,7 @@ typedef struct {
     int n;
 } sp_rollup_fields;
 void sp_rollup_fields_of(sp_rollup_fields *out, const sp_counters *c, sp_sketch *sk,
-                         int with_pct);
+                         int with_pct, int agent);
 void sp_rollup_fields_add(sp_rollup_fields *out, const char *name, const char *value);
 
 #endif

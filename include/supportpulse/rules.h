@@ -62,6 +62,9 @@ int64_t sp_rule_res_seconds(int res);
 
 /* The metric as written: "field" or "field OP field". */
 void sp_rule_metric_text(const sp_rule *r, char *out, size_t size);
+/* A value of the rule's metric as messages, the stream and the CLI show it: with the
+ * field's decimals (sp_field_decimals), plain decimals for arithmetic; no exponent. */
+void sp_rule_format_value(const sp_rule *r, double v, char *out, size_t size);
 
 /* True when the condition holds for v against t (the threshold or the resolve value). */
 int sp_rule_breaches(const sp_rule *r, double v, double t);

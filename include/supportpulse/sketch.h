@@ -8,8 +8,9 @@
  * bucket width of every value in it: error <= 2^(e-7) / 2^e = 1/128 = 0.78% relative,
  * for every value from 1 ms up to 2^40 ms (35 years; larger values are clamped there).
  *
- * Quantile q of n values is the value of rank floor(q * (n - 1)) (0-based) in sorted
- * order. The sketch finds the bucket holding that rank from cumulative counts, so the
+ * Quantile q of n values is by nearest rank: the ceil(q * n)-th smallest (1-based; the
+ * smallest for q = 0), so p90 answers "90% were at most this" (of 12 s and 25 s, p90 is
+ * 25 s). The sketch finds the bucket holding that rank from cumulative counts, so the
  * reported value is within 0.78% of the exact sample of that rank. Counts add, so a
  * merge (of windows, partitions or instances) is bucket-wise addition and keeps the
  * same bound: the merged sketch is identical to the sketch of all the values.
@@ -32,6 +33,10 @@
 #define SP_SKETCH_EXACT 128                     /* values below are their own bucket */
 #define SP_SKETCH_MAX_EXP 40
 #define SP_SKETCH_NBUCKETS (SP_SKETCH_EXACT + (SP_SKETCH_MAX_EXP - 7) * 64)
+
+/* The 0-based rank of quantile q (clamped to 0..1) of n > 0 values: ceil(q * n) - 1, at
+ * least 0. The one definition of a percentile every writer and test uses. */
+uint64_t sp_quantile_rank(double q, uint64_t n);
 
 typedef struct {
     uint32_t n;     /* values in the bucket */
