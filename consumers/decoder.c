@@ -195,23 +195,33 @@ static int fail_v(decode_ctx *c, sp_reject_reason r, const char *fmt, const char
     return -1;
 }
 
-/* A string field: 0 copied, 1 absent (and not required), -1 rejected. */
-static int get_string(decode_ctx *c, int key, int required, size_t max, char *dst)
+/* The value of a string field in *v: 0, 1 absent (and not required), -1 rejected. */
+static int string_of(decode_ctx *c, int key, int required, const sp_jv **v)
 {
     const char *name = key_names[key];
-    const sp_jv *v = &c->doc->field[key];
-    if (v->type <= SP_JV_NULL) {
+    *v = &c->doc->field[key];
+    if ((*v)->type <= SP_JV_NULL) {
         if (required)
             return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
         return 1;
     }
-    if (v->type != SP_JV_STRING)
-        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name, v);
+    if ((*v)->type != SP_JV_STRING)
+        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name, *v);
+    return 0;
+}
+
+/* A string field: 0 copied, 1 absent (and not required), -1 rejected. */
+static int get_string(decode_ctx *c, int key, int required, size_t max, char *dst)
+{
+    const sp_jv *v;
+    int rc = string_of(c, key, required, &v);
+    if (rc != 0)
+        return rc;
     size_t n = v->len;
     if (n == 0 || n > max) {
         *c->reason = SP_REJ_OUT_OF_RANGE;
-        snprintf(c->errstr, c->errstr_size, "field '%s' must be 1..%zu bytes, got %zu", name,
-                 max, n);
+        snprintf(c->errstr, c->errstr_size, "field '%s' must be 1..%zu bytes, got %zu",
+                 key_names[key], max, n);
         echo(c, v);
         return -1;
     }
@@ -246,16 +256,9 @@ static int take_name(decode_ctx *c, const char *field, const sp_jv *v, char *dst
 /* A queue, agent or tenant field: 0 copied, 1 absent (and not required), -1 rejected. */
 static int get_name(decode_ctx *c, int key, int required, char *dst)
 {
-    const char *name = key_names[key];
-    const sp_jv *v = &c->doc->field[key];
-    if (v->type <= SP_JV_NULL) {
-        if (required)
-            return fail(c, SP_REJ_MISSING_FIELD, "missing required field '%s'", name);
-        return 1;
-    }
-    if (v->type != SP_JV_STRING)
-        return fail_v(c, SP_REJ_WRONG_TYPE, "field '%s' must be a string", name, v);
-    return take_name(c, name, v, dst);
+    const sp_jv *v;
+    int rc = string_of(c, key, required, &v);
+    return rc != 0 ? rc : take_name(c, key_names[key], v, dst);
 }
 
 /* An enumerated string field mapped through names[] (after trimming, as names are);
