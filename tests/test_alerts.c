@@ -484,6 +484,18 @@ Test(alert_eval, transitions_go_to_stream_active_hash_and_channel, .init = env_u
     sp_rules_free(&rs);
 }
 
+/* Minutes 0..6 of payments at SL 0.5 on 60 calls, a tick each: sl_rules fires. */
+static void sl_under_target_until_firing(sp_alert_eval *e, notices *ns)
+{
+    for (int m = 0; m <= 6; m++) {
+        clock_at(T0 + m * MIN);
+        cmd("HSET t:live:queue=payments service_level_15m 0.5 offered_15m 60 as_of %lld",
+            T0 + m * MIN);
+        cmd("SADD t:livedims queue=payments");
+        tick(e, ns);
+    }
+}
+
 /* While an alert fires, its active entry shows the value of the latest evaluation and
  * when that was, next to the value at firing (which the message keeps). */
 Test(alert_eval, active_entries_show_the_latest_value, .init = env_up, .fini = env_down)
@@ -491,13 +503,7 @@ Test(alert_eval, active_entries_show_the_latest_value, .init = env_up, .fini = e
     sp_rules rs = sl_rules(",\"dims\":{\"queue\":\"*\"}");
     sp_alert_eval *e = evaluator(&rs);
     notices ns = {0};
-    for (int m = 0; m <= 6; m++) {
-        clock_at(T0 + m * MIN);
-        cmd("HSET t:live:queue=payments service_level_15m 0.5 offered_15m 60 as_of %lld",
-            T0 + m * MIN);
-        cmd("SADD t:livedims queue=payments");
-        tick(e, &ns);
-    }
+    sl_under_target_until_firing(e, &ns);
     cr_assert_eq(ns.n, 1, "fired");
     clock_at(T0 + 8 * MIN);
     cmd("HSET t:live:queue=payments service_level_15m 0.31234 offered_15m 70 as_of %lld",
@@ -527,13 +533,7 @@ Test(alert_eval, active_hash_follows_the_recorded_states, .init = env_up, .fini 
     sp_rules rs = sl_rules(",\"dims\":{\"queue\":\"*\"}");
     sp_alert_eval *e = evaluator(&rs);
     notices ns = {0};
-    for (int m = 0; m <= 6; m++) {
-        clock_at(T0 + m * MIN);
-        cmd("HSET t:live:queue=payments service_level_15m 0.5 offered_15m 60 as_of %lld",
-            T0 + m * MIN);
-        cmd("SADD t:livedims queue=payments");
-        tick(e, &ns);
-    }
+    sl_under_target_until_firing(e, &ns);
     cr_assert_eq(ns.n, 1, "fired once");
     char json[4096], again[4096];
     cr_assert(sp_hget_str(&env, "t:alerts:active", "sl:queue=payments", json, sizeof json));
