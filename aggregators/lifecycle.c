@@ -54,10 +54,12 @@ static void try_handle(sp_case *k, int64_t at_ms, out *o)
     k->flags |= SP_CASE_HANDLED | SP_CASE_ENDED;
 }
 
+static int orphaned(const sp_case *k) { return (k->xflags & SP_CASE_X_ORPHANED) != 0; }
+
 static void call_offered(sp_case *k, int64_t ts, const sp_thresholds *th, out *o)
 {
     set_start(k, ts);
-    if (!has(k, SP_CASE_T1) && !has(k, SP_CASE_T2))
+    if (!has(k, SP_CASE_T1) && !has(k, SP_CASE_T2) && !orphaned(k))
         k->flags |= SP_CASE_WAITING;
     if (has(k, SP_CASE_T1) && !has(k, SP_CASE_WAIT_DONE)) { /* the answer came first */
         wait_of(k, th, k->t1, o);
@@ -197,7 +199,7 @@ int sp_lifecycle_apply(sp_case *k, const sp_event *ev, const sp_thresholds *th,
     case SP_EV_CALL_ANSWERED: call_answered(k, ts, th, &o); break;
     case SP_EV_CALL_ABANDONED: call_abandoned(k, ts, th, &o); break;
     case SP_EV_CALL_TRANSFERRED: /* back in a queue: the wait continues */
-        if (has(k, SP_CASE_STARTED) && !has(k, SP_CASE_T2))
+        if (has(k, SP_CASE_STARTED) && !has(k, SP_CASE_T2) && !orphaned(k))
             k->flags |= SP_CASE_WAITING;
         break;
     case SP_EV_CALL_ENDED: call_ended(k, ts, &o); break;
@@ -228,4 +230,33 @@ int sp_lifecycle_timeout(sp_case *k, int64_t now_ms, sp_done *done)
     out o = {done, 0};
     timeout_of(k, &o);
     return o.n;
+}
+
+/* Answered, and neither ended nor abandoned. */
+static int in_conversation(const sp_case *k)
+{
+    return has(k, SP_CASE_CALL) && has(k, SP_CASE_T1) && !has(k, SP_CASE_T2) &&
+           !has(k, SP_CASE_ABANDONED);
+}
+
+int64_t sp_lifecycle_orphan_due(const sp_case *k, const sp_thresholds *th)
+{
+    if (orphaned(k))
+        return INT64_MAX;
+    if (has(k, SP_CASE_WAITING))
+        return k->start_ts + th->max_wait_ms;
+    if (in_conversation(k))
+        return k->t1 + th->max_handle_ms;
+    return INT64_MAX;
+}
+
+int sp_lifecycle_orphan(sp_case *k, const sp_thresholds *th, int64_t now_ms, int64_t *due_ms)
+{
+    int64_t due = sp_lifecycle_orphan_due(k, th);
+    if (now_ms < due)
+        return 0;
+    k->flags = (uint16_t)((k->flags & ~SP_CASE_WAITING) | SP_CASE_ENDED);
+    k->xflags |= SP_CASE_X_ORPHANED;
+    *due_ms = due;
+    return 1;
 }

@@ -16,7 +16,7 @@ static const char *const metric_names[SP_M__COUNT] = {
     "surveys_unknown_case",
     "wait_ms_sum", "wait_ms_count", "abandon_wait_ms_sum", "abandon_wait_ms_count",
     "handle_ms_sum", "handle_ms_count", "first_reply_ms_sum", "first_reply_ms_count",
-    "resolution_ms_sum", "resolution_ms_count",
+    "resolution_ms_sum", "resolution_ms_count", "orphaned",
 };
 
 static const char *const duration_names[SP_D__COUNT] = {

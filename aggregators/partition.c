@@ -60,13 +60,14 @@ struct sp_partition {
     size_t nreal_combos;     /* combos of a real queue: what max_combos bounds */
     size_t nagent_pairs;     /* (tenant, agent) pairs with a dims id: max_agents bounds */
     sp_u64map *agent_index;  /* tenant/agent -> dims id of agent=X (and tenant) */
-    sp_strmap *sl_override, *short_override; /* queue -> ms */
+    sp_strmap *sl_override, *short_override, *wait_override, *handle_override; /* queue -> ms */
     sp_thresholds *thr;      /* per queue id, filled on first use */
     size_t nthr;
     sp_gauges *gauges;       /* per dims id */
     size_t ngauges;
     sp_u64vec waiting;       /* keys of waiting calls; case.qpos = index + 1 */
     sp_deadlines wrapups;    /* calls waiting for a wrap-up, due when it is overdue */
+    sp_deadlines orphans;    /* calls in queue or in conversation, due when orphaned */
     int64_t max_ts;
     int64_t last_case_sweep;
     int64_t last_expiry;     /* newest time at the last scan for cases to leave */
@@ -93,15 +94,19 @@ void sp_partition_conf_defaults(sp_partition_conf *c)
     c->attribution_horizon_ms = 7LL * 24 * 3600 * 1000;
     c->sl_ms = 20000;
     c->short_abandon_ms = 5000;
+    c->max_wait_ms = c->max_handle_ms = 4LL * 3600 * 1000;
     c->sl_by_queue = c->short_abandon_by_queue = NULL;
+    c->max_wait_by_queue = c->max_handle_by_queue = NULL;
     char err[64];
     sp_res_by_class_parse(NULL, &c->res, err, sizeof err); /* the defaults parse */
 }
 
 /* ---- per-queue thresholds ---------------------------------------------------------- */
 
-/* Calls fn(queue, len, ms, arg) for each "queue=seconds" item; -1 on a malformed one. */
-static int queue_seconds_each(const char *spec, char *errstr, size_t errstr_size,
+/* Calls fn(queue, len, ms, arg) for each "queue=seconds" item (seconds in lo..hi); -1 on
+ * a malformed one. */
+static int queue_seconds_each(const char *spec, int64_t lo, int64_t hi, char *errstr,
+                              size_t errstr_size,
                               int (*fn)(const char *q, size_t len, int64_t ms, void *arg),
                               void *arg)
 {
@@ -117,9 +122,9 @@ static int queue_seconds_each(const char *spec, char *errstr, size_t errstr_size
             num[nl] = '\0';
             v = strtoll(num, &stop, 10);
         }
-        if (!eq || eq == s || nl == 0 || nl >= sizeof num || *stop || v < 0 || v > 86400) {
-            snprintf(errstr, errstr_size, "'%.*s' must be queue=seconds (0..86400)",
-                     (int)(end - s), s);
+        if (!eq || eq == s || nl == 0 || nl >= sizeof num || *stop || v < lo || v > hi) {
+            snprintf(errstr, errstr_size, "'%.*s' must be queue=seconds (%lld..%lld)",
+                     (int)(end - s), s, (long long)lo, (long long)hi);
             return -1;
         }
         if (fn && fn(s, (size_t)(eq - s), v * 1000, arg) < 0) {
@@ -133,7 +138,13 @@ static int queue_seconds_each(const char *spec, char *errstr, size_t errstr_size
 
 int sp_queue_seconds_check(const char *spec, char *errstr, size_t errstr_size)
 {
-    return queue_seconds_each(spec, errstr, errstr_size, NULL, NULL);
+    return queue_seconds_each(spec, 0, 86400, errstr, errstr_size, NULL, NULL);
+}
+
+int sp_queue_seconds_check_range(const char *spec, int64_t lo, int64_t hi, char *errstr,
+                                 size_t errstr_size)
+{
+    return queue_seconds_each(spec, lo, hi, errstr, errstr_size, NULL, NULL);
 }
 
 typedef struct {
@@ -153,7 +164,7 @@ int64_t sp_queue_seconds_lookup(const char *spec, const char *queue, int64_t def
 {
     char why[160];
     lookup_arg l = {queue, def_s * 1000};
-    if (queue_seconds_each(spec, why, sizeof why, match_queue, &l) < 0)
+    if (queue_seconds_each(spec, 0, INT64_MAX / 1000, why, sizeof why, match_queue, &l) < 0)
         return def_s;
     return l.ms / 1000;
 }
@@ -184,6 +195,9 @@ static const sp_thresholds *thresholds(sp_partition *p, uint32_t queue, const ch
         t->sl_ms = sp_strmap_get(p->sl_override, name, len, &ms) ? ms : p->conf.sl_ms;
         t->short_abandon_ms = sp_strmap_get(p->short_override, name, len, &ms)
                                   ? ms : p->conf.short_abandon_ms;
+        t->max_wait_ms = sp_strmap_get(p->wait_override, name, len, &ms) ? ms : p->conf.max_wait_ms;
+        t->max_handle_ms = sp_strmap_get(p->handle_override, name, len, &ms)
+                               ? ms : p->conf.max_handle_ms;
     }
     return t;
 }
@@ -309,7 +323,8 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
         sp_partition_destroy(p);
         return NULL;
     }
-    p->conf.sl_by_queue = p->conf.short_abandon_by_queue = NULL;
+    p->conf.sl_by_queue = p->conf.short_abandon_by_queue = NULL; /* not ours: parsed below */
+    p->conf.max_wait_by_queue = p->conf.max_handle_by_queue = NULL;
     p->dedup = sp_dedup_new(conf->dedup_capacity, conf->dedup_horizon_ms);
     p->cases = sp_cases_new(conf->max_cases, conf->case_max_age_ms, conf->case_grace_ms);
     p->attrs = sp_attrs_new(conf->max_attributions, conf->attribution_horizon_ms);
@@ -319,15 +334,22 @@ sp_partition *sp_partition_new(const sp_partition_conf *conf, char *errstr, size
     p->agent_index = sp_u64map_new(1u << 24);
     p->sl_override = sp_strmap_new(16);
     p->short_override = sp_strmap_new(16);
+    p->wait_override = sp_strmap_new(16);
+    p->handle_override = sp_strmap_new(16);
     p->presence = sp_presence_log_new();
     if (!p->dedup || !p->cases || !p->attrs || !p->combo_index || !p->agent_index ||
-        !p->sl_override || !p->short_override || !p->presence)
+        !p->sl_override || !p->short_override || !p->wait_override || !p->handle_override ||
+        !p->presence)
         goto nomem;
     sp_cases_on_drop(p->cases, case_dropped, p);
-    if (queue_seconds_each(conf->sl_by_queue, errstr, errstr_size, put_override,
+    if (queue_seconds_each(conf->sl_by_queue, 0, 86400, errstr, errstr_size, put_override,
                            p->sl_override) < 0 ||
-        queue_seconds_each(conf->short_abandon_by_queue, errstr, errstr_size, put_override,
-                           p->short_override) < 0) {
+        queue_seconds_each(conf->short_abandon_by_queue, 0, 86400, errstr, errstr_size,
+                           put_override, p->short_override) < 0 ||
+        queue_seconds_each(conf->max_wait_by_queue, SP_MAX_WAIT_MIN_S, SP_MAX_WAIT_MAX_S,
+                           errstr, errstr_size, put_override, p->wait_override) < 0 ||
+        queue_seconds_each(conf->max_handle_by_queue, SP_MAX_WAIT_MIN_S, SP_MAX_WAIT_MAX_S,
+                           errstr, errstr_size, put_override, p->handle_override) < 0) {
         sp_partition_destroy(p);
         return NULL;
     }
@@ -359,11 +381,14 @@ void sp_partition_destroy(sp_partition *p)
     sp_u64map_destroy(p->agent_index);
     sp_strmap_destroy(p->sl_override);
     sp_strmap_destroy(p->short_override);
+    sp_strmap_destroy(p->wait_override);
+    sp_strmap_destroy(p->handle_override);
     sp_presence_log_destroy(p->presence);
     free(p->thr);
     free(p->gauges);
     sp_u64vec_free(&p->waiting);
     sp_deadlines_free(&p->wrapups);
+    sp_deadlines_free(&p->orphans);
     free(p->combos);
     names_free(&p->queues);
     names_free(&p->agents);
@@ -971,6 +996,79 @@ static int schedule_wrapup(sp_partition *p, const sp_case *before, const sp_case
     return sp_deadlines_push(&p->wrapups, due, k->key);
 }
 
+static const sp_thresholds *case_thresholds(sp_partition *p, const sp_case *k)
+{
+    return thresholds(p, k->queue, p->queues.str[k->queue]);
+}
+
+/* Notes when a call times out as orphaned, whenever that time changed with the event (a
+ * transfer to a queue with another max_wait changes it). Entries left behind are hints,
+ * as with the wrap-ups: orphan_case re-checks the case. */
+static int schedule_orphan(sp_partition *p, const sp_case *before, const sp_case *k)
+{
+    const sp_thresholds *th = case_thresholds(p, before);
+    if (!th)
+        return -1;
+    int64_t was = sp_lifecycle_orphan_due(before, th);
+    if (!(th = case_thresholds(p, k))) /* may move the thresholds: look up again */
+        return -1;
+    int64_t due = sp_lifecycle_orphan_due(k, th);
+    if (due == INT64_MAX || due == was)
+        return 0;
+    return sp_deadlines_push(&p->orphans, due, k->key);
+}
+
+/* The time an orphan counts at: when it timed out, or, when that minute's window has
+ * closed (the stream was quiet longer than the retention), the oldest time still open. */
+static int64_t open_time(const sp_partition *p, int64_t ts_ms)
+{
+    if (!is_late(p, ts_ms))
+        return ts_ms;
+    return sp_partition_watermark(p) - p->conf.retention_ms;
+}
+
+/* Times out a call overdue at the newest event time: out of the queue, counted once as
+ * orphaned in the dimension sets of its queue. 0 (also when it is not overdue), or -1
+ * when out of memory. */
+static int orphan_case(sp_partition *p, sp_case *k)
+{
+    const sp_thresholds *th = case_thresholds(p, k);
+    if (!th)
+        return -1;
+    sp_case before = *k;
+    int64_t due;
+    if (!sp_lifecycle_orphan(k, th, p->max_ts, &due))
+        return 0;
+    p->stats.orphaned++;
+    sp_cases_mark_dirty(p->cases, k);
+    attribution a = case_attribution(k);
+    targets t;
+    if (targets_of(p, &a, &t) < 0)
+        return -1;
+    at_time at = {{0}, open_time(p, due)};
+    for (int i = 0; i < ntargets(&t, 0); i++) {
+        sp_cell *c = target_cell(p, &at, &t, i);
+        if (!c)
+            return -1;
+        c->c.v[SP_M_ORPHANED]++;
+    }
+    return gauges_update(p, &before, k);
+}
+
+/* Every event: the calls that became orphans at the newest time (a look at the top of a
+ * heap when none did), so no wait is ever older than max_wait in the partition's time. */
+static int time_out_orphans(sp_partition *p)
+{
+    sp_deadline d;
+    int failed = 0;
+    while (sp_deadlines_pop_due(&p->orphans, p->max_ts, &d)) {
+        sp_case *k = sp_cases_find(p->cases, d.key);
+        if (k && orphan_case(p, k) < 0)
+            failed = 1;
+    }
+    return failed ? -1 : 0;
+}
+
 int64_t sp_partition_expiry_interval(const sp_partition_conf *c)
 {
     int64_t shortest = c->case_grace_ms < c->case_max_age_ms ? c->case_grace_ms
@@ -1039,7 +1137,7 @@ static int correlate(sp_partition *p, const sp_event *ev, const attribution *a,
     for (int i = 0; i < n; i++)
         if (apply_done(p, t, &done[i]) < 0)
             return -1;
-    if (schedule_wrapup(p, before, k) < 0)
+    if (schedule_wrapup(p, before, k) < 0 || schedule_orphan(p, before, k) < 0)
         return -1;
     return gauges_update(p, before, k); /* last: it may build combos, moving t->cb */
 }
@@ -1076,7 +1174,7 @@ sp_apply_result sp_partition_apply(sp_partition *p, const sp_event *ev, int64_t 
     attribution a;
     targets t;
     sp_case *k, before;
-    if (sweep(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || targets_of(p, &a, &t) < 0 ||
+    if (sweep(p) < 0 || time_out_orphans(p) < 0 || attribute(p, ev, &a, &k, &before) < 0 || targets_of(p, &a, &t) < 0 ||
         count_event(p, ev, &a, &t) < 0 || correlate(p, ev, &a, &t, k, &before) < 0 ||
         (ev->type == SP_EV_AGENT_STATUS && presence_add(p, ev, &a) < 0)) {
         snprintf(errstr, errstr_size, "out of memory applying event");
@@ -1208,7 +1306,7 @@ int sp_partition_restore_case(sp_partition *p, const sp_case *rec, const char *q
     k->agent = a;
     k->dirty = dirty;
     k->qpos = qpos;
-    if (schedule_wrapup(p, &before, k) < 0)
+    if (schedule_wrapup(p, &before, k) < 0 || schedule_orphan(p, &before, k) < 0)
         return -1;
     return gauges_update(p, &before, k);
 }
@@ -1240,7 +1338,7 @@ int sp_partition_place_case(sp_partition *p, uint64_t order, const sp_case *rec,
     k->agent = a;
     k->dirty = 0;
     k->qpos = 0;
-    if (schedule_wrapup(p, &before, k) < 0)
+    if (schedule_wrapup(p, &before, k) < 0 || schedule_orphan(p, &before, k) < 0)
         return -1;
     return gauges_update(p, &before, k);
 }

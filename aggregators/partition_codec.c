@@ -23,7 +23,8 @@ enum {
     REC_MAXTS,    /* sv newest event time */
     REC_CELL,     /* u8 res, sv start, uv dims, uv counter mask, sv value per set bit,
                      u8 duration mask, per duration: uv nb, nb x (uv idx step, uv count) */
-    REC_CASE,     /* le64 key, uv order, sv last, sv start, sv t1, sv t2, uv acw, uv flags,
+    REC_CASE,     /* le64 key, uv order, sv last, sv start, sv t1, sv t2, uv acw,
+                     uv flags | xflags << 16,
                      u8 replies, u8 channel, uv queue, uv tenant, uv agent */
     REC_GONE,     /* le64 key of a case that left the store */
     REC_IDS,      /* uv n, n x (le64 hash, sv event time) */
@@ -121,7 +122,7 @@ static void put_case(const sp_case *k, void *arg)
     sp_buf_put_sv(b, k->t1);
     sp_buf_put_sv(b, k->t2);
     sp_buf_put_uv(b, k->acw_ms);
-    sp_buf_put_uv(b, k->flags);
+    sp_buf_put_uv(b, k->flags | (uint64_t)k->xflags << 16);
     sp_buf_put_u8(b, k->replies);
     sp_buf_put_u8(b, k->channel);
     sp_buf_put_uv(b, q);
@@ -475,7 +476,9 @@ static int read_case(dec *d, int take)
     rec.t1 = sp_get_sv(&d->in);
     rec.t2 = sp_get_sv(&d->in);
     rec.acw_ms = (uint32_t)sp_get_uv(&d->in);
-    rec.flags = (uint16_t)sp_get_uv(&d->in);
+    uint64_t flags = sp_get_uv(&d->in);
+    rec.flags = (uint16_t)flags;
+    rec.xflags = (uint8_t)(flags >> 16);
     rec.replies = (uint8_t)sp_get_u8(&d->in);
     rec.channel = (uint8_t)sp_get_u8(&d->in);
     if (get_name(d, q, sizeof q) < 0 || get_name(d, t, sizeof t) < 0 ||

@@ -76,6 +76,10 @@ static const option options[] = {
     {"short_abandon_s", I(short_abandon_s, 0, DAY), "5", NULL, "abandoned sooner than this is a short abandon (left out of SL and abandon rate)"},
     {"sl_by_queue", S(sl_by_queue), "", NULL, "per-queue service-level thresholds: queue=seconds,..."},
     {"short_abandon_by_queue", S(short_abandon_by_queue), "", NULL, "per-queue short-abandon limits: queue=seconds,..."},
+    {"max_wait_s", I(max_wait_s, SP_MAX_WAIT_MIN_S, SP_MAX_WAIT_MAX_S), "14400", NULL, "a call or chat still in queue this long after its first offer is orphaned: it leaves in_queue and oldest_wait_s and counts once as orphaned"},
+    {"max_wait_by_queue", S(max_wait_by_queue), "", NULL, "per-queue max_wait_s: queue=seconds,..."},
+    {"max_handle_s", I(max_handle_s, SP_MAX_WAIT_MIN_S, SP_MAX_WAIT_MAX_S), "14400", NULL, "an answered call or chat with no call.ended this long after the answer is orphaned (counted once as orphaned)"},
+    {"max_handle_by_queue", S(max_handle_by_queue), "", NULL, "per-queue max_handle_s: queue=seconds,..."},
     {"case_grace_s", I(case_grace_s, 0, 90 * DAY), "86400", NULL, "an ended ticket or call keeps its full record this long (late events)"},
     {"max_attributions", I(max_attributions, 0, 100000000), "1000000", NULL, "closed cases whose queue, channel and agent are remembered per partition for surveys"},
     {"attribution_horizon_s", I(attribution_horizon_s, 3600, 90 * DAY), "604800", NULL, "a closed case's attribution is remembered this long after its last event"},
@@ -130,6 +134,9 @@ static int check_text(const option *o, const char *value, char *errstr, size_t e
     if (strcmp(o->name, "sl_by_queue") == 0 || strcmp(o->name, "short_abandon_by_queue") == 0 ||
         strcmp(o->name, "handle_s_by_channel") == 0)
         return sp_queue_seconds_check(value, errstr, errstr_size);
+    if (strcmp(o->name, "max_wait_by_queue") == 0 || strcmp(o->name, "max_handle_by_queue") == 0)
+        return sp_queue_seconds_check_range(value, SP_MAX_WAIT_MIN_S, SP_MAX_WAIT_MAX_S, errstr,
+                                            errstr_size);
     if (strcmp(o->name, "sl_target_by_queue") == 0)
         return check_percents(value, errstr, errstr_size);
     if (strcmp(o->name, "resolutions_by_dims") == 0) {

@@ -174,7 +174,7 @@ static void count_losses(sp_pipeline *pl, slot *s, int32_t partition)
                                    sp_dedup_evictions(sp_partition_dedup(s->st)),
                                    sp_attrs_evictions(sp_partition_attrs(s->st)),
                                    ps->overflow_queue, ps->overflow_agent, ps->overflow_tenant,
-                                   ps->overflow_combo, ps->normalized_names};
+                                   ps->overflow_combo, ps->normalized_names, ps->orphaned};
     for (int i = 0; i < NSTORE; i++) {
         uint64_t n = now[i] - s->losses_seen[i];
         if (n == 0)
@@ -780,6 +780,10 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
     pc->short_abandon_ms = cfg->short_abandon_s * 1000;
     pc->sl_by_queue = cfg->sl_by_queue;
     pc->short_abandon_by_queue = cfg->short_abandon_by_queue;
+    pc->max_wait_ms = cfg->max_wait_s * 1000;
+    pc->max_handle_ms = cfg->max_handle_s * 1000;
+    pc->max_wait_by_queue = cfg->max_wait_by_queue;
+    pc->max_handle_by_queue = cfg->max_handle_by_queue;
     if (sp_res_by_class_parse(cfg->resolutions_by_dims, &pc->res, errstr, errstr_size) < 0) {
         sp_pipeline_destroy(pl);
         return NULL;

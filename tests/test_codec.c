@@ -25,6 +25,8 @@ static sp_partition *fresh(size_t max_cases)
     c.dedup_capacity = 20000;
     c.max_attributions = 3000;
     c.case_grace_ms = 20 * 60 * 1000; /* cases leave (to attributions) within the test */
+    c.max_wait_ms = 60 * 1000;        /* calls are orphaned within the test */
+    c.max_handle_ms = 3 * 60 * 1000;
     char err[256];
     sp_partition *p = sp_partition_new(&c, err, sizeof err);
     cr_assert(p, "%s", err);
@@ -144,9 +146,10 @@ static void cells_text(text *t, int with_pub)
 static void case_line(const sp_case *k, void *arg)
 {
     text *t = arg;
-    addf(t, "case %016llx %lld %lld %lld %lld %u %u %u %u %s/%s/%s\n", (unsigned long long)k->key,
-         (long long)k->last_ts, (long long)k->start_ts, (long long)k->t1, (long long)k->t2,
-         k->acw_ms, k->flags, k->replies, k->channel,
+    addf(t, "case %016llx %lld %lld %lld %lld %u %u %u %u %u %s/%s/%s\n",
+         (unsigned long long)k->key, (long long)k->last_ts, (long long)k->start_ts,
+         (long long)k->t1, (long long)k->t2, k->acw_ms, k->flags, k->xflags, k->replies,
+         k->channel,
          sp_partition_name(t->p, SP_NAME_QUEUE, k->queue),
          sp_partition_name(t->p, SP_NAME_TENANT, k->tenant),
          sp_partition_name(t->p, SP_NAME_AGENT, k->agent));
@@ -242,6 +245,7 @@ Test(codec, a_partition_rebuilt_from_its_deltas_is_the_same_and_goes_on_the_same
     }
     cr_assert_gt(sp_cases_evictions(sp_partition_cases(orig)), 0, "evictions exercised");
     cr_assert_gt(sp_attrs_size(sp_partition_attrs(orig)), 0, "attributions exercised");
+    cr_assert_gt(sp_partition_get_stats(orig)->orphaned, 0, "orphaned calls exercised");
     sp_partition *back = restore(&l, 0, 0, 2000);
     sp_partition_published(back, INT64_MIN);
     expect_same(orig, back, 0, "after the restore");

@@ -132,6 +132,27 @@ Test(config, per_queue_thresholds_are_checked)
     sp_config_free(&c);
 }
 
+Test(config, orphan_limits_are_checked)
+{
+    sp_config c;
+    char err[512];
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_eq(c.max_wait_s, 4 * 3600, "a call waits at most 4 hours before it is orphaned");
+    cr_expect_eq(c.max_handle_s, 4 * 3600);
+    cr_assert_eq(sp_config_set(&c, "max_wait_by_queue", "security=600,chat=7200", err, sizeof err),
+                 0, "%s", err);
+    cr_expect_eq(sp_config_set(&c, "max_wait_by_queue", "security=10", err, sizeof err), -1,
+                 "less than a minute");
+    cr_expect(strstr(err, "max_wait_by_queue") && strstr(err, "60..604800"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "max_handle_by_queue", "chat", err, sizeof err), -1);
+    cr_expect(strstr(err, "max_handle_by_queue") && strstr(err, "queue=seconds"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "max_wait_s", "30", err, sizeof err), -1);
+    cr_expect(strstr(err, "max_wait_s"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "max_handle_s", "700000", err, sizeof err), -1);
+    cr_expect(strstr(err, "max_handle_s"), "%s", err);
+    sp_config_free(&c);
+}
+
 Test(config, forecast_options_are_checked)
 {
     sp_config c;

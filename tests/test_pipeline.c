@@ -178,6 +178,49 @@ Test(pipeline, known_answer_in_redis, .fini = teardown, .timeout = 120)
     sp_config_free(&cfg);
 }
 
+/* A call whose closing event never comes leaves the live hash after max_wait_s, an
+ * answered one with no end after max_handle_s; each counts once as orphaned, in the
+ * rollup of the minute it timed out and in {p}:meta. */
+Test(pipeline, orphaned_calls_leave_the_live_hash_and_are_counted, .fini = teardown,
+     .timeout = 120)
+{
+    sp_env_start(&env, "or", 1);
+    static const msg msgs[] = {
+        {"C1", "{\"id\":\"o1\",\"type\":\"call.offered\",\"call_id\":\"C1\",\"queue\":\"payments\",\"ts\":%lld}", 0},
+        {"C2", "{\"id\":\"o2\",\"type\":\"call.offered\",\"call_id\":\"C2\",\"queue\":\"payments\",\"channel\":\"chat\",\"ts\":%lld}", 30000},
+        {"C2", "{\"id\":\"o3\",\"type\":\"call.answered\",\"call_id\":\"C2\",\"agent_id\":\"a1\",\"ts\":%lld}", 40000},
+        {"T1", "{\"id\":\"o4\",\"type\":\"ticket.created\",\"ticket_id\":\"T1\",\"queue\":\"refunds\",\"channel\":\"email\",\"ts\":%lld}", 61000},
+        {"T2", "{\"id\":\"o5\",\"type\":\"ticket.created\",\"ticket_id\":\"T2\",\"queue\":\"refunds\",\"channel\":\"email\",\"ts\":%lld}", 200000},
+    };
+    enum { N = sizeof msgs / sizeof msgs[0] };
+    char bufs[N][512];
+    const char *keys[N], *values[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(bufs[i], sizeof bufs[i], msgs[i].json, BASE + msgs[i].at);
+        keys[i] = msgs[i].key;
+        values[i] = bufs[i];
+    }
+    sp_produce(&env, "or", keys, values, N);
+    sp_config cfg;
+    char err[256];
+    sp_env_config(&env, &cfg, "or", "g1");
+    cr_assert_eq(sp_config_set(&cfg, "max_wait_s", "60", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_config_set(&cfg, "max_handle_s", "120", err, sizeof err), 0, "%s", err);
+    sp_runner r;
+    sp_runner_start(&r, &cfg);
+    cr_assert(sp_runner_wait(&r, N, 60), "the pipeline did not consume the stream");
+    sp_runner_stop(&r);
+    expect_field("sp:live:all", "in_queue", "0");
+    expect_field("sp:live:all", "oldest_wait_s", "0");
+    expect_field("sp:live:queue=payments", "in_queue", "0");
+    expect_field("sp:meta", "orphaned", "2");
+    expect_field("sp:r:1m:queue=payments:" W1, "orphaned", "1");              /* C1 at 60 s */
+    expect_field("sp:r:1m:channel=chat:1795342620", "orphaned", "1");         /* C2 at 160 s */
+    expect_field("sp:r:1m:queue=payments:" W0, "orphaned", NULL);             /* absent while 0 */
+    expect_field("sp:r:1d:all:1795305600", "orphaned", "2");
+    sp_config_free(&cfg);
+}
+
 /* ---- generated streams compared with an uninterrupted run --------------------------- */
 
 /* Produces messages [skip, skip + n) of the generator's stream for seed. */

@@ -41,6 +41,8 @@
 #define SP_CASE_RES_PENDING 0x2000u /* tickets: solved before created was seen */
 #define SP_CASE_ABN_DONE    0x4000u /* calls: abandon wait counted */
 #define SP_CASE_CSAT_SEEN   0x8000u /* a survey.csat for this case was counted */
+/* xflags */
+#define SP_CASE_X_ORPHANED  0x01u   /* calls: timed out in queue or in conversation */
 
 typedef struct {
     uint64_t key;       /* hash of kind+id; 0 = free slot */
@@ -57,6 +59,7 @@ typedef struct {
     uint8_t channel;    /* sp_channel */
     uint8_t dirty;
     uint8_t replies;    /* tickets: agent replies, saturating at 255 */
+    uint8_t xflags;     /* SP_CASE_X_*: flags is full, and this keeps the record 64 bytes */
 } sp_case;
 
 typedef struct sp_cases sp_cases;

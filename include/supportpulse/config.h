@@ -23,7 +23,7 @@ typedef struct {
     char *redis_user, *redis_password_file;
     char *redis_tls_ca_file, *redis_tls_cert_file, *redis_tls_key_file, *redis_tls_server_name;
     char *redis_password; /* not an option: $SUPPORTPULSE_REDIS_PASSWORD or the file's line */
-    char *sl_by_queue, *short_abandon_by_queue;
+    char *sl_by_queue, *short_abandon_by_queue, *max_wait_by_queue, *max_handle_by_queue;
     char *forecast_events, *sl_target_by_queue, *handle_s_by_channel;
     char *alert_rules, *alert_webhook_url, *alert_webhook_header, *alert_command;
     char *resolutions_by_dims;
@@ -35,7 +35,7 @@ typedef struct {
         default_handle_s, surge_intervals, surge_min_volume, alert_eval_ms, alert_stream_max,
         alert_webhook_timeout_ms, alert_webhook_retries, alert_webhook_backoff_ms,
         alert_command_timeout_s, alert_hook_queue, catchup_lag, catchup_dirty_cells,
-        catchup_flush_ms, redis_call_cells, redis_tls;
+        catchup_flush_ms, redis_call_cells, redis_tls, max_wait_s, max_handle_s;
     int64_t ttl_s[5]; /* 1m 5m 15m 1h 1d */
     /* librdkafka properties passed through (-X key=value, "kafka": {...}) */
     char *kafka_key[SP_MAX_KAFKA_PROPS], *kafka_val[SP_MAX_KAFKA_PROPS];

@@ -20,6 +20,11 @@
  * - resolution = ticket.solved - ticket.created, for every solve (full resolution
  *   time); one_touch when, at the solve, the ticket had exactly one agent reply and had
  *   never been reopened.
+ * - orphaned: a call that waits in a queue longer than its queue's max_wait_ms after
+ *   its first offer, or is answered and not ended max_handle_ms after its first answer,
+ *   times out (sp_lifecycle_orphan): it leaves the queue, counts once as orphaned, and
+ *   never waits in a queue again. Its later events are applied as usual (a late answer
+ *   still counts its wait, a late end its handle time).
  * - An event that arrives before its start (an answer before its offer, a reply before
  *   the ticket's creation) is remembered; the duration is counted when the start
  *   arrives, in the window of the completing event. Without a start it is never counted.
@@ -52,6 +57,8 @@ typedef struct {
 typedef struct {
     int64_t sl_ms;            /* answered within this is in the service level */
     int64_t short_abandon_ms; /* abandoned before this is a short abandon */
+    int64_t max_wait_ms;      /* in queue longer than this: orphaned */
+    int64_t max_handle_ms;    /* answered, and not ended this long after: orphaned */
 } sp_thresholds;
 
 #define SP_MAX_DONE 4
@@ -68,5 +75,15 @@ int sp_lifecycle_timeout(sp_case *k, int64_t now_ms, sp_done *done);
 /* When sp_lifecycle_timeout will fire for k if nothing else happens to it: the first
  * now_ms at which it returns 1; INT64_MAX when the case waits for no wrap-up. */
 int64_t sp_lifecycle_timeout_due(const sp_case *k);
+
+/* When k times out as orphaned if nothing else happens to it (th: its queue's): the
+ * first offer + max_wait_ms while it waits in a queue, the first answer + max_handle_ms
+ * while it is answered and not ended; INT64_MAX otherwise (a ticket, a call that ended
+ * or was abandoned, one already orphaned). */
+int64_t sp_lifecycle_orphan_due(const sp_case *k, const sp_thresholds *th);
+/* If k is overdue at now_ms: marks it orphaned (out of the queue, and ended, so the
+ * case store keeps it only for the grace period after its last event), sets *due_ms to
+ * the time it timed out and returns 1; else 0. */
+int sp_lifecycle_orphan(sp_case *k, const sp_thresholds *th, int64_t now_ms, int64_t *due_ms);
 
 #endif

@@ -30,6 +30,8 @@ typedef enum {
     SP_M_HANDLE_SUM, SP_M_HANDLE_COUNT,
     SP_M_FIRST_REPLY_SUM, SP_M_FIRST_REPLY_COUNT,
     SP_M_RESOLUTION_SUM, SP_M_RESOLUTION_COUNT,
+    /* after the durations, so a checkpoint written before it reads as 0 for it */
+    SP_M_ORPHANED,              /* calls timed out in queue or in conversation */
     SP_M__COUNT
 } sp_metric;
 

@@ -41,8 +41,13 @@ typedef struct {
     int64_t attribution_horizon_ms; /* ... for this long after their last event */
     int64_t sl_ms;             /* service-level threshold (default for every queue) */
     int64_t short_abandon_ms;  /* abandons sooner than this are short */
+    int64_t max_wait_ms;       /* a call in queue this long after its first offer is
+                                  orphaned (lifecycle.h) */
+    int64_t max_handle_ms;     /* ... answered and not ended this long after the answer */
     const char *sl_by_queue;   /* "queue=seconds,..." overrides; NULL or "" = none */
     const char *short_abandon_by_queue;
+    const char *max_wait_by_queue;
+    const char *max_handle_by_queue;
     sp_res_by_class res;       /* resolutions per class of dims set (all 0 = the defaults):
                                   cells are kept in windows of each class's finest one */
 } sp_partition_conf;
@@ -53,9 +58,15 @@ void sp_partition_conf_defaults(sp_partition_conf *c);
  * shorter of the two, in whole minutes, from 1 minute to 1 hour. A case therefore
  * leaves up to that long after its time; everything else runs once a minute. */
 int64_t sp_partition_expiry_interval(const sp_partition_conf *c);
-/* Checks a "queue=seconds,..." list (queue names may not hold ',' or '='). 0, or -1
- * with a message naming what is wrong. */
+/* Checks a "queue=seconds,..." list (queue names may not hold ',' or '='; seconds
+ * 0..86400). 0, or -1 with a message naming what is wrong. */
 int sp_queue_seconds_check(const char *spec, char *errstr, size_t errstr_size);
+/* The same with seconds in lo..hi (the per-queue max_wait and max_handle lists). */
+int sp_queue_seconds_check_range(const char *spec, int64_t lo, int64_t hi, char *errstr,
+                                 size_t errstr_size);
+/* The range of a per-queue max_wait_by_queue or max_handle_by_queue value, seconds. */
+#define SP_MAX_WAIT_MIN_S 60
+#define SP_MAX_WAIT_MAX_S (7 * 86400)
 /* The seconds such a list gives `queue` (the last item naming it), else def_s. */
 int64_t sp_queue_seconds_lookup(const char *spec, const char *queue, int64_t def_s);
 
@@ -73,6 +84,7 @@ typedef struct {
     uint64_t overflow_queue, overflow_agent, overflow_tenant, overflow_combo;
     uint64_t normalized_names; /* applied events with a name trimmed or NFC-normalized */
     uint64_t late_durations; /* completed durations whose window had left retention */
+    uint64_t orphaned;       /* calls that timed out in queue or in conversation */
 } sp_partition_stats;
 
 /* Gauges of one dimension set on this partition (live hash). */

@@ -78,18 +78,19 @@ typedef enum {
     SP_PC_OVERFLOW_TENANTS, /* ... tenant SP_OVERFLOW_NAME: max_tenants */
     SP_PC_OVERFLOW_COMBOS, /* ... queue SP_OVERFLOW_NAME: max_combos */
     SP_PC_NORMALIZED_NAMES, /* applied events with a name trimmed or NFC-normalized */
+    SP_PC_ORPHANED,      /* calls timed out in queue or in conversation (max_wait_s) */
     SP_PC__COUNT         /* {p}:meta: consumed, applied, duplicates, late_dropped,
                           * rejected:<reason>, evicted_cases, evicted_ids,
                           * evicted_attributions, overflow_queues, overflow_agents,
-                          * overflow_tenants, overflow_combos, normalized_names */
+                          * overflow_tenants, overflow_combos, normalized_names, orphaned */
 } sp_part_count;
 /* The {p}:meta fields of SP_PC_EVICTED_CASES .. SP_PC__COUNT - 1, in that order: what a
  * partition's bounded stores and names tables lost or lumped together, then the names it
- * normalized. */
+ * normalized and the calls it timed out. */
 #define SP_PC_STORE_FIELDS                                                                 \
     {"evicted_cases",   "evicted_ids",     "evicted_attributions",                         \
      "overflow_queues", "overflow_agents", "overflow_tenants", "overflow_combos",          \
-     "normalized_names"}
+     "normalized_names", "orphaned"}
 
 typedef enum {
     SP_FLUSH_OK,       /* in Redis: mark the partition published */
