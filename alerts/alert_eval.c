@@ -428,8 +428,10 @@ static void source_key(const sp_alert_eval *e, const target *t, char *out, size_
         snprintf(out, size, "%s:live:%s", e->conf.prefix, t->dims);
         return;
     }
-    int64_t len = sp_rule_res_seconds(t->rule->res);
-    int64_t start = (e->clock / 1000 / len - 1) * len; /* the last complete window */
+    int64_t now_s = e->clock / 1000, r = t->rule->res;
+    int64_t cur = sp_zones_window_start(e->conf.zones, t->dims, now_s, (int)r);
+    int64_t start = sp_zones_window_start(e->conf.zones, t->dims, cur - 1, (int)r); /* the last
+                                                                              complete window */
     snprintf(out, size, "%s:r:%s:%s:%" PRId64, e->conf.prefix, sp_rule_res_name(t->rule->res),
              t->dims, start);
 }
@@ -466,12 +468,13 @@ static int64_t window_ms(const char *name)
     return 0;
 }
 
-static int stale(const sp_alert_eval *e, const char *name, double as_of)
+static int stale(const sp_alert_eval *e, const char *dims, const char *name, double as_of)
 {
     int64_t w = window_ms(name), a = (int64_t)as_of;
     size_t n = strlen(name);
-    if (n > 6 && strcmp(name + n - 6, "_today") == 0)
-        return a / 86400000 != e->clock / 86400000;
+    if (n > 6 && strcmp(name + n - 6, "_today") == 0) /* the dims' local day */
+        return sp_zones_window_start(e->conf.zones, dims, a / 1000, SP_NRES - 1) !=
+               sp_zones_window_start(e->conf.zones, dims, e->clock / 1000, SP_NRES - 1);
     return w && a < e->clock - w;
 }
 
@@ -484,7 +487,8 @@ static void to_sample(const sp_alert_eval *e, target *t, const redisReply *r)
     if (r->type != REDIS_REPLY_ARRAY || !field(r, 0, &a) || (rule->arith && !field(r, 1, &b)))
         return;
     if (rule->res < 0 && field(r, 3, &as_of) &&
-        (stale(e, rule->metric, as_of) || (rule->arith && stale(e, rule->metric2, as_of))))
+        (stale(e, t->dims, rule->metric, as_of) ||
+         (rule->arith && stale(e, t->dims, rule->metric2, as_of))))
         return;
     double v = rule->arith == '+' ? a + b : rule->arith == '-' ? a - b
              : rule->arith == '*' ? a * b : rule->arith == '/' ? (b != 0 ? a / b : NAN) : a;

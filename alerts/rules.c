@@ -49,10 +49,8 @@ static const field_info rollup_ratios[] = {
 };
 
 static const char *const res_names[5] = {"1m", "5m", "15m", "1h", "1d"};
-static const int64_t res_seconds[5] = {60, 300, 900, 3600, 86400};
 
 const char *sp_rule_res_name(int res) { return res >= 0 && res < 5 ? res_names[res] : "live"; }
-int64_t sp_rule_res_seconds(int res) { return res >= 0 && res < 5 ? res_seconds[res] : 0; }
 
 const char *sp_rule_op_name(sp_rule_op op)
 {

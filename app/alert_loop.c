@@ -23,6 +23,7 @@ struct sp_alert_loop {
     sp_hooks *hooks;
     sp_hook_stats reported;   /* what {p}:alerts:hooks has of this instance */
     sp_ticker *ticker;
+    sp_zones *zones;          /* the evaluator's: where each dims' day starts */
 };
 
 static void notify(void *arg, const sp_alert_notice *n)
@@ -127,8 +128,14 @@ sp_alert_loop *sp_alert_loop_start(const sp_config *cfg, char *errstr, size_t er
     sp_hooks_conf hc;
     hooks_conf(&hc, cfg);
     char why[1024];
+    if (!(l->zones = sp_zones_new(cfg->time_zone, cfg->tenant_time_zones, errstr, errstr_size))) {
+        free(l);
+        return NULL;
+    }
+    ec.zones = l->zones;
     if (sp_rules_load(cfg->alert_rules, &l->rules, why, sizeof why) < 0) {
         snprintf(errstr, errstr_size, "alert_rules: %s", why);
+        sp_zones_free(l->zones);
         free(l);
         return NULL;
     }
@@ -148,6 +155,7 @@ fail:
     sp_hooks_stop(l->hooks, 0, NULL);
     sp_alert_eval_destroy(l->eval);
     sp_rules_free(&l->rules);
+    sp_zones_free(l->zones);
     free(l);
     return NULL;
 }
@@ -164,5 +172,6 @@ void sp_alert_loop_stop(sp_alert_loop *l)
     }
     sp_alert_eval_destroy(l->eval);
     sp_rules_free(&l->rules);
+    sp_zones_free(l->zones);
     free(l);
 }

@@ -22,11 +22,12 @@
 #include "supportpulse/mock_cluster.h"
 #include "supportpulse/pipeline.h"
 #include "supportpulse/redis_server.h"
+#include "supportpulse/timezone.h"
 
 typedef struct {
     long long duration_s, port, partitions;
     double rate, malformed;
-    const char *dir, *alert_rules;
+    const char *dir, *alert_rules, *time_zone;
 } demo_opts;
 
 typedef struct {
@@ -68,13 +69,14 @@ static int parse_demo(int argc, char **argv, demo_opts *o)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: supportpulse demo [--duration S] [--rate R] [--redis-port P]\n"
                    "                         [--partitions N] [--malformed F] [--dir D]\n"
-                   "                         [--alert-rules FILE]\n\n"
+                   "                         [--alert-rules FILE] [--time-zone ZONE]\n\n"
                    "Runs the pipeline on an embedded Kafka cluster and a local redis-server\n"
                    "with generated traffic (a week of a wallet help desk, replayed fast),\n"
                    "printing a summary every second. Defaults: 60 s, 5000 events/s, Redis\n"
                    "on 127.0.0.1:6390 (left running), 4 partitions, 0.5%% malformed,\n"
                    "state in /tmp/supportpulse-demo, alert rules deploy/alert-rules.json\n"
-                   "when it is there ('' for none).\n");
+                   "when it is there ('' for none), the desk's days in UTC (--time-zone\n"
+                   "Asia/Shanghai: 1d rollups and _today from local midnight).\n");
             return 1;
         }
         if ((v = sp_flag(argc, argv, &i, "--duration"))) {
@@ -96,6 +98,15 @@ static int parse_demo(int argc, char **argv, demo_opts *o)
             o->dir = v;
         } else if ((v = sp_flag(argc, argv, &i, "--alert-rules"))) {
             o->alert_rules = v;
+        } else if ((v = sp_flag(argc, argv, &i, "--time-zone"))) {
+            char why[256];
+            sp_tz *z = sp_tz_load(v, why, sizeof why);
+            if (!z) {
+                fprintf(stderr, "supportpulse demo: --time-zone: %s\n", why);
+                return -1;
+            }
+            sp_tz_free(z);
+            o->time_zone = v;
         } else {
             fprintf(stderr, "supportpulse demo: unknown or incomplete option '%s'\n", argv[i]);
             return -1;
@@ -205,7 +216,7 @@ static int run_demo(const demo_opts *o, sp_config *cfg, sp_mock *mock)
 int sp_cmd_demo(int argc, char **argv, char **envp)
 {
     (void)envp;
-    demo_opts o = {60, 6390, 4, 5000, 0.005, "/tmp/supportpulse-demo", NULL};
+    demo_opts o = {60, 6390, 4, 5000, 0.005, "/tmp/supportpulse-demo", NULL, "UTC"};
     int rc = parse_demo(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
@@ -229,7 +240,8 @@ int sp_cmd_demo(int argc, char **argv, char **envp)
         sp_config_set(&cfg, "forecast_check_s", "1", err, sizeof err) < 0 ||
         sp_config_set(&cfg, "log_level", "warn", err, sizeof err) < 0 ||
         sp_config_set(&cfg, "alert_rules", o.alert_rules, err, sizeof err) < 0 ||
-        sp_config_set(&cfg, "alert_eval_ms", "500", err, sizeof err) < 0) {
+        sp_config_set(&cfg, "alert_eval_ms", "500", err, sizeof err) < 0 ||
+        sp_config_set(&cfg, "time_zone", o.time_zone, err, sizeof err) < 0) {
         fprintf(stderr, "supportpulse demo: %s\n", err);
         rc = 1;
     } else {

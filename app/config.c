@@ -9,6 +9,7 @@
 #include "supportpulse/redis_conn.h"
 #include "supportpulse/redis_publisher.h"
 #include "supportpulse/rules.h"
+#include "supportpulse/timezone.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -105,6 +106,8 @@ static const option options[] = {
     {"alert_command_timeout_s", I(alert_command_timeout_s, 1, 3600), "10", NULL, "the alert command is killed after this"},
     {"alert_hook_queue", I(alert_hook_queue, 1, 1000000), "1000", NULL, "notifications waiting per hook; when full the oldest is dropped (counted)"},
     {"csat_prior_weight", I(csat_prior_weight, 0, 100000), "10", NULL, "surveys' worth of the desk-wide CSAT blended into each agent's csat_smoothed"},
+    {"time_zone", S(time_zone), "UTC", NULL, "the desk's time zone (IANA name, e.g. Asia/Shanghai, from the system's tz database): 1d rollups and the live _today values follow its local days"},
+    {"tenant_time_zones", S(tenant_time_zones), "", NULL, "time zones of tenants: tenant=Zone,... (e.g. t1=Europe/Berlin); other tenants use time_zone"},
     {"resolutions_by_dims", S(resolutions_by_dims), SP_RES_BY_DIMS_DEFAULT, NULL, "the resolutions each class of dimension set is rolled up at: CLASS=RES,...;... (classes all, queue, channel, queue,channel, agent; resolutions 1m, 5m, 15m, 1h, 1d)"},
     {"ttl_1m_s", I(ttl_s[0], 0, 3650 * DAY), "172800", NULL, "retention of 1m rollups (0 = keep)"},
     {"ttl_5m_s", I(ttl_s[1], 0, 3650 * DAY), "604800", NULL, "retention of 5m rollups"},
@@ -148,6 +151,16 @@ static int check_text(const option *o, const char *value, char *errstr, size_t e
         if (sp_rules_load(value, &rules, errstr, errstr_size) < 0)
             return -1;
         sp_rules_free(&rules);
+    }
+    if (strcmp(o->name, "time_zone") == 0 || strcmp(o->name, "tenant_time_zones") == 0) {
+        int tz = strcmp(o->name, "time_zone") == 0;
+        char why[512];
+        sp_zones *z = sp_zones_new(tz ? value : "", tz ? "" : value, why, sizeof why);
+        const char *colon = strstr(why, ": "); /* the message names the option: we do */
+        if (!z)
+            snprintf(errstr, errstr_size, "%s", colon ? colon + 2 : why);
+        sp_zones_free(z);
+        return z ? 0 : -1;
     }
     if (strcmp(o->name, "forecast_events") == 0) {
         sp_fc_events ev;
@@ -551,6 +564,18 @@ static int check_kafka(const sp_config *c, char *errstr, size_t errstr_size)
     return rc;
 }
 
+/* The zones against resolutions_by_dims: each class's finest window must not straddle
+ * a local midnight, or the 1d rollups would not be sums of whole windows. */
+static int check_zones(const sp_config *c, char *errstr, size_t errstr_size)
+{
+    sp_res_by_class rc;
+    sp_zones *z = sp_zones_new(c->time_zone, c->tenant_time_zones, errstr, errstr_size);
+    int ok = z && sp_res_by_class_parse(c->resolutions_by_dims, &rc, errstr, errstr_size) == 0 &&
+             sp_zones_check_res(z, &rc, errstr, errstr_size) == 0;
+    sp_zones_free(z);
+    return ok ? 0 : -1;
+}
+
 static int check_ttls(const sp_config *c, char *errstr, size_t errstr_size)
 {
     for (int r = 0; r < SP_NRES; r++) {
@@ -618,7 +643,7 @@ int sp_config_from_args(sp_config *c, int argc, char **argv, char **envp, char *
         return -1;
     }
     if (check_kafka(c, errstr, errstr_size) < 0 || read_password(c, errstr, errstr_size) < 0 ||
-        check_tls(c, errstr, errstr_size) < 0)
+        check_tls(c, errstr, errstr_size) < 0 || check_zones(c, errstr, errstr_size) < 0)
         return -1;
     return check_ttls(c, errstr, errstr_size);
 }

@@ -76,6 +76,7 @@ struct sp_pipeline {
     sp_consumer *consumer;
     sp_dlq *dlq;
     sp_publisher *pub;
+    sp_zones *zones;       /* the publisher's: where each dims' day starts */
     sp_flusher *flusher;   /* the flush thread */
     sp_flush_job *retry;   /* a job that failed, to be sent again */
     sp_flush_job *spare;   /* a job done with: the next one reuses its memory */
@@ -803,6 +804,10 @@ sp_pipeline *sp_pipeline_new(const sp_config *cfg, char *errstr, size_t errstr_s
                             .resolutions = cfg->resolutions_by_dims,
                             .smooth_every_ms = 10000};
     memcpy(rc.ttl_s, cfg->ttl_s, sizeof rc.ttl_s);
+    if (!(pl->zones = sp_zones_new(cfg->time_zone, cfg->tenant_time_zones, errstr, errstr_size)) ||
+        sp_zones_check_res(pl->zones, &pc->res, errstr, errstr_size) < 0)
+        goto fail;
+    rc.zones = pl->zones;
     if ((cfg->decode_threads > 0 &&
          !(pl->pool = sp_decode_pool_new((int)cfg->decode_threads, 1024, errstr, errstr_size))) ||
         !(pl->pub = sp_publisher_new(&rc, errstr, errstr_size)) ||
@@ -836,6 +841,7 @@ void sp_pipeline_destroy(sp_pipeline *pl)
     sp_flush_job_destroy(pl->spare);
     sp_dlq_destroy(pl->dlq);
     sp_publisher_destroy(pl->pub);
+    sp_zones_free(pl->zones);
     for (int i = 0; i < pl->nslots; i++)
         sp_partition_destroy(pl->slots[i].st);
     free(pl->slots);

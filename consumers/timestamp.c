@@ -5,27 +5,9 @@
  * reads TZ), so the result never depends on the machine's time zone.
  */
 #include "supportpulse/event.h"
+#include "supportpulse/timezone.h"
 
 #include <stdio.h>
-
-/* Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-static int days_in_month(int64_t y, int m)
-{
-    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return m == 2 && is_leap(y) ? 29 : dm[m - 1];
-}
 
 /* Reads exactly n digits at s[*i]; -1 if any is not a digit. */
 static int digits(const char *s, size_t len, size_t *i, int n)
@@ -95,7 +77,7 @@ int sp_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_ms)
     if (mo < 1 || mo > 12 || expect(s, len, &i, '-') < 0)
         return -1;
     int d = digits(s, len, &i, 2);
-    if (d < 1 || d > days_in_month(y, mo) || i >= len)
+    if (d < 1 || d > sp_days_in_month(y, mo) || i >= len)
         return -1;
     char sep = s[i++];
     if (sep != 'T' && sep != 't' && sep != ' ')
@@ -118,7 +100,7 @@ int sp_ts_parse_rfc3339(const char *s, size_t len, int64_t *out_ms)
     int off = 0;
     if (offset_minutes(s, len, &i, &off) < 0 || i != len)
         return -1;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - off * 60;
+    int64_t secs = sp_days_from_civil(y, mo, d) * 86400 + hh * 3600 + mi * 60 + ss - off * 60;
     *out_ms = secs * 1000 + ms;
     return 0;
 }

@@ -399,7 +399,8 @@ static long read_fields(sp_live *l, const char *key)
 static int add_reads(sp_live *l, const char *dims, int64_t now_s, reads *rd)
 {
     char key[SP_KEY_MAX];
-    int64_t pane = now_s - now_s % 60, day = now_s - now_s % 86400;
+    int64_t pane = now_s - now_s % 60;
+    int64_t day = sp_zones_window_start(l->conf.zones, dims, now_s, SP_NRES - 1);
     for (int i = 0; i < PANES; i++) {
         if (sp_key_rollup(key, sizeof key, l->prefix, 0, dims, pane - (PANES - 1 - i) * 60) < 0 ||
             (rd->panes[i] = read_fields(l, key)) < 0)

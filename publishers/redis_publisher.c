@@ -93,9 +93,10 @@ sp_publisher *sp_publisher_new(const sp_publisher_conf *conf, char *errstr, size
     atomic_init(&pub->topic_partitions, 0);
     count_names(pub->count_names, sizeof pub->count_names);
     sp_rollups_conf rc = {pub->prefix, {0}, conf->max_call, conf->csat_prior_weight,
-                          conf->retention_ms, conf->cache_entries, conf->smooth_every_ms};
+                          conf->retention_ms, conf->cache_entries, conf->smooth_every_ms,
+                          conf->zones};
     memcpy(rc.ttl_s, conf->ttl_s, sizeof rc.ttl_s);
-    sp_live_conf lc = {pub->prefix, pub->topic, conf->max_call};
+    sp_live_conf lc = {pub->prefix, pub->topic, conf->max_call, conf->zones};
     if (sp_checkpoint_scripts_add(pub->r, &pub->cps) < 0 ||
         (pub->meta_script = sp_redis_script(pub->r, sp_lua_meta)) < 0 ||
         !(pub->rollups = sp_rollups_new(&rc, pub->r, errstr, errstr_size)) ||

@@ -212,6 +212,7 @@ struct sp_rollups_job {
     uint64_t ns_built;           /* time building it (counted by its first write) */
     arena keys;                  /* rollup keys of the totals */
     sp_buf contrib;              /* each ref's change */
+    const sp_zones *zones;       /* the writer's: where 1d windows start */
 };
 
 struct sp_rollups {
@@ -505,7 +506,11 @@ static int add_cell(sp_rollups_job *j, int part, uint32_t *gcache, const sp_part
     for (int r = 0; r < SP_NRES; r++) {
         if (!(mask & (1u << r)))
             continue;
-        total *t = total_of(j, r, cls, gid, sp_res_start(wstart, r));
+        int64_t start = r == SP_NRES - 1
+                            ? sp_zones_window_start(j->zones, sp_partition_dims_key(p, c->dims_id),
+                                                    wstart, r)
+                            : sp_res_start(wstart, r);
+        total *t = total_of(j, r, cls, gid, start);
         if (!t || grow((void **)&j->refs, &j->caprefs, j->nrefs + 1, sizeof *j->refs) < 0 ||
             add_change(&t->d, t->dsk, c) < 0)
             return -1;
@@ -554,11 +559,12 @@ static void job_reset(sp_rollups_job *j)
 sp_rollups_job *sp_rollups_job_new(const sp_rollups *w, const sp_rollup_part *parts, int n,
                                    sp_rollups_job *reuse, char *errstr, size_t errstr_size)
 {
-    (void)w;
     sp_rollups_job *j = reuse ? reuse : calloc(1, sizeof *j);
     int ok = j != NULL;
     if (ok && reuse)
         job_reset(j);
+    if (ok)
+        j->zones = w->conf.zones;
     if (ok && !j->index)
         ok = (j->index = sp_u64map_new(SIZE_MAX / 4)) != NULL;
     if (ok && !j->dims_index)
@@ -1140,7 +1146,9 @@ static int attach_entries(sp_rollups *w)
         if (!(t->e = sp_rollup_cache_get(w->cache, total_key(w, t), t->key_len)))
             return -1;
         t->e->used = w->write_no;
-        t->e->final_ms = (t->start + sp_res_seconds[t->res]) * 1000 + w->conf.retention_ms;
+        t->e->final_ms =
+            sp_zones_window_end(w->conf.zones, total_dims(w, t), t->start, t->res) * 1000 +
+            w->conf.retention_ms;
     }
     return 0;
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config librdkafka-dev libjansson-dev libyajl-dev
           libhiredis-dev libcriterion-dev redis-server redis-tools procps libcurl4-openssl-dev
-          libmicrohttpd-dev libssl-dev openssl libutf8proc-dev "$@")
+          libmicrohttpd-dev libssl-dev openssl libutf8proc-dev tzdata "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -362,17 +362,20 @@ static void clock_at(long long ts)
     freeReplyObject(r);
 }
 
-static sp_alert_eval *evaluator(const sp_rules *rules)
+static sp_alert_eval *evaluator_in(const sp_rules *rules, const sp_zones *zones)
 {
     sp_alert_eval_conf c;
     sp_alert_eval_conf_defaults(&c);
     c.address = env.address;
     c.prefix = "t";
+    c.zones = zones;
     char err[512];
     sp_alert_eval *e = sp_alert_eval_new(&c, rules, err, sizeof err);
     cr_assert_not_null(e, "%s", err);
     return e;
 }
+
+static sp_alert_eval *evaluator(const sp_rules *rules) { return evaluator_in(rules, NULL); }
 
 typedef struct {
     int n;
@@ -625,6 +628,62 @@ Test(alert_eval, rollup_rules_and_removed_rules, .init = env_up, .fini = env_dow
     cr_assert_eq(hlen("t:alerts:active"), 0);
     sp_alert_eval_destroy(e);
     sp_rules_free(&rs);
+}
+
+/* In the desk's zone (+08:00) a 1d rule reads the last complete local day. */
+Test(alert_eval, a_day_rule_reads_the_desks_day, .init = env_up, .fini = env_down)
+{
+    char err[256];
+    sp_zones *z = sp_zones_new("Asia/Shanghai", "", err, sizeof err);
+    cr_assert(z, "%s", err);
+    sp_rules rs;
+    parse_ok("{\"rules\":[{\"name\":\"day_sl\",\"metric\":\"service_level\",\"window\":\"1d\","
+             "\"op\":\"<\",\"threshold\":0.8}]}", &rs);
+    sp_alert_eval *e = evaluator_in(&rs, z);
+    notices ns = {0};
+    long long yesterday = 1763654400; /* 2025-11-20T16:00Z: local midnight of the 21st */
+    clock_at(T0);                     /* 2025-11-22T10:00Z, 18:00 in Shanghai */
+    cmd("ZADD t:ts:1d:all %lld %lld", yesterday, yesterday);
+    cmd("HSET t:r:1d:all:%lld service_level 0.5", yesterday);
+    cmd("HSET t:r:1d:all:1763683200 service_level 0.9"); /* the UTC day of the 21st */
+    cr_assert_eq(tick(e, &ns), 1, "the local day's rollup is read, not the UTC day's");
+    cr_assert_str_eq(ns.last_state, "firing");
+    sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+    sp_zones_free(z);
+}
+
+/* A "_today" value from before the desk's midnight is no data after it; at 16:01 UTC it is
+ * still today in UTC, and a new day in Shanghai. */
+static void today_after_midnight(const char *zone, const char *want)
+{
+    char err[256];
+    sp_zones *z = sp_zones_new(zone, "", err, sizeof err);
+    cr_assert(z, "%s", err);
+    sp_rules rs;
+    parse_ok("{\"rules\":[{\"name\":\"csat_day\",\"metric\":\"csat_today\",\"op\":\"<\","
+             "\"threshold\":0.8}]}", &rs);
+    sp_alert_eval *e = evaluator_in(&rs, z);
+    notices ns = {0};
+    cmd("HSET t:live:all csat_today 0.5 as_of %lld", 1763827140000LL); /* 15:59Z */
+    clock_at(1763827140000LL);
+    cr_assert_eq(tick(e, &ns), 1, "%s: fires on its day", zone);
+    clock_at(1763827260000LL); /* 16:01Z */
+    tick(e, &ns);
+    cr_expect_str_eq(ns.last_state, want, "%s", zone);
+    sp_alert_eval_destroy(e);
+    sp_rules_free(&rs);
+    sp_zones_free(z);
+}
+
+Test(alert_eval, today_ends_at_the_desks_midnight, .init = env_up, .fini = env_down)
+{
+    today_after_midnight("Asia/Shanghai", "resolved");
+}
+
+Test(alert_eval, today_in_utc_ends_at_utc_midnight, .init = env_up, .fini = env_down)
+{
+    today_after_midnight("UTC", "firing");
 }
 
 typedef struct {

@@ -52,8 +52,15 @@ Test(cli, bad_flags_name_the_field_and_exit_2)
                          sizeof out), 2);
     cr_expect(strstr(out, "session.timeout.ms"), "%s", out);
     cr_expect_eq(run_cmd(SP_BINARY " run --bootstrap x -X bogus 2>&1", out, sizeof out), 2);
+    cr_expect_eq(run_cmd(SP_BINARY " run --bootstrap x --time-zone Asia/Shangai 2>&1", out,
+                         sizeof out), 2, "a misspelt zone");
+    cr_expect(strstr(out, "time_zone") && strstr(out, "Asia/Shangai"), "%s", out);
+    cr_expect_eq(run_cmd(SP_BINARY " run --bootstrap x --max-wait-by-queue security=5 2>&1", out,
+                         sizeof out), 2);
+    cr_expect(strstr(out, "max_wait_by_queue"), "%s", out);
     cr_expect_eq(run_cmd(SP_BINARY " run --help", out, sizeof out), 0);
     cr_expect(strstr(out, "--dlq-topic") && strstr(out, "SUPPORTPULSE_"), "%s", out);
+    cr_expect(strstr(out, "--time-zone") && strstr(out, "--max-wait-s"), "%s", out);
 }
 
 Test(cli, gen_writes_events_the_decoder_accepts)

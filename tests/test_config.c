@@ -132,6 +132,32 @@ Test(config, per_queue_thresholds_are_checked)
     sp_config_free(&c);
 }
 
+Test(config, time_zones_are_checked)
+{
+    sp_config c;
+    char err[512];
+    cr_assert_eq(sp_config_init(&c), 0);
+    cr_expect_str_eq(c.time_zone, "UTC");
+    cr_assert_eq(sp_config_set(&c, "time-zone", "Asia/Shanghai", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_config_set(&c, "tenant_time_zones", "t1=Europe/Berlin,t2=Asia/Kolkata", err,
+                               sizeof err), 0, "%s", err);
+    cr_expect_eq(sp_config_set(&c, "time_zone", "Mars/Olympus_Mons", err, sizeof err), -1);
+    cr_expect(strstr(err, "time_zone: unknown time zone 'Mars/Olympus_Mons'"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "time_zone", "+08:00", err, sizeof err), -1);
+    cr_expect(strstr(err, "time_zone") && strstr(err, "IANA"), "%s", err);
+    cr_expect_eq(sp_config_set(&c, "tenant_time_zones", "t1:Europe/Berlin", err, sizeof err), -1);
+    cr_expect(strstr(err, "tenant_time_zones") && strstr(err, "tenant=Zone"), "%s", err);
+    sp_config_free(&c);
+    /* an agent class kept in hours cannot make days that start at 18:30 UTC */
+    cr_assert_eq(sp_config_init(&c), 0);
+    char *argv[] = {"--bootstrap", "x:9092", "--tenant-time-zones", "t2=Asia/Kolkata",
+                    "--resolutions-by-dims", "agent=1h,1d", NULL};
+    char *envp[] = {NULL};
+    cr_expect_eq(sp_config_from_args(&c, 6, argv, envp, err, sizeof err), -1);
+    cr_expect(strstr(err, "resolutions_by_dims") && strstr(err, "Asia/Kolkata"), "%s", err);
+    sp_config_free(&c);
+}
+
 Test(config, orphan_limits_are_checked)
 {
     sp_config c;

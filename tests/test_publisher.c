@@ -795,3 +795,117 @@ Test(publisher, hset_writes_the_same_rollups_as_restore, .init = setup, .fini = 
     free(text[0]);
     free(text[1]);
 }
+
+/* ---- the desk's day (time_zone, tenant_time_zones) ------------------------------------ */
+
+static sp_publisher *publisher_in(const sp_zones *zones)
+{
+    sp_publisher_conf c = {.address = env.address,
+                           .prefix = "sp",
+                           .topic = "t",
+                           .ttl_s = {172800, 604800, 3024000, 34560000, 0},
+                           .connect_timeout_ms = 2000,
+                           .command_timeout_ms = 5000,
+                           .lateness_ms = 120000,
+                           .retention_ms = 3600000,
+                           .max_call = max_call,
+                           .resolutions = SP_RES_BY_DIMS_DEFAULT,
+                           .zones = zones};
+    char err[256];
+    sp_publisher *p = sp_publisher_new(&c, err, sizeof err);
+    cr_assert(p, "%s", err);
+    return p;
+}
+
+static long long at_utc(int y, int m, int d, int hh, int mm)
+{
+    return (long long)(sp_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60);
+}
+
+#define TENANT_TICKET "{\"id\":\"z%u\",\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"T%u\"," \
+                      "\"queue\":\"q\",\"channel\":\"email\",\"tenant\":\"%s\"}"
+
+static void ticket_at(sp_partition *p, const char *tenant, long long s)
+{
+    char buf[512];
+    static unsigned n;
+    n++;
+    snprintf(buf, sizeof buf, TENANT_TICKET, n, s * 1000, n, tenant);
+    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
+}
+
+static long long day_count(const char *dims, long long start)
+{
+    char key[256];
+    snprintf(key, sizeof key, "sp:r:1d:%s:%lld", dims, start);
+    return sp_hget_ll(&env, key, "created", -1);
+}
+
+/* 1d rollups start at local midnight: +08:00 (the default zone), Europe/Berlin across its
+ * 25-hour day (last Sunday of October), +05:30; finer windows stay epoch-aligned. */
+Test(publisher, days_start_at_the_desks_midnight, .init = setup, .fini = teardown)
+{
+    char err[256];
+    sp_zones *z = sp_zones_new("Asia/Shanghai", "t1=Europe/Berlin,t2=Asia/Kolkata", err, sizeof err);
+    cr_assert(z, "%s", err);
+    sp_publisher *pub = publisher_in(z);
+    sp_partition *p = partition();
+    /* Berlin, 2026-10-25: 00:30 CEST and 23:30 CET are one 25-hour day; 00:10 the next */
+    ticket_at(p, "t1", at_utc(2026, 10, 24, 22, 30));
+    ticket_at(p, "t1", at_utc(2026, 10, 25, 22, 30));
+    ticket_at(p, "t1", at_utc(2026, 10, 25, 23, 10));
+    flush(pub, 0, p, 3);
+    cr_expect_eq(day_count("tenant=t1", at_utc(2026, 10, 24, 22, 0)), 2);
+    cr_expect_eq(day_count("tenant=t1", at_utc(2026, 10, 25, 23, 0)), 1);
+    cr_expect_eq(day_count("tenant=t1", at_utc(2026, 10, 25, 0, 0)), -1, "no UTC day");
+    /* the desk (no tenant) in Shanghai: 23:59 and 00:01 local are two days */
+    ticket_at(p, "default", at_utc(2026, 11, 22, 15, 59));
+    ticket_at(p, "default", at_utc(2026, 11, 22, 16, 1));
+    /* Kolkata, +05:30: midnight is 18:30 UTC */
+    ticket_at(p, "t2", at_utc(2026, 11, 22, 18, 29));
+    ticket_at(p, "t2", at_utc(2026, 11, 22, 18, 31));
+    flush(pub, 0, p, 7);
+    cr_expect_eq(day_count("all", at_utc(2026, 11, 21, 16, 0)), 1);
+    cr_expect_eq(day_count("all", at_utc(2026, 11, 22, 16, 0)), 3, "00:01 local, and t2's two");
+    cr_expect_eq(day_count("tenant=t2", at_utc(2026, 11, 21, 18, 30)), 1);
+    cr_expect_eq(day_count("tenant=t2", at_utc(2026, 11, 22, 18, 30)), 1);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1h:all:1795359600", "created", -1), 1,
+                 "hours stay on the hour: 2026-11-22T15:00Z");
+    redisReply *r = sp_env_cmd(&env, "ZSCORE sp:ts:1d:tenant=t2 %lld", at_utc(2026, 11, 22, 18, 30));
+    cr_expect(r && r->type == REDIS_REPLY_STRING, "the index holds the local day's start");
+    freeReplyObject(r);
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+    sp_zones_free(z);
+}
+
+/* "_today" in the live hash is the desk's local day: a +08:00 desk's resets at its
+ * midnight (16:00 UTC), not at 08:00 local. */
+Test(publisher, today_resets_at_the_desks_midnight, .init = setup, .fini = teardown)
+{
+    char err[256];
+    sp_zones *z = sp_zones_new("Asia/Shanghai", "", err, sizeof err);
+    cr_assert(z, "%s", err);
+    sp_publisher *pub = publisher_in(z);
+    sp_partition *p = partition();
+    char buf[512];
+    const struct { const char *type, *call; long long s; } evs[] = {
+        {"call.offered", "K1", at_utc(2026, 11, 22, 15, 50)},
+        {"call.answered", "K1", at_utc(2026, 11, 22, 15, 50) + 10},  /* in SL, yesterday local */
+        {"call.offered", "K2", at_utc(2026, 11, 22, 16, 1)},
+        {"call.answered", "K2", at_utc(2026, 11, 22, 16, 1) + 30},   /* missed, today local */
+    };
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(buf, sizeof buf, "{\"id\":\"k%u\",\"type\":\"%s\",\"ts\":%lld,\"call_id\":\"%s\","
+                 "\"queue\":\"payments\",\"agent_id\":\"a\"}", i, evs[i].type, evs[i].s * 1000,
+                 evs[i].call);
+        cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
+    }
+    flush(pub, 0, p, 4);
+    char got[64];
+    cr_assert(sp_hget_str(&env, "sp:live:all", "service_level_today", got, sizeof got));
+    cr_expect_str_eq(got, "0.0000", "only K2 is today in Shanghai (a UTC day would say 0.5000)");
+    sp_partition_destroy(p);
+    sp_publisher_destroy(pub);
+    sp_zones_free(z);
+}

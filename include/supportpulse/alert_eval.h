@@ -29,6 +29,7 @@
 
 #include "supportpulse/alert_state.h"
 #include "supportpulse/rules.h"
+#include "supportpulse/timezone.h"
 
 typedef struct {
     const char *address, *prefix;
@@ -37,6 +38,8 @@ typedef struct {
     int connect_timeout_ms, command_timeout_ms;
     int64_t stream_max;        /* {p}:alerts keeps about this many entries */
     int64_t dims_refresh_ms;   /* how often "*" over rollups re-lists series (wall) */
+    const sp_zones *zones;     /* where each dims' day starts, for 1d rules and "_today"
+                                  (NULL: UTC); borrowed, must outlive the evaluator */
 } sp_alert_eval_conf;
 
 void sp_alert_eval_conf_defaults(sp_alert_eval_conf *c);

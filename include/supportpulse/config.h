@@ -27,6 +27,7 @@ typedef struct {
     char *forecast_events, *sl_target_by_queue, *handle_s_by_channel;
     char *alert_rules, *alert_webhook_url, *alert_webhook_header, *alert_command;
     char *resolutions_by_dims;
+    char *time_zone, *tenant_time_zones;
     int64_t lateness_s, retention_s, dedup_horizon_s, dedup_capacity, max_cases,
         case_max_age_s, max_queues, max_agents, max_tenants, max_combos, max_future_s, flush_ms,
         max_dirty_cells, idle_s, redis_timeout_ms, stats_s, max_backoff_ms, sl_threshold_s,

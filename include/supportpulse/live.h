@@ -31,6 +31,8 @@ typedef struct {
     const char *prefix;
     const char *topic;
     int max_call;             /* live hashes (or presence updates) per call */
+    const sp_zones *zones;    /* "_today" is the local day of each dims (NULL: UTC);
+                                 borrowed, must outlive the writer */
 } sp_live_conf;
 
 typedef struct sp_live sp_live;

@@ -44,6 +44,8 @@ typedef struct {
     const char *resolutions;      /* resolutions_by_dims, recorded in {p}:meta */
     int64_t smooth_every_ms;      /* csat_smoothed pass at most this often */
     size_t cache_entries;         /* rollups remembered by the writer (0 = 200,000) */
+    const sp_zones *zones;        /* where each dims' day starts (NULL: UTC); borrowed,
+                                     must outlive the publisher */
 } sp_publisher_conf;
 
 typedef struct sp_publisher sp_publisher;

@@ -31,6 +31,7 @@
 
 #include "supportpulse/partition.h"
 #include "supportpulse/redis_client.h"
+#include "supportpulse/timezone.h"
 
 typedef struct {
     const char *prefix;
@@ -40,6 +41,8 @@ typedef struct {
     int64_t retention_ms;        /* a window takes late events until end + this */
     size_t cache_entries;        /* rollups the writer remembers (0 = 200,000) */
     int64_t smooth_every_ms;     /* the csat_smoothed pass at most this often */
+    const sp_zones *zones;       /* 1d windows start at local midnight (NULL: UTC);
+                                    borrowed, must outlive the writer */
 } sp_rollups_conf;
 
 /* One partition of a flush: its changes are written under its flush number seq. */

@@ -58,7 +58,6 @@ const char *sp_rule_op_name(sp_rule_op op);
 const char *sp_severity_name(sp_severity s);
 /* "1m", "5m", "15m", "1h", "1d"; res in 0..4. */
 const char *sp_rule_res_name(int res);
-int64_t sp_rule_res_seconds(int res);
 
 /* The metric as written: "field" or "field OP field". */
 void sp_rule_metric_text(const sp_rule *r, char *out, size_t size);
