@@ -6,9 +6,11 @@
  * starts at 01:00, and bad names.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "supportpulse/timezone.h"
 
@@ -157,4 +159,44 @@ Test(timezone, a_dims_takes_its_tenants_zone)
     cr_expect(strstr(err, "tenant_time_zones"), "%s", err);
     cr_expect_null(sp_zones_new("Nowhere/Land", "", err, sizeof err));
     cr_expect(strstr(err, "time_zone") && strstr(err, "Nowhere/Land"), "%s", err);
+}
+
+/* A cut or damaged zone file is refused or read, never read past its end (the ASan build
+ * runs this too). */
+Test(timezone, damaged_files_are_refused_not_overrun)
+{
+    FILE *f = fopen("/usr/share/zoneinfo/Europe/Berlin", "rb");
+    cr_assert_not_null(f);
+    unsigned char good[8192];
+    size_t n = fread(good, 1, sizeof good, f);
+    fclose(f);
+    char dir[] = "/tmp/sp-tz-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/Cut", dir);
+    setenv("TZDIR", dir, 1);
+    int refused = 0;
+    uint64_t x = 88172645463325252ull;
+    for (size_t len = 0; len <= n; len++) {
+        unsigned char buf[8192];
+        memcpy(buf, good, n);
+        if (len % 3 == 1) { /* and flip a byte */
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[x % n] ^= (unsigned char)(1 + x % 255);
+        }
+        f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        fwrite(buf, 1, len, f);
+        fclose(f);
+        sp_tz *z = sp_tz_load("Cut", err, sizeof err);
+        if (z)
+            (void)sp_tz_day_start(z, 1795342500);
+        else
+            refused++;
+        sp_tz_free(z);
+    }
+    unsetenv("TZDIR");
+    remove(path);
+    rmdir(dir);
+    cr_expect_gt(refused, 0);
 }
