@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test.sh - the second README command (and .ci/run): installs what is missing, then
-# builds and runs the whole suite twice, plain and under AddressSanitizer with
-# UndefinedBehaviorSanitizer, then the threaded harness under ThreadSanitizer. Exits
-# non-zero on any failure. SP_TEST_QUICK=1 runs the plain build only.
+# builds and runs the suite plain and the whole suite under AddressSanitizer with
+# UndefinedBehaviorSanitizer, then the threaded harness under ThreadSanitizer. The
+# end-to-end programs labelled "slow" (pipeline, exactly_once, exactly_once_cluster: most
+# of the time) run once, in the sanitizer build, which checks more. Exits non-zero on any
+# failure. SP_TEST_QUICK=1 runs the plain build only, slow tests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -34,7 +36,11 @@ tally() { # adds ctest's "N% tests passed, F tests failed out of T" to the total
   failed=$((failed + ${f:-0}))
 }
 
-run_suite plain build "" --
+if [ "${SP_TEST_QUICK:-0}" = 1 ]; then
+  run_suite plain build "" --
+else
+  run_suite plain build "-LE slow" --
+fi
 if [ "${SP_TEST_QUICK:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
