@@ -46,10 +46,10 @@ const char *sp_metric_name(sp_metric m)
 int sp_metric_core(sp_metric m, int agent)
 {
     switch (m) {
-    case SP_M_EVENTS: case SP_M_ANSWERED: case SP_M_TRANSFERRED: case SP_M_CREATED:
-    case SP_M_SOLVED: case SP_M_CSAT_RESPONSES: case SP_M_NPS_RESPONSES:
+    case SP_M_EVENTS: case SP_M_ANSWERED: case SP_M_SOLVED: case SP_M_CSAT_RESPONSES:
+    case SP_M_NPS_RESPONSES:
         return 1;
-    case SP_M_OFFERED: case SP_M_ABANDONED:
+    case SP_M_OFFERED: case SP_M_ABANDONED: case SP_M_TRANSFERRED: case SP_M_CREATED:
         return !agent;
     default:
         return 0;

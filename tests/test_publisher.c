@@ -197,6 +197,12 @@ BOTH(agents_are_rolled_up_from_15_minutes)
     cr_expect_eq(key_integer("EXISTS", "sp:r:1m:agent=ann:1795342500"), 0, "no 1m agent rollup");
     cr_expect_eq(key_integer("EXISTS", "sp:r:5m:agent=ann:1795342500"), 0);
     cr_expect_eq(sp_zcard(&env, "sp:ts:15m:agent=ann"), 1);
+    /* the counts an agent is credited with are there at 0; those that name no agent are not */
+    expect_field("sp:r:15m:agent=ann:1795342500", "solved", "0");
+    expect_field("sp:r:15m:agent=ann:1795342500", "csat_responses", "0");
+    static const char *const never[] = {"offered", "abandoned", "transferred", "created"};
+    for (size_t i = 0; i < sizeof never / sizeof *never; i++)
+        expect_field("sp:r:15m:agent=ann:1795342500", never[i], NULL);
     sp_partition_destroy(p);
     sp_publisher_destroy(pub);
 }

@@ -60,8 +60,9 @@ int sp_field_decimals(const char *field);
 /* Whether a rollup always carries metric m, 0 included, so a board shows 0 rather than
  * "no data": the volumes a board reads (events, offered, answered, abandoned,
  * transferred, created, solved, csat_responses, nps_responses); an agent's rollup only
- * those an agent can have (not offered or abandoned: no agent is known then). Other
- * counters are written when not zero. */
+ * those an agent is credited with (events, answered, solved and the surveys; offers,
+ * abandons, transfers and creations name no agent). Other counters are written when
+ * not zero. */
 int sp_metric_core(sp_metric m, int agent);
 
 /* A ratio of sums of counters: scale * (num terms) / (den terms), absent when the
