@@ -437,13 +437,13 @@ static int add_change(sp_counters *d, sp_sketch *dsk, const sp_cell *c)
  * moved (count, then index and change). */
 static void put_change(sp_buf *b, const sp_cell *c)
 {
-    uint32_t mask = 0;
+    uint64_t mask = 0;
     for (int m = 0; m < SP_M__COUNT; m++)
         if (c->c.v[m] != c->pub.v[m])
-            mask |= 1u << m;
+            mask |= 1ull << m;
     sp_buf_put_uv(b, mask);
     for (int m = 0; m < SP_M__COUNT; m++)
-        if (mask & (1u << m))
+        if (mask & (1ull << m))
             sp_buf_put_sv(b, c->c.v[m] - c->pub.v[m]);
     for (int k = 0; k < SP_D__COUNT; k++) {
         uint32_t n = 0;
@@ -464,9 +464,9 @@ static void put_change(sp_buf *b, const sp_cell *c)
 static int add_kept_change(const sp_buf *b, uint32_t off, sp_counters *d, sp_sketch *dsk)
 {
     sp_reader r = sp_reader_of(b->p + off, b->n - off);
-    uint32_t mask = (uint32_t)sp_get_uv(&r);
+    uint64_t mask = sp_get_uv(&r);
     for (int m = 0; m < SP_M__COUNT; m++)
-        if (mask & (1u << m))
+        if (mask & (1ull << m))
             d->v[m] += sp_get_sv(&r);
     for (int k = 0; k < SP_D__COUNT; k++) {
         uint64_t n = sp_get_uv(&r);

@@ -332,6 +332,46 @@ static void expect_sketch(const char *key, sp_sketch *all)
     free(e.marks);
 }
 
+/* A writer that finds one partition's change in a rollup already writes only the other
+ * partition's share, from the changes it kept per partition: every counter survives that,
+ * the last one (orphaned, the 33rd) included. */
+BOTH(kept_changes_carry_every_counter)
+{
+    sp_publisher *a = publisher(), *b = publisher();
+    sp_partition *p[2] = {partition(), partition()};
+    char buf[256], err[512];
+    for (int k = 0; k < 2; k++) { /* a call left in queue, orphaned 4 hours on */
+        snprintf(buf, sizeof buf, "{\"id\":\"k%d\",\"type\":\"call.offered\",\"ts\":%lld,"
+                 "\"call_id\":\"K%d\",\"queue\":\"payments\"}", k, BASE, k);
+        cr_assert_eq(sp_test_apply(p[k], buf), SP_APPLY_OK);
+        snprintf(buf, sizeof buf, "{\"id\":\"t%d\",\"type\":\"ticket.created\",\"ts\":%lld,"
+                 "\"ticket_id\":\"T%d\",\"queue\":\"q\",\"channel\":\"email\"}", k,
+                 BASE + 4 * 3600 * 1000LL, k);
+        cr_assert_eq(sp_test_apply(p[k], buf), SP_APPLY_OK);
+        cr_assert_eq(sp_partition_get_stats(p[k])->orphaned, 1);
+        claim(a, k);
+    }
+    /* b writes partition 0's flush; a then sends the same flush with partition 1's */
+    sp_flush_part fp[2] = {{0, p[0], 2, NULL, &cps[0], 0, SP_FLUSH_OK},
+                           {1, p[1], 2, NULL, &cps[1], 0, SP_FLUSH_OK}};
+    cr_assert_eq(sp_publisher_flush(b, &fp[0], 1, BASE + 4 * 3600 * 1000LL, err, sizeof err), 0,
+                 "%s", err);
+    fp[0].result = SP_FLUSH_OK;
+    cr_assert_eq(sp_publisher_flush(a, fp, 2, BASE + 4 * 3600 * 1000LL, err, sizeof err), 0,
+                 "%s", err);
+    const char *key = "sp:r:1m:all:1795356900"; /* BASE + 4 h */
+    cr_expect_eq(sp_hget_ll(&env, key, "orphaned", -1), 2);
+    cr_expect_eq(sp_hget_ll(&env, key, "events", -1), 2);
+    cr_expect_eq(sp_hget_ll(&env, key, "created", -1), 2);
+    cr_expect_eq(sp_hget_ll(&env, "sp:r:1m:all:1795342500", "offered", -1), 2);
+    cr_expect_gt(sp_publisher_get_stats(a)->rollups.merged_out, 0,
+                 "a found partition 0's change in and wrote partition 1's alone");
+    for (int k = 0; k < 2; k++)
+        sp_partition_destroy(p[k]);
+    sp_publisher_destroy(a);
+    sp_publisher_destroy(b);
+}
+
 /* Several flushes from two partitions and two writers in turns: the hour's and the
  * day's counts, buckets and percentiles are those of every wait so far after each. */
 BOTH(two_writers_merge_their_changes_into_the_same_rollups)

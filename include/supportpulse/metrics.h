@@ -48,6 +48,9 @@ typedef enum {
 #define SP_M_DUR_SUM(d) ((sp_metric)(SP_M_WAIT_SUM + 2 * (int)(d)))
 #define SP_M_DUR_COUNT(d) ((sp_metric)(SP_M_WAIT_SUM + 2 * (int)(d) + 1))
 
+/* Sets of counters travel as 64-bit masks (partition_codec.c, rollups.c). */
+_Static_assert(SP_M__COUNT <= 64, "a counter mask holds 64 counters");
+
 typedef struct {
     int64_t v[SP_M__COUNT];
 } sp_counters;
