@@ -265,7 +265,7 @@ sp_fc_point sp_hw_point(const sp_hw *m, int h)
 
 /* ---- declared events ---- */
 
-static int parse_time(const char *s, int64_t *ms)
+static int parse_time(const char *s, const sp_tz *zone, int64_t *ms)
 {
     char *end;
     long long v = strtoll(s, &end, 10);
@@ -273,10 +273,13 @@ static int parse_time(const char *s, int64_t *ms)
         *ms = v;
         return 0;
     }
-    if (strlen(s) == 10) { /* a date alone: its UTC midnight */
+    if (strlen(s) == 10) { /* a date alone: the desk's midnight of it */
         char full[32];
         snprintf(full, sizeof full, "%sT00:00:00Z", s);
-        return sp_ts_parse_rfc3339(full, strlen(full), ms);
+        if (sp_ts_parse_rfc3339(full, strlen(full), ms) < 0)
+            return -1;
+        *ms = sp_tz_date_start(zone, *ms / 86400000) * 1000;
+        return 0;
     }
     return sp_ts_parse_rfc3339(s, strlen(s), ms);
 }
@@ -290,7 +293,8 @@ static int copy_field(char *dst, size_t size, const char *src)
 }
 
 /* One entry "NAME,START,END,MULTIPLIER[,QUEUE[,CHANNEL]]", modified in place. */
-static int parse_event(char *entry, sp_fc_event *ev, char *errstr, size_t errstr_size)
+static int parse_event(char *entry, const sp_tz *zone, sp_fc_event *ev, char *errstr,
+                       size_t errstr_size)
 {
     char *f[7], *save = entry, *t;
     int nf = 0;
@@ -300,8 +304,8 @@ static int parse_event(char *entry, sp_fc_event *ev, char *errstr, size_t errstr
     const char *why = nf < 4 || nf > 6 ? "needs NAME,START,END,MULTIPLIER[,QUEUE[,CHANNEL]]"
                       : !f[0][0] || copy_field(ev->name, sizeof ev->name, f[0]) < 0
                           ? "name must be 1..64 bytes"
-                      : parse_time(f[1], &ev->start_ms) < 0 ? "START is not RFC 3339, a date or epoch ms"
-                      : parse_time(f[2], &ev->end_ms) < 0   ? "END is not RFC 3339, a date or epoch ms"
+                      : parse_time(f[1], zone, &ev->start_ms) < 0 ? "START is not RFC 3339, a date or epoch ms"
+                      : parse_time(f[2], zone, &ev->end_ms) < 0   ? "END is not RFC 3339, a date or epoch ms"
                       : ev->end_ms <= ev->start_ms          ? "END must be after START"
                                                             : NULL;
     if (!why) {
@@ -324,7 +328,8 @@ static int parse_event(char *entry, sp_fc_event *ev, char *errstr, size_t errstr
     return why ? -1 : 0;
 }
 
-int sp_fc_events_parse(const char *text, sp_fc_events *out, char *errstr, size_t errstr_size)
+int sp_fc_events_parse(const char *text, const sp_tz *zone, sp_fc_events *out, char *errstr,
+                       size_t errstr_size)
 {
     out->ev = NULL;
     out->n = 0;
@@ -345,7 +350,7 @@ int sp_fc_events_parse(const char *text, sp_fc_events *out, char *errstr, size_t
         if (!grown) {
             snprintf(errstr, errstr_size, "out of memory");
             rc = -1;
-        } else if (out->ev = grown, parse_event(entry, &grown[out->n], why, sizeof why) < 0) {
+        } else if (out->ev = grown, parse_event(entry, zone, &grown[out->n], why, sizeof why) < 0) {
             snprintf(errstr, errstr_size, "event %zu: %s", idx, why);
             rc = -1;
         } else {

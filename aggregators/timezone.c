@@ -117,6 +117,11 @@ int64_t sp_tz_day_start(const sp_tz *z, int64_t s)
     return next <= s ? next : start_of_local(z, d * DAY_S);
 }
 
+int64_t sp_tz_date_start(const sp_tz *z, int64_t days)
+{
+    return z ? start_of_local(z, days * DAY_S) : days * DAY_S;
+}
+
 int64_t sp_tz_day_end(const sp_tz *z, int64_t s)
 {
     int64_t start = sp_tz_day_start(z, s);

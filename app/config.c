@@ -164,7 +164,7 @@ static int check_text(const option *o, const char *value, char *errstr, size_t e
     }
     if (strcmp(o->name, "forecast_events") == 0) {
         sp_fc_events ev;
-        if (sp_fc_events_parse(value, &ev, errstr, errstr_size) < 0)
+        if (sp_fc_events_parse(value, NULL, &ev, errstr, errstr_size) < 0)
             return -1;
         sp_fc_events_free(&ev);
     }

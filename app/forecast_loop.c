@@ -56,7 +56,15 @@ sp_forecast_loop *sp_forecast_loop_start(const sp_config *cfg, char *errstr, siz
     }
     l->cfg = cfg;
     char why[256];
-    if (sp_fc_events_parse(cfg->forecast_events, &l->events, why, sizeof why) < 0) {
+    sp_tz *zone = sp_tz_load(cfg->time_zone, why, sizeof why); /* dates are the desk's days */
+    if (!zone) {
+        snprintf(errstr, errstr_size, "time_zone: %s", why);
+        free(l);
+        return NULL;
+    }
+    int rc = sp_fc_events_parse(cfg->forecast_events, zone, &l->events, why, sizeof why);
+    sp_tz_free(zone);
+    if (rc < 0) {
         snprintf(errstr, errstr_size, "forecast_events: %s", why);
         free(l);
         return NULL;

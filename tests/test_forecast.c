@@ -233,7 +233,7 @@ Test(forecast, declared_promotion_peak_within_20_percent)
     snprintf(text, sizeof text, "Double 11 warm-up,%lld,%lld,2.5,q",
              (long long)((T0 + 30 * SP_FC_DAY) * 900000LL + 10 * 3600000LL),
              (long long)((T0 + 30 * SP_FC_DAY) * 900000LL + 22 * 3600000LL));
-    cr_assert_eq(sp_fc_events_parse(text, &ev, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_fc_events_parse(text, NULL, &ev, err, sizeof err), 0, "%s", err);
     held_out with = evaluate(y, &ev), without = evaluate(y, NULL);
     cr_expect(fabs(with.peak_fc - with.peak_actual) / with.peak_actual < 0.2,
               "declared: peak forecast %.1f, actual %.1f", with.peak_fc, with.peak_actual);
@@ -281,7 +281,8 @@ Test(forecast, events_syntax)
     sp_fc_events ev;
     char err[200];
     cr_assert_eq(sp_fc_events_parse("11.11,2026-11-11,2026-11-12,3;xmas,2026-12-24T18:00:00+08:00,"
-                                    "2026-12-26T00:00:00Z,0.5,*,phone;;", &ev, err, sizeof err), 0, "%s", err);
+                                    "2026-12-26T00:00:00Z,0.5,*,phone;;", NULL, &ev, err,
+                                    sizeof err), 0, "%s", err);
     cr_assert_eq(ev.n, 2);
     const char *name;
     int64_t s1111 = 1794355200; /* 2026-11-11T00:00:00Z */
@@ -294,6 +295,17 @@ Test(forecast, events_syntax)
     cr_expect_eq(sp_fc_events_multiplier(&ev, xmas, "any", "email", NULL), 1.0);
     cr_expect_eq(sp_fc_events_multiplier(&ev, xmas - 900, "any", "phone", NULL), 1.0);
     sp_fc_events_free(&ev);
+    /* a date alone is the desk's day: in Shanghai 11.11 starts at 16:00 UTC the day before */
+    sp_tz *sh = sp_tz_load("Asia/Shanghai", err, sizeof err);
+    cr_assert_not_null(sh, "%s", err);
+    cr_assert_eq(sp_fc_events_parse("11.11,2026-11-11,2026-11-12,3", sh, &ev, err, sizeof err), 0,
+                 "%s", err);
+    cr_expect_eq(ev.ev[0].start_ms, (s1111 - 8 * 3600) * 1000);
+    cr_expect_eq(ev.ev[0].end_ms, (s1111 + 16 * 3600) * 1000);
+    cr_expect_eq(sp_fc_events_multiplier(&ev, s1111 - 8 * 3600, "payments", "chat", NULL), 3.0);
+    cr_expect_eq(sp_fc_events_multiplier(&ev, s1111 + 16 * 3600, "payments", "chat", NULL), 1.0);
+    sp_fc_events_free(&ev);
+    sp_tz_free(sh);
 
     static const struct {
         const char *text, *why;
@@ -306,7 +318,7 @@ Test(forecast, events_syntax)
                {",1,2,2", "name"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
-        cr_expect_eq(sp_fc_events_parse(bad[i].text, &ev, err, sizeof err), -1, "%s", bad[i].text);
+        cr_expect_eq(sp_fc_events_parse(bad[i].text, NULL, &ev, err, sizeof err), -1, "%s", bad[i].text);
         cr_expect(strstr(err, bad[i].why), "'%s': %s", bad[i].text, err);
         cr_expect_null(ev.ev);
     }

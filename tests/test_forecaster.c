@@ -343,7 +343,7 @@ Test(forecaster, declared_event_scales_its_intervals)
     snprintf(text, sizeof text, "payday,%lld,%lld,3,payments,phone", (long long)(end + 40) * 900000,
              (long long)(end + 48) * 900000);
     sp_fc_events ev;
-    cr_assert_eq(sp_fc_events_parse(text, &ev, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sp_fc_events_parse(text, NULL, &ev, err, sizeof err), 0, "%s", err);
     sp_forecaster *a = make("a", &ev), *b = make("b", NULL);
     tick(a);
     tick(b);

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "supportpulse/timezone.h"
+
 #define SP_FC_INTERVAL_S 900
 #define SP_FC_DAY 96
 #define SP_FC_WEEK 672
@@ -82,10 +84,12 @@ typedef struct {
     size_t n;
 } sp_fc_events;
 
-/* Parses "NAME,START,END,MULTIPLIER[,QUEUE[,CHANNEL]];..." (START/END RFC 3339 or epoch
- * ms, QUEUE/CHANNEL empty or * for any). An empty text is no events. Fills *out (which
- * the caller frees with sp_fc_events_free). 0, or -1 with errstr naming the entry. */
-int sp_fc_events_parse(const char *text, sp_fc_events *out, char *errstr, size_t errstr_size);
+/* Parses "NAME,START,END,MULTIPLIER[,QUEUE[,CHANNEL]];..." (START/END RFC 3339, a date
+ * alone (its first instant in `zone`, the desk's; NULL: UTC) or epoch ms; QUEUE/CHANNEL
+ * empty or * for any). An empty text is no events. Fills *out (which the caller frees
+ * with sp_fc_events_free). 0, or -1 with errstr naming the entry. */
+int sp_fc_events_parse(const char *text, const sp_tz *zone, sp_fc_events *out, char *errstr,
+                       size_t errstr_size);
 void sp_fc_events_free(sp_fc_events *e);
 /* The product of the multipliers of the events whose [START, END) holds the interval
  * start `start_s` (epoch s) and whose queue and channel match, and the name of the

@@ -40,6 +40,8 @@ int32_t sp_tz_offset(const sp_tz *z, int64_t s);
 /* The first instant (epoch second) of the local day holding s: local midnight, or when a
  * change of offset skips midnight, the instant the day begins. */
 int64_t sp_tz_day_start(const sp_tz *z, int64_t s);
+/* The first instant of local date `days` (days since 1970-01-01); z NULL: UTC. */
+int64_t sp_tz_date_start(const sp_tz *z, int64_t days);
 /* The first instant of the next local day: a day lasts 23 or 25 hours across a change. */
 int64_t sp_tz_day_end(const sp_tz *z, int64_t s);
 /* Whether every day start from 2000 to 2100 is a multiple of width_s seconds (an
