@@ -3,6 +3,7 @@
  */
 #include "supportpulse/bytes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,23 @@ void sp_buf_put_str(sp_buf *b, const char *s, size_t n)
 {
     sp_buf_put_uv(b, n);
     sp_buf_put(b, s, n);
+}
+
+int sp_buf_read_file(sp_buf *b, const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t start = b->n, n;
+    do {
+        if (sp_buf_room(b, 8192) < 0)
+            break;
+        n = fread(b->p + b->n, 1, 8192, f);
+        b->n += n;
+    } while (n > 0 && b->n - start <= max);
+    int bad = ferror(f) || b->failed || b->n - start > max;
+    fclose(f);
+    return bad ? -2 : 0;
 }
 
 unsigned sp_get_u8(sp_reader *r)

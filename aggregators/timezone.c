@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "supportpulse/bytes.h"
 #include "supportpulse/hashmap.h"
 
 #define DAY_S 86400
@@ -41,32 +42,31 @@ static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (
 
 /* ---- the zone table ---------------------------------------------------------------------- */
 
+typedef struct {
+    int64_t at;  /* a transition instant */
+    int32_t off; /* the offset from it on */
+} tz_seg;
+
 struct sp_tz {
     char name[64];
-    int64_t *at;   /* transition instants, ascending */
-    int32_t *off;  /* the offset from at[i] on */
+    tz_seg *seg;   /* transitions, ascending */
     size_t n, cap;
     int32_t off0;  /* before the first transition */
 };
 
 static int tz_push(sp_tz *z, int64_t at, int32_t off)
 {
-    if (z->n && at <= z->at[z->n - 1])
+    if (z->n && at <= z->seg[z->n - 1].at)
         return 0; /* the footer repeats what the table already has */
     if (z->n == z->cap) {
         size_t ncap = z->cap ? z->cap * 2 : 64;
-        int64_t *na = realloc(z->at, ncap * sizeof *na);
-        if (!na)
+        tz_seg *ns = realloc(z->seg, ncap * sizeof *ns);
+        if (!ns)
             return -1;
-        z->at = na;
-        int32_t *no = realloc(z->off, ncap * sizeof *no);
-        if (!no)
-            return -1;
-        z->off = no;
+        z->seg = ns;
         z->cap = ncap;
     }
-    z->at[z->n] = at;
-    z->off[z->n++] = off;
+    z->seg[z->n++] = (tz_seg){at, off};
     return 0;
 }
 
@@ -76,7 +76,7 @@ static long segment_of(const sp_tz *z, int64_t s)
     size_t lo = 0, hi = z->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (z->at[mid] <= s)
+        if (z->seg[mid].at <= s)
             lo = mid + 1;
         else
             hi = mid;
@@ -84,8 +84,8 @@ static long segment_of(const sp_tz *z, int64_t s)
     return (long)lo - 1;
 }
 
-static int32_t seg_off(const sp_tz *z, long i) { return i < 0 ? z->off0 : z->off[i]; }
-static int64_t seg_end(const sp_tz *z, long i) { return (size_t)(i + 1) < z->n ? z->at[i + 1] : INT64_MAX; }
+static int32_t seg_off(const sp_tz *z, long i) { return i < 0 ? z->off0 : z->seg[i].off; }
+static int64_t seg_end(const sp_tz *z, long i) { return (size_t)(i + 1) < z->n ? z->seg[i + 1].at : INT64_MAX; }
 
 int32_t sp_tz_offset(const sp_tz *z, int64_t s) { return seg_off(z, segment_of(z, s)); }
 const char *sp_tz_name(const sp_tz *z) { return z->name; }
@@ -95,7 +95,7 @@ static int64_t start_of_local(const sp_tz *z, int64_t lm)
 {
     int64_t lo = lm - SEARCH_S, hi = lm + SEARCH_S;
     for (long i = segment_of(z, lo); i < (long)z->n; i++) {
-        int64_t a = i < 0 ? lo : z->at[i] > lo ? z->at[i] : lo;
+        int64_t a = i < 0 ? lo : z->seg[i].at > lo ? z->seg[i].at : lo;
         if (a > hi)
             break;
         int64_t cand = lm - seg_off(z, i) > a ? lm - seg_off(z, i) : a;
@@ -142,8 +142,7 @@ void sp_tz_free(sp_tz *z)
 {
     if (!z)
         return;
-    free(z->at);
-    free(z->off);
+    free(z->seg);
     free(z);
 }
 
@@ -287,7 +286,7 @@ static int64_t rule_local(const tz_rule *r, int64_t y)
 static int extend(sp_tz *z, const tz_posix *p, int64_t from)
 {
     if (!p->has_dst)
-        return z->n && z->off[z->n - 1] != p->std ? tz_push(z, z->at[z->n - 1] + 1, p->std) : 0;
+        return z->n && z->seg[z->n - 1].off != p->std ? tz_push(z, z->seg[z->n - 1].at + 1, p->std) : 0;
     for (int64_t y = from; y <= LAST_YEAR; y++) {
         int64_t on = rule_local(&p->start, y) - p->std, off = rule_local(&p->end, y) - p->dst;
         int64_t first = on < off ? on : off, second = on < off ? off : on;
@@ -379,7 +378,7 @@ static int parse_tzif(sp_tz *z, const unsigned char *b, size_t len)
         return -1;
     if (!z->n)
         z->off0 = p.std;
-    int64_t from = z->n ? 1970 + floor_div(z->at[z->n - 1], 31556952) : 1970;
+    int64_t from = z->n ? 1970 + floor_div(z->seg[z->n - 1].at, 31556952) : 1970;
     return extend(z, &p, from < 1970 ? 1970 : from);
 }
 
@@ -395,37 +394,6 @@ static int good_name(const char *name)
               strchr("/_+-", *s)))
             return 0;
     return 1;
-}
-
-static int read_file(const char *path, unsigned char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    size_t cap = 4096, n = 0;
-    unsigned char *b = malloc(cap);
-    while (b) {
-        n += fread(b + n, 1, cap - n, f);
-        if (n < cap || cap >= (1u << 20))
-            break;
-        unsigned char *nb = realloc(b, cap * 2);
-        if (!nb) {
-            free(b);
-            b = NULL;
-            break;
-        }
-        b = nb;
-        cap *= 2;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b || bad) {
-        free(b);
-        return -1;
-    }
-    *out = b;
-    *len = n;
-    return 0;
 }
 
 sp_tz *sp_tz_load(const char *name, char *errstr, size_t errstr_size)
@@ -449,16 +417,19 @@ sp_tz *sp_tz_load(const char *name, char *errstr, size_t errstr_size)
     const char *dir = getenv("TZDIR");
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
-    unsigned char *b;
-    size_t len;
-    if (read_file(path, &b, &len) < 0) {
-        snprintf(errstr, errstr_size, "unknown time zone '%s' (no %s; is tzdata installed?)",
-                 name, path);
+    sp_buf b = {0};
+    if (sp_buf_read_file(&b, path, 1u << 20) < 0) {
+        if (b.failed)
+            snprintf(errstr, errstr_size, "out of memory");
+        else
+            snprintf(errstr, errstr_size, "unknown time zone '%s' (no %s; is tzdata installed?)",
+                     name, path);
+        sp_buf_free(&b);
         sp_tz_free(z);
         return NULL;
     }
-    int rc = parse_tzif(z, b, len);
-    free(b);
+    int rc = parse_tzif(z, b.p, b.n);
+    sp_buf_free(&b);
     if (rc < 0) {
         snprintf(errstr, errstr_size, "time zone '%s': %s is not a TZif file this reads", name,
                  path);
@@ -557,7 +528,7 @@ sp_zones *sp_zones_new(const char *time_zone, const char *tenant_zones, char *er
     return z;
 }
 
-static sp_tz utc_zone = {"UTC", NULL, NULL, 0, 0, 0};
+static sp_tz utc_zone = {"UTC", NULL, 0, 0, 0};
 
 const sp_tz *sp_zones_for_dims(const sp_zones *z, const char *dims)
 {

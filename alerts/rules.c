@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "supportpulse/bytes.h"
 #include "supportpulse/dims.h"
 #include "supportpulse/metrics.h"
 
@@ -464,39 +465,19 @@ int sp_rules_parse(const char *json, size_t len, sp_rules *out, char *errstr, si
 int sp_rules_load(const char *path, sp_rules *out, char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(errstr, errstr_size, "%s: cannot open", path);
-        return -1;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[8192];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n > cap) {
-            char *b = realloc(buf, cap = (len + n) * 2);
-            if (!b) {
-                free(buf);
-                fclose(f);
-                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                return -1;
-            }
-            buf = b;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        snprintf(errstr, errstr_size, "%s: read error", path);
+    sp_buf buf = {0};
+    int got = sp_buf_read_file(&buf, path, SIZE_MAX / 2);
+    if (got < 0) {
+        snprintf(errstr, errstr_size, "%s: %s", path,
+                 got == -1 ? "cannot open" : buf.failed ? "out of memory" : "read error");
+        sp_buf_free(&buf);
         return -1;
     }
     size_t off = (size_t)snprintf(errstr, errstr_size, "%s: ", path);
     off = off < errstr_size ? off : (errstr_size ? errstr_size - 1 : 0);
-    int rc = sp_rules_parse(buf ? buf : "", len, out, errstr + off, errstr_size - off);
-    free(buf);
+    int rc = sp_rules_parse(buf.p ? (const char *)buf.p : "", buf.n, out, errstr + off,
+                            errstr_size - off);
+    sp_buf_free(&buf);
     if (rc == 0 && errstr_size)
         errstr[0] = '\0';
     return rc;

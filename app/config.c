@@ -152,13 +152,18 @@ static int check_text(const option *o, const char *value, char *errstr, size_t e
             return -1;
         sp_rules_free(&rules);
     }
-    if (strcmp(o->name, "time_zone") == 0 || strcmp(o->name, "tenant_time_zones") == 0) {
-        int tz = strcmp(o->name, "time_zone") == 0;
+    if (strcmp(o->name, "time_zone") == 0) {
+        sp_tz *z = sp_tz_load(value, errstr, errstr_size);
+        sp_tz_free(z);
+        return z ? 0 : -1;
+    }
+    if (strcmp(o->name, "tenant_time_zones") == 0) {
         char why[512];
-        sp_zones *z = sp_zones_new(tz ? value : "", tz ? "" : value, why, sizeof why);
-        const char *colon = strstr(why, ": "); /* the message names the option: we do */
+        sp_zones *z = sp_zones_new("", value, why, sizeof why);
+        size_t n = strlen(o->name); /* the message names the setting, as the caller does */
+        const char *msg = strncmp(why, o->name, n) == 0 && why[n] == ':' ? why + n + 2 : why;
         if (!z)
-            snprintf(errstr, errstr_size, "%s", colon ? colon + 2 : why);
+            snprintf(errstr, errstr_size, "%s", msg);
         sp_zones_free(z);
         return z ? 0 : -1;
     }

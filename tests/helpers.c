@@ -577,6 +577,18 @@ sp_apply_result sp_test_apply(sp_partition *p, const char *json)
     return sp_partition_apply(p, &ev, 0, &r, err, sizeof err);
 }
 
+void sp_test_event(sp_partition *p, const char *json_fmt, ...)
+{
+    static unsigned seq;
+    char body[768], json[900];
+    va_list ap;
+    va_start(ap, json_fmt);
+    vsnprintf(body, sizeof body, json_fmt, ap);
+    va_end(ap);
+    snprintf(json, sizeof json, "{\"id\":\"ev%u\",%s}", ++seq, body);
+    cr_assert_eq(sp_test_apply(p, json), SP_APPLY_OK, "%s", json);
+}
+
 sp_cell *sp_test_find_cell(sp_partition *p, int64_t at_s, const char *dims)
 {
     for (int r = 0; r < SP_NRES; r++) {

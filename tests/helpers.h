@@ -115,6 +115,10 @@ int sp_read_dlq(sp_env *e, const char *topic, sp_dead_letter *out, int max, int 
 /* One partition's state, without Kafka or Redis. */
 /* Decodes json (the test fails when it is not a valid event) and applies it to p. */
 sp_apply_result sp_test_apply(sp_partition *p, const char *json);
+/* Applies the event whose members after "id" are json_fmt (printf-style); each gets an id
+ * of its own. The test fails unless it is applied (SP_APPLY_OK). */
+void sp_test_event(sp_partition *p, const char *json_fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* The cell of dims in the window holding second at_s (of whatever width the dims are
  * kept in: agents' are 15 minutes), or NULL. */
 sp_cell *sp_test_find_cell(sp_partition *p, int64_t at_s, const char *dims);

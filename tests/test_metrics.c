@@ -4,7 +4,6 @@
  * generated stream whose totals must not depend on when the state is published.
  */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,18 +108,6 @@ static sp_partition *scenario_partition(void)
     return p;
 }
 
-static int seq;
-static void ev(sp_partition *p, const char *json_fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ev(sp_partition *p, const char *json_fmt, ...)
-{
-    char body[768], json[900];
-    va_list ap;
-    va_start(ap, json_fmt);
-    vsnprintf(body, sizeof body, json_fmt, ap);
-    va_end(ap);
-    snprintf(json, sizeof json, "{\"id\":\"e%d\",%s}", ++seq, body);
-    cr_assert_eq(sp_test_apply(p, json), SP_APPLY_OK, "%s", json);
-}
 
 /* A value of the cell (window at T0 + minute, dims), 0 when absent. */
 static int64_t cell(sp_partition *p, int minute, const char *dims, sp_metric m)
@@ -154,14 +141,14 @@ Test(metrics, service_level_and_short_abandons)
     sp_partition *p = scenario_partition();
     /* four calls offered at T0 in queue payments (threshold 20 s, short abandon 5 s) */
     for (int c = 1; c <= 4; c++)
-        ev(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"c%d\",\"queue\":\"payments\"", TS(0), c);
+        sp_test_event(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"c%d\",\"queue\":\"payments\"", TS(0), c);
     int64_t oldest;
     cr_expect_eq(gauge(p, "queue=payments", SP_G_IN_QUEUE, &oldest), 4);
     cr_expect_eq(oldest, T0);
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"c1\",\"agent_id\":\"a1\"", TS(20)); /* in SL */
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"c2\",\"agent_id\":\"a1\"", TS(21)); /* missed */
-    ev(p, "\"type\":\"call.abandoned\",\"ts\":%lld,\"call_id\":\"c3\"", TS(4));   /* short */
-    ev(p, "\"type\":\"call.abandoned\",\"ts\":%lld,\"call_id\":\"c4\"", TS(30));  /* counts */
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"c1\",\"agent_id\":\"a1\"", TS(20)); /* in SL */
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"c2\",\"agent_id\":\"a1\"", TS(21)); /* missed */
+    sp_test_event(p, "\"type\":\"call.abandoned\",\"ts\":%lld,\"call_id\":\"c3\"", TS(4));   /* short */
+    sp_test_event(p, "\"type\":\"call.abandoned\",\"ts\":%lld,\"call_id\":\"c4\"", TS(30));  /* counts */
     const char *q = "queue=payments";
     cr_expect_eq(cell(p, 0, q, SP_M_OFFERED), 4);
     cr_expect_eq(cell(p, 0, q, SP_M_ANSWERED), 2);
@@ -186,8 +173,8 @@ Test(metrics, service_level_and_short_abandons)
 Test(metrics, per_queue_threshold)
 {
     sp_partition *p = scenario_partition(); /* security: 10 s */
-    ev(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"s1\",\"queue\":\"security\"", TS(0));
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"s1\",\"agent_id\":\"a\"", TS(15));
+    sp_test_event(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"s1\",\"queue\":\"security\"", TS(0));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"s1\",\"agent_id\":\"a\"", TS(15));
     cr_expect_eq(cell(p, 0, "queue=security", SP_M_ANSWERED_IN_SL), 0, "15 s > 10 s");
     cr_expect_eq(cell(p, 0, "queue=security", SP_M_WAIT_COUNT), 1);
     sp_partition_destroy(p);
@@ -196,13 +183,13 @@ Test(metrics, per_queue_threshold)
 Test(metrics, transfer_keeps_the_offered_time)
 {
     sp_partition *p = scenario_partition();
-    ev(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"t1\",\"queue\":\"payments\"", TS(0));
-    ev(p, "\"type\":\"call.transferred\",\"ts\":%lld,\"call_id\":\"t1\",\"to_queue\":\"security\"", TS(10));
+    sp_test_event(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"t1\",\"queue\":\"payments\"", TS(0));
+    sp_test_event(p, "\"type\":\"call.transferred\",\"ts\":%lld,\"call_id\":\"t1\",\"to_queue\":\"security\"", TS(10));
     int64_t oldest;
     cr_expect_eq(gauge(p, "queue=security", SP_G_IN_QUEUE, &oldest), 1, "waits in the new queue");
     cr_expect_eq(oldest, T0, "since the first offer");
     cr_expect_eq(gauge(p, "queue=payments", SP_G_IN_QUEUE, NULL), 0);
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"t1\",\"agent_id\":\"a\"", TS(70));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"t1\",\"agent_id\":\"a\"", TS(70));
     cr_expect_eq(cell(p, 1, "queue=security", SP_M_WAIT_SUM), 70000, "70 s, not 60 s");
     cr_expect_eq(cell(p, 1, "queue=security", SP_M_ANSWERED), 1);
     cr_expect_eq(cell(p, 0, "queue=payments", SP_M_TRANSFERRED), 1);
@@ -212,14 +199,14 @@ Test(metrics, transfer_keeps_the_offered_time)
 Test(metrics, answer_before_offer_is_counted_when_the_offer_comes)
 {
     sp_partition *p = scenario_partition();
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"o1\",\"agent_id\":\"a\"", TS(65));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"o1\",\"agent_id\":\"a\"", TS(65));
     cr_expect_eq(cell(p, 1, "all", SP_M_WAIT_COUNT), 0, "no wait without its start");
-    ev(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"o1\",\"queue\":\"payments\"", TS(50));
+    sp_test_event(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"o1\",\"queue\":\"payments\"", TS(50));
     cr_expect_eq(cell(p, 1, "all", SP_M_WAIT_SUM), 15000, "in the answer's window");
     cr_expect_eq(cell(p, 1, "all", SP_M_ANSWERED_IN_SL), 1);
     cr_expect_eq(gauge(p, "all", SP_G_IN_QUEUE, NULL), 0, "an answered call is not waiting");
     /* an answer whose offer never comes: counted as answered, never as a wait */
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"o2\",\"agent_id\":\"a\"", TS(66));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"o2\",\"agent_id\":\"a\"", TS(66));
     cr_expect_eq(cell(p, 1, "all", SP_M_ANSWERED), 2);
     cr_expect_eq(cell(p, 1, "all", SP_M_WAIT_COUNT), 1);
     sp_partition_destroy(p);
@@ -229,20 +216,20 @@ Test(metrics, handle_time_with_and_without_wrapup)
 {
     sp_partition *p = scenario_partition();
     for (int c = 1; c <= 2; c++) {
-        ev(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"h%d\",\"queue\":\"payments\"", TS(0), c);
-        ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"h%d\",\"agent_id\":\"a\"", TS(10), c);
-        ev(p, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"h%d\"", TS(130), c);
+        sp_test_event(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"h%d\",\"queue\":\"payments\"", TS(0), c);
+        sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"h%d\",\"agent_id\":\"a\"", TS(10), c);
+        sp_test_event(p, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"h%d\"", TS(130), c);
     }
-    ev(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"h1\",\"acw_ms\":30000", TS(200));
+    sp_test_event(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"h1\",\"acw_ms\":30000", TS(200));
     cr_expect_eq(cell(p, 3, "all", SP_M_HANDLE_SUM), 150000, "120 s talk + 30 s wrap-up, at the wrap-up");
     cr_expect_eq(cell(p, 3, "agent=a", SP_M_HANDLE_COUNT), 1);
     cr_expect_eq(cell(p, 2, "all", SP_M_HANDLE_COUNT), 0, "h2 waits for its wrap-up");
     /* 10 minutes after h2 ended (event time, on this partition) it is counted with acw 0 */
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"x\",\"queue\":\"q\",\"channel\":\"email\"", TS(130 + 600));
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"y\",\"queue\":\"q\",\"channel\":\"email\"", TS(130 + 661));
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"x\",\"queue\":\"q\",\"channel\":\"email\"", TS(130 + 600));
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"y\",\"queue\":\"q\",\"channel\":\"email\"", TS(130 + 661));
     cr_expect_eq(cell(p, 2, "all", SP_M_HANDLE_SUM), 120000, "in the window of call.ended");
     cr_expect_eq(cell(p, 2, "all", SP_M_HANDLE_COUNT), 1);
-    ev(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"h2\",\"acw_ms\":5000", TS(800));
+    sp_test_event(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"h2\",\"acw_ms\":5000", TS(800));
     cr_expect_eq(cell(p, 2, "all", SP_M_HANDLE_COUNT) + cell(p, 13, "all", SP_M_HANDLE_COUNT), 1,
                  "a wrap-up after the timeout is ignored");
     sp_partition_destroy(p);
@@ -251,13 +238,13 @@ Test(metrics, handle_time_with_and_without_wrapup)
 Test(metrics, late_wrapup_is_judged_by_event_time_not_by_sweeps)
 {
     sp_partition *p = scenario_partition();
-    ev(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"w\",\"queue\":\"payments\"", TS(0));
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"w\",\"agent_id\":\"a\"", TS(10));
-    ev(p, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"w\"", TS(70));
+    sp_test_event(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"w\",\"queue\":\"payments\"", TS(0));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"w\",\"agent_id\":\"a\"", TS(10));
+    sp_test_event(p, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"w\"", TS(70));
     /* the partition moves 11 minutes on within the same minute of sweeps... */
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"x\",\"queue\":\"q\",\"channel\":\"email\"", TS(70 + 660));
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"x\",\"queue\":\"q\",\"channel\":\"email\"", TS(70 + 660));
     /* ...then the wrap-up, stamped in time, arrives: the call is already overdue */
-    ev(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"w\",\"acw_ms\":9000", TS(100));
+    sp_test_event(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"w\",\"acw_ms\":9000", TS(100));
     cr_expect_eq(cell(p, 1, "all", SP_M_HANDLE_SUM), 60000, "acw 0: overdue when it arrived");
     cr_expect_eq(cell(p, 1, "all", SP_M_HANDLE_COUNT), 1);
     sp_partition_destroy(p);
@@ -267,40 +254,40 @@ Test(metrics, tickets_first_reply_resolution_reopen_one_touch)
 {
     sp_partition *p = scenario_partition();
     const char *tk = "\"ticket_id\":\"k1\"";
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,%s,\"queue\":\"refunds\",\"channel\":\"email\"", TS(0), tk);
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,%s,\"queue\":\"refunds\",\"channel\":\"email\"", TS(0), tk);
     cr_expect_eq(gauge(p, "queue=refunds", SP_G_BACKLOG, NULL), 1);
-    ev(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"bot\"", TS(5), tk);
-    ev(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a7\"", TS(90), tk);
-    ev(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a7\"", TS(100), tk);
+    sp_test_event(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"bot\"", TS(5), tk);
+    sp_test_event(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a7\"", TS(90), tk);
+    sp_test_event(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a7\"", TS(100), tk);
     cr_expect_eq(cell(p, 1, "queue=refunds", SP_M_FIRST_REPLY_SUM), 90000, "the bot's reply does not count");
     cr_expect_eq(cell(p, 1, "queue=refunds", SP_M_FIRST_REPLY_COUNT), 1, "only the first agent reply");
     cr_expect_eq(cell(p, 1, "agent=a7", SP_M_FIRST_REPLY_COUNT), 1, "first replies per agent");
-    ev(p, "\"type\":\"ticket.solved\",\"ts\":%lld,%s", TS(120), tk);
+    sp_test_event(p, "\"type\":\"ticket.solved\",\"ts\":%lld,%s", TS(120), tk);
     cr_expect_eq(gauge(p, "queue=refunds", SP_G_BACKLOG, NULL), 0);
     cr_expect_eq(cell(p, 2, "queue=refunds", SP_M_RESOLUTION_SUM), 120000);
     cr_expect_eq(cell(p, 2, "queue=refunds", SP_M_ONE_TOUCH), 0, "two agent replies");
-    ev(p, "\"type\":\"ticket.reopened\",\"ts\":%lld,%s", TS(180), tk);
+    sp_test_event(p, "\"type\":\"ticket.reopened\",\"ts\":%lld,%s", TS(180), tk);
     cr_expect_eq(gauge(p, "queue=refunds", SP_G_BACKLOG, NULL), 1, "open again");
-    ev(p, "\"type\":\"ticket.solved\",\"ts\":%lld,%s", TS(300), tk);
+    sp_test_event(p, "\"type\":\"ticket.solved\",\"ts\":%lld,%s", TS(300), tk);
     cr_expect_eq(cell(p, 5, "queue=refunds", SP_M_RESOLUTION_SUM), 300000, "full resolution: from creation");
     cr_expect_eq(cell(p, 3, "queue=refunds", SP_M_REOPENED), 1);
-    ev(p, "\"type\":\"ticket.closed\",\"ts\":%lld,%s", TS(310), tk);
+    sp_test_event(p, "\"type\":\"ticket.closed\",\"ts\":%lld,%s", TS(310), tk);
     cr_expect_eq(gauge(p, "queue=refunds", SP_G_BACKLOG, NULL), 0);
     /* one-touch: one agent reply, solved, never reopened */
     const char *t2 = "\"ticket_id\":\"k2\"";
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,%s,\"queue\":\"refunds\",\"channel\":\"chat\"", TS(0), t2);
-    ev(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a7\"", TS(320), t2);
-    ev(p, "\"type\":\"ticket.solved\",\"ts\":%lld,%s", TS(330), t2);
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,%s,\"queue\":\"refunds\",\"channel\":\"chat\"", TS(0), t2);
+    sp_test_event(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a7\"", TS(320), t2);
+    sp_test_event(p, "\"type\":\"ticket.solved\",\"ts\":%lld,%s", TS(330), t2);
     cr_expect_eq(cell(p, 5, "queue=refunds", SP_M_ONE_TOUCH), 1);
     cr_expect_eq(cell(p, 5, "queue=refunds|channel=chat", SP_M_RESOLUTION_SUM), 330000);
     /* a reply before the ticket's creation is counted when the creation arrives */
     const char *t3 = "\"ticket_id\":\"k3\"";
-    ev(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a8\"", TS(400), t3);
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,%s,\"queue\":\"refunds\",\"channel\":\"email\"", TS(340), t3);
+    sp_test_event(p, "\"type\":\"ticket.replied\",\"ts\":%lld,%s,\"author\":\"agent\",\"agent_id\":\"a8\"", TS(400), t3);
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,%s,\"queue\":\"refunds\",\"channel\":\"email\"", TS(340), t3);
     cr_expect_eq(cell(p, 6, "queue=refunds", SP_M_FIRST_REPLY_SUM), 60000, "in the reply's window");
     /* long after the solves: tickets never get a handle time (that is a call's) */
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"later\",\"queue\":\"q\",\"channel\":\"email\"", TS(3000));
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"later2\",\"queue\":\"q\",\"channel\":\"email\"", TS(3100));
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"later\",\"queue\":\"q\",\"channel\":\"email\"", TS(3000));
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"later2\",\"queue\":\"q\",\"channel\":\"email\"", TS(3100));
     for (int m = 0; m < 60; m++)
         cr_expect_eq(cell(p, m, "all", SP_M_HANDLE_COUNT), 0, "minute %d", m);
     sp_partition_destroy(p);
@@ -399,20 +386,20 @@ Test(metrics, a_restored_partition_sweeps_at_the_same_events)
     /* A call ends at 90 s: its wrap-up is overdue from 690 s. Sweeps run when the newest
      * event time enters a new minute: at 670 s (minute 11, not overdue yet), not at 700 s. */
     sp_partition *a = scenario_partition(), *b = scenario_partition();
-    ev(a, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"r\",\"queue\":\"payments\"", TS(0));
-    ev(a, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"r\",\"agent_id\":\"a\"", TS(10));
-    ev(a, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"r\"", TS(90));
-    ev(a, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"x\",\"queue\":\"q\",\"channel\":\"email\"", TS(670));
+    sp_test_event(a, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"r\",\"queue\":\"payments\"", TS(0));
+    sp_test_event(a, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"r\",\"agent_id\":\"a\"", TS(10));
+    sp_test_event(a, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"r\"", TS(90));
+    sp_test_event(a, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"x\",\"queue\":\"q\",\"channel\":\"email\"", TS(670));
     /* b is a restored copy of a at this point, as after a restart */
     sp_case rec = *sp_cases_find(sp_partition_cases(a), sp_case_key(1, "r", 1));
     cr_assert_eq(sp_partition_restore_case(b, &rec, "payments", "", "a"), 0);
     sp_partition_restore_max_ts(b, sp_partition_max_ts(a));
     for (int i = 0; i < 2; i++) {
         sp_partition *p = i ? b : a;
-        ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"y\",\"queue\":\"q\",\"channel\":\"email\"", TS(700));
+        sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"y\",\"queue\":\"q\",\"channel\":\"email\"", TS(700));
         cr_expect_eq(cell(p, 1, "all", SP_M_HANDLE_COUNT), 0, "%s: no sweep inside minute 11",
                      i ? "restored" : "continuous");
-        ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"z\",\"queue\":\"q\",\"channel\":\"email\"", TS(721));
+        sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"z\",\"queue\":\"q\",\"channel\":\"email\"", TS(721));
         cr_expect_eq(cell(p, 1, "all", SP_M_HANDLE_COUNT), 1, "%s: timed out entering minute 12",
                      i ? "restored" : "continuous");
     }

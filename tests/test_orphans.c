@@ -6,7 +6,6 @@
  * late closing events are applied as usual and count nothing twice.
  */
 #include <criterion/criterion.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,30 +31,19 @@ static sp_partition *partition_with(const char *wait_by_queue)
     return p;
 }
 
-static int seq;
-static void ev(sp_partition *p, const char *json_fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ev(sp_partition *p, const char *json_fmt, ...)
-{
-    char body[512], json[600];
-    va_list ap;
-    va_start(ap, json_fmt);
-    vsnprintf(body, sizeof body, json_fmt, ap);
-    va_end(ap);
-    snprintf(json, sizeof json, "{\"id\":\"o%d\",%s}", ++seq, body);
-    cr_assert_eq(sp_test_apply(p, json), SP_APPLY_OK, "%s", json);
-}
 
 /* Moves the partition's event time to sec with an event of another case. */
 static void tick(sp_partition *p, long long sec)
 {
-    ev(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"tick%d\",\"queue\":\"q\","
-          "\"channel\":\"email\"", TS(sec), seq);
+    static unsigned n;
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"tick%u\",\"queue\":\"q\","
+          "\"channel\":\"email\"", TS(sec), ++n);
 }
 
 static void offer(sp_partition *p, const char *call, const char *queue, const char *channel,
                   long long sec)
 {
-    ev(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"%s\",\"queue\":\"%s\","
+    sp_test_event(p, "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"%s\",\"queue\":\"%s\","
           "\"channel\":\"%s\"", TS(sec), call, queue, channel);
 }
 
@@ -122,14 +110,14 @@ Test(orphans, a_late_closing_event_is_applied_as_usual_and_counts_nothing_twice)
     tick(p, 11 * MIN);
     cr_assert_eq(in_queue(p, "all", NULL), 0);
     /* the answer was delayed, not lost: its wait counts as any answer's */
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"late\",\"agent_id\":\"a\"", TS(12 * MIN));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"late\",\"agent_id\":\"a\"", TS(12 * MIN));
     cr_expect_eq(cell(p, 12 * MIN, "all", SP_M_ANSWERED), 1);
     cr_expect_eq(cell(p, 12 * MIN, "all", SP_M_WAIT_SUM), 12 * MIN * 1000);
-    ev(p, "\"type\":\"call.abandoned\",\"ts\":%lld,\"call_id\":\"gone\"", TS(12 * MIN));
+    sp_test_event(p, "\"type\":\"call.abandoned\",\"ts\":%lld,\"call_id\":\"gone\"", TS(12 * MIN));
     cr_expect_eq(cell(p, 12 * MIN, "all", SP_M_ABANDONED), 1);
     cr_expect_eq(cell(p, 12 * MIN, "all", SP_M_ABANDON_WAIT_COUNT), 1);
     /* a transfer or a second offer does not put a timed-out call back in a queue */
-    ev(p, "\"type\":\"call.transferred\",\"ts\":%lld,\"call_id\":\"moved\",\"to_queue\":\"security\"", TS(12 * MIN));
+    sp_test_event(p, "\"type\":\"call.transferred\",\"ts\":%lld,\"call_id\":\"moved\",\"to_queue\":\"security\"", TS(12 * MIN));
     offer(p, "moved", "security", "phone", 12 * MIN);
     cr_expect_eq(in_queue(p, "all", NULL), 0, "gauges moved once, never below zero");
     cr_expect_eq(in_queue(p, "queue=security", NULL), 0);
@@ -150,7 +138,7 @@ Test(orphans, max_wait_is_per_queue)
     cr_expect_eq(cell(p, 2 * MIN, "queue=security", SP_M_ORPHANED), 1);
     /* a transfer takes the new queue's limit, from the first offer */
     offer(p, "t", "payments", "phone", 3 * MIN);
-    ev(p, "\"type\":\"call.transferred\",\"ts\":%lld,\"call_id\":\"t\",\"to_queue\":\"security\"", TS(4 * MIN));
+    sp_test_event(p, "\"type\":\"call.transferred\",\"ts\":%lld,\"call_id\":\"t\",\"to_queue\":\"security\"", TS(4 * MIN));
     tick(p, 5 * MIN - 1);
     cr_expect_eq(in_queue(p, "queue=security", NULL), 1);
     tick(p, 5 * MIN);
@@ -164,16 +152,16 @@ Test(orphans, an_answered_call_or_chat_with_no_end_times_out_after_max_handle)
     sp_partition *p = partition_with(NULL); /* max_handle 30 min */
     offer(p, "v", "payments", "phone", 0);
     offer(p, "ch", "payments", "chat", 0);
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"v\",\"agent_id\":\"a\"", TS(30));
-    ev(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"ch\",\"agent_id\":\"b\"", TS(60));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"v\",\"agent_id\":\"a\"", TS(30));
+    sp_test_event(p, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"ch\",\"agent_id\":\"b\"", TS(60));
     tick(p, 30 * MIN + 29);
     cr_expect_eq(orphans(p, "all", 31), 0);
     tick(p, 30 * MIN + 60);
     cr_expect_eq(cell(p, 30 * MIN, "channel=phone", SP_M_ORPHANED), 1, "answered at 30 s");
     cr_expect_eq(cell(p, 31 * MIN, "channel=chat", SP_M_ORPHANED), 1, "answered at 60 s");
     /* the end comes after all: the handle time counts as usual, the orphan stays one */
-    ev(p, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"v\"", TS(32 * MIN));
-    ev(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"v\",\"acw_ms\":1000", TS(32 * MIN + 10));
+    sp_test_event(p, "\"type\":\"call.ended\",\"ts\":%lld,\"call_id\":\"v\"", TS(32 * MIN));
+    sp_test_event(p, "\"type\":\"call.wrapup\",\"ts\":%lld,\"call_id\":\"v\",\"acw_ms\":1000", TS(32 * MIN + 10));
     cr_expect_eq(cell(p, 32 * MIN, "all", SP_M_HANDLE_COUNT), 1);
     cr_expect_eq(cell(p, 32 * MIN, "all", SP_M_HANDLE_SUM), (32 * MIN - 30) * 1000 + 1000);
     tick(p, 60 * MIN);
@@ -201,7 +189,7 @@ Test(orphans, a_restored_partition_times_out_the_same_calls)
     offer(a, "w", "payments", "phone", 0);
     offer(a, "x", "payments", "phone", 0);
     tick(a, 11 * MIN); /* both orphaned */
-    ev(a, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"x\",\"agent_id\":\"a\"", TS(11 * MIN));
+    sp_test_event(a, "\"type\":\"call.answered\",\"ts\":%lld,\"call_id\":\"x\",\"agent_id\":\"a\"", TS(11 * MIN));
     offer(a, "y", "payments", "phone", 5 * MIN);
     /* b is a restored copy of a's cases, as after a restart */
     const char *ids[] = {"w", "x", "y"};

@@ -41,6 +41,23 @@ typedef struct {
     long long at;
 } msg;
 
+/* Produces msgs[0..n) to topic, each json's %lld filled with BASE + at. */
+static void produce_msgs(const char *topic, const msg *msgs, int n)
+{
+    char(*bufs)[512] = calloc((size_t)n, sizeof *bufs);
+    const char **keys = calloc((size_t)n, sizeof *keys), **values = calloc((size_t)n, sizeof *values);
+    cr_assert(bufs && keys && values);
+    for (int i = 0; i < n; i++) {
+        snprintf(bufs[i], sizeof bufs[i], msgs[i].json, BASE + msgs[i].at);
+        keys[i] = msgs[i].key;
+        values[i] = bufs[i];
+    }
+    sp_produce(&env, topic, keys, values, n);
+    free(bufs);
+    free(keys);
+    free(values);
+}
+
 static void known_answer_stream(const char *topic)
 {
     static const msg msgs[] = {
@@ -70,15 +87,7 @@ static void known_answer_stream(const char *topic)
         {"T1", "{\"id\":\"m22\",\"type\":\"survey.csat\",\"ticket_id\":\"T1\",\"score\":9,\"ts\":%lld}", 99000},
         {"X", "{\"id\":\"m23\",\"type\":\"ticket.exploded\",\"ticket_id\":\"T9\",\"ts\":%lld}", 99000},
     };
-    enum { N = sizeof msgs / sizeof msgs[0] };
-    static char bufs[N][512];
-    const char *keys[N], *values[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(bufs[i], sizeof bufs[i], msgs[i].json, BASE + msgs[i].at);
-        keys[i] = msgs[i].key;
-        values[i] = bufs[i];
-    }
-    sp_produce(&env, topic, keys, values, N);
+    produce_msgs(topic, msgs, sizeof msgs / sizeof msgs[0]);
 }
 
 static void expect_field(const char *key, const char *field, const char *want)
@@ -193,14 +202,7 @@ Test(pipeline, orphaned_calls_leave_the_live_hash_and_are_counted, .fini = teard
         {"T2", "{\"id\":\"o5\",\"type\":\"ticket.created\",\"ticket_id\":\"T2\",\"queue\":\"refunds\",\"channel\":\"email\",\"ts\":%lld}", 200000},
     };
     enum { N = sizeof msgs / sizeof msgs[0] };
-    char bufs[N][512];
-    const char *keys[N], *values[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(bufs[i], sizeof bufs[i], msgs[i].json, BASE + msgs[i].at);
-        keys[i] = msgs[i].key;
-        values[i] = bufs[i];
-    }
-    sp_produce(&env, "or", keys, values, N);
+    produce_msgs("or", msgs, N);
     sp_config cfg;
     char err[256];
     sp_env_config(&env, &cfg, "or", "g1");

@@ -339,15 +339,12 @@ BOTH(kept_changes_carry_every_counter)
 {
     sp_publisher *a = publisher(), *b = publisher();
     sp_partition *p[2] = {partition(), partition()};
-    char buf[256], err[512];
+    char err[512];
     for (int k = 0; k < 2; k++) { /* a call left in queue, orphaned 4 hours on */
-        snprintf(buf, sizeof buf, "{\"id\":\"k%d\",\"type\":\"call.offered\",\"ts\":%lld,"
-                 "\"call_id\":\"K%d\",\"queue\":\"payments\"}", k, BASE, k);
-        cr_assert_eq(sp_test_apply(p[k], buf), SP_APPLY_OK);
-        snprintf(buf, sizeof buf, "{\"id\":\"t%d\",\"type\":\"ticket.created\",\"ts\":%lld,"
-                 "\"ticket_id\":\"T%d\",\"queue\":\"q\",\"channel\":\"email\"}", k,
-                 BASE + 4 * 3600 * 1000LL, k);
-        cr_assert_eq(sp_test_apply(p[k], buf), SP_APPLY_OK);
+        sp_test_event(p[k], "\"type\":\"call.offered\",\"ts\":%lld,\"call_id\":\"K%d\","
+                            "\"queue\":\"payments\"", BASE, k);
+        sp_test_event(p[k], "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"T%d\","
+                            "\"queue\":\"q\",\"channel\":\"email\"", BASE + 4 * 3600 * 1000LL, k);
         cr_assert_eq(sp_partition_get_stats(p[k])->orphaned, 1);
         claim(a, k);
     }
@@ -868,16 +865,11 @@ static long long at_utc(int y, int m, int d, int hh, int mm)
     return (long long)(sp_days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60);
 }
 
-#define TENANT_TICKET "{\"id\":\"z%u\",\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"T%u\"," \
-                      "\"queue\":\"q\",\"channel\":\"email\",\"tenant\":\"%s\"}"
-
 static void ticket_at(sp_partition *p, const char *tenant, long long s)
 {
-    char buf[512];
     static unsigned n;
-    n++;
-    snprintf(buf, sizeof buf, TENANT_TICKET, n, s * 1000, n, tenant);
-    cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
+    sp_test_event(p, "\"type\":\"ticket.created\",\"ts\":%lld,\"ticket_id\":\"T%u\","
+                     "\"queue\":\"q\",\"channel\":\"email\",\"tenant\":\"%s\"", s * 1000, ++n, tenant);
 }
 
 static long long day_count(const char *dims, long long start)
@@ -934,19 +926,15 @@ Test(publisher, today_resets_at_the_desks_midnight, .init = setup, .fini = teard
     cr_assert(z, "%s", err);
     sp_publisher *pub = publisher_in(z);
     sp_partition *p = partition();
-    char buf[512];
     const struct { const char *type, *call; long long s; } evs[] = {
         {"call.offered", "K1", at_utc(2026, 11, 22, 15, 50)},
         {"call.answered", "K1", at_utc(2026, 11, 22, 15, 50) + 10},  /* in SL, yesterday local */
         {"call.offered", "K2", at_utc(2026, 11, 22, 16, 1)},
         {"call.answered", "K2", at_utc(2026, 11, 22, 16, 1) + 30},   /* missed, today local */
     };
-    for (unsigned i = 0; i < 4; i++) {
-        snprintf(buf, sizeof buf, "{\"id\":\"k%u\",\"type\":\"%s\",\"ts\":%lld,\"call_id\":\"%s\","
-                 "\"queue\":\"payments\",\"agent_id\":\"a\"}", i, evs[i].type, evs[i].s * 1000,
-                 evs[i].call);
-        cr_assert_eq(sp_test_apply(p, buf), SP_APPLY_OK, "%s", buf);
-    }
+    for (unsigned i = 0; i < 4; i++)
+        sp_test_event(p, "\"type\":\"%s\",\"ts\":%lld,\"call_id\":\"%s\",\"queue\":\"payments\","
+                         "\"agent_id\":\"a\"", evs[i].type, evs[i].s * 1000, evs[i].call);
     flush(pub, 0, p, 4);
     char got[64];
     cr_assert(sp_hget_str(&env, "sp:live:all", "service_level_today", got, sizeof got));

@@ -51,6 +51,9 @@ static inline void sp_buf_put_sv(sp_buf *b, int64_t v) /* zigzag varint */
     sp_buf_put_uv(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 void sp_buf_put_str(sp_buf *b, const char *s, size_t n); /* varint length + bytes */
+/* Appends the whole file at path (at most max bytes; more is a read error). 0; -1 when
+ * it cannot be opened; -2 on a read error, or when out of memory (b->failed). */
+int sp_buf_read_file(sp_buf *b, const char *path, size_t max);
 
 typedef struct {
     const unsigned char *p, *end;
